@@ -1,0 +1,368 @@
+"""The event bus on NATS JetStream.
+
+- Streams and consumers are declared in code (:class:`StreamSpec`, :class:`ConsumerSpec`)
+  and created or updated at start-up, so a fresh server needs no manual setup.
+- :meth:`EventBus.publish` validates the event against its schema and publishes it with
+  ``Nats-Msg-Id`` = event id: a retried publish inside the stream's duplicate window is
+  dropped by the server.
+- :meth:`EventBus.consume` runs a durable pull consumer with explicit acks. A handler that
+  raises is redelivered with back-off; after ``max_deliveries`` attempts, or at once for a
+  message that is not a valid event (a poison message) or a :class:`Reject`, the message is
+  copied to the dead-letter stream with the reason in its headers and terminated.
+- A message may carry one event or, from the aggregate store, a batch committed atomically
+  (header ``Bobaku-Batch``); handlers always see one event at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    PubAck,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from bobaku.kernel.context import correlation_id_var, trace_id_var
+from bobaku.kernel.events import Event, SchemaRegistry, default_registry
+from bobaku.kernel.settings import Settings
+from bobaku.kernel.telemetry import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+BATCH_HEADER = "Bobaku-Batch"
+DLQ_STREAM = "DEAD_LETTERS"
+DLQ_SUBJECT_PREFIX = "deadletter"
+DLQ_REASON = "Bobaku-Dlq-Reason"
+DLQ_FROM_STREAM = "Bobaku-Dlq-Stream"
+DLQ_FROM_CONSUMER = "Bobaku-Dlq-Consumer"
+DLQ_FROM_SUBJECT = "Bobaku-Dlq-Subject"
+DLQ_FROM_SEQ = "Bobaku-Dlq-Stream-Seq"
+DLQ_DELIVERIES = "Bobaku-Dlq-Deliveries"
+
+EVENTS_STREAM = "EVENTS"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    description: str = ""
+    max_age_s: float | None = None
+    duplicate_window_s: float = 120.0
+    storage: StorageType = StorageType.FILE
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            description=self.description or None,
+            subjects=list(self.subjects),
+            storage=self.storage,
+            max_age=self.max_age_s,
+            duplicate_window=self.duplicate_window_s,
+            allow_direct=True,
+        )
+
+
+# The integration-event stream (facts that are not an aggregate's own history) and the
+# dead-letter stream every consumer shares.
+EVENTS = StreamSpec(EVENTS_STREAM, ("events.>",), "integration events: events.<tenant>.<type>")
+DEAD_LETTERS = StreamSpec(
+    DLQ_STREAM,
+    (f"{DLQ_SUBJECT_PREFIX}.>",),
+    "messages a consumer gave up on, with the reason in Bobaku-Dlq-Reason",
+    max_age_s=30 * 24 * 3600,
+)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable consumer. ``max_deliveries`` bounds redelivery before dead-lettering."""
+
+    durable: str
+    stream: str
+    filter_subjects: tuple[str, ...] = ()
+    max_deliveries: int = 5
+    ack_wait_s: float = 30.0
+    # Delay before each redelivery after a failure (the last value repeats).
+    retry_delays_s: tuple[float, ...] = (0.2, 1.0, 5.0)
+    batch: int = 32
+    deliver_new_only: bool = False
+
+    def config(self) -> ConsumerConfig:
+        filters = list(self.filter_subjects)
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_s,
+            # One delivery beyond ours, so that a crash during the last attempt still
+            # leaves a delivery on which we dead-letter instead of silently dropping.
+            max_deliver=self.max_deliveries + 1,
+            deliver_policy=DeliverPolicy.NEW if self.deliver_new_only else DeliverPolicy.ALL,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+            filter_subjects=filters if len(filters) > 1 else None,
+            max_ack_pending=max(self.batch * 4, 256),
+        )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where an event came from, for handlers that need it (e.g. projections)."""
+
+    subject: str
+    stream: str
+    stream_seq: int
+    deliveries: int
+    index_in_batch: int = 0
+
+
+Handler = Callable[[Event, Delivery], Awaitable[None]]
+
+
+class Reject(Exception):
+    """Raised by a handler for a message that can never succeed: dead-letter it now."""
+
+
+def event_subject(event: Event) -> str:
+    """``events.<tenant>.<type>``; brand-wide events use the tenant ``brand``."""
+    return f"events.{event.tenant or 'brand'}.{event.type}"
+
+
+def decode_events(data: bytes, headers: dict[str, str] | None) -> list[Event]:
+    """The events of one stored message: one, or a batch committed together."""
+    if headers and headers.get(BATCH_HEADER):
+        raw = json.loads(data)
+        if not isinstance(raw, list):
+            raise ValueError("batch message body is not a JSON array")
+        return [Event.model_validate(item) for item in raw]
+    return [Event.from_json(data)]
+
+
+def encode_events(events: Sequence[Event]) -> tuple[bytes, dict[str, str]]:
+    if len(events) == 1:
+        return events[0].to_json(), {}
+    body = json.dumps([e.model_dump(mode="json") for e in events]).encode()
+    return body, {BATCH_HEADER: str(len(events))}
+
+
+class EventBus:
+    def __init__(self, nc: NATS, registry: SchemaRegistry | None = None) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=5.0)
+        self.registry = registry or default_registry()
+        self._consumers: list[Consumer] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: Settings,
+        registry: SchemaRegistry | None = None,
+        *,
+        streams: Sequence[StreamSpec] = (EVENTS, DEAD_LETTERS),
+    ) -> EventBus:
+        nc = await nats.connect(
+            settings.nats_url,
+            name=settings.service_name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=3,
+        )
+        bus = cls(nc, registry)
+        for spec in streams:
+            await bus.ensure_stream(spec)
+        return bus
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    async def ensure_stream(self, spec: StreamSpec) -> None:
+        """Create the stream, or bring an existing one in line with the spec."""
+        try:
+            await self.js.stream_info(spec.name)
+        except NotFoundError:
+            await self.js.add_stream(spec.config())
+        else:
+            await self.js.update_stream(spec.config())
+
+    async def publish(self, event: Event, subject: str | None = None) -> PubAck:
+        """Validate and publish one integration event; the server drops a repeat of its id."""
+        self.registry.validate(event)
+        subject = subject or event_subject(event)
+        ack = await self.js.publish(subject, event.to_json(), headers={"Nats-Msg-Id": event.id})
+        EVENTS_PUBLISHED.labels(type=event.type, duplicate=str(bool(ack.duplicate))).inc()
+        return ack
+
+    async def consume(self, spec: ConsumerSpec, handler: Handler) -> Consumer:
+        """Start a durable consumer that feeds ``handler`` one event at a time."""
+        await self.js.add_consumer(spec.stream, spec.config())
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        consumer = Consumer(self, spec, sub, handler)
+        consumer.start()
+        self._consumers.append(consumer)
+        return consumer
+
+    async def dead_letter(self, msg: Msg, spec: ConsumerSpec, reason: str) -> None:
+        meta = msg.metadata
+        headers = {
+            DLQ_REASON: reason[:2000],
+            DLQ_FROM_STREAM: spec.stream,
+            DLQ_FROM_CONSUMER: spec.durable,
+            DLQ_FROM_SUBJECT: msg.subject,
+            DLQ_FROM_SEQ: str(meta.sequence.stream),
+            DLQ_DELIVERIES: str(meta.num_delivered),
+            # Dead-lettering the same stored message twice keeps one copy.
+            "Nats-Msg-Id": f"dlq-{spec.stream}-{spec.durable}-{meta.sequence.stream}",
+        }
+        if msg.headers and msg.headers.get(BATCH_HEADER):
+            headers[BATCH_HEADER] = msg.headers[BATCH_HEADER]
+        await self.js.publish(
+            f"{DLQ_SUBJECT_PREFIX}.{spec.stream}.{spec.durable}", msg.data, headers=headers
+        )
+        EVENTS_DEAD_LETTERED.labels(consumer=spec.durable).inc()
+        log.warning(
+            "dead-lettered message",
+            extra={
+                "consumer": spec.durable,
+                "subject": msg.subject,
+                "stream_seq": meta.sequence.stream,
+                "reason": reason,
+            },
+        )
+
+    async def stop_consumers(self, grace_s: float = 10.0) -> None:
+        """Stop fetching and wait for handlers in flight (graceful shutdown)."""
+        await asyncio.gather(*(c.stop(grace_s) for c in self._consumers))
+        self._consumers.clear()
+
+    async def close(self) -> None:
+        await self.stop_consumers()
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        if not self.nc.is_closed:
+            await self.nc.close()
+
+
+@dataclass
+class Consumer:
+    bus: EventBus
+    spec: ConsumerSpec
+    sub: JetStreamContext.PullSubscription
+    handler: Handler
+    _task: asyncio.Task[None] | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.spec.durable}")
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        with contextlib.suppress(Exception):
+            await self.sub.unsubscribe()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await self.sub.fetch(self.spec.batch, timeout=1.0)
+            except NatsTimeoutError:
+                continue
+            except Exception as exc:  # connection loss: nats-py reconnects on its own
+                if self._stopping.is_set():
+                    break
+                log.warning("fetch failed on %s: %s", self.spec.durable, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for i, msg in enumerate(msgs):
+                if self._stopping.is_set():
+                    # Hand the rest back at once instead of waiting out ack_wait.
+                    for rest in msgs[i:]:
+                        with contextlib.suppress(Exception):
+                            await rest.nak()
+                    break
+                await self._deliver(msg)
+
+    async def _deliver(self, msg: Msg) -> None:
+        spec = self.spec
+        meta = msg.metadata
+        attempt = meta.num_delivered
+        if attempt > spec.max_deliveries:
+            await self._give_up(msg, f"exceeded {spec.max_deliveries} deliveries")
+            return
+        try:
+            events = decode_events(msg.data, msg.headers)
+        except (ValidationError, ValueError) as exc:
+            await self._give_up(msg, f"poison message: not a valid event envelope: {exc}")
+            return
+        try:
+            for index, event in enumerate(events):
+                delivery = Delivery(msg.subject, meta.stream, meta.sequence.stream, attempt, index)
+                tokens = (
+                    correlation_id_var.set(event.metadata.correlation_id),
+                    trace_id_var.set(event.metadata.trace_id),
+                )
+                try:
+                    await self.handler(event, delivery)
+                finally:
+                    correlation_id_var.reset(tokens[0])
+                    trace_id_var.reset(tokens[1])
+                EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok").inc()
+        except Reject as exc:
+            await self._give_up(msg, f"rejected by handler: {exc}")
+        except Exception as exc:
+            EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="error").inc()
+            reason = f"{type(exc).__name__}: {exc}"
+            if attempt >= spec.max_deliveries:
+                await self._give_up(msg, f"failed {attempt} deliveries; last error: {reason}")
+                return
+            log.warning(
+                "handler failed, will redeliver",
+                extra={"consumer": spec.durable, "attempt": attempt, "error": reason},
+            )
+            delays = spec.retry_delays_s or (1.0,)
+            await msg.nak(delay=delays[min(attempt - 1, len(delays) - 1)])
+        else:
+            await msg.ack()
+
+    async def _give_up(self, msg: Msg, reason: str) -> None:
+        await self.bus.dead_letter(msg, self.spec, reason)
+        await msg.term()
+
+
+async def read_dead_letters(
+    bus: EventBus, consumer: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The dead letters (optionally of one consumer), oldest first: for operators and tests."""
+    subject = f"{DLQ_SUBJECT_PREFIX}.*.{consumer}" if consumer else f"{DLQ_SUBJECT_PREFIX}.>"
+    out: list[dict[str, Any]] = []
+    seq = 1
+    while len(out) < limit:
+        try:
+            raw = await bus.js.get_msg(DLQ_STREAM, seq=seq, subject=subject, next=True)
+        except NotFoundError:
+            break
+        out.append({"seq": raw.seq, "headers": raw.headers or {}, "data": raw.data})
+        seq = (raw.seq or seq) + 1
+    return out

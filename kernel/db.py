@@ -1,0 +1,129 @@
+"""MongoDB through PyMongo's async API, one database per franchise.
+
+- ``platform`` database: brand-wide data (customers, loyalty, the HQ catalog, franchises).
+- ``fr_<franchise>`` databases: each franchise's own data (orders, payments, stock, its
+  overrides). :meth:`Databases.franchise` is the only way code reaches one, and it takes the
+  franchise id that the caller's verified token carries, so a query cannot wander into
+  another tenant's database.
+- Indexes are declared next to the code that queries them (:class:`IndexSpec`) and created
+  at start-up, and on the first use of a franchise database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from bobaku.kernel.errors import BadRequest
+from bobaku.kernel.settings import Settings
+
+FRANCHISE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+Document = dict[str, Any]
+Scope = Literal["platform", "franchise"]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    scope: Scope
+    collection: str
+    keys: Sequence[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+
+    def model(self) -> IndexModel:
+        name = self.name or "_".join(f"{k}_{d}" for k, d in self.keys)
+        return IndexModel(list(self.keys), unique=self.unique, name=name)
+
+
+@dataclass
+class IndexCatalog:
+    """Every index the running process relies on, declared in code."""
+
+    specs: list[IndexSpec] = field(default_factory=list)
+
+    def declare(self, *specs: IndexSpec) -> None:
+        self.specs.extend(specs)
+
+    def for_scope(self, scope: Scope) -> dict[str, list[IndexModel]]:
+        by_collection: dict[str, list[IndexModel]] = {}
+        for spec in self.specs:
+            if spec.scope == scope:
+                by_collection.setdefault(spec.collection, []).append(spec.model())
+        return by_collection
+
+
+def franchise_db_name(prefix: str, franchise_id: str) -> str:
+    if not FRANCHISE_ID.match(franchise_id):
+        raise BadRequest(
+            f"invalid franchise id {franchise_id!r}",
+            details={"field": "franchise_id", "pattern": FRANCHISE_ID.pattern},
+        )
+    # Database names may not contain '-' on every server; map it to '_'.
+    return f"{prefix}_fr_{franchise_id.replace('-', '_')}"
+
+
+class Databases:
+    """The process's MongoDB client and the per-franchise database resolver."""
+
+    def __init__(
+        self, client: AsyncMongoClient[Document], prefix: str, catalog: IndexCatalog
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.catalog = catalog
+        self._indexed: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, catalog: IndexCatalog | None = None) -> Databases:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.mongodb_url,
+            appname=settings.service_name,
+            serverSelectionTimeoutMS=3000,
+            connectTimeoutMS=3000,
+            tz_aware=True,
+        )
+        return cls(client, settings.mongodb_db_prefix, catalog or IndexCatalog())
+
+    @property
+    def platform(self) -> AsyncDatabase[Document]:
+        return self.client[f"{self.prefix}_platform"]
+
+    async def start(self) -> None:
+        """Create the platform indexes; franchise ones are created on first use."""
+        await self._ensure_indexes(self.platform, "platform")
+
+    async def franchise(self, franchise_id: str) -> AsyncDatabase[Document]:
+        db = self.client[franchise_db_name(self.prefix, franchise_id)]
+        if db.name not in self._indexed:
+            async with self._lock:
+                if db.name not in self._indexed:
+                    await self._ensure_indexes(db, "franchise")
+        return db
+
+    async def drop_franchise(self, franchise_id: str) -> None:
+        name = franchise_db_name(self.prefix, franchise_id)
+        await self.client.drop_database(name)
+        self._indexed.discard(name)
+
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _ensure_indexes(self, db: AsyncDatabase[Document], scope: Scope) -> None:
+        for collection, models in self.catalog.for_scope(scope).items():
+            await db[collection].create_indexes(models)
+        self._indexed.add(db.name)
+
+
+async def index_names(db: AsyncDatabase[Document], collection: str) -> Iterable[str]:
+    return [ix["name"] async for ix in await db[collection].list_indexes()]

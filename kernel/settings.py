@@ -1,0 +1,77 @@
+"""Typed settings read once from the environment.
+
+Every process builds one :class:`Settings` (``get_settings()``); nothing else in the code
+base reads ``os.environ``. Variable names are the field names in upper case, e.g.
+``NATS_URL``, ``SERVICE_NAME``, ``JWT_PUBLIC_KEY_FILE``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    # Identity of this process: it names the event source, the log stream and metrics.
+    service_name: str = Field(default="bobaku", pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    service_version: str = "0.1.0"
+    environment: Literal["dev", "test", "staging", "production"] = "dev"
+
+    # Infrastructure. The defaults are the ports that scripts/infra.sh binds.
+    nats_url: str = "nats://127.0.0.1:14222"
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    mongodb_url: str = "mongodb://127.0.0.1:27027/"
+    # Prefix of every database name, so several deployments can share one server.
+    mongodb_db_prefix: str = Field(default="bobaku", pattern=r"^[a-z][a-z0-9_]{0,20}$")
+
+    # HTTP
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Events
+    event_max_deliveries: int = Field(default=5, ge=1, le=100)
+
+    # JWT: RS256/ES256/EdDSA public keys (PEM) that verify tokens; the private key only
+    # where tokens are issued (the customer service).
+    jwt_issuer: str = "bobaku-customer"
+    jwt_audience: str = "bobaku"
+    jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_key_id: str = "dev-1"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_scheme(cls, v: str) -> str:
+        if not v.startswith(("nats://", "tls://")):
+            raise ValueError("NATS_URL must start with nats:// or tls://")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _mongo_scheme(cls, v: str) -> str:
+        if not v.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("MONGODB_URL must start with mongodb:// or mongodb+srv://")
+        return v
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()

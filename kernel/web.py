@@ -1,0 +1,323 @@
+"""The aiohttp application factory every service starts from.
+
+:func:`create_app` gives a service, for free:
+
+- ``GET /healthz`` (liveness), ``GET /readyz`` (each dependency checked, 503 when one is
+  down or the process is draining), ``GET /metrics`` (Prometheus);
+- correlation and trace ids taken from the request (``X-Correlation-ID``, ``traceparent``)
+  or minted, echoed back, and present in every log line and event the request causes;
+- request counts by route and status and a latency histogram;
+- the error envelope for every failure, from the one exception hierarchy in
+  :mod:`bobaku.kernel.errors` (plus aiohttp's own 404/405/413);
+- a request body limit (``MAX_BODY_BYTES``) and :func:`read_json`, which turns malformed
+  JSON and wrong types into 4xx envelopes that name the offending field;
+- the connections it asks for (``uses={"nats", "redis", "mongo"}``), opened at start-up,
+  checked by readiness, and closed after consumers and in-flight requests have drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, ValidationError
+from redis.asyncio import Redis
+
+from bobaku.kernel.bus import EventBus
+from bobaku.kernel.cache import redis_from_settings
+from bobaku.kernel.context import (
+    correlation_id_var,
+    new_correlation_id,
+    new_trace_id,
+    trace_id_var,
+)
+from bobaku.kernel.db import Databases, IndexCatalog
+from bobaku.kernel.errors import (
+    BobakuError,
+    MalformedJSON,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from bobaku.kernel.settings import Settings
+from bobaku.kernel.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS, READINESS
+
+log = logging.getLogger(__name__)
+
+Dependency = Literal["nats", "redis", "mongo"]
+ReadinessCheck = Callable[[], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
+
+SETTINGS = web.AppKey("settings", Settings)
+BUS = web.AppKey("bus", EventBus)
+REDIS = web.AppKey("redis", Redis)
+DATABASES = web.AppKey("databases", Databases)
+CHECKS = web.AppKey("readiness_checks", dict)
+DRAINING = web.AppKey("draining", asyncio.Event)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CHECK_TIMEOUT_S = 1.5
+
+
+def ok(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """The success envelope ``{"status": "success", "data": ...}``."""
+    return web.json_response({"status": "success", "data": data}, status=status, headers=headers)
+
+
+def error_response(err: BobakuError) -> web.Response:
+    return web.json_response(err.to_envelope(), status=err.status)
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Parse the body as ``model``: 415 if not JSON, 413 if too large, 400 if malformed,
+    422 naming each wrong field. Nothing has been written when any of these is raised."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            "send the body as application/json",
+            details={"content_type": request.content_type or None},
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise _too_large(request) from exc
+    if not raw.strip():
+        raise MalformedJSON("request body is empty; send a JSON object")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise MalformedJSON(
+                "request body is not valid JSON", details={"problem": errors[0]["msg"]}
+            ) from exc
+        raise ValidationFailed(
+            "request body has invalid fields", details={"fields": validation_fields(exc)}
+        ) from exc
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: JSON types are taken strictly (``"2"`` is not a quantity)
+    and unknown fields are refused, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+def validation_fields(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in e["loc"]) or "(body)",
+            "problem": e["msg"],
+            "type": e["type"],
+        }
+        for e in exc.errors(include_url=False)
+    ]
+
+
+def _too_large(request: web.Request) -> PayloadTooLarge:
+    limit = request.app[SETTINGS].max_body_bytes
+    return PayloadTooLarge(
+        f"request body is larger than the limit of {limit} bytes",
+        details={"limit_bytes": limit, "content_length": request.content_length},
+    )
+
+
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def context_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    cid = request.headers.get(CORRELATION_HEADER, "")
+    cid = cid if SAFE_ID.match(cid) else new_correlation_id()
+    match = TRACEPARENT.match(request.headers.get("traceparent", ""))
+    tid = match.group(1) if match else new_trace_id()
+    tokens = (correlation_id_var.set(cid), trace_id_var.set(tid))
+    try:
+        response = await handler(request)
+        response.headers[CORRELATION_HEADER] = cid
+        response.headers["X-Trace-ID"] = tid
+        return response
+    finally:
+        correlation_id_var.reset(tokens[0])
+        trace_id_var.reset(tokens[1])
+
+
+@web.middleware
+async def metrics_and_errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    service = request.app[SETTINGS].service_name
+    started = time.perf_counter()
+    HTTP_IN_FLIGHT.labels(service).inc()
+    try:
+        limit = request.app[SETTINGS].max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _too_large(request)
+        response = await handler(request)
+    except BobakuError as err:
+        if err.status >= 500:
+            log.error("request failed: %s", err.message, exc_info=err)
+        response = error_response(err)
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(_too_large(request))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(_http_error(exc))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = error_response(BobakuError("internal error; see the server log"))
+    finally:
+        HTTP_IN_FLIGHT.labels(service).dec()
+    route = _route_of(request)
+    HTTP_REQUESTS.labels(service, request.method, route, str(response.status)).inc()
+    HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+    return response
+
+
+def _http_error(exc: web.HTTPException) -> BobakuError:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    err = BobakuError(exc.reason or "error")
+    err.status = exc.status
+    err.code = codes.get(exc.status, "http_error")
+    return err
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return ok({"alive": True, "service": request.app[SETTINGS].service_name})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, ReadinessCheck] = request.app[CHECKS]
+    results = await asyncio.gather(*(_run_check(n, c) for n, c in checks.items()))
+    report = dict(zip(checks, results, strict=True))
+    draining = request.app[DRAINING].is_set()
+    ready = not draining and all(r == "ok" for r in report.values())
+    body = {"ready": ready, "draining": draining, "dependencies": report}
+    if ready:
+        return ok(body)
+    return web.json_response(
+        {
+            "status": "error",
+            "error": {
+                "code": "not_ready",
+                "message": "a dependency is unavailable",
+                "details": body,
+            },
+        },
+        status=503,
+    )
+
+
+async def _run_check(name: str, check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        READINESS.labels(name).set(0)
+        return f"down: {type(exc).__name__}: {exc}"[:300]
+    READINESS.labels(name).set(1)
+    return "ok"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(
+    settings: Settings,
+    *,
+    uses: Collection[Dependency] = (),
+    indexes: IndexCatalog | None = None,
+    extra_checks: Mapping[str, ReadinessCheck] | None = None,
+) -> web.Application:
+    """A service application with health, metrics, errors, limits and its connections."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[context_middleware, metrics_and_errors_middleware],
+    )
+    app[SETTINGS] = settings
+    app[CHECKS] = dict(extra_checks or {})
+    app[DRAINING] = asyncio.Event()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.cleanup_ctx.append(_connections(set(uses), indexes))
+    app.on_shutdown.append(_drain)
+    return app
+
+
+def _connections(
+    uses: set[Dependency], indexes: IndexCatalog | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def connections(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        checks: dict[str, ReadinessCheck] = app[CHECKS]
+        if "nats" in uses:
+            bus = await EventBus.connect(settings)
+            app[BUS] = bus
+
+            async def nats_check() -> None:
+                if not bus.nc.is_connected:
+                    raise ConnectionError("not connected to NATS")
+                await bus.js.account_info()
+
+            checks["nats"] = nats_check
+        if "redis" in uses:
+            redis = redis_from_settings(settings)
+            app[REDIS] = redis
+
+            async def redis_check() -> None:
+                await redis.ping()
+
+            checks["redis"] = redis_check
+        if "mongo" in uses:
+            dbs = Databases.from_settings(settings, indexes)
+            await dbs.start()
+            app[DATABASES] = dbs
+            checks["mongo"] = dbs.ping
+        yield
+        # Consumers were stopped in on_shutdown; now close what we opened.
+        if "nats" in uses:
+            await app[BUS].close()
+        if "redis" in uses:
+            await app[REDIS].aclose()
+        if "mongo" in uses:
+            await app[DATABASES].close()
+
+    return connections
+
+
+async def _drain(app: web.Application) -> None:
+    """On shutdown: report not-ready at once, then let consumers finish what they hold."""
+    app[DRAINING].set()
+    if BUS in app:
+        await app[BUS].stop_consumers(app[SETTINGS].shutdown_timeout_s)
+
+
+def run_service(app: web.Application) -> None:
+    """Serve until SIGINT/SIGTERM, then drain in-flight requests and consumers."""
+    settings = app[SETTINGS]
+    log.info(
+        "starting %s on http://%s:%d", settings.service_name, settings.http_host, settings.http_port
+    )
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        access_log=None,
+        print=None,
+    )

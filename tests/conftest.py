@@ -1,0 +1,78 @@
+"""Shared fixtures: real NATS JetStream, Redis and a MongoDB-wire server.
+
+The servers come from ``scripts/infra.sh up`` (or NATS_URL / REDIS_URL / MONGODB_URL).
+Each test run uses its own database prefix and its own stream names, so runs never see
+each other's data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from support import seed_order_data
+
+from bobaku.kernel.bus import EventBus, StreamSpec
+from bobaku.kernel.cache import redis_from_settings
+from bobaku.kernel.db import Databases, IndexCatalog
+from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.settings import Settings
+
+RUN_ID = secrets.token_hex(3)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(
+        service_name="kernel-tests",
+        environment="test",
+        mongodb_db_prefix=f"t{RUN_ID}",
+        event_max_deliveries=3,
+    )
+
+
+@pytest.fixture(scope="session")
+async def bus(settings: Settings) -> AsyncIterator[EventBus]:
+    bus = await EventBus.connect(settings)
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+async def stream(bus: EventBus) -> AsyncIterator[StreamSpec]:
+    """A stream of the test's own, deleted afterwards."""
+    suffix = secrets.token_hex(4)
+    spec = StreamSpec(f"TEST_{suffix.upper()}", (f"t{suffix}.>",), duplicate_window_s=60)
+    await bus.ensure_stream(spec)
+    yield spec
+    await bus.stop_consumers(grace_s=2)
+    await bus.js.delete_stream(spec.name)
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Any]:
+    client = redis_from_settings(settings)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def databases(settings: Settings) -> AsyncIterator[Databases]:
+    dbs = Databases.from_settings(settings, IndexCatalog())
+    yield dbs
+    for name in await dbs.client.list_database_names():
+        if name.startswith(settings.mongodb_db_prefix + "_"):
+            await dbs.client.drop_database(name)
+    await dbs.close()
+
+
+@pytest.fixture
+def order_created() -> Callable[..., Event]:
+    def make(**overrides: Any) -> Event:
+        return new_event(
+            "order.created", seed_order_data(**overrides), source="order-service", tenant="fr-jkt"
+        )
+
+    return make

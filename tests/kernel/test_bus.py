@@ -1,0 +1,190 @@
+"""The JetStream event bus: round trip, dedup, redelivery and dead-lettering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from support import eventually
+
+from bobaku.kernel.bus import (
+    DLQ_DELIVERIES,
+    DLQ_FROM_SEQ,
+    DLQ_REASON,
+    ConsumerSpec,
+    Delivery,
+    EventBus,
+    Reject,
+    StreamSpec,
+    read_dead_letters,
+)
+from bobaku.kernel.errors import EventSchemaError
+from bobaku.kernel.events import Event
+
+
+def subject_of(stream: StreamSpec) -> str:
+    return stream.subjects[0].replace(">", "orders")
+
+
+def consumer_spec(stream: StreamSpec, name: str, **kw: object) -> ConsumerSpec:
+    return ConsumerSpec(
+        durable=f"{name}-{stream.name.lower()}",
+        stream=stream.name,
+        max_deliveries=3,
+        retry_delays_s=(0.05,),
+        ack_wait_s=5,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_an_event_makes_the_round_trip_with_its_envelope_intact(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    sent = order_created()
+    received: list[tuple[Event, Delivery]] = []
+
+    async def handler(event: Event, delivery: Delivery) -> None:
+        received.append((event, delivery))
+
+    await bus.publish(sent, subject_of(stream))
+    await bus.consume(consumer_spec(stream, "roundtrip"), handler)
+    await eventually(lambda: asyncio.sleep(0, result=received))
+
+    event, delivery = received[0]
+    assert event == sent
+    assert event.metadata.correlation_id == sent.metadata.correlation_id
+    assert event.tenant == "fr-jkt"
+    assert delivery.deliveries == 1
+    assert delivery.subject == subject_of(stream)
+
+
+async def test_a_republished_event_id_is_stored_and_handled_once(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    event = order_created()
+    first = await bus.publish(event, subject_of(stream))
+    again = await bus.publish(event, subject_of(stream))
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.seq == first.seq
+
+    info = await bus.js.stream_info(stream.name)
+    assert info.state.messages == 1
+
+    handled: list[str] = []
+
+    async def handler(e: Event, _: Delivery) -> None:
+        handled.append(e.id)
+
+    await bus.consume(consumer_spec(stream, "dedup"), handler)
+    marker = order_created(order_id="ord-marker")
+    await bus.publish(marker, subject_of(stream))
+    await eventually(lambda: asyncio.sleep(0, result=marker.id in handled))
+    assert handled == [event.id, marker.id]
+
+
+async def test_a_failing_handler_is_redelivered_until_it_succeeds(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    attempts: list[int] = []
+
+    async def flaky(event: Event, delivery: Delivery) -> None:
+        attempts.append(delivery.deliveries)
+        if len(attempts) < 3:
+            raise RuntimeError("database hiccup")
+
+    spec = consumer_spec(stream, "flaky")
+    await bus.consume(spec, flaky)
+    await bus.publish(order_created(), subject_of(stream))
+    await eventually(lambda: asyncio.sleep(0, result=len(attempts) >= 3))
+    await asyncio.sleep(0.3)  # time for an unwanted fourth delivery to show up
+
+    assert attempts == [1, 2, 3]
+    info = await bus.js.consumer_info(stream.name, spec.durable)
+    assert info.num_ack_pending == 0
+    assert await read_dead_letters(bus, spec.durable) == []
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered_with_its_last_error(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    attempts: list[int] = []
+
+    async def broken(event: Event, delivery: Delivery) -> None:
+        attempts.append(delivery.deliveries)
+        raise ValueError(f"outlet {event.data['outlet_id']} unknown")
+
+    spec = consumer_spec(stream, "broken")
+    await bus.consume(spec, broken)
+    event = order_created()
+    ack = await bus.publish(event, subject_of(stream))
+
+    letters = await eventually(lambda: read_dead_letters(bus, spec.durable))
+    assert attempts == [1, 2, 3]
+    (letter,) = letters
+    assert letter["headers"][DLQ_REASON] == (
+        "failed 3 deliveries; last error: ValueError: outlet outlet-23 unknown"
+    )
+    assert letter["headers"][DLQ_FROM_SEQ] == str(ack.seq)
+    assert letter["headers"][DLQ_DELIVERIES] == "3"
+    assert Event.from_json(letter["data"]) == event
+
+
+async def test_a_poison_message_goes_to_the_dead_letter_stream_without_retries(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    called: list[str] = []
+
+    async def handler(event: Event, _: Delivery) -> None:
+        called.append(event.id)
+
+    spec = consumer_spec(stream, "poison")
+    await bus.consume(spec, handler)
+    await bus.js.publish(subject_of(stream), b'{"id": "evt-1", "type": "order.created"')
+    await bus.js.publish(subject_of(stream), json.dumps({"id": "evt-2", "type": 42}).encode())
+    good = order_created()
+    await bus.publish(good, subject_of(stream))
+
+    letters = await eventually(lambda: _at_least(2, read_dead_letters(bus, spec.durable)))
+    assert [letter["headers"][DLQ_DELIVERIES] for letter in letters] == ["1", "1"]
+    assert all(
+        letter["headers"][DLQ_REASON].startswith("poison message: not a valid event envelope")
+        for letter in letters
+    )
+    assert "type" in letters[1]["headers"][DLQ_REASON]
+    await eventually(lambda: asyncio.sleep(0, result=called))
+    assert called == [good.id]
+
+
+async def test_a_handler_can_reject_a_message_it_will_never_accept(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    async def handler(event: Event, _: Delivery) -> None:
+        raise Reject("order for a closed outlet")
+
+    spec = consumer_spec(stream, "reject")
+    await bus.consume(spec, handler)
+    await bus.publish(order_created(), subject_of(stream))
+    (letter,) = await eventually(lambda: read_dead_letters(bus, spec.durable))
+    assert letter["headers"][DLQ_REASON] == "rejected by handler: order for a closed outlet"
+    assert letter["headers"][DLQ_DELIVERIES] == "1"
+
+
+async def test_an_event_that_breaks_its_schema_is_refused_before_publishing(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    bad = order_created(total_amount="76000", payment_method="cash")
+    with pytest.raises(EventSchemaError) as caught:
+        await bus.publish(bad, subject_of(stream))
+    fields = {f["field"] for f in caught.value.details["fields"]}
+    assert fields == {"total_amount", "payment_method"}
+    info = await bus.js.stream_info(stream.name)
+    assert info.state.messages == 0
+
+
+async def _at_least(n: int, letters: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    found = await letters
+    return found if len(found) >= n else []

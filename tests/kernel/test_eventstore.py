@@ -1,0 +1,131 @@
+"""The event-sourced aggregate store: optimistic concurrency on a subject's sequence."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from support import seed_order_data
+
+from bobaku.kernel.bus import EventBus
+from bobaku.kernel.errors import ConcurrencyConflict
+from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.eventstore import AggregateStore
+
+
+@pytest.fixture
+async def store(bus: EventBus) -> AsyncIterator[AggregateStore]:
+    store = AggregateStore(bus, f"t{secrets.token_hex(3)}", snapshot_every=3)
+    await store.start()
+    yield store
+    await bus.js.delete_stream(store.spec.name)
+    await bus.js.delete_key_value(f"snapshots_{store.kind}")
+
+
+def created(order_id: str, total: int = 82000) -> Event:
+    return new_event(
+        "order.created",
+        seed_order_data(order_id=order_id, total_amount=total),
+        source="order-service",
+        tenant="fr-jkt",
+    )
+
+
+async def test_appended_events_load_back_in_order(store: AggregateStore) -> None:
+    subject = store.subject("fr-jkt", "ord-1")
+    first, second, third = created("ord-1", 1000), created("ord-1", 2000), created("ord-1", 3000)
+
+    seq1 = await store.append(subject, [first], expected_seq=0)
+    seq2 = await store.append(subject, [second, third], expected_seq=seq1)
+
+    loaded = await store.load(subject)
+    assert loaded.events == [first, second, third]
+    assert loaded.last_seq == seq2
+    assert (await store.load(subject, after_seq=seq1)).events == [second, third]
+    assert (await store.load(store.subject("fr-jkt", "ord-none"))).events == []
+
+
+async def test_two_concurrent_appends_at_the_same_sequence_exactly_one_wins(
+    store: AggregateStore,
+) -> None:
+    subject = store.subject("fr-jkt", "ord-2")
+    seq = await store.append(subject, [created("ord-2")], expected_seq=0)
+    mine, theirs = created("ord-2", 1), created("ord-2", 2)
+
+    results = await asyncio.gather(
+        store.append(subject, [mine], expected_seq=seq),
+        store.append(subject, [theirs], expected_seq=seq),
+        return_exceptions=True,
+    )
+
+    wins = [r for r in results if isinstance(r, int)]
+    losses = [r for r in results if isinstance(r, ConcurrencyConflict)]
+    assert len(wins) == 1
+    assert len(losses) == 1
+    assert losses[0].expected == seq
+    winner = mine if isinstance(results[0], int) else theirs
+    assert (await store.load(subject)).events[1:] == [winner]
+
+
+async def test_many_writers_racing_on_a_new_aggregate_leave_one_history(
+    store: AggregateStore,
+) -> None:
+    subject = store.subject("fr-jkt", "ord-3")
+    contenders = [created("ord-3", i) for i in range(10)]
+    results = await asyncio.gather(
+        *(store.append(subject, [e], expected_seq=0) for e in contenders),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, int) for r in results) == 1
+    assert sum(isinstance(r, ConcurrencyConflict) for r in results) == 9
+    assert len((await store.load(subject)).events) == 1
+
+
+async def test_a_retried_append_after_a_lost_reply_stores_nothing_twice(
+    store: AggregateStore,
+) -> None:
+    subject = store.subject("fr-jkt", "ord-4")
+    event = created("ord-4")
+    seq = await store.append(subject, [event], expected_seq=0)
+    # The writer never saw the ack and retries the same commit with the same expectation.
+    assert await store.append(subject, [event], expected_seq=0) == seq
+    assert (await store.load(subject)).events == [event]
+
+
+async def test_state_loads_from_a_snapshot_and_replays_only_newer_events(
+    store: AggregateStore,
+) -> None:
+    subject = store.subject("fr-jkt", "ord-5")
+    applied: list[int] = []
+
+    def apply(state: dict[str, Any], event: Event) -> dict[str, Any]:
+        applied.append(event.data["total_amount"])
+        return {"total": state["total"] + event.data["total_amount"], "n": state["n"] + 1}
+
+    def load() -> Any:
+        return store.load_state(
+            subject, lambda: {"total": 0, "n": 0}, apply, encode=dict, decode=dict
+        )
+
+    seq = 0
+    for amount in (1, 2, 3, 4):
+        seq = await store.append(subject, [created("ord-5", amount)], expected_seq=seq)
+    first = await load()
+    assert first.state == {"total": 10, "n": 4}
+    assert applied == [1, 2, 3, 4]
+
+    seq = await store.append(subject, [created("ord-5", 5)], expected_seq=seq)
+    applied.clear()
+    second = await load()
+    assert second.state == {"total": 15, "n": 5}
+    assert second.last_seq == seq
+    assert applied == [5]  # the snapshot covered the first four
+
+
+def test_an_aggregate_id_cannot_escape_its_subject(store: AggregateStore) -> None:
+    for bad in ("a.b", "x*", "all>"):
+        with pytest.raises(ValueError, match="may not contain"):
+            store.subject("fr-jkt", bad)

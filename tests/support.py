@@ -1,0 +1,61 @@
+"""Helpers for tests that wait on real servers and processes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05
+) -> T:
+    """Poll ``probe`` until it returns a truthy value; fail with its last value or error."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = await probe()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last result: {last!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def seed_order_data(**overrides: Any) -> dict[str, Any]:
+    """The ``order.created`` data of the brief's example event."""
+    data: dict[str, Any] = {
+        "order_id": "ord-20231015-789",
+        "user_id": "u456",
+        "outlet_id": "outlet-23",
+        "items": [
+            {
+                "menu_id": "m001",
+                "quantity": 2,
+                "customizations": {
+                    "sugar_level": 50,
+                    "ice_level": 30,
+                    "toppings": ["t001", "t003"],
+                },
+            }
+        ],
+        "total_amount": 82000,
+        "payment_method": "gopay",
+        "status": "pending_payment",
+    }
+    data.update(overrides)
+    return data
