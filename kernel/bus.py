@@ -281,6 +281,7 @@ class Consumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         with contextlib.suppress(Exception):
+            await self.bus.nc.flush(timeout=2)  # acks are buffered; send them before leaving
             await self.sub.unsubscribe()
 
     async def _run(self) -> None:

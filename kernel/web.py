@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
+from bobaku.kernel.auth import Principal, TokenVerifier
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.context import (
@@ -42,6 +43,7 @@ from bobaku.kernel.errors import (
     BobakuError,
     MalformedJSON,
     PayloadTooLarge,
+    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -58,7 +60,9 @@ SETTINGS = web.AppKey("settings", Settings)
 BUS = web.AppKey("bus", EventBus)
 REDIS = web.AppKey("redis", Redis)
 DATABASES = web.AppKey("databases", Databases)
+VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 CHECKS = web.AppKey("readiness_checks", dict)
+PRINCIPAL = web.RequestKey("principal", Principal)
 DRAINING = web.AppKey("draining", asyncio.Event)
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -108,6 +112,19 @@ class RequestBody(BaseModel):
     and unknown fields are refused, so a typo is an error rather than silently ignored."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+def principal(request: web.Request) -> Principal:
+    """The verified caller of this request (``Authorization: Bearer <jwt>``), or 401."""
+    if PRINCIPAL in request:
+        return request[PRINCIPAL]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
+    who = request.app[VERIFIER].verify(token.strip())
+    request[PRINCIPAL] = who
+    return who
 
 
 def validation_fields(exc: ValidationError) -> list[dict[str, Any]]:
@@ -321,3 +338,4 @@ def run_service(app: web.Application) -> None:
         access_log=None,
         print=None,
     )
+    log.info("%s stopped", settings.service_name)

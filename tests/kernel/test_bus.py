@@ -188,3 +188,26 @@ async def test_an_event_that_breaks_its_schema_is_refused_before_publishing(
 async def _at_least(n: int, letters: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     found = await letters
     return found if len(found) >= n else []
+
+
+async def test_stopping_consumers_lets_the_handler_in_flight_finish_and_ack(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    inside = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(event: Event, _: Delivery) -> None:
+        inside.set()
+        await asyncio.sleep(0.5)
+        finished.append(event.id)
+
+    spec = consumer_spec(stream, "drain")
+    await bus.consume(spec, slow)
+    event = order_created()
+    await bus.publish(event, subject_of(stream))
+    await asyncio.wait_for(inside.wait(), 10)
+    await bus.stop_consumers(grace_s=5)
+
+    assert finished == [event.id]
+    info = await bus.js.consumer_info(stream.name, spec.durable)
+    assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)

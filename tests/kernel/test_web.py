@@ -210,7 +210,7 @@ async def test_readiness_turns_red_when_a_dependency_stops_and_green_when_it_is_
             await eventually(lambda: _status_is(readiness(client), 200))
 
             await redis.kill()
-            status, body = await eventually(lambda: _status_is(readiness(client), 503))
+            _, body = await eventually(lambda: _status_is(readiness(client), 503))
             deps = body["error"]["details"]["dependencies"]
             assert deps["redis"].startswith("down")
             assert deps["nats"] == "ok"
@@ -218,7 +218,7 @@ async def test_readiness_turns_red_when_a_dependency_stops_and_green_when_it_is_
             assert body["error"]["code"] == "not_ready"
 
             await redis.start()
-            status, body = await eventually(lambda: _status_is(readiness(client), 200), timeout=15)
+            _, body = await eventually(lambda: _status_is(readiness(client), 200), timeout=15)
             assert body["data"]["dependencies"] == {"redis": "ok", "nats": "ok", "mongo": "ok"}
             metrics = await (await client.get("/metrics")).text()
             assert 'bobaku_dependency_ready{dependency="redis"} 1.0' in metrics
@@ -243,3 +243,33 @@ def test_error_envelope_shape_is_stable() -> None:
             "details": {"fields": [{"field": "x"}]},
         },
     }
+
+
+async def test_the_bearer_token_names_the_caller_and_a_bad_one_is_401(settings: Settings) -> None:
+    from bobaku.kernel.auth import Role, TokenIssuer, TokenVerifier, generate_private_key
+    from bobaku.kernel.web import VERIFIER, principal
+
+    issuer = TokenIssuer(generate_private_key(), kid="k1", issuer="iss", audience="aud")
+    app = create_app(settings)
+    app[VERIFIER] = TokenVerifier({"k1": issuer.public_key()}, issuer="iss", audience="aud")
+
+    async def franchise_sales(request: web.Request) -> web.Response:
+        who = principal(request)
+        who.require_franchise(request.match_info["franchise"])
+        return ok({"caller": who.subject})
+
+    app.router.add_get("/franchises/{franchise}/sales", franchise_sales)
+    owner = issuer.issue("u-own", [Role.FRANCHISE_OWNER], franchise_id="fr-a")
+    async with TestClient(TestServer(app)) as client:
+        auth = {"Authorization": f"Bearer {owner}"}
+        mine = await client.get("/franchises/fr-a/sales", headers=auth)
+        assert (mine.status, (await mine.json())["data"]) == (200, {"caller": "u-own"})
+        theirs = await client.get("/franchises/fr-b/sales", headers=auth)
+        assert theirs.status == 403
+        assert (await theirs.json())["error"]["code"] == "tenant_forbidden"
+        anonymous = await client.get("/franchises/fr-a/sales")
+        assert anonymous.status == 401
+        forged = await client.get(
+            "/franchises/fr-a/sales", headers={"Authorization": "Bearer x.y.z"}
+        )
+        assert (await forged.json())["error"]["code"] == "unauthorized"
