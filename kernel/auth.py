@@ -37,6 +37,8 @@ class Role(StrEnum):
     OUTLET_MANAGER = "outlet_manager"
     STAFF = "staff"
     CUSTOMER = "customer"
+    # Another platform process calling an internal endpoint (service-to-service).
+    SERVICE = "service"
 
 
 @dataclass(frozen=True)
