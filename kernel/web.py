@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
-from bobaku.kernel.auth import Principal, TokenVerifier
+from bobaku.kernel.auth import Principal, TokenVerifier, load_public_key
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.context import (
@@ -114,6 +114,16 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+def verifier_from_settings(settings: Settings) -> TokenVerifier:
+    """Verify tokens with the public key in ``JWT_PUBLIC_KEY_FILE`` (key id ``JWT_KEY_ID``)."""
+    if settings.jwt_public_key_file is None:
+        raise ValueError("JWT_PUBLIC_KEY_FILE is not set")
+    key = load_public_key(settings.jwt_public_key_file.read_bytes())
+    return TokenVerifier(
+        {settings.jwt_key_id: key}, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+
+
 def principal(request: web.Request) -> Principal:
     """The verified caller of this request (``Authorization: Bearer <jwt>``), or 401."""
     if PRINCIPAL in request:
@@ -122,6 +132,8 @@ def principal(request: web.Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
+    if VERIFIER not in request.app:
+        raise Unauthorized("this service has no token verifier (set JWT_PUBLIC_KEY_FILE)")
     who = request.app[VERIFIER].verify(token.strip())
     request[PRINCIPAL] = who
     return who
@@ -266,6 +278,8 @@ def create_app(
         middlewares=[context_middleware, metrics_and_errors_middleware],
     )
     app[SETTINGS] = settings
+    if settings.jwt_public_key_file is not None:
+        app[VERIFIER] = verifier_from_settings(settings)
     app[CHECKS] = dict(extra_checks or {})
     app[DRAINING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support import seed_order_data
 
+from bobaku.kernel.auth import TokenIssuer, generate_private_key, private_key_pem, public_key_pem
 from bobaku.kernel.bus import EventBus, StreamSpec
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.db import Databases, IndexCatalog
@@ -24,12 +26,34 @@ RUN_ID = secrets.token_hex(3)
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def token_issuer() -> TokenIssuer:
+    """Signs test tokens; its public key is what every service under test verifies with."""
+    return TokenIssuer(
+        generate_private_key(), kid="test-1", issuer="bobaku-customer", audience="bobaku"
+    )
+
+
+@pytest.fixture(scope="session")
+def jwt_key_files(
+    token_issuer: TokenIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("jwt")
+    private, public = folder / "private.pem", folder / "public.pem"
+    private.write_bytes(private_key_pem(token_issuer.key))
+    public.write_bytes(public_key_pem(token_issuer.public_key()))
+    return private, public
+
+
+@pytest.fixture(scope="session")
+def settings(jwt_key_files: tuple[Path, Path]) -> Settings:
     return Settings(
         service_name="kernel-tests",
         environment="test",
         mongodb_db_prefix=f"t{RUN_ID}",
         event_max_deliveries=3,
+        jwt_private_key_file=jwt_key_files[0],
+        jwt_public_key_file=jwt_key_files[1],
+        jwt_key_id="test-1",
     )
 
 

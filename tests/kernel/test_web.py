@@ -14,8 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import Field
 from support import eventually, free_port
 
+from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import DATABASES, RequestBody, create_app, ok, read_json
+from bobaku.kernel.web import DATABASES, RequestBody, create_app, ok, principal, read_json
 
 
 class Topping(RequestBody):
@@ -245,13 +246,11 @@ def test_error_envelope_shape_is_stable() -> None:
     }
 
 
-async def test_the_bearer_token_names_the_caller_and_a_bad_one_is_401(settings: Settings) -> None:
-    from bobaku.kernel.auth import Role, TokenIssuer, TokenVerifier, generate_private_key
-    from bobaku.kernel.web import VERIFIER, principal
-
-    issuer = TokenIssuer(generate_private_key(), kid="k1", issuer="iss", audience="aud")
-    app = create_app(settings)
-    app[VERIFIER] = TokenVerifier({"k1": issuer.public_key()}, issuer="iss", audience="aud")
+async def test_the_bearer_token_names_the_caller_and_a_bad_one_is_401(
+    settings: Settings, token_issuer: TokenIssuer
+) -> None:
+    issuer = token_issuer
+    app = create_app(settings)  # verifies with JWT_PUBLIC_KEY_FILE
 
     async def franchise_sales(request: web.Request) -> web.Response:
         who = principal(request)
