@@ -49,6 +49,18 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Where the other platform processes are (pooled mode on one machine by default), and
+    # the token this process presents on their internal endpoints (a JWT with role service).
+    customer_url: str = "http://127.0.0.1:18081"
+    menu_url: str = "http://127.0.0.1:18082"
+    order_url: str = "http://127.0.0.1:18083"
+    payment_url: str = "http://127.0.0.1:18084"
+    provider_sim_url: str = "http://127.0.0.1:18090"
+    hub_url: str = "http://127.0.0.1:18888"
+    # The payment service's public base URL, as providers must call it back.
+    payment_webhook_base_url: str = "http://127.0.0.1:18084"
+    service_token: str | None = None
+
     @field_validator("nats_url")
     @classmethod
     def _nats_scheme(cls, v: str) -> str:
