@@ -35,6 +35,9 @@ EVENTS_CONSUMED = Counter(
 EVENTS_DEAD_LETTERED = Counter(
     "bobaku_events_dead_lettered_total", "Messages sent to the dead-letter stream", ["consumer"]
 )
+UPSTREAM_CALLS = Counter(
+    "bobaku_upstream_calls_total", "Calls to other services by outcome", ["upstream", "outcome"]
+)
 CACHE_LOOKUPS = Counter("bobaku_cache_lookups_total", "Cache-aside lookups", ["cache", "result"])
 READINESS = Gauge(
     "bobaku_dependency_ready",
