@@ -174,8 +174,11 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         token: str | None = None,
+        retry_safe: bool | None = None,
     ) -> Reply:
-        """One logical call (with retries); returns whatever the upstream answered."""
+        """One logical call (with retries); returns whatever the upstream answered.
+
+        ``retry_safe`` overrides the method's default: a read-only POST may be retried."""
         method = method.upper()
         send_headers = {
             "X-Correlation-ID": current_correlation_id(),
@@ -184,7 +187,11 @@ class ServiceClient:
         if token or self.token:
             send_headers["Authorization"] = f"Bearer {token or self.token}"
         send_headers.update(headers or {})
-        repeatable = method in SAFE_METHODS or "Idempotency-Key" in send_headers
+        repeatable = (
+            retry_safe
+            if retry_safe is not None
+            else method in SAFE_METHODS or "Idempotency-Key" in send_headers
+        )
         self.budget.on_request()
         attempt = 0
         while True:

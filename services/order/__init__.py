@@ -1,0 +1,1 @@
+"""The order service: orders, the order saga, the kitchen queue and order history."""

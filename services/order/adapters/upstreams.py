@@ -1,0 +1,113 @@
+"""The services the order saga calls, each through the kernel's safe client.
+
+Every state-changing call carries ``Idempotency-Key`` = the order id, so repeating a step
+after a crash or a timeout has the effect of doing it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bobaku.kernel.client import ServiceClient
+from bobaku.kernel.errors import BobakuError
+
+
+class MenuService:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        body = {"outlet_id": outlet_id, "items": items}
+        result: dict[str, Any] = await self.client.request(
+            "POST", "/internal/quotes", json_body=body, retry_safe=True
+        )
+        return result
+
+    async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
+        await self.client.request(
+            "POST",
+            "/internal/stock/reservations",
+            json_body={"order_id": order_id, "outlet_id": outlet_id, "items": items},
+            headers={"Idempotency-Key": order_id},
+        )
+
+    async def release(self, order_id: str) -> None:
+        await self.client.request(
+            "POST",
+            f"/internal/stock/reservations/{order_id}/release",
+            headers={"Idempotency-Key": order_id},
+        )
+
+    async def commit(self, order_id: str) -> None:
+        await self.client.request(
+            "POST",
+            f"/internal/stock/reservations/{order_id}/commit",
+            headers={"Idempotency-Key": order_id},
+        )
+
+
+class CustomerService:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def redeem(
+        self, customer_id: str, order_id: str, reward_ids: list[str]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.client.request(
+            "POST",
+            f"/internal/loyalty/{customer_id}/redemptions",
+            json_body={"order_id": order_id, "reward_ids": reward_ids},
+            headers={"Idempotency-Key": order_id},
+        )
+        return result
+
+    async def release(self, customer_id: str, order_id: str) -> None:
+        try:
+            await self.client.request(
+                "POST",
+                f"/internal/loyalty/{customer_id}/redemptions/{order_id}/release",
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.status != 404:  # nothing was redeemed: nothing to give back
+                raise
+
+
+class PaymentService:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def create_intent(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.client.request(
+            "POST",
+            "/internal/intents",
+            json_body=body,
+            headers={"Idempotency-Key": body["order_id"]},
+        )
+        return result
+
+    async def void(self, intent_id: str) -> str:
+        """``voided``, or ``already_captured`` when the money moved before we could stop it."""
+        try:
+            await self.client.request(
+                "POST",
+                f"/internal/intents/{intent_id}/void",
+                headers={"Idempotency-Key": intent_id},
+            )
+        except BobakuError as err:
+            if err.code == "already_captured":
+                return "already_captured"
+            raise
+        return "voided"
+
+    async def refund(
+        self, intent_id: str, amount: int, reason: str, key: str, token: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.client.request(
+            "POST",
+            f"/payments/{intent_id}/refunds",
+            json_body={"amount": amount, "reason": reason},
+            headers={"Idempotency-Key": key},
+            token=token,
+        )
+        return result

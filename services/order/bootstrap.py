@@ -1,0 +1,51 @@
+"""Composition root of the order service: real adapters in, app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bobaku.kernel.client import ServiceClient
+from bobaku.kernel.db import IndexCatalog
+from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.settings import Settings
+from bobaku.kernel.web import BUS, DATABASES, create_app
+from bobaku.services.order.adapters.repository import INDEXES, OrderRepository
+from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
+from bobaku.services.order.entrypoints.consumers import start_consumers
+from bobaku.services.order.entrypoints.http import CONTEXT, api
+from bobaku.services.order.service_layer.handlers import OrderContext
+
+
+def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
+    catalog = IndexCatalog()
+    catalog.declare(*INDEXES)
+    app = create_app(settings, uses=("nats", "redis", "mongo"), indexes=catalog)
+    api.install(app)
+
+    async def wire(app: web.Application) -> AsyncIterator[None]:
+        token = settings.service_token
+        clients = {
+            "menu": ServiceClient("menu", settings.menu_url, token=token),
+            "customer": ServiceClient("customer", settings.customer_url, token=token),
+            "payment": ServiceClient("payment", settings.payment_url, token=token, timeout_s=10),
+        }
+        store = AggregateStore(app[BUS], "order", snapshot_every=0)
+        await store.start()
+        ctx = OrderContext(
+            orders=OrderRepository(store, app[DATABASES]),
+            databases=app[DATABASES],
+            menu=MenuService(clients["menu"]),
+            customers=CustomerService(clients["customer"]),
+            payments=PaymentService(clients["payment"]),
+        )
+        app[CONTEXT] = ctx
+        if run_consumers:
+            await start_consumers(app[BUS], ctx, clients["customer"])
+        yield
+        for client in clients.values():
+            await client.close()
+
+    app.cleanup_ctx.append(wire)
+    return app

@@ -1,0 +1,1 @@
+"""The Order aggregate and the saga's decisions: plain Python, no I/O."""

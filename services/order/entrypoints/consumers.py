@@ -1,0 +1,124 @@
+"""The order service's event consumers.
+
+- ``order-saga``: every event of an order drives its saga one more step (idempotent steps,
+  expected-sequence appends), so a crash anywhere resumes on redelivery.
+- ``order-payments``: the payment service's facts (captured, failed, expired, refunded)
+  become the order's.
+- ``order-projector``: keeps the per-franchise ``orders`` read model (history, kitchen queue)
+  as a projection of the aggregate, rebuilt from the stream when needed.
+- ``order-notifier``: asks for in-app notifications when an order is accepted, ready, refunded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
+from bobaku.kernel.client import ServiceClient
+from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.eventstore import AggregateStore
+from bobaku.services.order.domain.model import view
+from bobaku.services.order.service_layer import handlers
+from bobaku.services.order.service_layer.handlers import OrderContext
+
+log = logging.getLogger(__name__)
+
+# The saga retries a failing step for a long while (an upstream may be restarting) before
+# giving up to the dead-letter stream.
+SAGA_RETRIES = (0.2, 1.0, 2.0, 5.0, 10.0)
+NOTIFY_ON = {
+    "order.being_prepared": "order_accepted",
+    "order.ready": "order_ready",
+    "order.refunded": "refund_done",
+}
+
+
+async def start_consumers(
+    bus: EventBus, ctx: OrderContext, customers: ServiceClient, *, group: str = "order"
+) -> None:
+    payment_stream = AggregateStore(bus, "payment")
+    await payment_stream.start()
+
+    async def drive_saga(event: Event, _: Delivery) -> None:
+        if event.tenant and (order_id := event.data.get("order_id")):
+            await handlers.drive(ctx, event.tenant, order_id)
+
+    async def payment_outcome(event: Event, _: Delivery) -> None:
+        await handlers.on_payment_event(ctx, event)
+
+    async def project(event: Event, _: Delivery) -> None:
+        order_id = event.data.get("order_id")
+        if not event.tenant or not order_id:
+            return
+        order = await ctx.orders.load(event.tenant, order_id)
+        if not order.exists:
+            return
+        db = await ctx.databases.franchise(event.tenant)
+        current = await db.orders.find_one({"_id": order_id}, {"version": 1})
+        if current is not None and current.get("version", 0) >= order.version:
+            return  # an older event arriving late: the read model is already ahead
+        doc = view(order)
+        doc.update(
+            status=str(order.status),
+            status_detail=doc.pop("status"),
+            paid_at=order.payment.paid_at,
+            stations=sorted({line.get("station") or "" for line in order.lines} - {""}),
+        )
+        await db.orders.replace_one({"_id": order_id}, {"_id": order_id, **doc}, upsert=True)
+
+    async def notify(event: Event, _: Delivery) -> None:
+        kind = NOTIFY_ON.get(event.type)
+        if kind is None or not event.tenant:
+            return
+        user_id = event.data["customer_id"]
+        profile: dict[str, Any] = await customers.request("GET", f"/internal/customers/{user_id}")
+        if not profile.get("notifications", {}).get("in_app", True):
+            return
+        note = new_event(
+            "notification.requested",
+            {
+                "user_id": user_id,
+                "kind": kind,
+                "order_id": event.data["order_id"],
+                "language": profile.get("language", "id"),
+            },
+            source="order-service",
+            tenant=event.tenant,
+            # Derived from the cause, so a redelivered event cannot notify twice.
+            event_id=f"ntf-{event.id}",
+        )
+        await bus.publish(note)
+
+    orders = ("es.order.>",)
+    await bus.consume(
+        ConsumerSpec(
+            f"{group}-saga",
+            "ES_ORDER",
+            orders,
+            max_deliveries=20,
+            retry_delays_s=SAGA_RETRIES,
+            ack_wait_s=30,
+        ),
+        drive_saga,
+    )
+    await bus.consume(
+        ConsumerSpec(
+            f"{group}-payments",
+            "ES_PAYMENT",
+            ("es.payment.>",),
+            max_deliveries=20,
+            retry_delays_s=SAGA_RETRIES,
+            ack_wait_s=30,
+        ),
+        payment_outcome,
+    )
+    await bus.consume(
+        ConsumerSpec(f"{group}-projector", "ES_ORDER", orders, max_deliveries=10), project
+    )
+    await bus.consume(
+        ConsumerSpec(
+            f"{group}-notifier", "ES_ORDER", orders, max_deliveries=10, retry_delays_s=(1.0, 5.0)
+        ),
+        notify,
+    )

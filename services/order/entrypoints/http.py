@@ -1,0 +1,302 @@
+"""HTTP routes of the order service."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from bobaku.kernel.auth import Role
+from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
+from bobaku.kernel.openapi import Api
+from bobaku.kernel.web import RequestBody, ok, principal, read_json
+from bobaku.services.order.domain.model import Status, view
+from bobaku.services.order.service_layer import handlers
+from bobaku.services.order.service_layer.handlers import OrderContext
+
+api = Api("order", "Orders, the order saga, the kitchen queue and order history")
+CONTEXT = web.AppKey("order_context", OrderContext)
+
+Provider = Literal["gopay", "ovo", "dana", "shopeepay", "qris", "card"]
+
+
+class Customizations(RequestBody):
+    sugar_level: int | None = None
+    ice_level: int | None = None
+    toppings: list[str] = Field(default_factory=list, max_length=10)
+
+
+class OrderItem(RequestBody):
+    menu_id: str = Field(min_length=1, max_length=20)
+    quantity: int = Field(ge=1, le=20)
+    customizations: Customizations = Field(default_factory=Customizations)
+
+
+class PlaceOrder(RequestBody):
+    outlet_id: str = Field(min_length=1, max_length=40)
+    items: list[OrderItem] = Field(min_length=1, max_length=30)
+    payment_method: Provider
+    reward_ids: list[str] = Field(default_factory=list, max_length=5)
+
+
+class Reason(RequestBody):
+    reason: str = Field(default="", max_length=200)
+
+
+class Refund(RequestBody):
+    amount: int | None = Field(default=None, ge=1)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class OrderView(BaseModel):
+    """See ``domain.model.view``; documented loosely here, the gateway composes the rest."""
+
+    id: str
+    franchise_id: str
+    outlet_id: str
+    customer_id: str
+    created_at: str | None
+    outlet: dict[str, Any]
+    items: list[dict[str, Any]]
+    total_amount: int
+    payment: dict[str, Any]
+    status: dict[str, Any]
+    loyalty: dict[str, Any]
+
+
+class OrderPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _ctx(request: web.Request) -> OrderContext:
+    return request.app[CONTEXT]
+
+
+@api.post(
+    "/orders",
+    body=PlaceOrder,
+    response=OrderView,
+    status=201,
+    summary="Place an order (Idempotency-Key header makes a retry safe)",
+    errors=(404, 409),
+)
+async def place_order(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await read_json(request, PlaceOrder)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= 100):
+        raise BadRequest(
+            "Idempotency-Key must be 1-100 characters", details={"field": "Idempotency-Key"}
+        )
+    order = await handlers.place_order(
+        _ctx(request),
+        who,
+        body.outlet_id,
+        [item.model_dump() for item in body.items],
+        body.payment_method,
+        body.reward_ids,
+        key,
+    )
+    if order.status == Status.CANCELLED and order.stock == "rejected":
+        raise Conflict(
+            "some items are sold out at this outlet",
+            details={"order_id": order.id, "reason": order.cancel_reason},
+        )
+    return ok(view(order), status=201)
+
+
+@api.get("/orders/{order_id}", response=OrderView, summary="One order", errors=(404,))
+async def get_order(request: web.Request) -> web.Response:
+    who = principal(request)
+    order = await handlers.find_order(_ctx(request), request.match_info["order_id"])
+    handlers.authorize_view(who, order)
+    return ok(view(order))
+
+
+PAGE_QUERY = (
+    ("status", "string", "only orders in this status"),
+    ("limit", "integer", "page size, 1-100 (default 20)"),
+    ("cursor", "string", "next_cursor of the previous page"),
+)
+
+
+@api.get("/orders", response=OrderPage, summary="My order history", query=PAGE_QUERY)
+async def my_orders(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require_role(Role.CUSTOMER)
+    entries = request.app[CONTEXT].databases.platform.order_directory
+    franchises = sorted(
+        {e["franchise_id"] async for e in entries.find({"customer_id": who.subject})}
+    )
+    items: list[dict[str, Any]] = []
+    for franchise_id in franchises:
+        db = await request.app[CONTEXT].databases.franchise(franchise_id)
+        query: dict[str, Any] = {"customer_id": who.subject}
+        if status := request.query.get("status"):
+            query["status"] = _status(status)
+        items.extend([doc async for doc in db.orders.find(query, {"_id": 0})])
+    return ok(_page(sorted(items, key=lambda o: o["created_at"] or "", reverse=True), request))
+
+
+@api.get(
+    "/outlets/{outlet_id}/orders",
+    response=OrderPage,
+    summary="An outlet's orders (staff, owner, HQ)",
+    query=(*PAGE_QUERY, ("date", "string", "YYYY-MM-DD (UTC)")),
+)
+async def outlet_orders(request: web.Request) -> web.Response:
+    who = principal(request)
+    outlet_id = request.match_info["outlet_id"]
+    db = await _outlet_db(request, who, outlet_id)
+    query: dict[str, Any] = {"outlet_id": outlet_id}
+    if status := request.query.get("status"):
+        query["status"] = _status(status)
+    if date := request.query.get("date"):
+        # ISO-8601 strings sort as times, so a day is a string range.
+        query["created_at"] = {"$gte": date, "$lt": f"{date}T99"}
+    limit, start = _limits(request)
+    cursor = db.orders.find(query, {"_id": 0}).sort("created_at", -1).skip(start).limit(limit + 1)
+    docs = [doc async for doc in cursor]
+    more = len(docs) > limit
+    return ok({"items": docs[:limit], "next_cursor": str(start + limit) if more else None})
+
+
+@api.get(
+    "/outlets/{outlet_id}/kitchen",
+    response=OrderPage,
+    summary="Kitchen tickets: being prepared and ready, oldest first",
+    query=(("station", "string", "only tickets with an item for this station"),),
+)
+async def kitchen_queue(request: web.Request) -> web.Response:
+    who = principal(request)
+    outlet_id = request.match_info["outlet_id"]
+    db = await _outlet_db(request, who, outlet_id)
+    query: dict[str, Any] = {
+        "outlet_id": outlet_id,
+        "status": {"$in": [str(Status.BEING_PREPARED), str(Status.READY)]},
+    }
+    tickets = [doc async for doc in db.orders.find(query, {"_id": 0})]
+    if station := request.query.get("station"):
+        tickets = [t for t in tickets if station in t.get("stations", [])]
+    tickets.sort(key=lambda t: t.get("paid_at") or t.get("created_at") or "")
+    return ok({"items": tickets, "next_cursor": None})
+
+
+async def _outlet_db(request: web.Request, who: Any, outlet_id: str) -> Any:
+    who.require_role(*handlers.STAFF_ROLES)
+    franchise_id = who.franchise_id
+    if who.has_role(Role.HQ_ADMIN):
+        franchise_id = request.query.get("franchise_id") or franchise_id
+        if not franchise_id:
+            raise BadRequest(
+                "HQ must name the outlet's franchise", details={"field": "franchise_id"}
+            )
+    who.require_outlet(franchise_id, outlet_id)
+    return await request.app[CONTEXT].databases.franchise(franchise_id)
+
+
+def _status(value: str) -> str:
+    try:
+        return str(Status(value))
+    except ValueError as exc:
+        raise ValidationFailed(
+            "unknown status",
+            details={
+                "fields": [{"field": "status", "problem": f"one of {[s.value for s in Status]}"}]
+            },
+        ) from exc
+
+
+def _limits(request: web.Request) -> tuple[int, int]:
+    try:
+        limit = min(max(int(request.query.get("limit", "20")), 1), 100)
+        start = max(int(request.query.get("cursor", "0")), 0)
+    except ValueError as exc:
+        raise BadRequest("limit and cursor must be integers", details={"field": "limit"}) from exc
+    return limit, start
+
+
+def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
+    limit, start = _limits(request)
+    chunk = items[start : start + limit]
+    more = start + limit < len(items)
+    return {"items": chunk, "next_cursor": str(start + limit) if more else None}
+
+
+@api.post(
+    "/orders/{order_id}/cancel",
+    body=Reason,
+    response=OrderView,
+    summary="Cancel an unpaid order",
+    errors=(404, 409),
+)
+async def cancel_order(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await read_json(request, Reason)
+    order = await handlers.cancel_order(
+        _ctx(request), who, request.match_info["order_id"], body.reason or "cancelled"
+    )
+    return ok(view(order))
+
+
+@api.post(
+    "/orders/{order_id}/bump",
+    response=OrderView,
+    summary="Kitchen: the order is ready",
+    errors=(404, 409),
+)
+async def bump_order(request: web.Request) -> web.Response:
+    order = await handlers.bump_order(
+        _ctx(request), principal(request), request.match_info["order_id"]
+    )
+    return ok(view(order))
+
+
+@api.post(
+    "/orders/{order_id}/recall",
+    response=OrderView,
+    summary="Kitchen: back to preparing",
+    errors=(404, 409),
+)
+async def recall_order(request: web.Request) -> web.Response:
+    order = await handlers.recall_order(
+        _ctx(request), principal(request), request.match_info["order_id"]
+    )
+    return ok(view(order))
+
+
+@api.post(
+    "/orders/{order_id}/complete",
+    response=OrderView,
+    summary="Handed to the customer",
+    errors=(404, 409),
+)
+async def complete_order(request: web.Request) -> web.Response:
+    order = await handlers.complete_order(
+        _ctx(request), principal(request), request.match_info["order_id"]
+    )
+    return ok(view(order))
+
+
+@api.post(
+    "/orders/{order_id}/refund",
+    body=Refund,
+    summary="Refund a paid order, fully or partly (Idempotency-Key header required)",
+    status=202,
+    errors=(404, 409),
+)
+async def refund_order(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await read_json(request, Refund)
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        raise BadRequest(
+            "a refund needs an Idempotency-Key header", details={"field": "Idempotency-Key"}
+        )
+    token = request.headers["Authorization"].partition(" ")[2]
+    refund = await handlers.refund_order(
+        _ctx(request), who, token, request.match_info["order_id"], body.amount, body.reason, key
+    )
+    return ok(refund, status=202)
