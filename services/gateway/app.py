@@ -1,13 +1,96 @@
-"""Composition root of the gateway."""
+"""Composition root of the gateway: the single entry point ``/api/v1/...``.
+
+For every request: CORS, the caller's token verified (asymmetric keys), a rate limit in
+Redis, an idempotency key honoured on POSTs, then the upstream chosen by the routing table
+and called through the kernel's client (timeouts, safe retries within a budget, a circuit
+breaker and a bulkhead per upstream). ``GET /api/v1/orders/{id}`` is composed here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
+from pydantic import Field
 
+from bobaku.kernel.client import ServiceClient
+from bobaku.kernel.errors import NotFound, Unauthorized
+from bobaku.kernel.openapi import Api
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import SETTINGS, create_app, ok
+from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
+from bobaku.services.gateway.compose import compose_order
+from bobaku.services.gateway.docs import SWAGGER_PAGE, ApiDocs
+from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
+from bobaku.services.gateway.routing import RoutingTable, match
+
+# Headers a client may send on to an upstream (everything else is dropped).
+FORWARDED = ("Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Provider-Signature")
+RETURNED = ("Content-Type", "Retry-After", "Location")
 
 
+class GatewaySettings(Settings):
+    cors_origins: list[str] = Field(
+        default=["http://127.0.0.1:18888", "http://localhost:18888"],
+        description="origins (the hub's pages, web apps) allowed to call the API from a browser",
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    anonymous_rate_limit_per_minute: int = Field(default=120, ge=1)
+    login_rate_limit_per_minute: int = Field(default=20, ge=1)
+    upstream_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.routing = RoutingTable(settings)
+        self._proxies: dict[str, ServiceClient] = {}
+        # Only the composite view calls an internal endpoint, with the gateway's own token.
+        self.customers_internal = ServiceClient(
+            "customer", settings.customer_url, token=settings.service_token, timeout_s=2
+        )
+        self.docs = ApiDocs(
+            {name: self.proxy(name, url) for name, url in self.routing.defaults.items()}
+        )
+
+    def proxy(self, service: str, base_url: str) -> ServiceClient:
+        """One client (breaker, bulkhead) per upstream address, without a token of its own."""
+        if base_url not in self._proxies:
+            self._proxies[base_url] = ServiceClient(
+                service, base_url, timeout_s=self.settings.upstream_timeout_s
+            )
+        return self._proxies[base_url]
+
+    async def close(self) -> None:
+        for client in self._proxies.values():
+            await client.close()
+        await self.customers_internal.close()
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+
+api = Api("gateway", "The public BobaKu API")
+
+
+def _client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def _limit(request: web.Request, who: str, anonymous: bool) -> dict[str, str]:
+    settings = request.app[GATEWAY].settings
+    if request.path.startswith("/api/v1/auth/"):
+        bucket, limit = "login", Limit(settings.login_rate_limit_per_minute, 60)
+        who = _client_ip(request)
+    elif anonymous:
+        bucket, limit = "anon", Limit(settings.anonymous_rate_limit_per_minute, 60)
+    else:
+        bucket, limit = "api", Limit(settings.rate_limit_per_minute, 60)
+    return await request.app[LIMITER].check(bucket, who, limit)
+
+
+@api.get("/api/v1", summary="What this API is", auth=False)
 async def api_index(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     return ok(
@@ -15,13 +98,138 @@ async def api_index(request: web.Request) -> web.Response:
             "name": "BobaKu API",
             "version": settings.service_version,
             "environment": settings.environment,
+            "docs": "/api/docs",
+            "openapi": "/api/v1/openapi.json",
         }
     )
 
 
+@api.get(
+    "/api/v1/orders/{order_id}",
+    summary="An order with its customer, outlet, payment and loyalty",
+    errors=(404,),
+)
+async def get_order(request: web.Request) -> web.Response:
+    who = principal(request)
+    gateway = request.app[GATEWAY]
+    headers = await _limit(request, who.subject, anonymous=False)
+    token = request.headers["Authorization"].partition(" ")[2]
+    orders = gateway.proxy("order", gateway.routing.upstream("order", who.franchise_id))
+    body = await compose_order(
+        request.match_info["order_id"], token, orders, gateway.customers_internal
+    )
+    return ok(body, headers=headers)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    own = api.document()
+    return web.json_response(await request.app[GATEWAY].docs.document(own))
+
+
+async def swagger(_: web.Request) -> web.Response:
+    return web.Response(text=SWAGGER_PAGE, content_type="text/html")
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """Everything else under /api/v1 and /webhooks goes to the upstream that owns it."""
+    route = match(request.path)
+    if route is None or "/internal/" in request.path:
+        raise NotFound(f"no route for {request.method} {request.path}")
+    who = principal(request) if "Authorization" in request.headers else None
+    if who is None and request.method not in route.public_methods:
+        raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
+    caller = who.subject if who else _client_ip(request)
+    limit_headers = await _limit(request, caller, anonymous=who is None)
+    body = await request.read()
+
+    key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    store = request.app[IDEMPOTENCY]
+    if key:
+        replay = await store.begin(caller, request.path, key, body)
+        if replay is not None:
+            return _response(replay, {**limit_headers, "Idempotent-Replayed": "true"})
+
+    gateway = request.app[GATEWAY]
+    base = gateway.routing.upstream(route.service, who.franchise_id if who else None)
+    path = request.path[len(route.strip) :] if route.strip else request.path
+    try:
+        reply = await gateway.proxy(route.service, base).call(
+            request.method,
+            path,
+            body=body or None,
+            headers={h: request.headers[h] for h in FORWARDED if h in request.headers},
+            params=dict(request.query),
+        )
+    except BaseException:
+        if key:
+            await store.finish(caller, request.path, key, body, StoredResponse(503, b"", ""))
+        raise
+    stored = StoredResponse(reply.status, reply.body, reply.headers.get("Content-Type", ""))
+    if key:
+        await store.finish(caller, request.path, key, body, stored)
+    extra = {h: reply.headers[h] for h in RETURNED if h in reply.headers and h != "Content-Type"}
+    return _response(stored, {**limit_headers, **extra})
+
+
+def _response(stored: StoredResponse, headers: dict[str, str]) -> web.Response:
+    content_type = stored.content_type.split(";")[0] or "application/octet-stream"
+    return web.Response(
+        status=stored.status, body=stored.body, content_type=content_type, headers=headers
+    )
+
+
+def cors_middleware(origins: list[str]) -> Callable[..., Any]:
+    allowed = set(origins)
+
+    @web.middleware
+    async def cors(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and origin:
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            response = await handler(request)
+        if origin and origin in allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, Idempotency-Key, X-Correlation-ID"
+            )
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+            response.headers["Access-Control-Expose-Headers"] = (
+                "X-Correlation-ID, X-RateLimit-Remaining"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    return cors
+
+
 def build_app(settings: Settings) -> web.Application:
-    # Redis backs the rate limits and idempotency keys, NATS the routing table: the gateway
-    # is not ready to serve without them.
-    app = create_app(settings, uses=("redis", "nats"))
-    app.router.add_get("/api/v1", api_index)
+    gw_settings = (
+        settings
+        if isinstance(settings, GatewaySettings)
+        else GatewaySettings(**settings.model_dump())
+    )
+    # Redis backs the rate limits and idempotency keys, NATS the routing table.
+    app = create_app(gw_settings, uses=("redis", "nats"))
+    app.middlewares.insert(0, cors_middleware(gw_settings.cors_origins))
+    api.install(app)
+    app.router.add_get("/api/v1/openapi.json", openapi_document)
+    app.router.add_get("/api/docs", swagger)
+    app.router.add_route("*", "/api/v1/{tail:.*}", forward)
+    app.router.add_route("POST", "/webhooks/{provider}", forward)
+
+    async def wire(app: web.Application) -> AsyncIterator[None]:
+        gateway = Gateway(gw_settings)
+        app[GATEWAY] = gateway
+        app[LIMITER] = RateLimiter(app[REDIS])
+        app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
+        await gateway.routing.start(app[BUS])
+        yield
+        await gateway.routing.stop()
+        await gateway.close()
+
+    app.cleanup_ctx.append(wire)
     return app

@@ -1,0 +1,60 @@
+"""One OpenAPI document for the whole public API, and a Swagger UI page for it.
+
+Each upstream serves its own ``/openapi.json``; the gateway rewrites their paths into its
+public form (``/orders`` → ``/api/v1/orders``), drops internal ones, and merges them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bobaku.kernel.client import ServiceClient
+from bobaku.services.gateway.routing import match
+
+SWAGGER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>BobaKu API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui"});</script>
+</body></html>"""
+
+
+class ApiDocs:
+    def __init__(self, upstreams: dict[str, ServiceClient], ttl_s: float = 30.0) -> None:
+        self.upstreams = upstreams
+        self.ttl_s = ttl_s
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    async def document(self, own: dict[str, Any]) -> dict[str, Any]:
+        if self._cached and time.monotonic() - self._cached[0] < self.ttl_s:
+            return self._cached[1]
+        merged: dict[str, Any] = {
+            "openapi": "3.1.0",
+            "info": {"title": "BobaKu API", "version": own["info"]["version"]},
+            "paths": dict(own["paths"]),
+            "components": {"schemas": {}, "securitySchemes": own["components"]["securitySchemes"]},
+            "x-unavailable": [],
+        }
+        for name, client in self.upstreams.items():
+            try:
+                doc = await client.request("GET", "/openapi.json")
+            except Exception:
+                merged["x-unavailable"].append(name)
+                continue
+            for path, ops in (doc or {}).get("paths", {}).items():
+                public = (
+                    "/webhooks" + path[len("/webhooks") :]
+                    if path.startswith("/webhooks")
+                    else f"/api/v1{path}"
+                )
+                route = match(public.replace("{", "").replace("}", ""))
+                if path.startswith("/internal") or route is None or route.service != name:
+                    continue
+                merged["paths"].setdefault(public, {}).update(ops)
+            merged["components"]["schemas"].update(
+                (doc or {}).get("components", {}).get("schemas", {})
+            )
+        self._cached = (time.monotonic(), merged)
+        return merged

@@ -1,0 +1,279 @@
+"""The gateway in front of a peer upstream: auth, limits, idempotency, routing, CORS, docs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from support import eventually
+
+from bobaku.kernel.auth import Role, TokenIssuer
+from bobaku.kernel.bus import EventBus
+from bobaku.kernel.openapi import Api
+from bobaku.kernel.settings import Settings
+from bobaku.kernel.web import create_app, ok
+from bobaku.services.gateway.app import GatewaySettings, build_app
+from bobaku.services.gateway.routing import ROUTING_BUCKET, match
+
+
+@dataclass
+class Peer:
+    """A stand-in upstream that records what reached it."""
+
+    name: str
+    calls: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+    delay_s: float = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.calls.append((request.method, request.path_qs, dict(request.headers), body))
+        await asyncio.sleep(self.delay_s)
+        if request.path == "/boom":
+            return web.Response(status=500)
+        return ok(
+            {"served_by": self.name, "path": request.path, "n": len(self.calls)},
+            status=201 if request.method == "POST" else 200,
+        )
+
+
+async def start_peer(settings: Settings, name: str) -> tuple[Peer, TestServer]:
+    peer = Peer(name)
+    docs = Api(name)
+
+    @docs.get("/orders/{order_id}", summary="peer order")
+    async def peer_order(request: web.Request) -> web.Response:
+        return await peer.handle(request)
+
+    @docs.post("/internal/secret", summary="never public")
+    async def internal(request: web.Request) -> web.Response:
+        return await peer.handle(request)
+
+    app = create_app(settings)
+    docs.install(app)
+    app.router.add_route("*", "/{tail:.*}", peer.handle)
+    server = TestServer(app)
+    await server.start_server()
+    return peer, server
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings,
+) -> AsyncIterator[tuple[TestClient[Any, Any], Peer, GatewaySettings]]:
+    peer, server = await start_peer(settings, "pooled")
+    url = str(server.make_url("")).rstrip("/")
+    gw_settings = GatewaySettings(
+        **{
+            **settings.model_dump(),
+            "service_name": "gateway",
+            "customer_url": url,
+            "menu_url": url,
+            "order_url": url,
+            "payment_url": url,
+            "rate_limit_per_minute": 1000,
+            "anonymous_rate_limit_per_minute": 1000,
+            "login_rate_limit_per_minute": 3,
+        }
+    )
+    async with TestClient(TestServer(build_app(gw_settings))) as client:
+        yield client, peer, gw_settings
+    await server.close()
+
+
+def bearer(issuer: TokenIssuer, **kw: Any) -> dict[str, str]:
+    roles = kw.pop("roles", [Role.CUSTOMER])
+    return {"Authorization": f"Bearer {issuer.issue(f'u-{secrets.token_hex(6)}', roles, **kw)}"}
+
+
+def test_paths_map_to_their_services() -> None:
+    assert match("/api/v1/outlets/outlet-1/kitchen").service == "order"  # type: ignore[union-attr]
+    assert match("/api/v1/outlets/outlet-1/menu").service == "menu"  # type: ignore[union-attr]
+    assert match("/api/v1/orders/ord-1/bump").service == "order"  # type: ignore[union-attr]
+    assert match("/api/v1/auth/login").service == "customer"  # type: ignore[union-attr]
+    assert match("/api/v1/reports/settlement").service == "payment"  # type: ignore[union-attr]
+    assert match("/webhooks/gopay").service == "payment"  # type: ignore[union-attr]
+    assert match("/api/v1/unknown") is None
+
+
+async def test_a_protected_route_needs_a_token_and_a_public_one_does_not(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings], token_issuer: TokenIssuer
+) -> None:
+    client, peer, _ = stack
+    denied = await client.get("/api/v1/orders")
+    assert denied.status == 401
+    assert (await denied.json())["error"]["code"] == "unauthorized"
+    forged = await client.get("/api/v1/orders", headers={"Authorization": "Bearer abc.def.ghi"})
+    assert forged.status == 401
+    assert peer.calls == []
+
+    menu = await client.get("/api/v1/outlets/outlet-01/menu?lang=en")
+    assert menu.status == 200
+    assert (await menu.json())["data"]["path"] == "/outlets/outlet-01/menu"
+    assert peer.calls[-1][1] == "/outlets/outlet-01/menu?lang=en"
+
+    mine = await client.get("/api/v1/orders", headers=bearer(token_issuer))
+    assert mine.status == 200
+    forwarded = peer.calls[-1][2]
+    assert forwarded["Authorization"].startswith("Bearer ")
+    assert forwarded["X-Correlation-ID"] == mine.headers["X-Correlation-ID"]
+
+
+async def test_internal_routes_are_never_reachable_through_the_gateway(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings], token_issuer: TokenIssuer
+) -> None:
+    client, peer, _ = stack
+    resp = await client.post(
+        "/api/v1/orders/internal/secret",
+        headers=bearer(token_issuer, roles=[Role.SERVICE]),
+        json={},
+    )
+    assert resp.status == 404
+    assert peer.calls == []
+
+
+async def test_an_idempotency_key_replays_the_first_response(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings], token_issuer: TokenIssuer
+) -> None:
+    client, peer, _ = stack
+    headers = {**bearer(token_issuer), "Idempotency-Key": "place-1"}
+    body = {"outlet_id": "outlet-01", "items": [{"menu_id": "m001", "quantity": 1}]}
+    first = await client.post("/api/v1/orders", json=body, headers=headers)
+    again = await client.post("/api/v1/orders", json=body, headers=headers)
+    assert first.status == again.status == 201
+    assert await first.json() == await again.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(peer.calls) == 1
+
+    changed = await client.post("/api/v1/orders", json={**body, "outlet_id": "x"}, headers=headers)
+    assert changed.status == 422
+    assert (await changed.json())["error"]["code"] == "idempotency_key_reused"
+    assert len(peer.calls) == 1
+
+
+async def test_a_repeat_while_the_first_is_running_is_a_409(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings], token_issuer: TokenIssuer
+) -> None:
+    client, peer, _ = stack
+    peer.delay_s = 0.5
+    headers = {**bearer(token_issuer), "Idempotency-Key": "slow-1"}
+    first = asyncio.create_task(client.post("/api/v1/orders", json={"a": 1}, headers=headers))
+    await eventually(lambda: asyncio.sleep(0, result=peer.calls))
+    second = await client.post("/api/v1/orders", json={"a": 1}, headers=headers)
+    assert second.status == 409
+    assert (await second.json())["error"]["code"] == "request_in_progress"
+    assert (await first).status == 201
+    assert len(peer.calls) == 1
+
+
+async def test_logins_are_rate_limited_per_client(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings], redis: Any
+) -> None:
+    client, peer, _ = stack
+    # Every test client is 127.0.0.1: forget earlier runs' login counts.
+    for key in [k async for k in redis.scan_iter(match="rl:login:*")]:
+        await redis.delete(key)
+    # Limits count per minute: start well inside a window so it cannot roll over mid-test.
+    if 60 - time.time() % 60 < 2:
+        await asyncio.sleep(60 - time.time() % 60 + 0.1)
+    statuses = []
+    for _ in range(5):
+        resp = await client.post("/api/v1/auth/login", json={"email": "a@b.c", "password": "x"})
+        statuses.append(resp.status)
+    assert statuses == [201, 201, 201, 429, 429]
+    refused = await client.post("/api/v1/auth/login", json={})
+    body = await refused.json()
+    assert refused.status == 429
+    assert body["error"]["code"] == "rate_limited"
+    assert body["error"]["details"]["limit"] == 3
+    assert len(peer.calls) == 3
+
+
+async def test_a_dead_upstream_is_a_503_envelope_and_opens_the_breaker(
+    settings: Settings, token_issuer: TokenIssuer
+) -> None:
+    from support import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    gw = GatewaySettings(**{**settings.model_dump(), "service_name": "gateway", "order_url": dead})
+    async with TestClient(TestServer(build_app(gw))) as client:
+        codes = []
+        for _ in range(7):
+            resp = await client.get("/api/v1/orders", headers=bearer(token_issuer))
+            codes.append((resp.status, (await resp.json())["error"]["code"]))
+    assert codes[0] == (503, "dependency_unavailable")
+    assert codes[-1] == (503, "circuit_open")
+
+
+async def test_a_franchise_in_its_own_silo_is_routed_there_without_a_restart(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
+    settings: Settings,
+    bus: EventBus,
+    token_issuer: TokenIssuer,
+) -> None:
+    client, _, _ = stack
+    _, server = await start_peer(settings, "silo")
+    franchise = f"fr-{secrets.token_hex(3)}"
+    staff = bearer(token_issuer, roles=[Role.STAFF], franchise_id=franchise, outlet_ids=["o1"])
+    try:
+        kv = await bus.js.key_value(ROUTING_BUCKET)
+        entry = {
+            "franchise_id": franchise,
+            "upstreams": {"order": str(server.make_url("")).rstrip("/")},
+        }
+        await kv.put(f"franchise.{franchise}", json.dumps(entry).encode())
+
+        async def routed_to_silo() -> bool:
+            resp = await client.get("/api/v1/outlets/o1/kitchen", headers=staff)
+            return bool((await resp.json())["data"]["served_by"] == "silo")
+
+        await eventually(routed_to_silo)
+        other = await client.get(
+            "/api/v1/outlets/o9/kitchen",
+            headers=bearer(token_issuer, roles=[Role.STAFF], franchise_id="fr-other"),
+        )
+        assert (await other.json())["data"]["served_by"] == "pooled"
+
+        await kv.delete(f"franchise.{franchise}")
+
+        async def back_to_pooled() -> bool:
+            resp = await client.get("/api/v1/outlets/o1/kitchen", headers=staff)
+            return bool((await resp.json())["data"]["served_by"] == "pooled")
+
+        await eventually(back_to_pooled)
+    finally:
+        await server.close()
+
+
+async def test_browsers_from_allowed_origins_get_cors_headers(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
+) -> None:
+    client, _, _ = stack
+    pre = await client.options(
+        "/api/v1/orders",
+        headers={"Origin": "http://127.0.0.1:18888", "Access-Control-Request-Method": "POST"},
+    )
+    assert pre.status == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:18888"
+    assert "Idempotency-Key" in pre.headers["Access-Control-Allow-Headers"]
+    stranger = await client.options("/api/v1/orders", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+async def test_the_public_openapi_document_merges_upstreams_without_internal_paths(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
+) -> None:
+    client, _, _ = stack
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    assert "/api/v1/orders/{order_id}" in doc["paths"]
+    assert not any("internal" in path for path in doc["paths"])
+    assert doc["openapi"] == "3.1.0"
+    page = await client.get("/api/docs")
+    assert "swagger-ui" in await page.text()
