@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import nats
@@ -162,10 +162,19 @@ def encode_events(events: Sequence[Event]) -> tuple[bytes, dict[str, str]]:
 
 
 class EventBus:
-    def __init__(self, nc: NATS, registry: SchemaRegistry | None = None) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        registry: SchemaRegistry | None = None,
+        *,
+        deployment_id: str = "bobaku",
+        new_consumers_start_at_new: bool = False,
+    ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=5.0)
         self.registry = registry or default_registry()
+        self.deployment_id = deployment_id
+        self.new_consumers_start_at_new = new_consumers_start_at_new
         self._consumers: list[Consumer] = []
 
     @classmethod
@@ -183,7 +192,12 @@ class EventBus:
             reconnect_time_wait=0.5,
             connect_timeout=3,
         )
-        bus = cls(nc, registry)
+        bus = cls(
+            nc,
+            registry,
+            deployment_id=settings.deployment_id,
+            new_consumers_start_at_new=settings.consumers_start_at == "new",
+        )
         for spec in streams:
             await bus.ensure_stream(spec)
         return bus
@@ -210,7 +224,14 @@ class EventBus:
         return ack
 
     async def consume(self, spec: ConsumerSpec, handler: Handler) -> Consumer:
-        """Start a durable consumer that feeds ``handler`` one event at a time."""
+        """Start a durable consumer that feeds ``handler`` one event at a time.
+
+        The durable's name is prefixed with the deployment id (see Settings)."""
+        spec = replace(
+            spec,
+            durable=f"{self.deployment_id}-{spec.durable}",
+            deliver_new_only=spec.deliver_new_only or self.new_consumers_start_at_new,
+        )
         await self.js.add_consumer(spec.stream, spec.config())
         sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
         consumer = Consumer(self, spec, sub, handler)

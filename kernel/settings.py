@@ -38,6 +38,12 @@ class Settings(BaseSettings):
 
     # Events
     event_max_deliveries: int = Field(default=5, ge=1, le=100)
+    # Names this deployment's durable consumers (``<deployment_id>-<consumer>``), so two
+    # deployments sharing a NATS server (a test run beside `make run`) never share a
+    # consumer. ``new``: a consumer created now starts at new messages (test runs), instead
+    # of replaying the streams' whole history (``all``, what a fresh deployment wants).
+    deployment_id: str = Field(default="bobaku", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    consumers_start_at: Literal["all", "new"] = "all"
 
     # JWT: RS256/ES256/EdDSA public keys (PEM) that verify tokens; the private key only
     # where tokens are issued (the customer service).

@@ -49,7 +49,7 @@ def say(msg: str) -> None:
     print(f"\033[1m[run]\033[0m {msg}", flush=True)
 
 
-def ensure_dev_keys() -> dict[str, str]:
+def ensure_dev_keys() -> tuple[Path, Path]:
     """An Ed25519 key pair for signing and verifying development tokens."""
     from bobaku.kernel.auth import generate_private_key, private_key_pem, public_key_pem
 
@@ -61,7 +61,31 @@ def ensure_dev_keys() -> dict[str, str]:
         private.chmod(0o600)
         public.write_bytes(public_key_pem(key.public_key()))
         say(f"created development JWT keys in {KEYS}")
-    return {"JWT_PRIVATE_KEY_FILE": str(private), "JWT_PUBLIC_KEY_FILE": str(public)}
+    return private, public
+
+
+def process_env(proc: Process, private: Path, public: Path) -> dict[str, str]:
+    """Each process verifies tokens with the public key and calls others with its own
+    service token; only the customer service (the issuer) holds the private key."""
+    from bobaku.kernel.auth import Role, TokenIssuer, load_private_key
+    from bobaku.kernel.settings import get_settings
+
+    settings = get_settings()
+    issuer = TokenIssuer(
+        load_private_key(private.read_bytes()),
+        kid=settings.jwt_key_id,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    env = {
+        "SERVICE_NAME": proc.name,
+        "HTTP_PORT": str(proc.port),
+        "JWT_PUBLIC_KEY_FILE": str(public),
+        "SERVICE_TOKEN": issuer.issue(f"svc-{proc.name}", [Role.SERVICE], ttl_s=30 * 24 * 3600),
+    }
+    if proc.name == "customer":
+        env["JWT_PRIVATE_KEY_FILE"] = str(private)
+    return env
 
 
 async def pipe_logs(name: str, stream: asyncio.StreamReader) -> None:
@@ -91,7 +115,8 @@ async def wait_ready(proc: Process, child: asyncio.subprocess.Process, timeout: 
 
 
 async def main() -> int:
-    env = {**os.environ, **ensure_dev_keys(), "ENVIRONMENT": "dev", "HTTP_HOST": "127.0.0.1"}
+    private, public = ensure_dev_keys()
+    env = {**os.environ, "ENVIRONMENT": "dev", "HTTP_HOST": "127.0.0.1"}
     children: list[tuple[Process, asyncio.subprocess.Process]] = []
     tasks: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
@@ -104,7 +129,7 @@ async def main() -> int:
             say(f"starting {proc.name} on port {proc.port}")
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", proc.module,
-                env={**env, "SERVICE_NAME": proc.name, "HTTP_PORT": str(proc.port)},
+                env={**env, **process_env(proc, private, public)},
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
             )  # fmt: skip

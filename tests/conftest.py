@@ -51,6 +51,8 @@ def settings(jwt_key_files: tuple[Path, Path]) -> Settings:
         environment="test",
         mongodb_db_prefix=f"t{RUN_ID}",
         event_max_deliveries=3,
+        deployment_id=f"t{RUN_ID}",
+        consumers_start_at="new",
         jwt_private_key_file=jwt_key_files[0],
         jwt_public_key_file=jwt_key_files[1],
         jwt_key_id="test-1",

@@ -49,8 +49,8 @@ async def test_an_event_makes_the_round_trip_with_its_envelope_intact(
     async def handler(event: Event, delivery: Delivery) -> None:
         received.append((event, delivery))
 
-    await bus.publish(sent, subject_of(stream))
     await bus.consume(consumer_spec(stream, "roundtrip"), handler)
+    await bus.publish(sent, subject_of(stream))
     await eventually(lambda: asyncio.sleep(0, result=received))
 
     event, delivery = received[0]
@@ -64,6 +64,12 @@ async def test_an_event_makes_the_round_trip_with_its_envelope_intact(
 async def test_a_republished_event_id_is_stored_and_handled_once(
     bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
 ) -> None:
+    handled: list[str] = []
+
+    async def handler(e: Event, _: Delivery) -> None:
+        handled.append(e.id)
+
+    await bus.consume(consumer_spec(stream, "dedup"), handler)
     event = order_created()
     first = await bus.publish(event, subject_of(stream))
     again = await bus.publish(event, subject_of(stream))
@@ -74,12 +80,6 @@ async def test_a_republished_event_id_is_stored_and_handled_once(
     info = await bus.js.stream_info(stream.name)
     assert info.state.messages == 1
 
-    handled: list[str] = []
-
-    async def handler(e: Event, _: Delivery) -> None:
-        handled.append(e.id)
-
-    await bus.consume(consumer_spec(stream, "dedup"), handler)
     marker = order_created(order_id="ord-marker")
     await bus.publish(marker, subject_of(stream))
     await eventually(lambda: asyncio.sleep(0, result=marker.id in handled))
@@ -96,8 +96,7 @@ async def test_a_failing_handler_is_redelivered_until_it_succeeds(
         if len(attempts) < 3:
             raise RuntimeError("database hiccup")
 
-    spec = consumer_spec(stream, "flaky")
-    await bus.consume(spec, flaky)
+    spec = (await bus.consume(consumer_spec(stream, "flaky"), flaky)).spec
     await bus.publish(order_created(), subject_of(stream))
     await eventually(lambda: asyncio.sleep(0, result=len(attempts) >= 3))
     await asyncio.sleep(0.3)  # time for an unwanted fourth delivery to show up
@@ -117,8 +116,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_with_its_last_error
         attempts.append(delivery.deliveries)
         raise ValueError(f"outlet {event.data['outlet_id']} unknown")
 
-    spec = consumer_spec(stream, "broken")
-    await bus.consume(spec, broken)
+    spec = (await bus.consume(consumer_spec(stream, "broken"), broken)).spec
     event = order_created()
     ack = await bus.publish(event, subject_of(stream))
 
@@ -141,8 +139,7 @@ async def test_a_poison_message_goes_to_the_dead_letter_stream_without_retries(
     async def handler(event: Event, _: Delivery) -> None:
         called.append(event.id)
 
-    spec = consumer_spec(stream, "poison")
-    await bus.consume(spec, handler)
+    spec = (await bus.consume(consumer_spec(stream, "poison"), handler)).spec
     await bus.js.publish(subject_of(stream), b'{"id": "evt-1", "type": "order.created"')
     await bus.js.publish(subject_of(stream), json.dumps({"id": "evt-2", "type": 42}).encode())
     good = order_created()
@@ -165,8 +162,7 @@ async def test_a_handler_can_reject_a_message_it_will_never_accept(
     async def handler(event: Event, _: Delivery) -> None:
         raise Reject("order for a closed outlet")
 
-    spec = consumer_spec(stream, "reject")
-    await bus.consume(spec, handler)
+    spec = (await bus.consume(consumer_spec(stream, "reject"), handler)).spec
     await bus.publish(order_created(), subject_of(stream))
     (letter,) = await eventually(lambda: read_dead_letters(bus, spec.durable))
     assert letter["headers"][DLQ_REASON] == "rejected by handler: order for a closed outlet"
@@ -201,8 +197,7 @@ async def test_stopping_consumers_lets_the_handler_in_flight_finish_and_ack(
         await asyncio.sleep(0.5)
         finished.append(event.id)
 
-    spec = consumer_spec(stream, "drain")
-    await bus.consume(spec, slow)
+    spec = (await bus.consume(consumer_spec(stream, "drain"), slow)).spec
     event = order_created()
     await bus.publish(event, subject_of(stream))
     await asyncio.wait_for(inside.wait(), 10)
