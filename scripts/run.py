@@ -1,15 +1,15 @@
-"""`make run`: start every platform process on the local infrastructure, print the URLs,
-and stop everything cleanly on Ctrl-C.
+"""`make run`: start every platform process on the local infrastructure, seed the demo
+brand, print the URLs, and stop everything cleanly on Ctrl-C.
 
 The infrastructure (NATS, Redis, FerretDB) is already up (the Makefile ran
 ``scripts/infra.sh up`` and exported its URLs). This supervisor:
 
 1. creates development JWT keys under ``.run/keys`` once;
-2. starts each process in ``PROCESSES`` with its own port and service name, prefixing its
-   log lines with its name;
-3. waits until each answers ``/readyz``, then prints the URLs;
+2. starts each process that exists (scripts/launcher.py) with its own port, upstream URLs
+   and service token, prefixing its log lines with its name;
+3. waits until each answers ``/readyz``, seeds the demo brand (idempotent), prints the URLs;
 4. on Ctrl-C or SIGTERM sends SIGTERM to each process (they drain requests and consumers),
-   waits, and finally stops the infrastructure it was started with.
+   waits, and finally stops the infrastructure.
 """
 
 from __future__ import annotations
@@ -19,40 +19,31 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
+
+from launcher import Platform, Process, available, environment
+
+from bobaku.kernel.auth import (
+    TokenIssuer,
+    generate_private_key,
+    load_private_key,
+    private_key_pem,
+    public_key_pem,
+)
+from bobaku.kernel.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("BOBAKU_RUN_DIR", ROOT / ".run"))
 KEYS = RUN_DIR / "keys"
 
 
-@dataclass(frozen=True)
-class Process:
-    name: str
-    module: str
-    port: int
-    public: bool = False
-
-
-# Every platform process that exists. New services add a line here.
-PROCESSES = [
-    Process(
-        "gateway", "bobaku.services.gateway", int(os.environ.get("GATEWAY_PORT", "18080")), True
-    ),
-]
-
-
 def say(msg: str) -> None:
     print(f"\033[1m[run]\033[0m {msg}", flush=True)
 
 
-def ensure_dev_keys() -> tuple[Path, Path]:
-    """An Ed25519 key pair for signing and verifying development tokens."""
-    from bobaku.kernel.auth import generate_private_key, private_key_pem, public_key_pem
-
+def dev_issuer() -> tuple[TokenIssuer, Path, Path]:
+    """An Ed25519 key pair for development tokens, created once under .run/keys."""
     private, public = KEYS / "jwt-private.pem", KEYS / "jwt-public.pem"
     if not private.exists():
         KEYS.mkdir(parents=True, exist_ok=True)
@@ -61,15 +52,6 @@ def ensure_dev_keys() -> tuple[Path, Path]:
         private.chmod(0o600)
         public.write_bytes(public_key_pem(key.public_key()))
         say(f"created development JWT keys in {KEYS}")
-    return private, public
-
-
-def process_env(proc: Process, private: Path, public: Path) -> dict[str, str]:
-    """Each process verifies tokens with the public key and calls others with its own
-    service token; only the customer service (the issuer) holds the private key."""
-    from bobaku.kernel.auth import Role, TokenIssuer, load_private_key
-    from bobaku.kernel.settings import get_settings
-
     settings = get_settings()
     issuer = TokenIssuer(
         load_private_key(private.read_bytes()),
@@ -77,116 +59,85 @@ def process_env(proc: Process, private: Path, public: Path) -> dict[str, str]:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
     )
-    env = {
-        "SERVICE_NAME": proc.name,
-        "HTTP_PORT": str(proc.port),
-        "JWT_PUBLIC_KEY_FILE": str(public),
-        "SERVICE_TOKEN": issuer.issue(f"svc-{proc.name}", [Role.SERVICE], ttl_s=30 * 24 * 3600),
-    }
-    if proc.name == "customer":
-        env["JWT_PRIVATE_KEY_FILE"] = str(private)
-    return env
+    return issuer, private, public
 
 
-async def pipe_logs(name: str, stream: asyncio.StreamReader) -> None:
-    width = max(len(p.name) for p in PROCESSES)
-    while line := await stream.readline():
-        sys.stdout.write(f"{name:>{width}} | {line.decode(errors='replace')}")
+def with_port_overrides(procs: list[Process]) -> list[Process]:
+    gateway_port = int(os.environ.get("GATEWAY_PORT", "18080"))
+    return [
+        Process(p.name, p.module, gateway_port, p.public) if p.name == "gateway" else p
+        for p in procs
+    ]
+
+
+def printer(procs: list[Process]) -> Callable[[str, str], None]:
+    width = max(len(p.name) for p in procs)
+
+    def line(name: str, text: str) -> None:
+        sys.stdout.write(f"{name:>{width}} | {text}")
         sys.stdout.flush()
 
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
+    return line
 
 
-async def wait_ready(proc: Process, child: asyncio.subprocess.Process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.returncode is not None:
-            raise RuntimeError(f"{proc.name} exited with code {child.returncode} while starting")
-        if await asyncio.to_thread(ready, proc.port):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{proc.name} was not ready on port {proc.port} after {timeout:.0f}s")
+async def seed(envs: dict[str, dict[str, str]]) -> None:
+    """Load the demo brand through each service's own seed (idempotent)."""
+    from seed import seed_demo_brand
+
+    await seed_demo_brand(envs)
 
 
 async def main() -> int:
-    private, public = ensure_dev_keys()
-    env = {**os.environ, "ENVIRONMENT": "dev", "HTTP_HOST": "127.0.0.1"}
-    children: list[tuple[Process, asyncio.subprocess.Process]] = []
-    tasks: list[asyncio.Task[None]] = []
+    procs = with_port_overrides(available())
+    issuer, private, public = dev_issuer()
+    envs = environment(
+        procs, issuer, private, public, {"ENVIRONMENT": "dev", "HTTP_HOST": "127.0.0.1"}
+    )
+    platform = Platform(procs, envs, printer(procs))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     code = 0
     try:
-        for proc in PROCESSES:
-            say(f"starting {proc.name} on port {proc.port}")
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", proc.module,
-                env={**env, **process_env(proc, private, public)},
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
-            )  # fmt: skip
-            children.append((proc, child))
-            assert child.stdout is not None
-            tasks.append(asyncio.create_task(pipe_logs(proc.name, child.stdout)))
-        for proc, child in children:
-            await wait_ready(proc, child, timeout=60)
-        print_urls()
-        exits = [asyncio.create_task(child.wait()) for _, child in children]
+        say("starting " + ", ".join(f"{p.name} (:{p.port})" for p in procs))
+        await platform.start()
+        await seed(envs)
+        print_urls(procs)
+        exits = [asyncio.create_task(r.child.wait()) for r in platform.running.values()]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
         if stopper not in done:
-            dead = [p.name for p, c in children if c.returncode is not None]
+            dead = [n for n, r in platform.running.items() if r.child.returncode is not None]
             say(f"{', '.join(dead)} exited; stopping everything")
             code = 1
     except RuntimeError as exc:
         say(f"error: {exc}")
         code = 1
     finally:
-        await shutdown(children)
-        for task in tasks:
-            task.cancel()
+        say("stopping " + ", ".join(platform.running) + " (draining requests)")
+        await platform.stop()
         stop_infrastructure()
     return code
 
 
-def print_urls() -> None:
-    gateway = next(p for p in PROCESSES if p.name == "gateway")
-    base = f"http://127.0.0.1:{gateway.port}"
+def print_urls(procs: list[Process]) -> None:
+    ports = {p.name: p.port for p in procs}
+    base = f"http://127.0.0.1:{ports['gateway']}"
     say("BobaKu is up:")
-    print(f"    API gateway     {base}/api/v1")
-    print(f"    health          {base}/healthz   {base}/readyz")
-    print(f"    metrics         {base}/metrics")
-    for proc in PROCESSES:
+    print(f"    API gateway     {base}/api/v1   (docs {base}/api/docs)")
+    print(f"    health          {base}/healthz   {base}/readyz   metrics {base}/metrics")
+    if "hub" in ports:
+        hub = f"http://127.0.0.1:{ports['hub']}"
+        print(f"    kitchen display {hub}/kds      order tracking {hub}/track")
+    for proc in procs:
         if not proc.public:
             print(f"    {proc.name:<15} http://127.0.0.1:{proc.port}")
     print(f"    NATS            {os.environ.get('NATS_URL')}")
     print(f"    Redis           {os.environ.get('REDIS_URL')}")
     print(f"    MongoDB (wire)  {os.environ.get('MONGODB_URL')}")
+    print("    demo logins     see docs/api/customer.md (e.g. rina@example.com / bobaku-demo-123)")
     say("press Ctrl-C to stop")
-
-
-async def shutdown(children: list[tuple[Process, asyncio.subprocess.Process]]) -> None:
-    running = [(p, c) for p, c in children if c.returncode is None]
-    if not running:
-        return
-    say("stopping " + ", ".join(p.name for p, _ in running) + " (draining requests)")
-    for _, child in running:
-        child.send_signal(signal.SIGTERM)
-    for proc, child in running:
-        try:
-            await asyncio.wait_for(child.wait(), 20)
-        except TimeoutError:
-            say(f"{proc.name} did not stop in 20s; killing it")
-            child.kill()
-            await child.wait()
 
 
 def stop_infrastructure() -> None:

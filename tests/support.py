@@ -8,6 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
+
 T = TypeVar("T")
 
 
@@ -59,3 +61,20 @@ def seed_order_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+async def call(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str | None = None,
+    **kw: Any,
+) -> tuple[int, Any]:
+    headers = dict(kw.pop("headers", {}))
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with http.request(method, url, headers=headers, **kw) as resp:
+        try:
+            return resp.status, await resp.json()
+        except aiohttp.ContentTypeError:
+            return resp.status, await resp.text()

@@ -1,0 +1,205 @@
+"""Starting the platform's processes: shared by `make run` (scripts/run.py), the integration
+tests (tests/platform/) and the benchmarks (bench/).
+
+Each process gets its port, the upstream URLs of the others, the public key that verifies
+tokens, and a service token of its own (a JWT with role ``service``); only the customer
+service, which issues tokens, gets the private key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from bobaku.kernel.auth import Role, TokenIssuer
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    module: str
+    port: int
+    public: bool = False
+
+
+# Every platform process, in start order. Ports follow docs/contracts.md.
+ALL_PROCESSES = (
+    Process("provider-sim", "bobaku.services.provider_sim", 18090),
+    Process("customer", "bobaku.services.customer", 18081),
+    Process("menu", "bobaku.services.menu", 18082),
+    Process("payment", "bobaku.services.payment", 18084),
+    Process("order", "bobaku.services.order", 18083),
+    Process("hub", "bobaku.hub", 18888, public=True),
+    Process("gateway", "bobaku.services.gateway", 18080, public=True),
+)
+
+URL_SETTINGS = {
+    "customer": "CUSTOMER_URL",
+    "menu": "MENU_URL",
+    "order": "ORDER_URL",
+    "payment": "PAYMENT_URL",
+    "provider-sim": "PROVIDER_SIM_URL",
+    "hub": "HUB_URL",
+}
+
+
+def available(processes: tuple[Process, ...] = ALL_PROCESSES) -> list[Process]:
+    """Only what exists in this checkout (the platform lands one issue at a time)."""
+    found = []
+    for proc in processes:
+        try:
+            spec = importlib.util.find_spec(f"{proc.module}.__main__")
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None:
+            found.append(proc)
+    return found
+
+
+def environment(
+    procs: list[Process],
+    issuer: TokenIssuer,
+    private_key: Path,
+    public_key: Path,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """The environment of each process, on top of the caller's own."""
+    urls = {
+        URL_SETTINGS[p.name]: f"http://127.0.0.1:{p.port}" for p in procs if p.name in URL_SETTINGS
+    }
+    payment = next((p for p in procs if p.name == "payment"), None)
+    if payment is not None:
+        urls["PAYMENT_WEBHOOK_BASE_URL"] = f"http://127.0.0.1:{payment.port}"
+    gateway = next((p for p in procs if p.name == "gateway"), None)
+    if gateway is not None:
+        urls["GATEWAY_PUBLIC_URL"] = f"http://127.0.0.1:{gateway.port}"
+    envs = {}
+    for proc in procs:
+        env = {
+            **urls,
+            **(extra or {}),
+            "SERVICE_NAME": proc.name,
+            "HTTP_PORT": str(proc.port),
+            "JWT_PUBLIC_KEY_FILE": str(public_key),
+            "JWT_KEY_ID": issuer.kid,
+            "SERVICE_TOKEN": issuer.issue(f"svc-{proc.name}", [Role.SERVICE], ttl_s=30 * 24 * 3600),
+        }
+        if proc.name == "customer":
+            env["JWT_PRIVATE_KEY_FILE"] = str(private_key)
+        envs[proc.name] = env
+    return envs
+
+
+def is_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Running:
+    proc: Process
+    child: asyncio.subprocess.Process
+    log_task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Platform:
+    """A set of platform processes started together and stopped together."""
+
+    procs: list[Process]
+    envs: dict[str, dict[str, str]]
+    log_line: Callable[[str, str], None]
+    running: dict[str, Running] = field(default_factory=dict)
+
+    async def start(self, timeout_s: float = 60) -> None:
+        for proc in self.procs:
+            await self.start_one(proc)
+        for proc in self.procs:
+            await self.wait_ready(proc.name, timeout_s)
+
+    async def start_one(self, proc: Process) -> None:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", proc.module,
+            env={**os.environ, **self.envs[proc.name]},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only
+        )  # fmt: skip
+        running = Running(proc, child)
+        running.log_task = asyncio.create_task(self._pipe(proc.name, child.stdout))
+        self.running[proc.name] = running
+
+    async def _pipe(self, name: str, stream: asyncio.StreamReader | None) -> None:
+        if stream is None:
+            return
+        while line := await stream.readline():
+            self.log_line(name, line.decode(errors="replace"))
+
+    async def wait_ready(self, name: str, timeout_s: float = 60) -> None:
+        running = self.running[name]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if running.child.returncode is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {running.child.returncode} while starting"
+                )
+            if await asyncio.to_thread(is_ready, running.proc.port):
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(
+            f"{name} was not ready on port {running.proc.port} after {timeout_s:.0f}s"
+        )
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL: the crash the saga must survive."""
+        running = self.running[name]
+        if running.child.returncode is None:
+            running.child.kill()
+            await running.child.wait()
+
+    async def restart(self, name: str, timeout_s: float = 60) -> None:
+        await self.kill(name)
+        await self.start_one(self.running[name].proc)
+        await self.wait_ready(name, timeout_s)
+
+    async def stop(self, grace_s: float = 20) -> None:
+        """SIGTERM to all (they drain), in reverse order; SIGKILL what does not stop."""
+        alive = [r for r in reversed(self.running.values()) if r.child.returncode is None]
+        for running in alive:
+            with contextlib.suppress(ProcessLookupError):
+                running.child.send_signal(signal.SIGTERM)
+        for running in alive:
+            try:
+                await asyncio.wait_for(running.child.wait(), grace_s)
+            except TimeoutError:
+                running.child.kill()
+                await running.child.wait()
+        for running in self.running.values():
+            if running.log_task is not None:
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(running.log_task, 2)
+
+
+def file_logger(folder: Path) -> Callable[[str, str], None]:
+    """Append each process's lines to ``<folder>/<name>.log`` (test artifacts)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, IO[str]] = {}
+
+    def write(name: str, line: str) -> None:
+        if name not in files:
+            files[name] = (folder / f"{name}.log").open("a", buffering=1)
+        files[name].write(line)
+
+    return write
