@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 INFRA := scripts/infra.sh
 PYTEST_ARGS ?=
+# `python -m` must never put the repo root on sys.path: the card's top-level `operator/`
+# folder would shadow the standard library's `operator` module.
+export PYTHONSAFEPATH := 1
 
 .PHONY: help install lint fmt test run infra-up infra-down infra-status clean
 
@@ -56,7 +59,7 @@ test: $(STAMP) lint infra-up
 
 run: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \
-		exec $(BIN)/python scripts/run.py
+		PYTHONPATH=scripts exec $(BIN)/python scripts/run.py
 
 clean: infra-down
 	rm -rf .run $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -121,7 +121,10 @@ class Databases:
 
     async def _ensure_indexes(self, db: AsyncDatabase[Document], scope: Scope) -> None:
         for collection, models in self.catalog.for_scope(scope).items():
-            await db[collection].create_indexes(models)
+            # One index per call: FerretDB 1.24 fails a createIndexes that names two or more
+            # indexes which already exist (every restart), though one at a time is fine.
+            for model in models:
+                await db[collection].create_indexes([model])
         self._indexed.add(db.name)
 
 

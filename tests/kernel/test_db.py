@@ -73,3 +73,15 @@ def test_catalog_groups_indexes_by_scope() -> None:
     catalog.declare(*ORDER_INDEXES)
     assert set(catalog.for_scope("franchise")) == {"orders"}
     assert set(catalog.for_scope("platform")) == {"customers"}
+
+
+async def test_creating_the_declared_indexes_again_at_restart_is_harmless(
+    databases: Databases,
+) -> None:
+    databases.catalog.declare(*ORDER_INDEXES)
+    first = await databases.franchise("fr-restart")
+    await first.orders.insert_one({"order_id": "ord-1", "outlet_id": "o"})
+    restarted = Databases(databases.client, databases.prefix, databases.catalog)
+    again = await restarted.franchise("fr-restart")
+    assert {"by_outlet", "order_id_unique"} <= set(await index_names(again, "orders"))
+    assert await again.orders.count_documents({}) == 1
