@@ -1,0 +1,142 @@
+"""Composition root of the customer service: ``build_app(settings)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from bobaku.kernel.auth import (
+    TokenIssuer,
+    TokenVerifier,
+    load_private_key,
+    public_key_pem,
+)
+from bobaku.kernel.db import IndexCatalog
+from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.web import BUS, DATABASES, VERIFIER, create_app
+from bobaku.services.customer.adapters import loyalty_views, refresh_tokens, users
+from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
+from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
+from bobaku.services.customer.adapters.outbox import UserOutbox
+from bobaku.services.customer.adapters.passwords import PasswordHasher
+from bobaku.services.customer.adapters.refresh_tokens import RefreshTokenStore
+from bobaku.services.customer.adapters.users import UserRepository
+from bobaku.services.customer.entrypoints import consumers
+from bobaku.services.customer.entrypoints.http import ISSUER, SERVICES, Services, api, jwks
+from bobaku.services.customer.service_layer.accounts import Accounts
+from bobaku.services.customer.service_layer.loyalty import LoyaltyService
+from bobaku.services.customer.service_layer.projection import LoyaltyProjector
+from bobaku.services.customer.service_layer.views import CustomerViews
+from bobaku.services.customer.settings import CustomerSettings
+
+log = logging.getLogger(__name__)
+
+
+def indexes() -> IndexCatalog:
+    catalog = IndexCatalog()
+    catalog.declare(*users.INDEXES, *refresh_tokens.INDEXES, *loyalty_views.INDEXES)
+    return catalog
+
+
+def token_issuer(settings: CustomerSettings) -> TokenIssuer:
+    if settings.jwt_private_key_file is None:
+        raise ValueError("JWT_PRIVATE_KEY_FILE is not set: the customer service signs tokens")
+    key = load_private_key(settings.jwt_private_key_file.read_bytes())
+    return TokenIssuer(
+        key, kid=settings.jwt_key_id, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+
+
+def password_hasher(settings: CustomerSettings) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+        workers=settings.password_hash_workers,
+    )
+
+
+def build_app(settings: CustomerSettings) -> web.Application:
+    issuer = token_issuer(settings)
+    app = create_app(settings, uses=("nats", "mongo"), indexes=indexes())
+    own_key = issuer.public_key()
+    if VERIFIER in app:
+        configured = app[VERIFIER].keys.get(issuer.kid)
+        if configured is not None and public_key_pem(configured) != public_key_pem(own_key):
+            raise ValueError(
+                f"JWT_PUBLIC_KEY_FILE holds another key than JWT_PRIVATE_KEY_FILE for kid "
+                f"{issuer.kid!r}; tokens this service signs would not verify"
+            )
+        app[VERIFIER].keys[issuer.kid] = own_key
+    else:
+        app[VERIFIER] = TokenVerifier(
+            {issuer.kid: own_key}, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+    app[ISSUER] = issuer
+    api.install(app)
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    app.cleanup_ctx.append(_wiring(settings, issuer))
+    return app
+
+
+def _wiring(
+    settings: CustomerSettings, issuer: TokenIssuer
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def wire(app: web.Application) -> AsyncIterator[None]:
+        # Runs after the kernel opened the connections; stops before they close.
+        bus, databases = app[BUS], app[DATABASES]
+        ledgers = LedgerStore(bus)
+        await ledgers.start()
+        # The order service owns ES_ORDER; declaring the same spec here means either
+        # service may start first.
+        await AggregateStore(bus, "order").start()
+
+        user_repo = UserRepository(databases)
+        outbox = UserOutbox(databases, bus)
+        passwords = password_hasher(settings)
+        await passwords.prepare()
+        loyalty = LoyaltyService(ledgers=ledgers, users=user_repo)
+        loyalty_read_models = LoyaltyViews(databases)
+        app[SERVICES] = Services(
+            accounts=Accounts(
+                users=user_repo,
+                refresh_tokens=RefreshTokenStore(databases),
+                passwords=passwords,
+                issuer=issuer,
+                outbox=outbox,
+                access_ttl_s=settings.access_token_ttl_s,
+                refresh_ttl_s=settings.refresh_token_ttl_s,
+            ),
+            loyalty=loyalty,
+            views=CustomerViews(users=user_repo, loyalty=loyalty_read_models),
+        )
+        projector = LoyaltyProjector(ledgers=ledgers, views=loyalty_read_models)
+        await bus.consume(
+            consumers.order_consumer(settings), consumers.loyalty_from_orders(loyalty)
+        )
+        await bus.consume(
+            consumers.projection_consumer(settings), consumers.ledger_projection(projector)
+        )
+        relay = asyncio.create_task(
+            _relay_outbox(outbox, settings.outbox_relay_interval_s), name="outbox-relay"
+        )
+        yield
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        passwords.close()
+
+    return wire
+
+
+async def _relay_outbox(outbox: UserOutbox, interval_s: float) -> None:
+    while True:
+        try:
+            await outbox.relay_pending()
+        except Exception:
+            log.warning("outbox relay failed; will try again", exc_info=True)
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,1 @@
+"""The customer service's business rules, in plain Python without I/O."""

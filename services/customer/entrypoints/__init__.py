@@ -1,0 +1,1 @@
+"""How the world reaches the customer service: HTTP routes and event consumers."""

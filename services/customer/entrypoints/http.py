@@ -1,0 +1,291 @@
+"""The customer service's HTTP routes (documented at ``GET /openapi.json``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bobaku.kernel.auth import Principal, Role, TokenIssuer, jwk_of
+from bobaku.kernel.errors import NotFound, ValidationFailed
+from bobaku.kernel.openapi import Api
+from bobaku.kernel.web import VERIFIER, ok, principal, read_json
+from bobaku.services.customer.domain.loyalty import REWARDS
+from bobaku.services.customer.entrypoints.schemas import (
+    PLAIN_ID,
+    AuthResult,
+    CustomerCard,
+    LogIn,
+    LogoutResult,
+    LoyaltySummary,
+    RedeemRewards,
+    RedemptionResult,
+    RefreshTokenBody,
+    RegisterCustomer,
+    ReleaseResult,
+    RewardList,
+    Tokens,
+    UpdateProfile,
+    UserView,
+)
+from bobaku.services.customer.service_layer.accounts import Accounts, Session
+from bobaku.services.customer.service_layer.loyalty import LoyaltyService
+from bobaku.services.customer.service_layer.views import CustomerViews, user_view
+
+
+@dataclass(frozen=True)
+class Services:
+    """The wired use cases, as the composition root built them."""
+
+    accounts: Accounts
+    loyalty: LoyaltyService
+    views: CustomerViews
+
+
+SERVICES = web.AppKey("customer_services", Services)
+ISSUER = web.AppKey("token_issuer", TokenIssuer)
+
+api = Api("customer", "Identity, profile and preferences, loyalty points and rewards")
+
+DEFAULT_PAGE, MAX_PAGE = 20, 100
+_PLAIN_ID = re.compile(PLAIN_ID)
+
+
+def session_view(session: Session) -> dict[str, Any]:
+    return {"user": user_view(session.user), "tokens": session.tokens.as_dict()}
+
+
+# --- identity -----------------------------------------------------------------------------
+
+
+@api.post(
+    "/auth/register",
+    summary="Create a customer account; answers with the user and a first token pair",
+    body=RegisterCustomer,
+    response=AuthResult,
+    status=201,
+    errors=(409,),
+    auth=False,
+    tags=("auth",),
+)
+async def register_customer(request: web.Request) -> web.Response:
+    body = await read_json(request, RegisterCustomer)
+    session = await request.app[SERVICES].accounts.register_customer(
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        phone=body.phone,
+        language=body.language,
+    )
+    return ok(session_view(session), status=201)
+
+
+@api.post(
+    "/auth/login",
+    summary="Log in with email and password (customers and staff)",
+    body=LogIn,
+    response=AuthResult,
+    errors=(401,),
+    auth=False,
+    tags=("auth",),
+)
+async def log_in(request: web.Request) -> web.Response:
+    body = await read_json(request, LogIn)
+    session = await request.app[SERVICES].accounts.log_in(email=body.email, password=body.password)
+    return ok(session_view(session))
+
+
+@api.post(
+    "/auth/refresh",
+    summary="Spend a refresh token for a new pair; a spent token used again ends the session",
+    body=RefreshTokenBody,
+    response=Tokens,
+    errors=(401,),
+    auth=False,
+    tags=("auth",),
+)
+async def rotate_refresh_token(request: web.Request) -> web.Response:
+    body = await read_json(request, RefreshTokenBody)
+    pair = await request.app[SERVICES].accounts.refresh(body.refresh_token)
+    return ok(pair.as_dict())
+
+
+@api.post(
+    "/auth/logout",
+    summary="End the session the refresh token belongs to",
+    body=RefreshTokenBody,
+    response=LogoutResult,
+    errors=(401,),
+    auth=False,
+    tags=("auth",),
+)
+async def log_out(request: web.Request) -> web.Response:
+    body = await read_json(request, RefreshTokenBody)
+    await request.app[SERVICES].accounts.log_out(body.refresh_token)
+    return ok({"revoked": True})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    """The public keys that verify our tokens, as a bare JWK Set (RFC 7517): JWKS clients
+    expect ``{"keys": [...]}`` at the top level, so this one route has no envelope."""
+    issuer = request.app[ISSUER]
+    keys = {kid: jwk_of(key, kid) for kid, key in request.app[VERIFIER].keys.items()}
+    keys[issuer.kid] = jwk_of(issuer.public_key(), issuer.kid)
+    return web.json_response(
+        {"keys": list(keys.values())}, headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+# --- profile ------------------------------------------------------------------------------
+
+
+@api.get("/me", summary="The caller's profile and preferences", response=UserView, errors=(404,))
+async def show_profile(request: web.Request) -> web.Response:
+    user = await request.app[SERVICES].accounts.profile(principal(request).subject)
+    return ok(user_view(user))
+
+
+@api.patch(
+    "/me",
+    summary="Change name, phone or preferences (language, notification channels)",
+    body=UpdateProfile,
+    response=UserView,
+    errors=(404,),
+)
+async def update_profile(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await read_json(request, UpdateProfile)
+    prefs = body.preferences
+    notifications = (
+        prefs.notifications.model_dump(exclude_none=True)
+        if prefs is not None and prefs.notifications is not None
+        else None
+    )
+    user = await request.app[SERVICES].accounts.update_profile(
+        who.subject,
+        name=body.name,
+        phone=body.phone,
+        clear_phone="phone" in body.model_fields_set and body.phone is None,
+        language=prefs.language if prefs is not None else None,
+        notifications=notifications,
+    )
+    return ok(user_view(user))
+
+
+# --- loyalty ------------------------------------------------------------------------------
+
+
+@api.get(
+    "/me/loyalty",
+    summary="Points, tier, the way to the next tier, and the ledger history (newest first)",
+    response=LoyaltySummary,
+    query=(
+        ("limit", "integer", f"history entries per page (default {DEFAULT_PAGE}, max {MAX_PAGE})"),
+        ("cursor", "string", "next_cursor of the previous page"),
+    ),
+    errors=(422,),
+)
+async def show_loyalty(request: web.Request) -> web.Response:
+    who = principal(request)
+    who.require_role(Role.CUSTOMER)
+    limit, before = page_of(request)
+    summary = await request.app[SERVICES].views.loyalty_summary(
+        who.subject, limit=limit, before=before
+    )
+    return ok(summary)
+
+
+@api.get(
+    "/rewards", summary="The rewards catalog", response=RewardList, auth=False, tags=("loyalty",)
+)
+async def list_rewards(request: web.Request) -> web.Response:
+    return ok({"items": [r.as_dict() for r in REWARDS], "next_cursor": None})
+
+
+# --- internal (other services, role service) ----------------------------------------------
+
+
+@api.get(
+    "/internal/customers/{customer_id}",
+    summary="A customer's card for other services: name, tier, points, language, channels",
+    response=CustomerCard,
+    errors=(404,),
+    tags=("internal",),
+)
+async def customer_card(request: web.Request) -> web.Response:
+    require_service(request)
+    card = await request.app[SERVICES].views.customer_card(path_id(request, "customer_id"))
+    return ok(card)
+
+
+@api.post(
+    "/internal/loyalty/{customer_id}/redemptions",
+    summary="Spend points on rewards for an order (idempotent on order_id)",
+    body=RedeemRewards,
+    response=RedemptionResult,
+    status=201,
+    errors=(404, 409),
+    tags=("internal",),
+)
+async def redeem_rewards(request: web.Request) -> web.Response:
+    require_service(request)
+    customer_id = path_id(request, "customer_id")
+    body = await read_json(request, RedeemRewards)
+    result = await request.app[SERVICES].loyalty.redeem(
+        customer_id=customer_id, order_id=body.order_id, reward_ids=body.reward_ids
+    )
+    return ok(result, status=201)
+
+
+@api.post(
+    "/internal/loyalty/{customer_id}/redemptions/{order_id}/release",
+    summary="Give an order's redeemed points back (idempotent)",
+    response=ReleaseResult,
+    errors=(404,),
+    tags=("internal",),
+)
+async def release_redemption(request: web.Request) -> web.Response:
+    require_service(request)
+    result = await request.app[SERVICES].loyalty.release(
+        customer_id=path_id(request, "customer_id"), order_id=path_id(request, "order_id")
+    )
+    return ok(result)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def require_service(request: web.Request) -> Principal:
+    who = principal(request)
+    who.require_role(Role.SERVICE)
+    return who
+
+
+def path_id(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if not _PLAIN_ID.match(value):
+        raise NotFound(f"no such {name.removesuffix('_id')}", details={name: value})
+    return value
+
+
+def page_of(request: web.Request) -> tuple[int, int | None]:
+    """``?limit=`` (1..100, default 20) and ``?cursor=``; 422 naming the bad one."""
+    problems: list[dict[str, str]] = []
+    limit, before = DEFAULT_PAGE, None
+    raw_limit = request.query.get("limit")
+    if raw_limit is not None:
+        if raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_PAGE:
+            limit = int(raw_limit)
+        else:
+            problems.append({"field": "limit", "problem": f"an integer from 1 to {MAX_PAGE}"})
+    raw_cursor = request.query.get("cursor")
+    if raw_cursor:
+        if raw_cursor.isdigit() and len(raw_cursor) < 19:
+            before = int(raw_cursor)
+        else:
+            problems.append({"field": "cursor", "problem": "not a cursor this API returned"})
+    if problems:
+        raise ValidationFailed("invalid query parameters", details={"fields": problems})
+    return limit, before

@@ -1,0 +1,90 @@
+"""Read-side queries: what the customer sees of their loyalty, and the card other services
+read about a customer (on the order view's hot path, so two reads by primary key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bobaku.kernel.events.envelope import utc_iso
+from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
+from bobaku.services.customer.adapters.users import UserRepository
+from bobaku.services.customer.domain.loyalty import Standing
+from bobaku.services.customer.domain.users import User, UserNotFound
+from bobaku.services.customer.service_layer.clock import utc_now
+
+
+class CustomerViews:
+    def __init__(self, *, users: UserRepository, loyalty: LoyaltyViews) -> None:
+        self.users = users
+        self.loyalty = loyalty
+
+    async def loyalty_summary(
+        self, customer_id: str, *, limit: int, before: int | None
+    ) -> dict[str, Any]:
+        now = utc_now()
+        standing = await self.loyalty.standing(customer_id, now)
+        entries, next_position = await self.loyalty.history(customer_id, limit=limit, before=before)
+        return {
+            **standing_view(standing),
+            "history": {
+                "items": [history_item(e) for e in entries],
+                "next_cursor": str(next_position) if next_position is not None else None,
+            },
+        }
+
+    async def customer_card(self, customer_id: str) -> dict[str, Any]:
+        user = await self.users.get(customer_id)
+        if user is None:
+            raise UserNotFound("no such customer", details={"customer_id": customer_id})
+        standing = await self.loyalty.standing(customer_id, utc_now())
+        notes = user.preferences.notifications
+        return {
+            "id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "membership_tier": str(standing.tier),
+            "current_points": standing.points,
+            "language": user.preferences.language,
+            "notifications": {"push": notes.push, "email": notes.email, "in_app": notes.in_app},
+        }
+
+
+def standing_view(standing: Standing) -> dict[str, Any]:
+    return {
+        "points": standing.points,
+        "tier": str(standing.tier),
+        "rolling_12m_points": standing.rolling_12m_points,
+        "next_tier": str(standing.next_tier) if standing.next_tier else None,
+        "points_to_next_tier": standing.points_to_next_tier,
+    }
+
+
+def history_item(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": entry["_id"],
+        "kind": entry["kind"],
+        "order_id": entry.get("order_id"),
+        "points": entry["points"],
+        "balance_change": entry["balance_change"],
+        "tier": entry.get("tier"),
+        "reward_ids": entry.get("reward_ids", []),
+        "at": utc_iso(entry["at"]),
+    }
+
+
+def user_view(user: User) -> dict[str, Any]:
+    notes = user.preferences.notifications
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "phone": user.phone,
+        "roles": sorted(str(r) for r in user.roles),
+        "franchise_id": user.franchise_id,
+        "outlet_ids": list(user.outlet_ids),
+        "preferences": {
+            "language": user.preferences.language,
+            "notifications": {"push": notes.push, "email": notes.email, "in_app": notes.in_app},
+        },
+        "created_at": utc_iso(user.created_at),
+    }
