@@ -6,6 +6,8 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -78,3 +80,17 @@ async def call(
             return resp.status, await resp.json()
         except aiohttp.ContentTypeError:
             return resp.status, await resp.text()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".run" / "test-artifacts" / "platform"
+
+
+@dataclass
+class RunningPlatform:
+    platform: Any
+    gateway: str
+    envs: dict[str, dict[str, str]]
+    ports: dict[str, int]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"

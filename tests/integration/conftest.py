@@ -9,32 +9,19 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from launcher import Platform, Process, available, environment, file_logger
 from seed import seed_demo_brand
-from support import free_port
+from support import ARTIFACTS, RunningPlatform, free_port
 
 from bobaku.kernel.auth import TokenIssuer
 from bobaku.kernel.settings import Settings
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".run" / "test-artifacts" / "platform"
 # Payment intents expire fast here so the timeout path runs in seconds.
 INTENT_TTL_S = 5
-
-
-@dataclass
-class RunningPlatform:
-    platform: Platform
-    gateway: str
-    envs: dict[str, dict[str, str]]
-    ports: dict[str, int]
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
 
 
 @pytest.fixture(scope="session")

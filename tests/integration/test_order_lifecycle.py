@@ -1,0 +1,333 @@
+"""An order end to end through the gateway, on the whole platform running as processes.
+
+Providers are the simulator (the only fake: it is the outside world); everything else is
+the real services on real NATS, Redis and FerretDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import aiohttp
+import pytest
+from support import ARTIFACTS, RunningPlatform, call, eventually
+
+from bobaku.kernel.auth import Role, TokenIssuer
+
+PROVIDERS = ("gopay", "ovo", "dana", "shopeepay", "qris", "card")
+PREFIX = {
+    "gopay": "gpy-",
+    "ovo": "ovo-",
+    "dana": "dna-",
+    "shopeepay": "spp-",
+    "qris": "qrs-",
+    "card": "crd-",
+}
+ACTION = {"qris": "qr", "card": "redirect"}
+BRIEF_ITEM = {
+    "menu_id": "m001",
+    "quantity": 2,
+    "customizations": {"sugar_level": 50, "ice_level": 30, "toppings": ["t001", "t003"]},
+}
+
+
+async def register(http: aiohttp.ClientSession, gw: str) -> tuple[str, str]:
+    email = f"cust-{secrets.token_hex(5)}@example.com"
+    status, body = await call(
+        http, "POST", f"{gw}/api/v1/auth/register",
+        json={"email": email, "password": "boba-lover-99", "name": "Rina Test", "language": "id"},
+    )  # fmt: skip
+    assert status == 201, body
+    return body["data"]["tokens"]["access_token"], body["data"]["user"]["id"]
+
+
+def staff(issuer: TokenIssuer, outlet: str = "outlet-01", fr: str = "fr-jakarta") -> str:
+    return issuer.issue("u-barista-test", [Role.STAFF], franchise_id=fr, outlet_ids=[outlet])
+
+
+def manager(issuer: TokenIssuer, outlet: str = "outlet-01", fr: str = "fr-jakarta") -> str:
+    return issuer.issue(
+        "u-manager-test", [Role.OUTLET_MANAGER], franchise_id=fr, outlet_ids=[outlet]
+    )
+
+
+async def place(
+    http: aiohttp.ClientSession, gw: str, token: str, provider: str, items: list[Any] | None = None,
+    outlet: str = "outlet-01", **extra: Any,
+) -> tuple[int, Any]:  # fmt: skip
+    body = {
+        "outlet_id": outlet,
+        "items": items or [BRIEF_ITEM],
+        "payment_method": provider,
+        **extra,
+    }
+    return await call(
+        http, "POST", f"{gw}/api/v1/orders", token,
+        json=body, headers={"Idempotency-Key": secrets.token_hex(8)},
+    )  # fmt: skip
+
+
+async def order_view(http: aiohttp.ClientSession, gw: str, token: str, order_id: str) -> Any:
+    status, body = await call(http, "GET", f"{gw}/api/v1/orders/{order_id}", token)
+    assert status == 200, body
+    return body["data"]["order"]
+
+
+async def reaches(
+    http: aiohttp.ClientSession,
+    gw: str,
+    token: str,
+    order_id: str,
+    *statuses: str,
+    timeout: float = 30,
+) -> Any:
+    async def probe() -> Any:
+        view = await order_view(http, gw, token, order_id)
+        return view if view["status"]["current"] in statuses else None
+
+    return await eventually(probe, timeout=timeout, interval=0.2)
+
+
+async def force(
+    http: aiohttp.ClientSession, platform: RunningPlatform, provider: str, **body: Any
+) -> None:
+    status, reply = await call(
+        http, "POST", f"{platform.url('provider-sim')}/_control/{provider}/next", json=body
+    )
+    assert status in (200, 201), reply
+
+
+async def stock_of(http: aiohttp.ClientSession, gw: str, token: str, item: str) -> int:
+    status, body = await call(http, "GET", f"{gw}/api/v1/outlets/outlet-01/stock", token)
+    assert status == 200, body
+    entry = next(s for s in body["data"]["items"] if s["menu_id"] == item)
+    return int(entry["available"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_order_goes_from_placement_to_pickup_with_every_provider(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer, provider: str
+) -> None:
+    gw = platform.gateway
+    token, user_id = await register(http, gw)
+    await force(http, platform, provider, outcome="success", delay_s=0.2)
+    status, placed = await place(http, gw, token, provider)
+    assert status == 201, placed
+    order = placed["data"]
+    assert order["status"]["current"] == "pending_payment"
+    assert order["total_amount"] == 2 * (28000 + 5000 + 8000)
+    assert order["payment"]["action"]["type"] == ACTION.get(provider, "deeplink")
+
+    await reaches(http, gw, token, order["id"], "being_prepared")
+    barista = staff(token_issuer)
+    for action, expected in (("bump", "ready"), ("complete", "completed")):
+        status, moved = await call(
+            http, "POST", f"{gw}/api/v1/orders/{order['id']}/{action}", barista
+        )
+        assert (status, moved["data"]["status"]["current"]) == (200, expected)
+
+    view = await order_view(http, gw, token, order["id"])
+    assert view["payment"]["transaction_id"].startswith(PREFIX[provider])
+    assert [h["status"] for h in view["status"]["history"]] == [
+        "pending_payment", "payment_completed", "being_prepared", "ready", "completed",
+    ]  # fmt: skip
+    assert view["customer"]["id"] == user_id
+
+
+async def test_the_composite_view_has_the_briefs_shape_field_by_field(
+    platform: RunningPlatform, http: aiohttp.ClientSession
+) -> None:
+    gw = platform.gateway
+    token, user_id = await register(http, gw)
+    await force(http, platform, "gopay", outcome="success", delay_s=0.2)
+    _, placed = await place(http, gw, token, "gopay")
+    view = await reaches(http, gw, token, placed["data"]["id"], "being_prepared")
+
+    assert set(view) == {
+        "id",
+        "created_at",
+        "customer",
+        "outlet",
+        "items",
+        "payment",
+        "status",
+        "loyalty",
+    }
+    assert view["id"].startswith("ord-")
+    assert view["created_at"].endswith("Z")
+    assert view["customer"] == {
+        "id": user_id, "name": "Rina Test", "membership_tier": "member",
+        "current_points": view["customer"]["current_points"],
+    }  # fmt: skip
+    assert isinstance(view["customer"]["current_points"], int)
+    assert view["outlet"] == {
+        "id": "outlet-01", "name": "BobaKu Gandaria City",
+        "address": "Gandaria City Mall Lt. 2", "phone": "021-55678923",
+    }  # fmt: skip
+    assert view["items"] == [
+        {
+            "name": "Brown Sugar Boba Milk Tea",
+            "price": 28000,
+            "quantity": 2,
+            "customizations": {
+                "sugar_level": "50%",
+                "ice_level": "30%",
+                "toppings": [
+                    {"name": "Pearl", "price": 5000},
+                    {"name": "Cheese Foam", "price": 8000},
+                ],
+            },
+            "subtotal": 82000,
+        }
+    ]
+    assert set(view["payment"]) == {"method", "status", "transaction_id", "paid_at"}
+    assert view["payment"]["method"] == "gopay"
+    assert view["payment"]["status"] == "completed"
+    assert view["payment"]["transaction_id"].startswith("gpy-")
+    assert view["payment"]["paid_at"].endswith("Z")
+    assert set(view["status"]) == {"current", "history", "estimated_completion"}
+    assert view["status"]["current"] == "being_prepared"
+    assert all(set(h) == {"status", "timestamp"} for h in view["status"]["history"])
+    assert view["status"]["estimated_completion"] > view["payment"]["paid_at"]
+    assert view["loyalty"] == {"points_earned": 82, "applied_rewards": []}
+
+
+async def test_a_failed_payment_cancels_the_order_and_releases_its_stock(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    before = await stock_of(http, gw, manager(token_issuer), "m011")
+    await force(http, platform, "ovo", outcome="failure", delay_s=0.2)
+    _, placed = await place(http, gw, token, "ovo", items=[{"menu_id": "m011", "quantity": 3}])
+    assert placed["data"]["status"]["current"] == "pending_payment"
+    assert await stock_of(http, gw, manager(token_issuer), "m011") == before - 3
+
+    view = await reaches(http, gw, token, placed["data"]["id"], "cancelled")
+    assert view["payment"]["status"] == "failed"
+
+    async def released() -> bool:
+        return await stock_of(http, gw, manager(token_issuer), "m011") == before
+
+    await eventually(released, timeout=15)
+
+
+async def test_a_payment_that_never_completes_times_out_and_releases_the_stock(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    before = await stock_of(http, gw, manager(token_issuer), "m024")
+    await force(http, platform, "dana", outcome="timeout")
+    _, placed = await place(http, gw, token, "dana", items=[{"menu_id": "m024", "quantity": 2}])
+    view = await reaches(http, gw, token, placed["data"]["id"], "cancelled", timeout=40)
+    assert view["payment"]["status"] == "failed"
+
+    async def released() -> bool:
+        return await stock_of(http, gw, manager(token_issuer), "m024") == before
+
+    await eventually(released, timeout=15)
+
+
+async def test_duplicate_and_out_of_order_callbacks_capture_once(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    for outcome in ("duplicate", "reorder"):
+        token, _ = await register(http, gw)
+        await force(http, platform, "shopeepay", outcome=outcome, delay_s=0.2)
+        _, placed = await place(http, gw, token, "shopeepay")
+        order_id = placed["data"]["id"]
+        await reaches(http, gw, token, order_id, "being_prepared")
+        await asyncio.sleep(1.0)  # room for the late copy to arrive and be ignored
+        view = await order_view(http, gw, token, order_id)
+        statuses = [h["status"] for h in view["status"]["history"]]
+        assert statuses.count("payment_completed") == 1, statuses
+        status, payments = await call(
+            http,
+            "GET",
+            f"{gw}/api/v1/payments",
+            manager(token_issuer),
+            params={"order_id": order_id},
+        )
+        assert status == 200, payments
+        (payment,) = payments["data"]["items"]
+        assert payment["status"] == "captured"
+        assert payment["captured_amount"] == 82000
+
+
+async def test_a_forged_callback_is_refused_and_logged(
+    platform: RunningPlatform, http: aiohttp.ClientSession
+) -> None:
+    body = json.dumps(
+        {"event": "charge.settled", "transaction_id": "gpy-1", "merchant_ref": "pay-x", "amount": 1}
+    ).encode()
+    async with http.post(
+        f"{platform.gateway}/webhooks/gopay",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Provider-Signature": "sha256=" + "0" * 64},
+    ) as resp:
+        assert resp.status == 401
+        assert (await resp.json())["status"] == "error"
+
+    async def logged() -> bool:
+        return "forged_webhook" in (ARTIFACTS / "payment.log").read_text()
+
+    await eventually(logged, timeout=10)
+
+
+async def test_refunds_partial_then_the_rest_then_a_third_is_refused(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    await force(http, platform, "gopay", outcome="success", delay_s=0.1)
+    _, placed = await place(http, gw, token, "gopay")
+    order_id = placed["data"]["id"]
+    await reaches(http, gw, token, order_id, "being_prepared")
+    boss = manager(token_issuer)
+
+    async def refund(amount: int) -> tuple[int, Any]:
+        return await call(
+            http, "POST", f"{gw}/api/v1/orders/{order_id}/refund", boss,
+            json={"amount": amount, "reason": "drink spilled"},
+            headers={"Idempotency-Key": secrets.token_hex(6)},
+        )  # fmt: skip
+
+    assert (await refund(30000))[0] == 202
+    assert (await refund(52000))[0] == 202
+    status, refused = await refund(1)
+    assert status == 409, refused
+    assert refused["error"]["code"] == "refund_exceeds_captured"
+    view = await reaches(http, gw, token, order_id, "refunded")
+    assert view["loyalty"]["points_earned"] == 0
+
+
+async def test_a_franchise_owner_cannot_reach_another_franchise(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    await force(http, platform, "gopay", outcome="success", delay_s=0.1)
+    _, placed = await place(http, gw, token, "gopay", outlet="outlet-04")
+    order_id = placed["data"]["id"]
+    jakarta_owner = token_issuer.issue(
+        "u-owner-jkt", [Role.FRANCHISE_OWNER], franchise_id="fr-jakarta"
+    )
+    bandung_owner = token_issuer.issue(
+        "u-owner-bdg", [Role.FRANCHISE_OWNER], franchise_id="fr-bandung"
+    )
+
+    for path in (
+        f"/api/v1/orders/{order_id}",
+        "/api/v1/outlets/outlet-04/orders",
+        "/api/v1/reports/settlement?franchise_id=fr-bandung",
+    ):
+        status, body = await call(http, "GET", gw + path, jakarta_owner)
+        assert status == 403, (path, body)
+        assert body["error"]["code"] == "tenant_forbidden", (path, body)
+    status, _ = await call(http, "GET", f"{gw}/api/v1/orders/{order_id}", bandung_owner)
+    assert status == 200
