@@ -1,0 +1,204 @@
+"""Where the menu's documents live in MongoDB.
+
+Platform database (brand-wide): ``menu_categories``, ``menu_items``, ``menu_toppings``,
+``outlets`` (each with its franchise) and ``stock_reservation_places`` (which outlet holds
+an order's stock reservation, so release and commit find it by order id alone).
+Franchise databases: ``franchise_prices`` (one document per overridden item) and
+``outlet_availability`` (one document per outlet: ``items.<item_id>: bool``).
+
+Every write that others must hear about carries its event in the same document update
+(see :mod:`.outbox`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from bobaku.kernel.db import Databases, Document, IndexCatalog, IndexSpec
+from bobaku.kernel.events import Event
+from bobaku.services.menu.adapters.outbox import OUTBOX, Outbox, Pending, outbox_entry
+from bobaku.services.menu.domain.model import Category, MenuItem, Outlet, Topping
+
+CATEGORIES = "menu_categories"
+ITEMS = "menu_items"
+TOPPINGS = "menu_toppings"
+OUTLETS = "outlets"
+RESERVATION_PLACES = "stock_reservation_places"
+FRANCHISE_PRICES = "franchise_prices"
+OUTLET_AVAILABILITY = "outlet_availability"
+
+# Collections whose documents may carry unpublished events.
+PLATFORM_OUTBOXES = (ITEMS, OUTLETS)
+FRANCHISE_OUTBOXES = (FRANCHISE_PRICES, OUTLET_AVAILABILITY)
+
+INDEXES = IndexCatalog(
+    [
+        # GET /outlets?franchise_id=… and ?city=…, paged by id.
+        IndexSpec("platform", OUTLETS, [("franchise_id", 1), ("_id", 1)]),
+        IndexSpec("platform", OUTLETS, [("city", 1), ("_id", 1)]),
+        # The active catalog, read to build every outlet's menu.
+        IndexSpec("platform", ITEMS, [("active", 1), ("_id", 1)]),
+    ]
+)
+
+
+def _record(doc: Document) -> dict[str, Any]:
+    out = {k: v for k, v in doc.items() if k not in ("_id", OUTBOX)}
+    out["id"] = doc["_id"]
+    return out
+
+
+def _document(record: Mapping[str, Any]) -> Document:
+    doc = {k: v for k, v in record.items() if k != "id"}
+    doc["_id"] = record["id"]
+    return doc
+
+
+class MenuRepository:
+    def __init__(self, databases: Databases, outbox: Outbox) -> None:
+        self.databases = databases
+        self.outbox = outbox
+
+    @property
+    def platform(self) -> AsyncDatabase[Document]:
+        return self.databases.platform
+
+    async def _write(
+        self,
+        db: AsyncDatabase[Document],
+        collection: str,
+        doc_id: str,
+        update: dict[str, Any],
+        event: Event,
+        *,
+        upsert: bool = False,
+    ) -> None:
+        """One document update that carries its event, then the event's delivery."""
+        entry = outbox_entry(event)
+        update = {**update, "$push": {OUTBOX: entry}}
+        await db[collection].update_one({"_id": doc_id}, update, upsert=upsert)
+        await self.outbox.deliver(Pending(db, collection, doc_id, entry))
+
+    # --- the brand catalog -------------------------------------------------------------
+
+    async def categories(self) -> list[Category]:
+        return [Category.from_record(_record(d)) async for d in self.platform[CATEGORIES].find()]
+
+    async def toppings(self) -> list[Topping]:
+        cursor = self.platform[TOPPINGS].find().sort("_id", 1)
+        return [Topping.from_record(_record(d)) async for d in cursor]
+
+    async def items(self, *, active_only: bool = True) -> list[MenuItem]:
+        query = {"active": True} if active_only else {}
+        cursor = self.platform[ITEMS].find(query).sort("_id", 1)
+        return [MenuItem.from_record(_record(d)) async for d in cursor]
+
+    async def item(self, item_id: str) -> MenuItem | None:
+        doc = await self.platform[ITEMS].find_one({"_id": item_id})
+        return MenuItem.from_record(_record(doc)) if doc else None
+
+    async def add_item(self, item: MenuItem, event: Event) -> bool:
+        """Insert a new item; False if its id is taken."""
+        entry = outbox_entry(event)
+        doc = {**_document(item.as_record()), OUTBOX: [entry]}
+        try:
+            await self.platform[ITEMS].insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        await self.outbox.deliver(Pending(self.platform, ITEMS, item.id, entry))
+        return True
+
+    async def save_item(self, item: MenuItem, event: Event) -> None:
+        fields = {k: v for k, v in _document(item.as_record()).items() if k != "_id"}
+        await self._write(self.platform, ITEMS, item.id, {"$set": fields}, event)
+
+    # --- outlets -----------------------------------------------------------------------
+
+    async def outlet(self, outlet_id: str) -> Outlet | None:
+        doc = await self.platform[OUTLETS].find_one({"_id": outlet_id})
+        return Outlet.from_record(_record(doc)) if doc else None
+
+    async def outlets(
+        self, *, franchise_id: str | None, city: str | None, after: str | None, limit: int
+    ) -> list[Outlet]:
+        query: dict[str, Any] = {}
+        if franchise_id:
+            query["franchise_id"] = franchise_id
+        if city:
+            query["city"] = city
+        if after:
+            query["_id"] = {"$gt": after}
+        cursor = self.platform[OUTLETS].find(query).sort("_id", 1).limit(limit)
+        return [Outlet.from_record(_record(d)) async for d in cursor]
+
+    async def save_outlet(self, outlet: Outlet, event: Event) -> None:
+        fields = {k: v for k, v in _document(outlet.as_record()).items() if k != "_id"}
+        await self._write(self.platform, OUTLETS, outlet.id, {"$set": fields}, event, upsert=True)
+
+    async def set_hours(
+        self, outlet_id: str, timezone: str, hours: Mapping[str, Any], event: Event
+    ) -> None:
+        update = {"$set": {"timezone": timezone, "opening_hours": dict(hours)}}
+        await self._write(self.platform, OUTLETS, outlet_id, update, event)
+
+    # --- franchise overrides -----------------------------------------------------------
+
+    async def franchise_prices(self, franchise_id: str) -> dict[str, int]:
+        db = await self.databases.franchise(franchise_id)
+        return {
+            d["_id"]: int(d["price"])
+            async for d in db[FRANCHISE_PRICES].find({"price": {"$ne": None}})
+        }
+
+    async def franchise_price(self, franchise_id: str, item_id: str) -> int | None:
+        db = await self.databases.franchise(franchise_id)
+        doc = await db[FRANCHISE_PRICES].find_one({"_id": item_id})
+        return None if doc is None or doc.get("price") is None else int(doc["price"])
+
+    async def set_franchise_price(
+        self, franchise_id: str, item_id: str, price: int | None, event: Event
+    ) -> None:
+        """Set the override; ``None`` removes it (the document stays to carry its event)."""
+        db = await self.databases.franchise(franchise_id)
+        update = {"$set": {"price": price, "updated_at": datetime.now(UTC)}}
+        await self._write(db, FRANCHISE_PRICES, item_id, update, event, upsert=True)
+
+    async def unavailable_items(self, franchise_id: str, outlet_id: str) -> set[str]:
+        db = await self.databases.franchise(franchise_id)
+        doc = await db[OUTLET_AVAILABILITY].find_one({"_id": outlet_id})
+        items: Mapping[str, bool] = (doc or {}).get("items", {})
+        return {item for item, available in items.items() if not available}
+
+    async def set_availability(
+        self, franchise_id: str, outlet_id: str, items: Mapping[str, bool], event: Event
+    ) -> None:
+        db = await self.databases.franchise(franchise_id)
+        update = {"$set": {f"items.{item}": bool(v) for item, v in items.items()}}
+        await self._write(db, OUTLET_AVAILABILITY, outlet_id, update, event, upsert=True)
+
+    # --- where each stock reservation lives --------------------------------------------
+
+    async def place_reservation(
+        self, order_id: str, franchise_id: str, outlet_id: str
+    ) -> tuple[str, str]:
+        """Remember the outlet of an order's reservation; the first one named wins."""
+        places = self.platform[RESERVATION_PLACES]
+        doc = {"_id": order_id, "franchise_id": franchise_id, "outlet_id": outlet_id}
+        try:
+            await places.insert_one(doc)
+        except DuplicateKeyError:
+            found = await places.find_one({"_id": order_id})
+            if found is not None:
+                return str(found["franchise_id"]), str(found["outlet_id"])
+        return franchise_id, outlet_id
+
+    async def reservation_place(self, order_id: str) -> tuple[str, str] | None:
+        found = await self.platform[RESERVATION_PLACES].find_one({"_id": order_id})
+        if found is None:
+            return None
+        return str(found["franchise_id"]), str(found["outlet_id"])

@@ -1,0 +1,93 @@
+"""Composition root of the menu service: the real adapters wired to the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from bobaku.kernel.cache import Cache
+from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.settings import Settings
+from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
+from bobaku.services.menu.adapters.outbox import Outbox
+from bobaku.services.menu.adapters.repository import (
+    FRANCHISE_OUTBOXES,
+    INDEXES,
+    PLATFORM_OUTBOXES,
+    MenuRepository,
+)
+from bobaku.services.menu.adapters.stock_ledgers import StockLedgers
+from bobaku.services.menu.entrypoints.consumers import (
+    cache_invalidation,
+    cache_invalidation_spec,
+    stock_relay,
+    stock_relay_spec,
+)
+from bobaku.services.menu.entrypoints.http import DEPENDENCIES, api
+from bobaku.services.menu.service_layer.caching import Tags, register_invalidation
+from bobaku.services.menu.service_layer.dependencies import EVENT_SOURCE, Clock, Dependencies
+from bobaku.services.menu.settings import MenuSettings, menu_settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The menu service. ``clock`` replaces the wall clock (tests of hours and seasons)."""
+    config = menu_settings(settings)
+    app = create_app(config, uses=("nats", "redis", "mongo"), indexes=INDEXES)
+    api.install(app)
+    app.cleanup_ctx.append(_runtime(config, clock or utc_now))
+    return app
+
+
+def _runtime(
+    settings: MenuSettings, clock: Clock
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def runtime(app: web.Application) -> AsyncIterator[None]:
+        bus, databases = app[BUS], app[DATABASES]
+        outbox = Outbox(
+            bus,
+            databases,
+            platform_collections=PLATFORM_OUTBOXES,
+            franchise_collections=FRANCHISE_OUTBOXES,
+        )
+        store = AggregateStore(bus, "stock", snapshot_every=settings.stock_snapshot_every)
+        ledgers = StockLedgers(
+            store, source=EVENT_SOURCE, memory=timedelta(days=settings.reservation_memory_days)
+        )
+        await ledgers.start()
+        # One cache per deployment, shared by its replicas.
+        deployment = settings.deployment_id
+        cache = register_invalidation(
+            Cache(app[REDIS], f"menu-{deployment}", ttl_s=settings.menu_cache_ttl_s),
+            Tags(deployment),
+        )
+        app[DEPENDENCIES] = Dependencies(
+            repository=MenuRepository(databases, outbox),
+            ledgers=ledgers,
+            cache=cache,
+            clock=clock,
+            default_timezone=settings.default_timezone,
+            deployment=deployment,
+        )
+        deliveries = settings.event_max_deliveries
+        await bus.consume(
+            cache_invalidation_spec(deliveries), cache_invalidation(cache, deployment)
+        )
+        await bus.consume(stock_relay_spec(store.spec.name, deliveries), stock_relay(bus))
+        stopping = asyncio.Event()
+        sweeper = asyncio.create_task(
+            outbox.run_sweeper(settings.outbox_sweep_interval_s, stopping), name="menu-outbox"
+        )
+        yield
+        stopping.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+    return runtime

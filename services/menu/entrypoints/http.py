@@ -1,0 +1,451 @@
+"""The menu's HTTP routes. Each one: who may call it (role, then franchise/outlet), the
+body read strictly, the command handed to its handler, the answer in the envelope."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from aiohttp import web
+
+from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.errors import ValidationFailed
+from bobaku.kernel.openapi import Api
+from bobaku.kernel.web import ok, principal, read_json
+from bobaku.services.menu.domain import commands
+from bobaku.services.menu.domain.menu import OrderLine
+from bobaku.services.menu.domain.model import (
+    DEFAULT_TIMEZONE,
+    FRANCHISE_ID,
+    OUTLET_ID,
+    STATIONS,
+    MenuItem,
+    Outlet,
+    Season,
+    WeeklyHours,
+)
+from bobaku.services.menu.entrypoints import schemas as s
+from bobaku.services.menu.service_layer import handlers, views
+from bobaku.services.menu.service_layer.dependencies import Dependencies
+
+DEPENDENCIES = web.AppKey("menu_dependencies", Dependencies)
+
+api = Api(
+    "menu",
+    "BobaKu menu: HQ catalog, franchise prices, outlet availability, hours and stock, "
+    "effective menus, and quotes for the order service.",
+)
+
+PAGE = (
+    ("limit", "integer", "page size, 1-100 (default 20)"),
+    ("cursor", "string", "next_cursor of the previous page"),
+)
+OUTLET_MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+OUTLET_STAFF = (Role.STAFF, *OUTLET_MANAGERS)
+
+
+def deps_of(request: web.Request) -> Dependencies:
+    return request.app[DEPENDENCIES]
+
+
+def _bad_query(name: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(
+        "query parameters are invalid",
+        details={"fields": [{"field": name, "problem": problem, "type": "query"}]},
+    )
+
+
+def page_params(request: web.Request) -> tuple[int, str | None]:
+    raw = request.query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise _bad_query("limit", "limit must be a whole number from 1 to 100")
+    cursor = request.query.get("cursor")
+    after = None
+    if cursor:
+        try:
+            after = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise _bad_query("cursor", "cursor is not one this service gave out") from exc
+    return int(raw), after
+
+
+def cursor_after(last_id: str | None) -> str | None:
+    if last_id is None:
+        return None
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+async def _outlet_for(request: web.Request, who: Principal, *roles: Role) -> Outlet:
+    """The outlet in the path, once the caller is shown to be one of its staff in ``roles``."""
+    who.require_role(*roles)
+    outlet = await views.get_outlet(deps_of(request), request.match_info["outlet_id"])
+    who.require_outlet(outlet.franchise_id, outlet.id)
+    return outlet
+
+
+def _franchise_for(request: web.Request, who: Principal) -> str:
+    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    franchise_id = request.match_info["franchise_id"]
+    if not FRANCHISE_ID.match(franchise_id):
+        raise ValidationFailed(
+            "franchise id is invalid",
+            details={"fields": [{"field": "franchise_id", "problem": "not a franchise id"}]},
+        )
+    who.require_franchise(franchise_id)
+    return franchise_id
+
+
+def _hours(body: dict[s.Weekday, list[s.ShiftBody]]) -> WeeklyHours:
+    return WeeklyHours.from_record(
+        {day: [{"open": x.open, "close": x.close} for x in shifts] for day, shifts in body.items()}
+    )
+
+
+def _season(body: s.SeasonBody | None) -> Season | None:
+    return Season(body.starts_at, body.ends_at) if body else None
+
+
+# --- public reads ----------------------------------------------------------------------
+
+
+@api.get(
+    "/outlets",
+    summary="Outlets, optionally of one franchise or city",
+    response=s.OutletPage,
+    auth=False,
+    errors=(422,),
+    query=(
+        ("franchise_id", "string", "only this franchise's outlets"),
+        ("city", "string", "only outlets in this city"),
+        *PAGE,
+    ),
+)
+async def list_outlets(request: web.Request) -> web.Response:
+    limit, after = page_params(request)
+    items, last = await views.outlet_page(
+        deps_of(request),
+        franchise_id=request.query.get("franchise_id") or None,
+        city=request.query.get("city") or None,
+        after=after,
+        limit=limit,
+    )
+    return ok(s.shaped(s.OutletPage, {"items": items, "next_cursor": cursor_after(last)}))
+
+
+@api.get(
+    "/outlets/{outlet_id}",
+    summary="An outlet: address, hours, stations and whether it is open now",
+    response=s.OutletOut,
+    auth=False,
+    errors=(404,),
+)
+async def get_outlet(request: web.Request) -> web.Response:
+    view = await views.outlet_view(deps_of(request), request.match_info["outlet_id"])
+    return ok(s.shaped(s.OutletOut, view))
+
+
+@api.get(
+    "/outlets/{outlet_id}/menu",
+    summary="The outlet's effective menu now (HQ catalog → franchise prices → outlet)",
+    response=s.MenuOut,
+    auth=False,
+    errors=(404,),
+)
+async def get_outlet_menu(request: web.Request) -> web.Response:
+    menu = await views.outlet_menu(deps_of(request), request.match_info["outlet_id"])
+    return ok(s.shaped(s.MenuOut, menu))
+
+
+@api.get(
+    "/items/{item_id}",
+    summary="An item of the HQ catalog",
+    response=s.CatalogItemOut,
+    auth=False,
+    errors=(404,),
+)
+async def get_item(request: web.Request) -> web.Response:
+    item = await views.item_view(deps_of(request), request.match_info["item_id"])
+    return ok(s.shaped(s.CatalogItemOut, item))
+
+
+@api.get(
+    "/toppings",
+    summary="The toppings of the HQ catalog with their prices",
+    response=s.ToppingPage,
+    auth=False,
+    errors=(422,),
+    query=PAGE,
+)
+async def list_toppings(request: web.Request) -> web.Response:
+    limit, after = page_params(request)
+    toppings = [
+        t for t in await views.toppings(deps_of(request)) if after is None or t["id"] > after
+    ]
+    page = toppings[:limit]
+    last = page[-1]["id"] if len(toppings) > limit else None
+    return ok(s.shaped(s.ToppingPage, {"items": page, "next_cursor": cursor_after(last)}))
+
+
+# --- HQ catalog changes ------------------------------------------------------------------
+
+
+@api.post(
+    "/items",
+    summary="Add an item to the HQ catalog (hq_admin)",
+    body=s.NewItem,
+    response=s.CatalogItemOut,
+    status=201,
+    errors=(409,),
+)
+async def add_item(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.HQ_ADMIN)
+    body = await read_json(request, s.NewItem)
+    item = MenuItem(
+        id=body.id,
+        name=body.name,
+        category_id=body.category_id,
+        base_price=body.base_price,
+        station=body.station,
+        prep_seconds=body.prep_seconds,
+        description=body.description,
+        sugar_levels=tuple(body.sugar_levels),
+        ice_levels=tuple(body.ice_levels),
+        topping_ids=tuple(body.topping_ids),
+        season=_season(body.season),
+        active=body.active,
+    )
+    created = await handlers.add_item(commands.AddItem(item), deps_of(request))
+    return ok(s.shaped(s.CatalogItemOut, created), status=201)
+
+
+@api.patch(
+    "/items/{item_id}",
+    summary="Change an item of the HQ catalog: price, season, options… (hq_admin)",
+    body=s.ItemChanges,
+    response=s.CatalogItemOut,
+    errors=(404,),
+)
+async def change_item(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.HQ_ADMIN)
+    body = await read_json(request, s.ItemChanges)
+    changes: dict[str, Any] = {}
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        if field == "season":
+            value = _season(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        changes[field] = value
+    cmd = commands.ChangeItem(request.match_info["item_id"], changes)
+    changed = await handlers.change_item(cmd, deps_of(request))
+    return ok(s.shaped(s.CatalogItemOut, changed))
+
+
+# --- franchise prices --------------------------------------------------------------------
+
+
+@api.get(
+    "/franchises/{franchise_id}/prices",
+    summary="The franchise's price overrides (its franchise_owner, hq_admin)",
+    response=s.PriceList,
+    errors=(422,),
+)
+async def list_franchise_prices(request: web.Request) -> web.Response:
+    franchise_id = _franchise_for(request, principal(request))
+    items = await views.franchise_prices(deps_of(request), franchise_id)
+    return ok(s.shaped(s.PriceList, {"items": items, "next_cursor": None}))
+
+
+@api.put(
+    "/franchises/{franchise_id}/prices/{item_id}",
+    summary="Set the franchise's price of an item (its franchise_owner, hq_admin)",
+    body=s.PriceBody,
+    response=s.PriceOut,
+    errors=(404,),
+)
+async def set_franchise_price(request: web.Request) -> web.Response:
+    franchise_id = _franchise_for(request, principal(request))
+    body = await read_json(request, s.PriceBody)
+    cmd = commands.SetFranchisePrice(franchise_id, request.match_info["item_id"], body.price)
+    return ok(s.shaped(s.PriceOut, await handlers.set_franchise_price(cmd, deps_of(request))))
+
+
+@api.delete(
+    "/franchises/{franchise_id}/prices/{item_id}",
+    summary="Go back to the HQ price of an item (its franchise_owner, hq_admin)",
+    response=s.PriceOut,
+    errors=(404, 422),
+)
+async def remove_franchise_price(request: web.Request) -> web.Response:
+    franchise_id = _franchise_for(request, principal(request))
+    cmd = commands.RemoveFranchisePrice(franchise_id, request.match_info["item_id"])
+    return ok(s.shaped(s.PriceOut, await handlers.remove_franchise_price(cmd, deps_of(request))))
+
+
+# --- outlet settings ---------------------------------------------------------------------
+
+
+@api.put(
+    "/outlets/{outlet_id}/availability",
+    summary="Which items the outlet sells: {item_id: bool} (outlet_manager, owner, hq)",
+    body=s.AvailabilityBody,
+    response=s.AvailabilityOut,
+    errors=(404,),
+)
+async def set_outlet_availability(request: web.Request) -> web.Response:
+    outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
+    body = await read_json(request, s.AvailabilityBody)
+    cmd = commands.SetOutletAvailability(outlet.id, dict(body.root))
+    view = await handlers.set_outlet_availability(cmd, deps_of(request))
+    return ok(s.shaped(s.AvailabilityOut, view))
+
+
+@api.put(
+    "/outlets/{outlet_id}/hours",
+    summary="The outlet's opening hours and time zone (outlet_manager, owner, hq)",
+    body=s.HoursBody,
+    response=s.OutletOut,
+    errors=(404,),
+)
+async def set_opening_hours(request: web.Request) -> web.Response:
+    outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
+    body = await read_json(request, s.HoursBody)
+    cmd = commands.SetOpeningHours(outlet.id, _hours(body.opening_hours), body.timezone)
+    return ok(s.shaped(s.OutletOut, await handlers.set_opening_hours(cmd, deps_of(request))))
+
+
+@api.put(
+    "/outlets/{outlet_id}/stock",
+    summary="Set the counts of items on hand; null stops counting (outlet_manager, owner, hq)",
+    body=s.StockBody,
+    response=s.StockOut,
+    errors=(404,),
+)
+async def restock(request: web.Request) -> web.Response:
+    outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
+    body = await read_json(request, s.StockBody)
+    cmd = commands.Restock(outlet.id, dict(body.items))
+    return ok(s.shaped(s.StockOut, await handlers.restock(cmd, deps_of(request))))
+
+
+@api.get(
+    "/outlets/{outlet_id}/stock",
+    summary="Counted items: on hand, reserved, available (staff of the outlet)",
+    response=s.StockOut,
+    errors=(404,),
+)
+async def get_stock(request: web.Request) -> web.Response:
+    who = principal(request)
+    if who.has_role(Role.SERVICE):
+        outlet = await views.get_outlet(deps_of(request), request.match_info["outlet_id"])
+    else:
+        outlet = await _outlet_for(request, who, *OUTLET_STAFF)
+    return ok(s.shaped(s.StockOut, await views.stock_report(deps_of(request), outlet)))
+
+
+# --- internal (service role) -------------------------------------------------------------
+
+
+@api.put(
+    "/internal/outlets/{outlet_id}",
+    summary="Register or update an outlet (the operator; service)",
+    body=s.OutletRegistration,
+    response=s.OutletOut,
+    errors=(404, 409),
+)
+async def register_outlet(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    outlet_id = request.match_info["outlet_id"]
+    if not OUTLET_ID.match(outlet_id):
+        raise ValidationFailed(
+            "outlet id is invalid",
+            details={"fields": [{"field": "outlet_id", "problem": "use outlet-<n>"}]},
+        )
+    body = await read_json(request, s.OutletRegistration)
+    deps = deps_of(request)
+    outlet = Outlet(
+        id=outlet_id,
+        franchise_id=body.franchise_id,
+        name=body.name,
+        address=body.address,
+        phone=body.phone,
+        city=body.city,
+        timezone=body.timezone or deps.default_timezone or DEFAULT_TIMEZONE,
+        hours=(
+            _hours(body.opening_hours)
+            if body.opening_hours is not None
+            else WeeklyHours.daily("10:00", "22:00")
+        ),
+        stations=tuple(body.stations) if body.stations else STATIONS,
+    )
+    view, created = await handlers.register_outlet(commands.RegisterOutlet(outlet), deps)
+    return ok(s.shaped(s.OutletOut, view), status=201 if created else 200)
+
+
+@api.post(
+    "/internal/quotes",
+    summary="Price an order at an outlet now (service)",
+    body=s.QuoteBody,
+    response=s.QuoteOut,
+    errors=(409,),
+)
+async def quote_order(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    body = await read_json(request, s.QuoteBody)
+    lines = tuple(
+        OrderLine(
+            menu_id=line.menu_id,
+            quantity=line.quantity,
+            sugar_level=line.customizations.sugar_level,
+            ice_level=line.customizations.ice_level,
+            toppings=tuple(line.customizations.toppings),
+        )
+        for line in body.items
+    )
+    quote = await handlers.quote_order(commands.QuoteOrder(body.outlet_id, lines), deps_of(request))
+    return ok(s.shaped(s.QuoteOut, quote))
+
+
+@api.post(
+    "/internal/stock/reservations",
+    summary="Hold stock for an order, all or nothing; idempotent on order_id (service)",
+    body=s.ReservationBody,
+    response=s.ReservationOut,
+    status=201,
+    errors=(409, 503),
+)
+async def reserve_stock(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    body = await read_json(request, s.ReservationBody)
+    cmd = commands.ReserveStock(
+        body.order_id, body.outlet_id, tuple((i.menu_id, i.quantity) for i in body.items)
+    )
+    view = await handlers.reserve_stock(cmd, deps_of(request))
+    return ok(s.shaped(s.ReservationOut, view), status=201)
+
+
+@api.post(
+    "/internal/stock/reservations/{order_id}/release",
+    summary="Give an order's stock back; idempotent (service)",
+    response=s.ReservationOut,
+    errors=(404, 409, 503),
+)
+async def release_reservation(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    cmd = commands.ReleaseReservation(request.match_info["order_id"])
+    view = await handlers.release_reservation(cmd, deps_of(request))
+    return ok(s.shaped(s.ReservationOut, view))
+
+
+@api.post(
+    "/internal/stock/reservations/{order_id}/commit",
+    summary="Mark an order's stock as used; idempotent (service)",
+    response=s.ReservationOut,
+    errors=(404, 409, 503),
+)
+async def commit_reservation(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    cmd = commands.CommitReservation(request.match_info["order_id"])
+    view = await handlers.commit_reservation(cmd, deps_of(request))
+    return ok(s.shaped(s.ReservationOut, view))

@@ -1,0 +1,160 @@
+"""The menu's reads. Catalog reads and outlet menus go through the Redis cache (see
+:mod:`.caching`); the clock and the stock levels are applied after the cache, so a cached
+menu is never stale about a season, an opening hour or a sold-out item for longer than the
+event that announces it takes to arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bobaku.services.menu.domain.menu import OutletCatalog, effective_menu, iso
+from bobaku.services.menu.domain.model import ITEM_ID, OUTLET_ID, MenuItem, Outlet
+from bobaku.services.menu.service_layer.dependencies import Dependencies
+from bobaku.services.menu.service_layer.errors import ItemNotFound, OutletNotFound
+
+
+async def find_outlet(deps: Dependencies, outlet_id: str) -> Outlet | None:
+    if not OUTLET_ID.match(outlet_id):
+        return None
+
+    async def load() -> dict[str, Any] | None:
+        outlet = await deps.repository.outlet(outlet_id)
+        return outlet.as_record() if outlet else None
+
+    record = await deps.cache.get_or_load(
+        f"outlet:{outlet_id}", load, tags=[deps.tags.outlet(outlet_id)]
+    )
+    return Outlet.from_record(record) if record else None
+
+
+async def get_outlet(deps: Dependencies, outlet_id: str) -> Outlet:
+    outlet = await find_outlet(deps, outlet_id)
+    if outlet is None:
+        raise OutletNotFound(f"no outlet {outlet_id}", details={"outlet_id": outlet_id})
+    return outlet
+
+
+async def outlet_catalog(deps: Dependencies, outlet: Outlet) -> OutletCatalog:
+    """The catalog layers of the outlet's menu (HQ → franchise → outlet), cached."""
+
+    async def load() -> dict[str, Any]:
+        repo = deps.repository
+        catalog = OutletCatalog(
+            outlet=outlet,
+            categories=tuple(await repo.categories()),
+            items=tuple(await repo.items()),
+            toppings={t.id: t for t in await repo.toppings()},
+            franchise_prices=await repo.franchise_prices(outlet.franchise_id),
+            unavailable_here=frozenset(
+                await repo.unavailable_items(outlet.franchise_id, outlet.id)
+            ),
+        )
+        return catalog.as_record()
+
+    record = await deps.cache.get_or_load(
+        f"outlet-catalog:{outlet.id}",
+        load,
+        tags=[
+            deps.tags.brand,
+            deps.tags.franchise(outlet.franchise_id),
+            deps.tags.outlet(outlet.id),
+        ],
+    )
+    return OutletCatalog.from_record(record)
+
+
+async def stock_left(deps: Dependencies, outlet: Outlet) -> dict[str, int]:
+    """Units left per counted item at the outlet, cached until the next stock event."""
+
+    async def load() -> dict[str, int]:
+        return await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.levels())
+
+    return await deps.cache.get_or_load(
+        f"stock-left:{outlet.id}", load, tags=[deps.tags.stock(outlet.id)]
+    )
+
+
+def outlet_record(outlet: Outlet, deps: Dependencies) -> dict[str, Any]:
+    return {**outlet.as_record(), "open_now": outlet.open_at(deps.clock())}
+
+
+async def outlet_view(deps: Dependencies, outlet_id: str) -> dict[str, Any]:
+    return outlet_record(await get_outlet(deps, outlet_id), deps)
+
+
+async def outlet_menu(deps: Dependencies, outlet_id: str) -> dict[str, Any]:
+    outlet = await get_outlet(deps, outlet_id)
+    catalog = await outlet_catalog(deps, outlet)
+    stock = await stock_left(deps, outlet)
+    return effective_menu(catalog, stock, deps.clock())
+
+
+async def outlet_page(
+    deps: Dependencies, *, franchise_id: str | None, city: str | None, after: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of outlets by id, and the id to continue after (None on the last page)."""
+    outlets = await deps.repository.outlets(
+        franchise_id=franchise_id, city=city, after=after, limit=limit + 1
+    )
+    more = len(outlets) > limit
+    outlets = outlets[:limit]
+    return [outlet_record(o, deps) for o in outlets], (outlets[-1].id if more else None)
+
+
+def item_record(item: MenuItem) -> dict[str, Any]:
+    record = item.as_record()
+    if item.season is not None:
+        record["season"] = {
+            "starts_at": iso(item.season.starts_at),
+            "ends_at": iso(item.season.ends_at),
+        }
+    record["seasonal"] = item.seasonal
+    return record
+
+
+async def item_view(deps: Dependencies, item_id: str) -> dict[str, Any]:
+    """An item of the HQ catalog with its allowed toppings (names and prices)."""
+    if not ITEM_ID.match(item_id):
+        raise ItemNotFound(f"no item {item_id} in the catalog", details={"item_id": item_id})
+
+    async def load() -> dict[str, Any] | None:
+        item = await deps.repository.item(item_id)
+        if item is None:
+            return None
+        toppings = {t.id: t for t in await deps.repository.toppings()}
+        record = item_record(item)
+        record["toppings"] = [toppings[t].as_record() for t in item.topping_ids if t in toppings]
+        return record
+
+    record = await deps.cache.get_or_load(f"item:{item_id}", load, tags=[deps.tags.brand])
+    if record is None:
+        raise ItemNotFound(f"no item {item_id} in the catalog", details={"item_id": item_id})
+    return record
+
+
+async def toppings(deps: Dependencies) -> list[dict[str, Any]]:
+    async def load() -> list[dict[str, Any]]:
+        return [t.as_record() for t in await deps.repository.toppings()]
+
+    return await deps.cache.get_or_load("toppings", load, tags=[deps.tags.brand])
+
+
+async def stock_report(deps: Dependencies, outlet: Outlet) -> dict[str, Any]:
+    """Counted items at the outlet, read from the aggregate itself (not the cache)."""
+    items = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.report())
+    return {"outlet_id": outlet.id, "franchise_id": outlet.franchise_id, "items": items}
+
+
+async def franchise_prices(deps: Dependencies, franchise_id: str) -> list[dict[str, Any]]:
+    prices = await deps.repository.franchise_prices(franchise_id)
+    items = {i.id: i for i in await deps.repository.items(active_only=False)}
+    return [
+        {
+            "franchise_id": franchise_id,
+            "item_id": item_id,
+            "name": items[item_id].name if item_id in items else None,
+            "price": price,
+            "base_price": items[item_id].base_price if item_id in items else None,
+        }
+        for item_id, price in sorted(prices.items())
+    ]
