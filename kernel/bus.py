@@ -309,12 +309,12 @@ class Consumer:
         while not self._stopping.is_set():
             try:
                 msgs = await self.sub.fetch(self.spec.batch, timeout=1.0)
-            except NatsTimeoutError:
+            except (NatsTimeoutError, TimeoutError):
                 continue
             except Exception as exc:  # connection loss: nats-py reconnects on its own
                 if self._stopping.is_set():
                     break
-                log.warning("fetch failed on %s: %s", self.spec.durable, exc)
+                log.warning("fetch failed on %s: %r", self.spec.durable, exc)
                 await asyncio.sleep(0.5)
                 continue
             for i, msg in enumerate(msgs):

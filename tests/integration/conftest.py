@@ -17,7 +17,7 @@ from launcher import Platform, Process, available, environment, file_logger
 from seed import seed_demo_brand
 from support import ARTIFACTS, RunningPlatform, free_port
 
-from bobaku.kernel.auth import TokenIssuer
+from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.settings import Settings
 
 # Payment intents expire fast here so the timeout path runs in seconds.
@@ -41,7 +41,14 @@ async def platform(
         "CONSUMERS_START_AT": "new",
         "ENVIRONMENT": "test",
         "PAYMENT_INTENT_TTL_S": str(INTENT_TTL_S),
+        "LOGIN_RATE_LIMIT_PER_MINUTE": "10000",
         "LOG_LEVEL": "INFO",
+        # The simulated providers behave unless a test says otherwise (/_control/.../next).
+        "PROVIDER_SETTLEMENT_DELAY_S": "0.3",
+        "PROVIDER_FAILURE_RATE": "0",
+        "PROVIDER_TIMEOUT_RATE": "0",
+        "PROVIDER_DUPLICATE_RATE": "0",
+        "PROVIDER_REORDER_RATE": "0",
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
@@ -49,12 +56,41 @@ async def platform(
     try:
         await platform.start(timeout_s=90)
         await seed_demo_brand(envs)
+        await open_all_day(procs, token_issuer)
         yield RunningPlatform(
             platform, f"http://127.0.0.1:{platform.running['gateway'].proc.port}", envs,
             {p.name: p.port for p in procs},
         )  # fmt: skip
     finally:
         await platform.stop()
+
+
+DEMO_OUTLETS = {
+    "fr-jakarta": ("outlet-01", "outlet-02", "outlet-03"),
+    "fr-bandung": ("outlet-04", "outlet-05"),
+}
+
+
+async def open_all_day(procs: list[Process], issuer: TokenIssuer) -> None:
+    """The demo outlets open 10:00-22:00 Jakarta time; tests must not depend on the clock,
+    so their owners open them around the clock, through the public API."""
+    gateway = next(p for p in procs if p.name == "gateway")
+    week = {day: [{"open": "00:00", "close": "24:00"}] for day in DAYS}
+    async with aiohttp.ClientSession() as http:
+        for franchise, outlets in DEMO_OUTLETS.items():
+            owner = issuer.issue(
+                f"u-owner-{franchise}", [Role.FRANCHISE_OWNER], franchise_id=franchise
+            )
+            for outlet in outlets:
+                async with http.put(
+                    f"http://127.0.0.1:{gateway.port}/api/v1/outlets/{outlet}/hours",
+                    json={"opening_hours": week},
+                    headers={"Authorization": f"Bearer {owner}"},
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +55,19 @@ class OrderContext:
     menu: MenuService
     customers: CustomerService
     payments: PaymentService
+    # One saga driver per order at a time in this process (the request that placed it and
+    # the consumer would otherwise both call the same upstream at once). Across processes
+    # the idempotent calls and expected-sequence appends keep it correct.
+    _driving: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+
+    def lock_for(self, order_id: str) -> asyncio.Lock:
+        lock = self._driving.get(order_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._driving[order_id] = lock
+        return lock
 
 
 def new_order_id(now: datetime | None = None) -> str:
@@ -231,16 +246,17 @@ async def _append(ctx: OrderContext, order: Order, events: Sequence[Event]) -> O
 
 async def drive(ctx: OrderContext, franchise_id: str, order_id: str) -> Order:
     """Take every saga step the order is ready for. Safe to run concurrently and repeatedly."""
-    order = await ctx.orders.load(franchise_id, order_id)
-    for _ in range(MAX_STEPS):
-        step = next_step(order)
-        if step is None:
-            return order
-        try:
-            order = await run_step(ctx, order, step)
-        except ConcurrencyConflict:
-            order = await ctx.orders.load(franchise_id, order_id)
-    return order
+    async with ctx.lock_for(order_id):
+        order = await ctx.orders.load(franchise_id, order_id)
+        for _ in range(MAX_STEPS):
+            step = next_step(order)
+            if step is None:
+                return order
+            try:
+                order = await run_step(ctx, order, step)
+            except ConcurrencyConflict:
+                order = await ctx.orders.load(franchise_id, order_id)
+        return order
 
 
 async def run_step(ctx: OrderContext, order: Order, step: Step) -> Order:
@@ -387,7 +403,9 @@ async def on_payment_event(ctx: OrderContext, event: Event) -> None:
         return
     follow_up: list[Event] = []
     kind = event.type
-    same_intent = data.get("intent_id") == order.payment.intent_id
+    # The provider may call back before the request that created the intent has recorded
+    # it on the order; the intent is the order's either way (one intent per order).
+    same_intent = order.payment.intent_id in (None, data.get("intent_id"))
     if kind == "payment.captured" and same_intent and order.status == Status.PENDING_PAYMENT:
         follow_up = [
             order_event(
