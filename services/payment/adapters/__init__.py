@@ -1,0 +1,1 @@
+"""Event store repository, MongoDB documents and read models, provider clients, the lease."""

@@ -1,0 +1,1 @@
+"""HTTP routes, the webhook, the read-model projector and the deadline sweeper."""

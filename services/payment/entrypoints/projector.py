@@ -1,0 +1,122 @@
+"""The payment projector: keeps the read models in step with the payment stream.
+
+One durable consumer over ``es.payment.>`` updates, per event,
+
+- the payment's view in ``payments`` (rebuilt from the aggregate, so a redelivery or an
+  out-of-order retry always writes the latest state), and
+- the settlement counters of the event's outlet and business day (counted once per event
+  id).
+
+It runs only in the process that holds the projector lease, so every counters document has
+one writer (see :mod:`bobaku.services.payment.adapters.lease`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, tzinfo
+
+from bobaku.kernel.bus import Consumer, ConsumerSpec, Delivery, EventBus, Handler, Reject
+from bobaku.kernel.events import Event
+from bobaku.services.payment.adapters.lease import LeaderLease
+from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
+from bobaku.services.payment.adapters.repository import PaymentRepository
+from bobaku.services.payment.domain.events import event_from_data
+from bobaku.services.payment.domain.settlement import settlement_line
+from bobaku.services.payment.service_layer.views import payment_view
+
+log = logging.getLogger(__name__)
+
+
+class PaymentProjector:
+    def __init__(
+        self,
+        payments: PaymentRepository,
+        counters: SettlementCounters,
+        views: PaymentViews,
+        timezone: tzinfo,
+    ) -> None:
+        self.payments = payments
+        self.counters = counters
+        self.views = views
+        self.timezone = timezone
+
+    async def handle(self, event: Event, delivery: Delivery) -> None:
+        try:
+            domain = event_from_data(event.type, event.data)
+            if domain is None or event.tenant is None:
+                return
+            loaded = await self.payments.load(event.tenant, domain.intent_id)
+        except ValueError as exc:
+            # Not a payment this service wrote (e.g. a hand-made event in the stream):
+            # retrying cannot help, so it goes to the dead letters with the reason.
+            raise Reject(str(exc)) from exc
+        payment = loaded.payment
+        if payment is None:
+            return
+        await self.views.save(
+            event.tenant, payment_view(payment), datetime.fromisoformat(payment.created_at)
+        )
+        line = settlement_line(domain, payment.provider, event.timestamp, self.timezone)
+        if line is not None:
+            await self.counters.add(event.tenant, line, event.id)
+
+
+class LeasedConsumer:
+    """Runs a consumer only while this process holds ``lease``."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        spec: ConsumerSpec,
+        handler: Handler,
+        lease: LeaderLease,
+        renew_every_s: float,
+    ) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.handler = handler
+        self.lease = lease
+        self.renew_every_s = renew_every_s
+        self.consumer: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # The first attempt is made before serving, so a lone process projects at once.
+        await self._tick()
+        self._task = asyncio.create_task(self._run(), name=f"lease:{self.spec.durable}")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            try:
+                await self._tick()
+            except Exception:  # e.g. NATS away while starting the consumer: try next time
+                log.exception("projector lease tick failed")
+
+    async def _tick(self) -> None:
+        try:
+            held = await self.lease.hold()
+        except Exception as exc:  # cannot prove we hold it: behave as if we did not
+            log.warning("projector lease check failed: %s", exc)
+            held = False
+        if held and self.consumer is None:
+            self.consumer = await self.bus.consume(self.spec, self.handler)
+            log.info("projector started", extra={"consumer": self.spec.durable})
+        elif not held and self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+            log.warning("projector lease lost; stopped", extra={"consumer": self.spec.durable})
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+        with contextlib.suppress(Exception):
+            await self.lease.release()

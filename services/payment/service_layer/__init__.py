@@ -1,0 +1,1 @@
+"""Handlers, one per command, and the read-side views."""

@@ -1,0 +1,1 @@
+"""The simulator's edges: its in-memory ledger and the callback sender."""

@@ -1,0 +1,1 @@
+"""What the simulated providers are and how they behave: plain Python, no I/O."""

@@ -1,0 +1,1 @@
+"""The simulator's HTTP API: the providers' merchant APIs and the test control plane."""

@@ -1,0 +1,1 @@
+"""The simulator's operations, one method per command."""

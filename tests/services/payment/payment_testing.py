@@ -1,0 +1,160 @@
+"""Helpers of the payment tests: ids, tokens, and a client for both running servers."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from support import eventually
+
+from bobaku.kernel.auth import Role, TokenIssuer
+from bobaku.kernel.events import Event
+from bobaku.services.payment.entrypoints.http import CONTEXT
+
+INTENT_TTL_S = 2.0
+PROVIDERS = ("gopay", "ovo", "dana", "shopeepay", "qris", "card")
+PREFIX = dict(zip(PROVIDERS, ("gpy", "ovo", "dna", "spp", "qrs", "crd"), strict=True))
+
+
+def new_franchise() -> str:
+    return f"fr-t{secrets.token_hex(4)}"
+
+
+def new_order_id() -> str:
+    return f"ord-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4)}"
+
+
+def new_customer_id() -> str:
+    return f"u-{secrets.token_hex(6)}"
+
+
+def intent_id_of(order_id: str) -> str:
+    return "pay-" + order_id[len("ord-") :]
+
+
+@dataclass
+class World:
+    http: aiohttp.ClientSession
+    payment_url: str
+    sim_url: str
+    app: web.Application
+    issuer: TokenIssuer
+
+    # -- tokens ---------------------------------------------------------------------
+
+    @property
+    def service_token(self) -> str:
+        return self.issuer.issue("svc-order", [Role.SERVICE])
+
+    @property
+    def hq_token(self) -> str:
+        return self.issuer.issue("u-000000000001", [Role.HQ_ADMIN])
+
+    def owner_token(self, franchise_id: str) -> str:
+        return self.issuer.issue(
+            "u-0000000000aa", [Role.FRANCHISE_OWNER], franchise_id=franchise_id
+        )
+
+    def manager_token(self, franchise_id: str, *outlets: str) -> str:
+        return self.issuer.issue(
+            "u-0000000000bb", [Role.OUTLET_MANAGER], franchise_id=franchise_id, outlet_ids=outlets
+        )
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        send = dict(headers or {})
+        if token:
+            send["Authorization"] = f"Bearer {token}"
+        async with self.http.request(
+            method, self.payment_url + path, json=json, data=data, headers=send
+        ) as resp:
+            return resp.status, await resp.json()
+
+    async def sim(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+        async with self.http.request(method, self.sim_url + path, json=json) as resp:
+            return resp.status, await resp.json()
+
+    async def force(self, provider: str, order_id: str, outcome: str, delay_s: float = 0) -> None:
+        """Decide what the provider will do with this order's charge."""
+        status, body = await self.sim(
+            "POST",
+            f"/_control/{provider}/next",
+            {"outcome": outcome, "delay_s": delay_s, "merchant_ref": intent_id_of(order_id)},
+        )
+        assert status == 200, body
+
+    async def charges(self, provider: str, order_id: str) -> list[dict[str, Any]]:
+        status, body = await self.sim(
+            "GET", f"/_control/{provider}/charges?merchant_ref={intent_id_of(order_id)}"
+        )
+        assert status == 200, body
+        items: list[dict[str, Any]] = body["data"]["items"]
+        return items
+
+    # -- payments -------------------------------------------------------------------
+
+    def intent_body(
+        self,
+        franchise_id: str,
+        *,
+        provider: str = "gopay",
+        amount: int = 82_000,
+        order_id: str | None = None,
+        outlet_id: str = "outlet-1",
+        customer_id: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "order_id": order_id or new_order_id(),
+            "franchise_id": franchise_id,
+            "outlet_id": outlet_id,
+            "customer_id": customer_id or new_customer_id(),
+            "provider": provider,
+            "amount": amount,
+        }
+
+    async def create_intent(self, body: dict[str, Any]) -> dict[str, Any]:
+        status, reply = await self.call(
+            "POST", "/internal/intents", token=self.service_token, json=body
+        )
+        assert status == 201, reply
+        data: dict[str, Any] = reply["data"]
+        return data
+
+    async def payment(self, intent_id: str) -> dict[str, Any]:
+        status, reply = await self.call("GET", f"/payments/{intent_id}", token=self.hq_token)
+        assert status == 200, reply
+        data: dict[str, Any] = reply["data"]
+        return data
+
+    async def wait_status(self, intent_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            payment = await self.payment(intent_id)
+            return payment if payment["status"] == status else None
+
+        return await eventually(reached, timeout=timeout)
+
+    async def paid(self, franchise_id: str, **kw: Any) -> dict[str, Any]:
+        """A captured payment (the provider settles at once)."""
+        intent = await self.create_intent(self.intent_body(franchise_id, **kw))
+        return await self.wait_status(intent["intent_id"], "captured")
+
+    async def history(self, franchise_id: str, intent_id: str) -> list[Event]:
+        store = self.app[CONTEXT].payments.store
+        return (await store.load(store.subject(franchise_id, intent_id))).events
+
+    async def types(self, franchise_id: str, intent_id: str) -> list[str]:
+        return [e.type for e in await self.history(franchise_id, intent_id)]
