@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test run infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -53,13 +53,22 @@ infra-down:
 infra-status:
 	@$(INFRA) status
 
-test: $(STAMP) lint infra-up
-	@set -a; source .run/infra.env; set +a; \
+# The suite gets servers of its own (own ports, own data under .run/test), so a test run
+# never shares streams or consumers with a `make run` on the same machine.
+TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test BOBAKU_NATS_PORT=24222 \
+	BOBAKU_NATS_MONITOR_PORT=28222 BOBAKU_REDIS_PORT=26379 BOBAKU_MONGO_PORT=37027
+
+test: $(STAMP) lint
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
 		$(BIN)/pytest $(PYTEST_ARGS)
+
+test-infra-down:
+	@$(TEST_INFRA) $(INFRA) down
 
 run: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \
 		PYTHONPATH=scripts exec $(BIN)/python scripts/run.py
 
-clean: infra-down
+clean: infra-down test-infra-down
 	rm -rf .run $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -406,6 +406,8 @@ async def on_payment_event(ctx: OrderContext, event: Event) -> None:
     # The provider may call back before the request that created the intent has recorded
     # it on the order; the intent is the order's either way (one intent per order).
     same_intent = order.payment.intent_id in (None, data.get("intent_id"))
+    if data.get("late"):
+        return  # captured after expiry or void: the payment service refunds it by itself
     if kind == "payment.captured" and same_intent and order.status == Status.PENDING_PAYMENT:
         follow_up = [
             order_event(
