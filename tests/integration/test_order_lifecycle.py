@@ -339,3 +339,84 @@ async def test_a_franchise_owner_cannot_reach_another_franchise(
         assert body["error"]["code"] == "tenant_forbidden", (path, body)
     status, _ = await call(http, "GET", f"{gw}/api/v1/orders/{order_id}", bandung_owner)
     assert status == 200
+
+
+async def captures_of(
+    http: aiohttp.ClientSession, gw: str, issuer: TokenIssuer, order_id: str, fr: str = "fr-jakarta"
+) -> list[Any]:
+    status, body = await call(
+        http, "GET", f"{gw}/api/v1/payments", manager(issuer, fr=fr), params={"order_id": order_id}
+    )
+    assert status == 200, body
+    return list(body["data"]["items"])
+
+
+@pytest.mark.timeout(240)
+async def test_killing_the_order_service_mid_saga_loses_nothing_and_charges_once(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    # The provider settles while the order service is dead.
+    await force(http, platform, "gopay", outcome="success", delay_s=1.0)
+    _, placed = await place(http, gw, token, "gopay")
+    order_id = placed["data"]["id"]
+    await platform.platform.kill("order")  # SIGKILL: no draining, no goodbye
+    await asyncio.sleep(2.0)
+    await platform.platform.restart("order")
+
+    view = await reaches(http, gw, token, order_id, "being_prepared", timeout=60)
+    assert [h["status"] for h in view["status"]["history"]].count("payment_completed") == 1
+    (payment,) = await captures_of(http, gw, token_issuer, order_id)
+    assert (payment["status"], payment["captured_amount"]) == ("captured", 82000)
+
+
+@pytest.mark.timeout(240)
+async def test_killing_the_payment_service_mid_saga_loses_nothing_and_charges_once(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    await force(http, platform, "qris", outcome="success", delay_s=0.5)
+    _, placed = await place(http, gw, token, "qris")
+    order_id = placed["data"]["id"]
+    await platform.platform.kill("payment")  # the provider's callback finds nobody home
+    await asyncio.sleep(2.0)
+    await platform.platform.restart("payment")  # the provider retries its callback
+
+    view = await reaches(http, gw, token, order_id, "being_prepared", timeout=90)
+    assert view["payment"]["transaction_id"].startswith("qrs-")
+    (payment,) = await captures_of(http, gw, token_issuer, order_id)
+    assert (payment["status"], payment["captured_amount"]) == ("captured", 82000)
+
+
+async def test_a_customer_earns_and_redeems_points_in_the_same_order(
+    platform: RunningPlatform, http: aiohttp.ClientSession
+) -> None:
+    gw = platform.gateway
+    status, login = await call(
+        http, "POST", f"{gw}/api/v1/auth/login",
+        json={"email": "rina@example.com", "password": "bobaku-demo-123"},
+    )  # fmt: skip
+    assert status == 200, login
+    token = login["data"]["tokens"]["access_token"]
+
+    async def points() -> int:
+        status, body = await call(http, "GET", f"{gw}/api/v1/me/loyalty", token)
+        assert status == 200, body
+        return int(body["data"]["points"])
+
+    before = await points()
+    assert before >= 300
+    await force(http, platform, "gopay", outcome="success", delay_s=0.2)
+    status, placed = await place(http, gw, token, "gopay", reward_ids=["rw-10k-off"])
+    assert status == 201, placed
+    view = await reaches(http, gw, token, placed["data"]["id"], "being_prepared")
+    assert view["loyalty"]["points_earned"] == 72  # Rp72,000 paid after Rp10,000 off
+    assert [r["id"] for r in view["loyalty"]["applied_rewards"]] == ["rw-10k-off"]
+
+    async def settled() -> bool:
+        return await points() == before - 300 + 72
+
+    await eventually(settled, timeout=20)
+    assert view["customer"]["membership_tier"] == "gold"
