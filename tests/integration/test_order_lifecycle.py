@@ -420,3 +420,60 @@ async def test_a_customer_earns_and_redeems_points_in_the_same_order(
 
     await eventually(settled, timeout=20)
     assert view["customer"]["membership_tier"] == "gold"
+
+
+def order_body(item: dict[str, Any] | None = None, **over: Any) -> dict[str, Any]:
+    line = {"menu_id": "m001", "quantity": 1, **(item or {})}
+    return {"outlet_id": "outlet-01", "items": [line], "payment_method": "gopay", **over}
+
+
+BAD_ORDERS = {
+    "malformed": (b'{"outlet_id": "outlet-01", "items": [', 400, "malformed_json", None),
+    "no-items": (order_body(items=[]), 422, "validation_failed", "items"),
+    "string-quantity": (
+        order_body({"quantity": "2"}),
+        422,
+        "validation_failed",
+        "items.0.quantity",
+    ),
+    "unknown-provider": (
+        order_body(payment_method="cash"),
+        422,
+        "validation_failed",
+        "payment_method",
+    ),
+    "sugar-step": (
+        order_body({"customizations": {"sugar_level": 40}}),
+        422,
+        "validation_failed",
+        "items.0.customizations.sugar_level",
+    ),
+    "unknown-item": (order_body({"menu_id": "m999"}), 422, "validation_failed", "items.0.menu_id"),
+    "unknown-field": (order_body(tip=5000), 422, "validation_failed", "tip"),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"), list(BAD_ORDERS.values()), ids=list(BAD_ORDERS)
+)
+async def test_a_bad_order_is_refused_naming_the_problem_and_nothing_is_written(
+    platform: RunningPlatform,
+    http: aiohttp.ClientSession,
+    body: Any,
+    status: int,
+    code: str,
+    field: str | None,
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    kw: dict[str, Any] = (
+        {"data": body, "headers": {"Content-Type": "application/json"}}
+        if isinstance(body, bytes)
+        else {"json": body}
+    )
+    got, reply = await call(http, "POST", f"{gw}/api/v1/orders", token, **kw)
+    assert (got, reply["status"], reply["error"]["code"]) == (status, "error", code), reply
+    if field is not None:
+        assert field in [f["field"] for f in reply["error"]["details"]["fields"]], reply
+    _, mine = await call(http, "GET", f"{gw}/api/v1/orders", token)
+    assert mine["data"]["items"] == []
