@@ -33,17 +33,20 @@ class ApiDocs:
         merged: dict[str, Any] = {
             "openapi": "3.1.0",
             "info": {"title": "BobaKu API", "version": own["info"]["version"]},
-            "paths": dict(own["paths"]),
+            "paths": {},
             "components": {"schemas": {}, "securitySchemes": own["components"]["securitySchemes"]},
             "x-unavailable": [],
         }
         for name, client in self.upstreams.items():
             try:
-                doc = await client.request("GET", "/openapi.json")
+                reply = await client.call("GET", "/openapi.json")
+                doc = reply.json() if reply.status == 200 else None
             except Exception:
+                doc = None
+            if not isinstance(doc, dict):
                 merged["x-unavailable"].append(name)
                 continue
-            for path, ops in (doc or {}).get("paths", {}).items():
+            for path, ops in doc.get("paths", {}).items():
                 public = (
                     "/webhooks" + path[len("/webhooks") :]
                     if path.startswith("/webhooks")
@@ -56,5 +59,8 @@ class ApiDocs:
             merged["components"]["schemas"].update(
                 (doc or {}).get("components", {}).get("schemas", {})
             )
+        # The gateway's own routes (the composite order view) describe what clients get.
+        for path, ops in own["paths"].items():
+            merged["paths"].setdefault(path, {}).update(ops)
         self._cached = (time.monotonic(), merged)
         return merged

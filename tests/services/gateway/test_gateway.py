@@ -52,6 +52,10 @@ async def start_peer(settings: Settings, name: str) -> tuple[Peer, TestServer]:
     async def peer_order(request: web.Request) -> web.Response:
         return await peer.handle(request)
 
+    @docs.post("/orders", summary="peer place order")
+    async def peer_place(request: web.Request) -> web.Response:
+        return await peer.handle(request)
+
     @docs.post("/internal/secret", summary="never public")
     async def internal(request: web.Request) -> web.Response:
         return await peer.handle(request)
@@ -272,7 +276,11 @@ async def test_the_public_openapi_document_merges_upstreams_without_internal_pat
 ) -> None:
     client, _, _ = stack
     doc = await (await client.get("/api/v1/openapi.json")).json()
-    assert "/api/v1/orders/{order_id}" in doc["paths"]
+    assert doc["x-unavailable"] == []
+    assert doc["paths"]["/api/v1/orders"]["post"]["summary"] == "peer place order"
+    # The gateway composes GET /orders/{id} itself: its own description wins.
+    composite = doc["paths"]["/api/v1/orders/{order_id}"]["get"]["summary"]
+    assert composite.startswith("An order with its customer")
     assert not any("internal" in path for path in doc["paths"])
     assert doc["openapi"] == "3.1.0"
     page = await client.get("/api/docs")
