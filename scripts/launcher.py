@@ -90,6 +90,8 @@ def environment(
             **(extra or {}),
             "SERVICE_NAME": proc.name,
             "HTTP_PORT": str(proc.port),
+            # `python -m` must not put the working directory on sys.path (see Makefile).
+            "PYTHONSAFEPATH": "1",
             "JWT_PUBLIC_KEY_FILE": str(public_key),
             "JWT_KEY_ID": issuer.kid,
             "SERVICE_TOKEN": issuer.issue(f"svc-{proc.name}", [Role.SERVICE], ttl_s=30 * 24 * 3600),

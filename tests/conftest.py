@@ -7,6 +7,7 @@ each other's data.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,6 +24,10 @@ from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.settings import Settings
 
 RUN_ID = secrets.token_hex(3)
+
+# Processes the tests start must not get the repo root on sys.path from `python -m`: the
+# card's top-level `operator/` folder would shadow the standard library's `operator`.
+os.environ["PYTHONSAFEPATH"] = "1"
 
 
 @pytest.fixture(scope="session")
