@@ -56,7 +56,7 @@ infra-status:
 # The suite gets servers of its own (own ports, own data under .run/test), so a test run
 # never shares streams or consumers with a `make run` on the same machine.
 TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test BOBAKU_NATS_PORT=24222 \
-	BOBAKU_NATS_MONITOR_PORT=28222 BOBAKU_REDIS_PORT=26379 BOBAKU_MONGO_PORT=37027
+	BOBAKU_NATS_MONITOR_PORT=28222 BOBAKU_REDIS_PORT=26379 BOBAKU_MONGO_PORT=27127
 
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
