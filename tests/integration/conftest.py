@@ -20,8 +20,9 @@ from support import ARTIFACTS, RunningPlatform, free_port
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.settings import Settings
 
-# Payment intents expire fast here so the timeout path runs in seconds.
-INTENT_TTL_S = 5
+# Payment intents expire fast here so the timeout path runs in seconds, yet slowly enough
+# that a payment service restarted mid-saga (a crash test) is back before its intent lapses.
+INTENT_TTL_S = 20
 
 
 @pytest.fixture(scope="session")

@@ -224,7 +224,7 @@ async def test_a_payment_that_never_completes_times_out_and_releases_the_stock(
     before = await stock_of(http, gw, manager(token_issuer), "m024")
     await force(http, platform, "dana", outcome="timeout")
     _, placed = await place(http, gw, token, "dana", items=[{"menu_id": "m024", "quantity": 2}])
-    view = await reaches(http, gw, token, placed["data"]["id"], "cancelled", timeout=40)
+    view = await reaches(http, gw, token, placed["data"]["id"], "cancelled", timeout=60)
     assert view["payment"]["status"] == "failed"
 
     async def released() -> bool:
@@ -381,7 +381,7 @@ async def test_killing_the_payment_service_mid_saga_loses_nothing_and_charges_on
     _, placed = await place(http, gw, token, "qris")
     order_id = placed["data"]["id"]
     await platform.platform.kill("payment")  # the provider's callback finds nobody home
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(1.0)
     await platform.platform.restart("payment")  # the provider retries its callback
 
     view = await reaches(http, gw, token, order_id, "being_prepared", timeout=90)
