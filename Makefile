@@ -14,11 +14,12 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run bench bench-ordering bench-operator bench-hub infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
 	@echo "make test          lint + the whole test suite against real NATS, Redis, FerretDB"
+	@echo "make bench         benchmarks (ordering, operator, hub); figures go to docs/performance.md"
 	@echo "make lint          ruff (lint + format check) and mypy"
 	@echo "make fmt           apply ruff's formatting and safe fixes"
 	@echo "make infra-up|infra-down|infra-status   the local servers alone"
@@ -69,6 +70,19 @@ test-infra-down:
 run: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \
 		PYTHONPATH=scripts exec $(BIN)/python scripts/run.py
+
+# Benchmarks print figures (ratios against a baseline measured in the same run) and write
+# them to docs/performance.md; they are not tests.
+bench: bench-ordering bench-operator
+
+bench-ordering: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py
+
+bench-operator: $(STAMP) infra-up
+	@set -a; source .run/infra.env; set +a; \
+		$(BIN)/python bench/operator_bench.py
 
 clean: infra-down test-infra-down
 	rm -rf .run $(VENV) .mypy_cache .ruff_cache .pytest_cache

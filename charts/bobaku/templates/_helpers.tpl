@@ -1,0 +1,233 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "bobaku.labels" -}}
+app.kubernetes.io/part-of: bobaku
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}
+
+{{- define "bobaku.selector" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ .name }}
+{{- end }}
+
+{{- define "bobaku.tag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- end }}
+
+{{- define "bobaku.platformImage" -}}
+{{- printf "%s/%s:%s" .Values.image.registry .Values.image.platform (include "bobaku.tag" .) -}}
+{{- end }}
+
+{{- define "bobaku.operatorImage" -}}
+{{- printf "%s/%s:%s" .Values.image.registry .Values.image.operator (include "bobaku.tag" .) -}}
+{{- end }}
+
+{{- define "bobaku.operatorServiceAccount" -}}bobaku-operator{{- end }}
+
+{{- define "bobaku.natsUrl" -}}
+{{- if .Values.nats.enabled -}}
+{{- printf "nats://nats.%s.svc:4222" .Release.Namespace -}}
+{{- else -}}
+{{- required "nats.url is required when nats.enabled is false" .Values.nats.url -}}
+{{- end -}}
+{{- end }}
+
+{{- define "bobaku.redisUrl" -}}
+{{- if .Values.redis.enabled -}}
+{{- printf "redis://redis.%s.svc:6379/0" .Release.Namespace -}}
+{{- else -}}
+{{- required "redis.url is required when redis.enabled is false" .Values.redis.url -}}
+{{- end -}}
+{{- end }}
+
+{{- define "bobaku.mongodbSecret" -}}
+{{- .Values.mongodb.existingSecret | default "bobaku-mongodb" -}}
+{{- end }}
+
+{{/* The pod security every platform container runs with (the images' user is 10001). */}}
+{{- define "bobaku.podSecurity" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "bobaku.containerSecurity" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* Environment every platform process reads (kernel Settings). */}}
+{{- define "bobaku.commonEnv" -}}
+- name: ENVIRONMENT
+  value: {{ .Values.platform.environment | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.platform.logLevel | quote }}
+- name: NATS_URL
+  value: {{ include "bobaku.natsUrl" . | quote }}
+- name: REDIS_URL
+  value: {{ include "bobaku.redisUrl" . | quote }}
+- name: MONGODB_DB_PREFIX
+  value: {{ .Values.platform.dbPrefix | quote }}
+- name: MONGODB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "bobaku.mongodbSecret" . }}
+      key: MONGODB_URL
+{{- end }}
+
+{{/*
+A platform process (gateway, hub, shared service): Deployment, Service and, with two
+replicas or more, a PodDisruptionBudget. Call with (dict "root" $ "name" ... "command"
+... "replicas" ... "port" ... "resources" ... "serviceType" ... "extra" (the component's
+values, for nodeSelector/tolerations/affinity)).
+*/}}
+{{- define "bobaku.process" -}}
+{{- $root := .root -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "bobaku.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ .name }}
+    app.kubernetes.io/component: {{ .component | default "service" }}
+spec:
+  replicas: {{ .replicas }}
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels:
+      {{- include "bobaku.selector" . | nindent 6 }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxUnavailable: 0, maxSurge: 1}
+  template:
+    metadata:
+      labels:
+        {{- include "bobaku.labels" $root | nindent 8 }}
+        app.kubernetes.io/name: {{ .name }}
+        app.kubernetes.io/component: {{ .component | default "service" }}
+    spec:
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: 30
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- include "bobaku.podSecurity" $root | nindent 8 }}
+      containers:
+        - name: {{ .name }}
+          image: {{ include "bobaku.platformImage" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: {{ toJson .command }}
+          ports:
+            - {name: http, containerPort: {{ .port }}, protocol: TCP}
+          env:
+            - name: SERVICE_NAME
+              value: {{ .name | quote }}
+            - name: HTTP_HOST
+              value: "0.0.0.0"
+            - name: HTTP_PORT
+              value: {{ .port | quote }}
+            {{- include "bobaku.commonEnv" $root | nindent 12 }}
+            {{- with $root.Values.auth.jwtSecret }}
+            - name: JWT_PUBLIC_KEY_FILE
+              value: /etc/bobaku/jwt/public.pem
+            - name: JWT_KEY_ID
+              value: {{ $root.Values.auth.keyId | quote }}
+            - name: JWT_ISSUER
+              value: {{ $root.Values.auth.issuer | quote }}
+            - name: JWT_AUDIENCE
+              value: {{ $root.Values.auth.audience | quote }}
+            {{- if eq $.name "customer" }}
+            - name: JWT_PRIVATE_KEY_FILE
+              value: /etc/bobaku/jwt/private.pem
+            {{- end }}
+            {{- end }}
+          resources:
+            {{- toYaml .resources | nindent 12 }}
+          startupProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 2
+            failureThreshold: 30
+          livenessProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 10
+          readinessProbe:
+            httpGet: {path: /readyz, port: http}
+            periodSeconds: 5
+          securityContext:
+            {{- include "bobaku.containerSecurity" $root | nindent 12 }}
+          volumeMounts:
+            - {name: tmp, mountPath: /tmp}
+            {{- if $root.Values.auth.jwtSecret }}
+            - {name: jwt, mountPath: /etc/bobaku/jwt, readOnly: true}
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir: {sizeLimit: 64Mi}
+        {{- with $root.Values.auth.jwtSecret }}
+        - name: jwt
+          secret:
+            secretName: {{ . }}
+            items:
+              - {key: public.pem, path: public.pem}
+              {{- if eq $.name "customer" }}
+              - {key: private.pem, path: private.pem}
+              {{- end }}
+        {{- end }}
+      {{- with .extra.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .extra.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .extra.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "bobaku.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ .name }}
+spec:
+  type: {{ .serviceType | default "ClusterIP" }}
+  selector:
+    {{- include "bobaku.selector" . | nindent 4 }}
+  ports:
+    - {name: http, port: {{ .port }}, targetPort: http, protocol: TCP}
+{{- if ge (int .replicas) 2 }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "bobaku.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ .name }}
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      {{- include "bobaku.selector" . | nindent 6 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1.7
+# The BobaKu operator image (kopf): `python -m bobaku.operator`. Built from the
+# repository root:
+#   docker build -f docker/operator.Dockerfile -t ghcr.io/bobaku/bobaku-operator:0.1.0 .
+# The base is pinned to an exact Python release; CI may pin its digest on top.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# ---------------------------------------------------------------------------- build ---
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/bobaku
+COPY constraints.txt pyproject.toml README.md ./
+RUN /opt/bobaku/bin/pip install --require-hashes -r constraints.txt
+COPY src ./src
+COPY kernel ./kernel
+COPY services ./services
+COPY hub ./hub
+COPY operator ./operator
+RUN /opt/bobaku/bin/pip install --no-deps --no-build-isolation .
+COPY docker/strip_dev.py /tmp/strip_dev.py
+RUN /opt/bobaku/bin/python /tmp/strip_dev.py pyproject.toml | xargs -r /opt/bobaku/bin/pip uninstall -y \
+ && /opt/bobaku/bin/python -c "import kopf, bobaku.operator.runtime"
+
+# -------------------------------------------------------------------------- runtime ---
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 bobaku \
+ && useradd --system --uid 10001 --gid bobaku --no-create-home --shell /usr/sbin/nologin bobaku
+COPY --from=build /opt/bobaku /opt/bobaku
+# PYTHONSAFEPATH: `python -m` never puts the working directory on sys.path (a checkout's
+# operator/ folder would shadow the standard library's `operator`).
+ENV PATH=/opt/bobaku/bin:$PATH \
+    PYTHONSAFEPATH=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SERVICE_NAME=bobaku-operator \
+    HTTP_HOST=0.0.0.0 \
+    HTTP_PORT=8080
+WORKDIR /tmp
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["python", "-m", "bobaku.operator"]

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The kind end-to-end run: a cluster, the images, the chart, a Franchise and its Outlets,
+# an order through the gateway watched on the hub. Needs Docker, kind and kubectl (the
+# GitHub Actions workflow has them); helm is built by scripts/k8s/build.sh like everywhere.
+#
+# Usage: e2e/run.sh            (BOBAKU_E2E_KEEP=1 keeps the cluster afterwards)
+#
+# Every step below that can run without Docker is a script the local suite also runs:
+# scripts/k8s/build.sh (tools), e2e/scenario.py onboard/offboard (against the test control
+# plane), the chart through helm lint/template and a server-side dry run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+CLUSTER=${BOBAKU_E2E_CLUSTER:-bobaku-e2e}
+NAMESPACE=bobaku-system
+TAG=e2e
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bobaku-e2e.XXXXXX")
+export KUBECONFIG=$WORK/kubeconfig
+export PYTHONSAFEPATH=1
+PIDS=()
+
+step() { printf '\n[e2e] === %s\n' "$*" >&2; }
+die() {
+	printf '[e2e] error: %s\n' "$*" >&2
+	exit 1
+}
+
+for tool in docker kind kubectl; do
+	command -v "$tool" >/dev/null || die "$tool not found: this run needs Docker, kind and kubectl (see e2e/README.md)"
+done
+[[ -x $PY ]] || die "no Python at $PY: run 'make install' first"
+HELM=$(scripts/k8s/build.sh helm)
+
+cleanup() {
+	local status=$?
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	if ((status != 0)); then
+		step "failed: state for the log"
+		kubectl get franchises,outlets -o wide 2>/dev/null || true
+		kubectl -n "$NAMESPACE" get pods -o wide 2>/dev/null || true
+		kubectl -n "$NAMESPACE" logs deploy/bobaku-operator --tail=100 2>/dev/null || true
+		kubectl get events -A --sort-by=.lastTimestamp 2>/dev/null | tail -40 || true
+	fi
+	if [[ ${BOBAKU_E2E_KEEP:-0} != 1 ]]; then
+		kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+	fi
+	rm -rf "$WORK"
+	exit "$status"
+}
+trap cleanup EXIT
+
+step "cluster $CLUSTER"
+if ! kind get clusters | grep -qx "$CLUSTER"; then
+	kind create cluster --name "$CLUSTER" --config e2e/kind.yaml --wait 180s
+fi
+kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG"
+
+step "images"
+docker build -f docker/platform.Dockerfile -t "bobaku/bobaku-platform:$TAG" .
+docker build -f docker/operator.Dockerfile -t "bobaku/bobaku-operator:$TAG" .
+kind load docker-image --name "$CLUSTER" "bobaku/bobaku-platform:$TAG" "bobaku/bobaku-operator:$TAG"
+
+step "signing keys"
+"$PY" e2e/token.py keys "$WORK/jwt"
+kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n "$NAMESPACE" create secret generic bobaku-jwt \
+	--from-file=public.pem="$WORK/jwt/public.pem" --from-file=private.pem="$WORK/jwt/private.pem" \
+	--dry-run=client -o yaml | kubectl apply -f -
+
+step "chart"
+"$HELM" lint --strict charts/bobaku
+"$HELM" upgrade --install bobaku charts/bobaku --namespace "$NAMESPACE" \
+	-f e2e/values.yaml --set image.tag="$TAG" --set auth.jwtSecret=bobaku-jwt \
+	--wait --timeout 10m
+
+step "onboard a Franchise and its Outlets"
+"$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300
+kubectl get franchises,outlets -o wide
+
+step "an order through the gateway, watched on the hub"
+kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
+PIDS+=($!)
+kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do
+	curl -fsS -o /dev/null http://127.0.0.1:18080/healthz 2>/dev/null && break
+	sleep 0.2
+done
+"$PY" e2e/token.py mint "$WORK/jwt" u-e2e-customer >"$WORK/token"
+"$PY" e2e/scenario.py order --gateway http://127.0.0.1:18080 --hub ws://127.0.0.1:18888 \
+	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120
+
+step "offboard"
+"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300
+
+step "passed"

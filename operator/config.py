@@ -1,0 +1,58 @@
+"""The operator's settings: the kernel's :class:`Settings` plus what only the operator reads.
+
+Variable names are the field names in upper case, as everywhere in the platform
+(``OPERATOR_NAMESPACE``, ``OPERATOR_RESYNC_S``, ``KUBECONFIG``…).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from bobaku.kernel.settings import Settings
+
+ROUTING_BUCKET = "bobaku_routing"
+
+
+class OperatorSettings(Settings):
+    service_name: str = Field(default="bobaku-operator", pattern=r"^[a-z][a-z0-9-]{1,40}$")
+
+    # The platform namespace: where the operator, gateway and hub run, where the HQ
+    # configuration lives, where Events about Franchises and Outlets are posted, and the
+    # only namespace besides its own that a franchise namespace admits traffic from.
+    operator_namespace: str = Field(default="bobaku-system", pattern=r"^[a-z0-9-]{1,63}$")
+    # The ConfigMap (in the platform namespace) with HQ's configuration, key `config.json`.
+    operator_hq_config_map: str = "bobaku-hq-config"
+    # Every Franchise and Outlet is reconciled again this often: drift is corrected and
+    # HQ configuration changes reach every franchise within this time.
+    operator_resync_s: float = Field(default=60.0, ge=1.0)
+    # How soon an Outlet whose Franchise is missing or not ready yet is tried again.
+    operator_retry_s: float = Field(default=15.0, ge=0.5)
+    # The image of the silo services (order, payment, menu, supply).
+    operator_service_image: str = "ghcr.io/bobaku/bobaku-platform:0.1.0"
+    operator_image_pull_policy: str = Field(
+        default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$"
+    )
+    operator_cluster_domain: str = "cluster.local"
+    # The NATS JetStream key-value bucket the gateway reads its routing table from.
+    operator_routing_bucket: str = Field(default=ROUTING_BUCKET, pattern=r"^[A-Za-z0-9_-]+$")
+    # Addresses the silo services use, when they differ from the operator's own.
+    operator_tenant_mongodb_url: str | None = None
+    operator_tenant_nats_url: str | None = None
+    operator_tenant_redis_url: str | None = None
+
+    # Outside a pod: the kubeconfig to use (the standard variable).
+    kubeconfig: Path | None = None
+
+    @property
+    def tenant_mongodb_url(self) -> str:
+        return self.operator_tenant_mongodb_url or self.mongodb_url
+
+    @property
+    def tenant_nats_url(self) -> str:
+        return self.operator_tenant_nats_url or self.nats_url
+
+    @property
+    def tenant_redis_url(self) -> str:
+        return self.operator_tenant_redis_url or self.redis_url

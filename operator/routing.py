@@ -1,0 +1,99 @@
+"""The gateway's routing table: a NATS JetStream key-value bucket the operator writes.
+
+Key ``franchise.<id>``, value the JSON of :func:`bobaku.operator.plan.routing_entry`. The
+gateway watches the bucket, so onboarding a franchise needs no gateway restart.
+
+Writes are compare-and-set on the key's revision, and the value is computed *after* the
+revision is read, so two writers that race (a Franchise's reconcile and an Outlet's) can
+never leave an older outlet list behind: the loser's write is refused and recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from bobaku.kernel.bus import EventBus
+
+Entry = dict[str, Any]
+VOLATILE = ("updated_at",)
+MAX_ATTEMPTS = 10
+
+
+class RoutingConflict(Exception):
+    """The key kept changing under us; try again later."""
+
+
+def _stable(entry: Entry | None) -> Entry | None:
+    return None if entry is None else {k: v for k, v in entry.items() if k not in VOLATILE}
+
+
+class RoutingTable:
+    def __init__(self, bus: EventBus, bucket: str) -> None:
+        self.bus = bus
+        self.bucket = bucket
+        self._kv: KeyValue | None = None
+
+    async def kv(self) -> KeyValue:
+        if self._kv is None:
+            try:
+                self._kv = await self.bus.js.key_value(self.bucket)
+            except BucketNotFoundError:
+                self._kv = await self.bus.js.create_key_value(
+                    bucket=self.bucket,
+                    description="gateway routing: franchise.<id> -> upstreams (bobaku-operator)",
+                    history=5,
+                )
+        return self._kv
+
+    async def get(self, key: str) -> Entry | None:
+        kv = await self.kv()
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        value: Entry = json.loads(entry.value)
+        return value
+
+    async def publish(self, key: str, compute: Callable[[], Awaitable[Entry | None]]) -> bool:
+        """Write ``compute()``'s entry unless it is already there; ``True`` if written.
+
+        ``compute`` returning ``None`` means "nothing to publish" (e.g. the franchise is
+        gone); it is called again on every attempt, after the current revision is read.
+        """
+        kv = await self.kv()
+        for _ in range(MAX_ATTEMPTS):
+            revision: int | None
+            try:
+                current = await kv.get(key)
+                revision = current.revision
+                existing = json.loads(current.value) if current.value else None
+            except KeyNotFoundError:
+                revision, existing = None, None
+            entry = await compute()
+            if entry is None or _stable(existing) == _stable(entry):
+                return False
+            data = json.dumps(entry, sort_keys=True).encode()
+            try:
+                if revision is None:
+                    await kv.create(key, data)
+                else:
+                    await kv.update(key, data, last=revision)
+            except KeyWrongLastSequenceError:
+                continue
+            return True
+        raise RoutingConflict(f"routing entry {key} kept changing; {MAX_ATTEMPTS} attempts")
+
+    async def remove(self, key: str) -> bool:
+        """Delete the entry (watchers see a delete); ``False`` when there was none."""
+        if await self.get(key) is None:
+            return False
+        kv = await self.kv()
+        await kv.delete(key)
+        return True

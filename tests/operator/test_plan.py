@@ -1,0 +1,215 @@
+"""The pure part of the operator: from spec to desired state, no cluster involved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bobaku.operator.conditions import Condition, merge_conditions, ready
+from bobaku.operator.model import SIZING, Franchise, Outlet, Tier
+from bobaku.operator.plan import (
+    Environment,
+    availability,
+    desired_replicas,
+    merge_config,
+    plan_franchise,
+    registered_outlets,
+    routing_entry,
+    tenant_connection_string,
+)
+
+ENV = Environment(platform_namespace="bobaku-system", db_prefix="bobaku")
+
+
+def franchise(name: str = "jkt", **spec: Any) -> Franchise:
+    return Franchise.from_body(
+        {
+            "metadata": {"name": name, "uid": "u-1", "generation": 3},
+            "spec": {"displayName": "Jakarta", **spec},
+        }
+    )
+
+
+def outlet(name: str, franchise_ref: str = "jkt", *, deleting: bool = False) -> Outlet:
+    meta: dict[str, Any] = {"name": name, "uid": f"u-{name}", "generation": 1}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return Outlet.from_body(
+        {"metadata": meta, "spec": {"franchiseRef": franchise_ref, "displayName": name}}
+    )
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def test_configuration_merges_hq_then_franchise_then_outlet() -> None:
+    hq = {"currency": "IDR", "pricing": {"taxRateBp": 1100, "serviceChargeBp": 0}, "tags": [1]}
+    merged = merge_config(
+        hq, {"pricing": {"serviceChargeBp": 500}, "tags": [2]}, {"currency": None}
+    )
+    assert merged == {"pricing": {"taxRateBp": 1100, "serviceChargeBp": 500}, "tags": [2]}
+    assert hq["pricing"]["serviceChargeBp"] == 0  # the layers are never modified
+
+
+@pytest.mark.parametrize(
+    ("tier", "observed", "expected"),
+    [
+        (Tier.small, None, 1),
+        (Tier.large, None, 3),
+        (Tier.medium, 3, 3),  # the autoscaler's choice stands inside the range
+        (Tier.large, 1, 3),  # a bigger tier raises the floor
+        (Tier.small, 9, 2),  # a smaller one lowers the ceiling
+    ],
+)
+def test_replicas_follow_the_tier_without_fighting_the_autoscaler(
+    tier: Tier, observed: int | None, expected: int
+) -> None:
+    assert desired_replicas(SIZING[tier], observed) == expected
+
+
+def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
+    plan = plan_franchise(franchise(tier="medium"), [outlet("a"), outlet("b")], {}, ENV)
+    assert plan.namespace["metadata"]["name"] == "bobaku-fr-jkt"
+    assert plan.namespace["metadata"]["labels"]["bobaku.io/tier"] == "medium"
+    assert plan.database.name == "bobaku_fr_jkt"
+    assert plan.outlets == ["a", "b"]
+    objects = plan.objects
+    assert set(by_kind(objects, "Deployment")) == {"order", "payment", "menu", "supply"}
+    assert set(by_kind(objects, "Service")) == {"order", "payment", "menu", "supply"}
+    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {
+        "order",
+        "payment",
+        "menu",
+        "supply",
+    }
+    assert set(by_kind(objects, "PodDisruptionBudget")) == {"order", "payment", "menu", "supply"}
+    assert set(by_kind(objects, "ConfigMap")) == {"bobaku-franchise-config", "outlet-a", "outlet-b"}
+    assert set(by_kind(objects, "NetworkPolicy")) == {"bobaku-franchise-isolation"}
+    assert set(by_kind(objects, "ResourceQuota")) == {"bobaku-franchise-quota"}
+    for o in objects:
+        assert o["metadata"]["namespace"] == "bobaku-fr-jkt"
+        assert o["metadata"]["labels"]["bobaku.io/franchise"] == "jkt"
+        assert o["metadata"]["ownerReferences"][0]["kind"] == "Franchise"
+    order = by_kind(objects, "Deployment")["order"]
+    assert order["spec"]["replicas"] == 2
+    container = order["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi"}
+    assert container["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == "bobaku-database"
+    assert by_kind(objects, "PodDisruptionBudget")["order"]["spec"]["minAvailable"] == 1
+
+
+def test_the_plan_is_a_function_of_its_inputs() -> None:
+    first = plan_franchise(franchise(), [outlet("a")], {"x": 1}, ENV)
+    again = plan_franchise(franchise(), [outlet("a")], {"x": 1}, ENV)
+    assert first == again
+
+
+def test_a_configuration_change_rolls_the_pods_and_nothing_else_does() -> None:
+    def digest(hq: dict[str, Any], *outlets: Outlet) -> str:
+        plan = plan_franchise(franchise(), list(outlets), hq, ENV)
+        deployment = by_kind(plan.objects, "Deployment")["order"]
+        return str(
+            deployment["spec"]["template"]["metadata"]["annotations"]["bobaku.io/config-hash"]
+        )
+
+    assert digest({"a": 1}) == digest({"a": 1}, outlet("new"))
+    assert digest({"a": 1}) != digest({"a": 2})
+
+
+def test_only_the_franchises_live_outlets_are_registered() -> None:
+    outlets = [outlet("b"), outlet("a"), outlet("x", "other"), outlet("gone", deleting=True)]
+    assert [o.name for o in registered_outlets(franchise(), outlets)] == ["a", "b"]
+
+
+def test_the_quota_fits_every_service_at_its_maximum_plus_a_surge_pod() -> None:
+    hard = SIZING[Tier.small].quota(4)
+    assert hard["pods"] == "12"
+    assert hard["requests.cpu"] == "1200m"
+    assert hard["services.loadbalancers"] == "0"
+
+
+def test_the_tenant_connection_string_never_carries_the_operators_credentials() -> None:
+    base = "mongodb://root:s3cret@db-0.example:27017,db-1.example:27017/admin?replicaSet=rs0"
+    without_user = tenant_connection_string(base, "bobaku_fr_jkt", None, None)
+    assert without_user == (
+        "mongodb://db-0.example:27017,db-1.example:27017/bobaku_fr_jkt?replicaSet=rs0"
+    )
+    with_user = tenant_connection_string(base, "bobaku_fr_jkt", "bobaku_fr_jkt", "p@ss/word")
+    assert with_user == (
+        "mongodb://bobaku_fr_jkt:p%40ss%2Fword@db-0.example:27017,db-1.example:27017"
+        "/bobaku_fr_jkt?replicaSet=rs0&authSource=bobaku_fr_jkt"
+    )
+    assert "s3cret" not in with_user
+
+
+def test_the_routing_entry_has_the_gateways_contract_shape() -> None:
+    entry = routing_entry(franchise("bdg-1"), ["b", "a"], ENV, "2026-01-01T00:00:00Z")
+    assert entry == {
+        "franchise_id": "bdg-1",
+        "namespace": "bobaku-fr-bdg-1",
+        "mode": "silo",
+        "tier": "small",
+        "upstreams": {
+            "order": "http://order.bobaku-fr-bdg-1.svc.cluster.local:8080",
+            "payment": "http://payment.bobaku-fr-bdg-1.svc.cluster.local:8080",
+            "menu": "http://menu.bobaku-fr-bdg-1.svc.cluster.local:8080",
+            "supply": "http://supply.bobaku-fr-bdg-1.svc.cluster.local:8080",
+        },
+        "outlets": ["a", "b"],
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+
+
+def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
+    first = merge_conditions(None, [Condition("Ready", "False", "Blocked")], 1, "t1")
+    same = merge_conditions(first, [Condition("Ready", "False", "StillBlocked", "m")], 2, "t2")
+    assert same[0]["lastTransitionTime"] == "t1"
+    assert same[0]["reason"] == "StillBlocked"
+    assert same[0]["observedGeneration"] == 2
+    flipped = merge_conditions(same, [Condition("Ready", "True", "Reconciled")], 2, "t3")
+    assert flipped[0]["lastTransitionTime"] == "t3"
+    kept = merge_conditions(flipped, [Condition("Paused", "True", "PausedByAnnotation")], 2, "t4")
+    assert [c["type"] for c in kept] == ["Paused", "Ready"]  # others stay as they were
+
+
+def test_ready_names_the_first_part_that_is_not_ready() -> None:
+    parts = [
+        Condition("NamespaceReady", "True", "Applied"),
+        Condition("DatabaseReady", "False", "DatabaseUnavailable", "connection refused"),
+        Condition("ServicesReady", "Unknown", "Blocked"),
+    ]
+    verdict = ready(parts, ready_message="all good")
+    assert (verdict.status, verdict.reason) == ("False", "DatabaseUnavailable")
+    assert verdict.message == "DatabaseReady: connection refused"
+    assert ready(parts[:1], ready_message="all good").status == "True"
+
+
+def test_availability_reads_the_deployments_status() -> None:
+    def deployment(name: str, replicas: int, available: int) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name},
+            "spec": {"replicas": replicas},
+            "status": {"availableReplicas": available},
+        }
+
+    none, _ = availability([])
+    assert none.status == "Unknown"
+    some, workloads = availability(
+        [deployment(s, 2, 2) for s in ("order", "payment", "menu")] + [deployment("supply", 2, 1)]
+    )
+    assert (some.status, some.reason) == ("False", "ReplicasUnavailable")
+    assert "supply 1/2" in some.message
+    assert workloads["supply"] == {"replicas": 2, "availableReplicas": 1}
+    all_up, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu", "supply")])
+    assert all_up.status == "True"
+
+
+@pytest.mark.parametrize(("value", "paused"), [("true", True), ("True", True), ("no", False)])
+def test_the_pause_annotation(value: str, paused: bool) -> None:
+    body = {
+        "metadata": {"name": "jkt", "annotations": {"bobaku.io/paused": value}},
+        "spec": {"displayName": "Jakarta"},
+    }
+    assert Franchise.from_body(body).paused is paused
