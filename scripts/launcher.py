@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import os
 import signal
 import sys
@@ -83,6 +84,11 @@ def environment(
     gateway = next((p for p in procs if p.name == "gateway"), None)
     if gateway is not None:
         urls["GATEWAY_PUBLIC_URL"] = f"http://127.0.0.1:{gateway.port}"
+    hub = next((p for p in procs if p.name == "hub"), None)
+    if hub is not None:  # the hub's pages call the gateway from the browser
+        urls["CORS_ORIGINS"] = json.dumps(
+            [f"http://{h}:{hub.port}" for h in ("127.0.0.1", "localhost")]
+        )
     envs = {}
     for proc in procs:
         env = {
