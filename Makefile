@@ -73,12 +73,17 @@ run: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-operator
+bench: bench-ordering bench-hub bench-operator
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py
+
+bench-hub: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		$(BIN)/python bench/hub_bench.py
 
 bench-operator: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \

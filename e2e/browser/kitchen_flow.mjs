@@ -1,0 +1,309 @@
+// The kitchen display and order tracking pages in headless Chromium, driven step by step by
+// tests/integration/test_browser.py, which places the orders through the gateway.
+//
+// The two sides talk in JSON lines: this script writes {"event": ...} to stdout and reads
+// {"cmd": ...} from stdin. Every wait is for a condition on the page, with a deadline; a
+// failed step is reported as {"event": "failed", "step", "message"} (with a screenshot of
+// each page) and the script exits 1.
+//
+// Environment: HUB_URL (the hub, serving /kds and /track), STAFF_EMAIL, STAFF_PASSWORD,
+// CUSTOMER_EMAIL, CUSTOMER_PASSWORD, ARTIFACTS (screenshot folder), CHROMIUM (the
+// executable, default /usr/bin/chromium), STEP_TIMEOUT_MS (default 30000).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { chromium } from "playwright-core";
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+};
+const HUB = env("HUB_URL").replace(/\/$/, "");
+const ARTIFACTS = env("ARTIFACTS");
+const TIMEOUT = Number(env("STEP_TIMEOUT_MS", "30000"));
+const CHROMIUM_ARGS = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+// -- talking to the Python side ----------------------------------------------------------
+
+function emit(event, fields = {}) {
+  process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
+}
+
+const commands = [];
+const waiters = [];
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  if (!line.trim()) return;
+  const command = JSON.parse(line);
+  const waiter = waiters.shift();
+  if (waiter) waiter(command);
+  else commands.push(command);
+});
+
+async function expectCommand(name) {
+  const command = commands.length ? commands.shift() : await new Promise((resolve) => waiters.push(resolve));
+  if (command.cmd !== name) throw new Error(`expected the command ${name}, got ${JSON.stringify(command)}`);
+  return command;
+}
+
+// -- the hub's websocket, droppable on demand --------------------------------------------
+
+// Every websocket of the KDS page goes through this route, so the test can cut the link (as
+// a flaky kitchen Wi-Fi would) and keep it down while an order is placed.
+class Link {
+  constructor() {
+    this.sockets = new Set();
+    this.down = false;
+    this.opened = 0;
+  }
+
+  async install(page) {
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      if (this.down) {
+        ws.close({ code: 4000, reason: "link down (test)" });
+        return;
+      }
+      this.opened += 1;
+      ws.connectToServer();
+      this.sockets.add(ws);
+      ws.onClose(() => this.sockets.delete(ws));
+    });
+  }
+
+  async cut() {
+    this.down = true;
+    await Promise.all([...this.sockets].map((ws) => ws.close({ code: 4000, reason: "link cut (test)" })));
+    this.sockets.clear();
+  }
+
+  restore() {
+    this.down = false;
+  }
+}
+
+// -- pages -------------------------------------------------------------------------------
+
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+async function waitFor(page, description, predicate, arg) {
+  try {
+    await page.waitForFunction(predicate, arg, { timeout: TIMEOUT, polling: 100 });
+  } catch (err) {
+    throw new Error(`${description}: not within ${TIMEOUT} ms (${err.message.split("\n")[0]})`);
+  }
+}
+
+const hubStatus = (page) => page.locator("#status").textContent();
+
+async function waitLive(page, who) {
+  await waitFor(page, `${who} is live on the hub`, () => document.querySelector("#status")?.textContent === "live");
+}
+
+// What the KDS shows of one order: where its ticket is (or tickets are), and their text.
+function ticketsOf(page, orderId) {
+  return page.evaluate((id) => {
+    const found = [...document.querySelectorAll("article.ticket")].filter((n) => n.dataset.order === id);
+    return found.map((n) => ({
+      rail: n.closest(".tickets")?.id ?? null,
+      classes: n.className,
+      text: n.innerText,
+      button: n.querySelector("button")?.textContent ?? null,
+    }));
+  }, orderId);
+}
+
+function allTicketIds(page) {
+  return page.evaluate(() => [...document.querySelectorAll("article.ticket")].map((n) => n.dataset.order));
+}
+
+async function ticketIn(page, orderId, rail, withText) {
+  await waitFor(
+    page,
+    `ticket ${orderId} in #${rail}` + (withText ? ` showing "${withText}"` : ""),
+    ([id, where, text]) =>
+      [...document.querySelectorAll(`#${where} article.ticket`)].some(
+        (n) => n.dataset.order === id && (!text || n.innerText.includes(text)),
+      ),
+    [orderId, rail, withText || ""],
+  );
+}
+
+async function trackingShows(page, status) {
+  const label = { being_prepared: "Sedang disiapkan", ready: "Siap diambil" }[status];
+  await waitFor(
+    page,
+    `tracking page shows ${status}`,
+    (text) => document.querySelector("#order-state")?.textContent.includes(text),
+    label,
+  );
+}
+
+function trackingView(page) {
+  return page.evaluate(() => ({
+    state: document.querySelector("#order-state")?.textContent ?? "",
+    title: document.querySelector("#order-title")?.textContent ?? "",
+    outlet: document.querySelector("#order-outlet")?.textContent ?? "",
+    steps_done: [...document.querySelectorAll("#steps li.done")].map((n) => n.textContent),
+    history: [...document.querySelectorAll("#history li")].map((n) => n.textContent),
+    items: [...document.querySelectorAll("#items li")].map((n) => n.textContent),
+    hub: document.querySelector("#status")?.textContent ?? "",
+  }));
+}
+
+async function login(page, url, email, password, extra = {}) {
+  await page.goto(url);
+  await page.locator("#login input[name=email]").fill(email);
+  await page.locator("#login input[name=password]").fill(password);
+  for (const [name, value] of Object.entries(extra)) await page.locator(`#login input[name=${name}]`).fill(value);
+  await page.locator("#login button[type=submit]").click();
+}
+
+// -- the scenario ------------------------------------------------------------------------
+
+async function scenario(context, pages, step) {
+  const result = {};
+
+  step("kds_login");
+  const kds = await context.newPage();
+  pages.kds = kds;
+  await kds.setViewportSize({ width: 1280, height: 800 });
+  const link = new Link();
+  await link.install(kds);
+  await login(kds, `${HUB}/kds`, env("STAFF_EMAIL"), env("STAFF_PASSWORD"), { display: "Tea bar" });
+  await waitFor(kds, "the KDS board after login", () => !document.querySelector("#board").hidden);
+  await waitLive(kds, "the KDS");
+  // The initial load is over once the outlet's name and this screen's presence are shown.
+  await waitFor(kds, "the KDS lists itself among the screens online", () =>
+    document.querySelector("#displays")?.textContent.includes("Tea bar"),
+  );
+  result.kds_outlet = await kds.locator("#outlet-name").textContent();
+  emit("kds_ready", { outlet: result.kds_outlet });
+
+  step("order_appears");
+  const { order_id: first, item, toppings } = await expectCommand("watch");
+  await ticketIn(kds, first, "preparing", item);
+  for (const topping of toppings) await ticketIn(kds, first, "preparing", topping);
+  result.before_bump = await ticketsOf(kds, first);
+  result.screenshots = [await shot(kds, "kds-before-bump")];
+
+  step("tracking_login");
+  const track = await context.newPage();
+  pages.track = track;
+  await track.setViewportSize({ width: 480, height: 900 });
+  await login(track, `${HUB}/track?order=${encodeURIComponent(first)}`, env("CUSTOMER_EMAIL"), env("CUSTOMER_PASSWORD"));
+  await waitLive(track, "the tracking page");
+  await trackingShows(track, "being_prepared");
+  result.tracking_before = await trackingView(track);
+
+  step("bump");
+  await kds.locator(`#preparing article.ticket[data-order="${first}"] button.bump`).click();
+  await ticketIn(kds, first, "ready");
+  result.after_bump = await ticketsOf(kds, first);
+  result.screenshots.push(await shot(kds, "kds-after-bump"));
+
+  step("tracking_ready");
+  await trackingShows(track, "ready");
+  await waitFor(track, "the ready step in the tracking history", () =>
+    [...document.querySelectorAll("#history li")].some((n) => n.textContent.includes("Siap diambil")),
+  );
+  result.tracking = await trackingView(track);
+  result.screenshots.push(await shot(track, "tracking-ready"));
+
+  // A dropped link: the KDS resumes from its last position (hub recovery), and an order
+  // placed while it was offline shows up once.
+  step("link_drop");
+  await link.cut();
+  await waitFor(kds, "the KDS notices the link is down", () => document.querySelector("#status")?.textContent !== "live");
+  result.status_while_down = await hubStatus(kds);
+  result.screenshots.push(await shot(kds, "kds-offline"));
+  emit("kds_offline");
+  const { order_id: second } = await expectCommand("watch");
+  const opened = link.opened;
+  link.restore();
+  await waitLive(kds, "the KDS after the link is back");
+  await ticketIn(kds, second, "preparing", "Brown Sugar");
+  result.reconnects = link.opened - opened;
+  result.after_drop = { first: await ticketsOf(kds, first), second: await ticketsOf(kds, second), all: await allTicketIds(kds) };
+  result.screenshots.push(await shot(kds, "kds-after-reconnect"));
+
+  // A reload: the page starts over from HTTP and the hub, with an order placed meanwhile.
+  step("reload");
+  link.down = true;
+  await kds.reload();
+  await waitFor(kds, "the KDS board after the reload", () => !document.querySelector("#board").hidden);
+  emit("kds_reloading");
+  const { order_id: third } = await expectCommand("watch");
+  link.restore();
+  await waitLive(kds, "the KDS after the reload");
+  await ticketIn(kds, third, "preparing", "Brown Sugar");
+  await ticketIn(kds, second, "preparing");
+  await ticketIn(kds, first, "ready");
+  result.after_reload = {
+    first: await ticketsOf(kds, first),
+    second: await ticketsOf(kds, second),
+    third: await ticketsOf(kds, third),
+    all: await allTicketIds(kds),
+  };
+  result.screenshots.push(await shot(kds, "kds-after-reload"));
+  return result;
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bobaku-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 60000,
+  });
+  context.setDefaultTimeout(TIMEOUT);
+  const pages = {};
+  const problems = { page_errors: [], console_errors: [] };
+  context.on("page", (page) => {
+    page.on("pageerror", (err) => problems.page_errors.push(`${page.url()}: ${err.message}`));
+    page.on("console", (msg) => {
+      if (msg.type() === "error") problems.console_errors.push(`${page.url()}: ${msg.text()}`);
+    });
+  });
+  let current = "launch";
+  let code = 0;
+  try {
+    emit("launched", { version: context.browser()?.version() ?? null });
+    const result = await scenario(context, pages, (name) => (current = name));
+    emit("done", { ...result, ...problems });
+  } catch (err) {
+    code = 1;
+    const screenshots = [];
+    for (const [name, page] of Object.entries(pages)) {
+      try {
+        screenshots.push(await shot(page, `failed-${current}-${name}`));
+      } catch (_) {
+        /* the page may be gone; the report below still says what failed */
+      }
+    }
+    emit("failed", { step: current, message: String(err.stack || err), screenshots, ...problems });
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(code);
+}
+
+main().catch((err) => {
+  emit("failed", { step: "setup", message: String(err.stack || err) });
+  process.exit(1);
+});
