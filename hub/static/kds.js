@@ -27,6 +27,13 @@
     return typeof t === "string" ? t : t.name || t.id;
   }
 
+  // Levels come as numbers from events and as "50%" from the gateway's composite view.
+  function level(value) {
+    if (value === undefined || value === null) return undefined;
+    const n = parseInt(String(value), 10);
+    return Number.isNaN(n) ? undefined : n;
+  }
+
   function normalizeLines(lines) {
     return (lines || []).map((l) => {
       const c = l.customizations || {};
@@ -35,8 +42,8 @@
         name: l.name || l.menu_name || l.menu_id || "item",
         quantity: l.quantity || 1,
         station: l.station || "",
-        sugar: c.sugar_level,
-        ice: c.ice_level,
+        sugar: level(c.sugar_level),
+        ice: level(c.ice_level),
         toppings: (c.toppings || []).map(toppingName),
       };
     });
@@ -57,7 +64,8 @@
 
   async function fetchDetails(ticket) {
     try {
-      const order = await gateway.get(`/orders/${encodeURIComponent(ticket.id)}`);
+      const view = await gateway.get(`/orders/${encodeURIComponent(ticket.id)}`);
+      const order = view.order || view; // the gateway's composite view wraps the order
       ticket.lines = normalizeLines(order.lines || order.items);
       render();
     } catch (err) {
