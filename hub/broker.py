@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
 from bobaku.hub.channels import Channel, channel_of_subject
@@ -55,28 +55,6 @@ PREV_HEADER = "Nats-Expected-Last-Subject-Sequence"
 EVENT_TIME_HEADER = "Bobaku-Event-Time"
 _APPEND_ATTEMPTS = 8
 _LAST_OFFSET_CACHE = 100_000
-
-
-@dataclass(frozen=True)
-class HistoryStreamSpec(StreamSpec):
-    """A stream spec with a per-subject (per-channel) message limit."""
-
-    max_msgs_per_subject: int = -1
-
-    def config(self) -> StreamConfig:
-        config = super().config()
-        config.max_msgs_per_subject = self.max_msgs_per_subject
-        return config
-
-
-@dataclass(frozen=True)
-class InOrderConsumerSpec(ConsumerSpec):
-    """A durable consumer with one message in flight across every replica that pulls."""
-
-    def config(self) -> ConsumerConfig:
-        config = super().config()
-        config.max_ack_pending = 1
-        return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +94,7 @@ class ChannelHistory:
         self.stream = settings.hub_stream
         self.prefix = settings.channel_prefix
         self.deployment = settings.deployment_id
-        self.spec = HistoryStreamSpec(
+        self.spec = StreamSpec(
             name=settings.hub_stream,
             subjects=(f"{settings.hub_subject_prefix}.>",),
             description="hub channel history: <prefix>.<deployment>.<namespace>.<id>; "
@@ -215,9 +193,9 @@ class ChannelRouter:
         # One event at a time in this process: the chain's retries stay rare.
         self._lock = asyncio.Lock()
 
-    def consumer_specs(self) -> list[InOrderConsumerSpec]:
+    def consumer_specs(self) -> list[ConsumerSpec]:
         return [
-            InOrderConsumerSpec(
+            ConsumerSpec(
                 durable=f"{self.settings.hub_subject_prefix}-router-{name}",
                 stream=stream,
                 filter_subjects=filters,
@@ -225,6 +203,8 @@ class ChannelRouter:
                 ack_wait_s=self.settings.hub_router_ack_wait_s,
                 retry_delays_s=(0.2, 1.0, 2.0),
                 batch=1,
+                # One message in flight across every replica: events stay in order.
+                max_ack_pending=1,
                 # A new hub starts with what happens from now on, not years of history.
                 deliver_new_only=True,
             )

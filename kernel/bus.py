@@ -67,6 +67,8 @@ class StreamSpec:
     max_age_s: float | None = None
     duplicate_window_s: float = 120.0
     storage: StorageType = StorageType.FILE
+    # Keep at most this many messages per subject (-1: no limit), e.g. a bounded history.
+    max_msgs_per_subject: int = -1
 
     def config(self) -> StreamConfig:
         return StreamConfig(
@@ -76,6 +78,7 @@ class StreamSpec:
             storage=self.storage,
             max_age=self.max_age_s,
             duplicate_window=self.duplicate_window_s,
+            max_msgs_per_subject=self.max_msgs_per_subject,
             allow_direct=True,
         )
 
@@ -104,6 +107,9 @@ class ConsumerSpec:
     retry_delays_s: tuple[float, ...] = (0.2, 1.0, 5.0)
     batch: int = 32
     deliver_new_only: bool = False
+    # Unacknowledged messages allowed across every puller; 1 keeps strict order even with
+    # several replicas pulling. None: a few batches' worth.
+    max_ack_pending: int | None = None
 
     def config(self) -> ConsumerConfig:
         filters = list(self.filter_subjects)
@@ -117,7 +123,7 @@ class ConsumerSpec:
             deliver_policy=DeliverPolicy.NEW if self.deliver_new_only else DeliverPolicy.ALL,
             filter_subject=filters[0] if len(filters) == 1 else None,
             filter_subjects=filters if len(filters) > 1 else None,
-            max_ack_pending=max(self.batch * 4, 256),
+            max_ack_pending=self.max_ack_pending or max(self.batch * 4, 256),
         )
 
 
