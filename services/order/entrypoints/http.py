@@ -238,6 +238,13 @@ async def cancel_order(request: web.Request) -> web.Response:
     return ok(view(order))
 
 
+async def _kitchen_step(request: web.Request, step: str) -> web.Response:
+    order = await handlers.kitchen_step(
+        _ctx(request), principal(request), request.match_info["order_id"], step
+    )
+    return ok(view(order))
+
+
 @api.post(
     "/orders/{order_id}/bump",
     response=OrderView,
@@ -245,10 +252,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def bump_order(request: web.Request) -> web.Response:
-    order = await handlers.bump_order(
-        _ctx(request), principal(request), request.match_info["order_id"]
-    )
-    return ok(view(order))
+    return await _kitchen_step(request, "bump")
 
 
 @api.post(
@@ -258,10 +262,7 @@ async def bump_order(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def recall_order(request: web.Request) -> web.Response:
-    order = await handlers.recall_order(
-        _ctx(request), principal(request), request.match_info["order_id"]
-    )
-    return ok(view(order))
+    return await _kitchen_step(request, "recall")
 
 
 @api.post(
@@ -271,10 +272,7 @@ async def recall_order(request: web.Request) -> web.Response:
     errors=(404, 409),
 )
 async def complete_order(request: web.Request) -> web.Response:
-    order = await handlers.complete_order(
-        _ctx(request), principal(request), request.match_info["order_id"]
-    )
-    return ok(view(order))
+    return await _kitchen_step(request, "complete")
 
 
 @api.post(

@@ -179,22 +179,28 @@ async def cancel_order(ctx: OrderContext, who: Principal, order_id: str, reason:
     return await drive(ctx, order.franchise_id, order.id)
 
 
-async def bump_order(ctx: OrderContext, who: Principal, order_id: str) -> Order:
+@dataclass(frozen=True)
+class KitchenStep:
+    """A barista's move: allowed from one status, recorded as one event."""
+
+    from_status: Status
+    event: str
+    action: str
+
+
+KITCHEN_STEPS = {
+    "bump": KitchenStep(Status.BEING_PREPARED, "order.ready", "mark ready"),
+    "recall": KitchenStep(Status.READY, "order.recalled", "recall"),
+    "complete": KitchenStep(Status.READY, "order.completed", "hand over"),
+}
+
+
+async def kitchen_step(ctx: OrderContext, who: Principal, order_id: str, step: str) -> Order:
+    """Bump, recall or hand over an order (staff of its outlet)."""
+    move = KITCHEN_STEPS[step]
     order = await _staff_order(ctx, who, order_id)
-    order.require(Status.BEING_PREPARED, action="mark ready")
-    return await _append(ctx, order, [order_event("order.ready", order, by=who.subject)])
-
-
-async def recall_order(ctx: OrderContext, who: Principal, order_id: str) -> Order:
-    order = await _staff_order(ctx, who, order_id)
-    order.require(Status.READY, action="recall")
-    return await _append(ctx, order, [order_event("order.recalled", order, by=who.subject)])
-
-
-async def complete_order(ctx: OrderContext, who: Principal, order_id: str) -> Order:
-    order = await _staff_order(ctx, who, order_id)
-    order.require(Status.READY, action="hand over")
-    return await _append(ctx, order, [order_event("order.completed", order, by=who.subject)])
+    order.require(move.from_status, action=move.action)
+    return await _append(ctx, order, [order_event(move.event, order, by=who.subject)])
 
 
 async def refund_order(
