@@ -81,10 +81,6 @@ class Cache:
                     pipe.incr(GENERATION_PREFIX + tag)
                 await pipe.execute()
 
-    async def invalidate_key(self, key: str) -> None:
-        """Drop an untagged entry."""
-        await self.redis.delete(f"cache:{self.name}:{key}")
-
     def on_event(self, event_type: str, tags_of: Callable[[Event], Iterable[str]]) -> None:
         """Register a hook: when ``event_type`` arrives, invalidate ``tags_of(event)``."""
         self._hooks.setdefault(event_type, []).append(tags_of)
