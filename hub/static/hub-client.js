@@ -37,7 +37,12 @@
 
     // handlers: {onPublication(data, offset), onJoin(info), onLeave(info), onReload(reason)}
     subscribe(channel, handlers) {
-      const entry = { handlers, offset: null, epoch: null, active: false };
+      const entry = { handlers, offset: null, epoch: null, active: false, restored: false };
+      // A page reloaded in this tab resumes from where it was (options.positions, e.g.
+      // sessionStorage): what happened while it was away is recovered, not lost in the gap
+      // between its HTTP state and the hub's current position.
+      const saved = this._loadPosition(channel);
+      if (saved) Object.assign(entry, { offset: saved.offset, epoch: saved.epoch, restored: true });
       this.channels.set(channel, entry);
       if (this._connected) this._subscribe(channel, entry);
     }
@@ -133,17 +138,44 @@
         // Nothing to resume from (or too much was missed): the page reloads its state over
         // HTTP, and publications after `result.offset` keep arriving on top of it.
         entry.offset = result.offset;
+        entry.restored = false;
+        this._savePosition(channel, entry);
         if (entry.handlers.onReload) entry.handlers.onReload(first ? "initial" : result.reason);
         return;
       }
+      if (entry.restored) {
+        // A fresh page has no state yet: load it, and apply the recovered publications on
+        // top (the page buffers them while it loads).
+        entry.restored = false;
+        if (entry.handlers.onReload) entry.handlers.onReload("restored");
+      }
       for (const pub of result.publications || []) this._deliver(channel, entry, pub.offset, pub.data);
       entry.offset = Math.max(entry.offset, result.offset);
+      this._savePosition(channel, entry);
     }
 
     _deliver(channel, entry, offset, data) {
       if (entry.offset !== null && offset <= entry.offset) return; // already seen
       entry.offset = offset;
+      this._savePosition(channel, entry);
       entry.handlers.onPublication(data, offset);
+    }
+
+    _loadPosition(channel) {
+      const store = this.options.positions;
+      if (!store) return null;
+      try {
+        const saved = JSON.parse(store.getItem(`hub-position:${channel}`) || "null");
+        return saved && Number.isInteger(saved.offset) && saved.epoch ? saved : null;
+      } catch (err) {
+        return null;
+      }
+    }
+
+    _savePosition(channel, entry) {
+      const store = this.options.positions;
+      if (!store || entry.offset === null) return;
+      store.setItem(`hub-position:${channel}`, JSON.stringify({ offset: entry.offset, epoch: entry.epoch }));
     }
 
     _onFrame(frame) {

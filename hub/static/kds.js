@@ -254,7 +254,12 @@
         render();
       })
       .catch(() => ($("outlet-name").textContent = outletId));
-    hub = new HubConnection({ getToken: () => session.token(), name: display || claims.name || null, onStatus: setStatus });
+    hub = new HubConnection({
+      getToken: () => session.token(),
+      name: display || claims.name || null,
+      onStatus: setStatus,
+      positions: sessionStorage,
+    });
     session.onToken = (token) => hub.setToken(token);
     hub.subscribe(channel(), {
       onPublication,
