@@ -56,8 +56,13 @@ infra-status:
 
 # The suite gets servers of its own (own ports, own data under .run/test), so a test run
 # never shares streams or consumers with a `make run` on the same machine.
-TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test BOBAKU_NATS_PORT=24222 \
-	BOBAKU_NATS_MONITOR_PORT=28222 BOBAKU_REDIS_PORT=26379 BOBAKU_MONGO_PORT=27127
+# TEST_PORT_OFFSET moves them all, so two checkouts can run their suites side by side.
+TEST_PORT_OFFSET ?= 0
+TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test \
+	BOBAKU_NATS_PORT=$(shell echo $$((24222 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_NATS_MONITOR_PORT=$(shell echo $$((28222 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_REDIS_PORT=$(shell echo $$((26379 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET))))
 
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
