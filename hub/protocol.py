@@ -151,7 +151,7 @@ def parse_frame(raw: str | bytes) -> Command | object:
             command_id=ident,
         )
     try:
-        return _COMMAND.validate_python(frame)
+        command = _COMMAND.validate_python(frame)
     except ValidationError as exc:
         fields = [
             {
@@ -164,6 +164,18 @@ def parse_frame(raw: str | bytes) -> Command | object:
         raise CommandError(
             ErrorCode.BAD_REQUEST, f"invalid {op} command", {"fields": fields}, command_id=ident
         ) from exc
+    if isinstance(command, Subscribe) and command.recover:
+        # A resume names the position it resumes from; without one the hub could only guess
+        # (epoch_changed, beyond_retention), and the client would not know it sent too little.
+        missing = [name for name in ("offset", "epoch") if name not in command.model_fields_set]
+        if missing:
+            raise CommandError(
+                ErrorCode.BAD_REQUEST,
+                "a subscribe with recover: true needs the offset and epoch it resumes from",
+                {"fields": [{"field": name, "problem": "Field required"} for name in missing]},
+                command_id=ident,
+            )
+    return command
 
 
 def encode(obj: Any) -> bytes:

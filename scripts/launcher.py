@@ -182,6 +182,53 @@ class Platform:
         await self.start_one(self.running[name].proc)
         await self.wait_ready(name, timeout_s)
 
+    async def supervise(
+        self,
+        stop: asyncio.Event,
+        say: Callable[[str], None],
+        backoff: tuple[float, ...] = (1, 2, 4, 8, 16, 30),
+        healthy_after_s: float = 60,
+    ) -> None:
+        """Restart any process that exits, until ``stop`` is set: the local stand-in for a
+        Deployment's restart policy. Back-off grows with each crash of the same process and
+        starts over once it has stayed up ``healthy_after_s``; the data servers and the other
+        processes keep running meanwhile."""
+        crashes: dict[str, int] = {}
+        started: dict[str, float] = {name: time.monotonic() for name in self.running}
+
+        async def watch(name: str) -> None:
+            while not stop.is_set():
+                running = self.running[name]
+                waiter = asyncio.create_task(running.child.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if stop.is_set():
+                    waiter.cancel()
+                    return
+                if time.monotonic() - started[name] >= healthy_after_s:
+                    crashes[name] = 0
+                attempt = crashes.get(name, 0)
+                crashes[name] = attempt + 1
+                delay = backoff[min(attempt, len(backoff) - 1)]
+                say(
+                    f"{name} exited with code {running.child.returncode}; restarting in "
+                    f"{delay:g}s (restart {attempt + 1})"
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return
+                await self.start_one(running.proc)
+                started[name] = time.monotonic()
+                try:
+                    await self.wait_ready(name)
+                    say(f"{name} is back (pid {self.running[name].child.pid})")
+                except RuntimeError as exc:
+                    say(f"{name} did not come back: {exc}")
+
+        await asyncio.gather(*(watch(name) for name in list(self.running)))
+
     async def stop(self, grace_s: float = 20) -> None:
         """SIGTERM to all (they drain), in reverse order; SIGKILL what does not stop."""
         alive = [r for r in reversed(self.running.values()) if r.child.returncode is None]

@@ -8,7 +8,9 @@ The infrastructure (NATS, Redis, FerretDB) is already up (the Makefile ran
 2. starts each process that exists (scripts/launcher.py) with its own port, upstream URLs
    and service token, prefixing its log lines with its name;
 3. waits until each answers ``/readyz``, seeds the demo brand (idempotent), prints the URLs;
-4. on Ctrl-C or SIGTERM sends SIGTERM to each process (they drain requests and consumers),
+4. restarts a process that crashes, with back-off, and says so in the log; the others and
+   the data servers keep running;
+5. on Ctrl-C or SIGTERM sends SIGTERM to each process (they drain requests and consumers),
    waits, and finally stops the infrastructure.
 """
 
@@ -104,13 +106,8 @@ async def main() -> int:
         await platform.start()
         await seed(envs)
         print_urls(procs)
-        exits = [asyncio.create_task(r.child.wait()) for r in platform.running.values()]
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
-        if stopper not in done:
-            dead = [n for n, r in platform.running.items() if r.child.returncode is not None]
-            say(f"{', '.join(dead)} exited; stopping everything")
-            code = 1
+        # A crashed process is restarted with back-off; only Ctrl-C/SIGTERM stops it all.
+        await platform.supervise(stop, say)
     except RuntimeError as exc:
         say(f"error: {exc}")
         code = 1

@@ -86,6 +86,21 @@ async def test_an_unknown_op_or_a_wrong_field_is_an_error_reply_and_the_connecti
     assert "result" in await client.call("ping")
 
 
+async def test_a_resume_without_its_offset_or_epoch_is_a_bad_request_naming_the_field(
+    hub_a: HubProcess, clients: Clients, tokens: Tokens
+) -> None:
+    client = await clients(hub_a, tokens.customer("u-1"))
+    no_epoch = await client.call("subscribe", channel="user:u-1:inbox", recover=True, offset=3)
+    assert no_epoch["error"]["code"] == "bad_request"
+    assert [f["field"] for f in no_epoch["error"]["details"]["fields"]] == ["epoch"]
+    no_offset = await client.call("subscribe", channel="user:u-1:inbox", recover=True, epoch="1")
+    assert [f["field"] for f in no_offset["error"]["details"]["fields"]] == ["offset"]
+    neither = await client.call("subscribe", channel="user:u-1:inbox", recover=True)
+    assert [f["field"] for f in neither["error"]["details"]["fields"]] == ["offset", "epoch"]
+    # Nothing was subscribed: a plain subscribe to the same channel still works.
+    assert "result" in await client.subscribe("user:u-1:inbox")
+
+
 async def test_a_channel_outside_the_four_namespaces_is_unknown(
     hub_a: HubProcess, clients: Clients, tokens: Tokens
 ) -> None:
