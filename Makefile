@@ -14,12 +14,13 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run bench bench-ordering bench-operator bench-hub infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
 	@echo "make test          lint + the whole test suite against real NATS, Redis, FerretDB"
 	@echo "make bench         benchmarks (ordering, operator, hub); figures go to docs/performance.md"
+	@echo "make chaos         fault tests at full size (1,000 hub clients dropped at random)"
 	@echo "make lint          ruff (lint + format check) and mypy"
 	@echo "make fmt           apply ruff's formatting and safe fixes"
 	@echo "make infra-up|infra-down|infra-status   the local servers alone"
@@ -68,6 +69,12 @@ test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite runs the chaos tests bounded; this runs them at full size.
+chaos: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		BOBAKU_HUB_CHAOS_CLIENTS=1000 $(BIN)/pytest tests/hub/test_chaos.py $(PYTEST_ARGS)
 
 test-infra-down:
 	@$(TEST_INFRA) $(INFRA) down
