@@ -644,10 +644,6 @@ def routing_entry(
     }
 
 
-def routing_key(franchise_name: str) -> str:
-    return f"franchise.{franchise_name}"
-
-
 def object_key(manifest: Mapping[str, Any]) -> tuple[str, str, str, str]:
     meta = manifest["metadata"]
     return (manifest["apiVersion"], manifest["kind"], meta.get("namespace", ""), meta["name"])

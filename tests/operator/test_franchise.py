@@ -10,8 +10,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from support import eventually
 
+from bobaku.kernel.routing_table import RoutingEntries
 from bobaku.operator.kube import Kube
-from bobaku.operator.routing import RoutingTable
 
 # Fixtures from this folder's conftest.py: `cluster` (the admin's view, with the run's
 # names), `admin` (API client as cluster admin), `mongo`, `routing`, `unique`.
@@ -24,7 +24,7 @@ Cluster = Any  # conftest.Cluster
 
 
 async def test_a_franchise_yields_its_namespace_database_services_and_route(
-    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingTable, unique: str
+    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingEntries, unique: str
 ) -> None:
     name = f"jkt-{unique}"
     ns = f"bobaku-fr-{name}"
@@ -259,7 +259,7 @@ async def test_a_deleted_deployment_comes_back_and_an_edited_one_is_restored(
 
 
 async def test_a_tier_change_rolls_out_replicas_resources_and_quota(
-    cluster: Cluster, admin: Kube, routing: RoutingTable, unique: str
+    cluster: Cluster, admin: Kube, routing: RoutingEntries, unique: str
 ) -> None:
     name = f"tier-{unique}"
     ns = f"bobaku-fr-{name}"
@@ -305,7 +305,12 @@ async def test_a_tier_change_rolls_out_replicas_resources_and_quota(
 
 @pytest.mark.parametrize("retention", ["Delete", "Retain"])
 async def test_deletion_honours_the_retention_policy(
-    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingTable, unique: str, retention: str
+    cluster: Cluster,
+    admin: Kube,
+    mongo: Mongo,
+    routing: RoutingEntries,
+    unique: str,
+    retention: str,
 ) -> None:
     name = f"bye-{retention.lower()}-{unique}"
     ns = f"bobaku-fr-{name}"
