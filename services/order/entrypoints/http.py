@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from bobaku.kernel.auth import Role
 from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
+from bobaku.kernel.pagination import as_int, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
 from bobaku.services.order.domain.model import Status, view
 from bobaku.services.order.service_layer import handlers
@@ -115,11 +117,7 @@ async def get_order(request: web.Request) -> web.Response:
     return ok(view(order))
 
 
-PAGE_QUERY = (
-    ("status", "string", "only orders in this status"),
-    ("limit", "integer", "page size, 1-100 (default 20)"),
-    ("cursor", "string", "next_cursor of the previous page"),
-)
+PAGE_QUERY = (("status", "string", "only orders in this status"), *LIST_QUERY)
 
 
 @api.get("/orders", response=OrderPage, summary="My order history", query=PAGE_QUERY)
@@ -156,8 +154,8 @@ async def outlet_orders(request: web.Request) -> web.Response:
         start=start,
         limit=limit,
     )
-    more = len(docs) > limit
-    return ok({"items": docs[:limit], "next_cursor": str(start + limit) if more else None})
+    items, next_cursor = page_of(docs, limit, lambda _: start + limit)
+    return ok({"items": items, "next_cursor": next_cursor})
 
 
 @api.get(
@@ -199,19 +197,15 @@ def _status(value: str) -> str:
 
 
 def _limits(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = min(max(int(request.query.get("limit", "20")), 1), 100)
-        start = max(int(request.query.get("cursor", "0")), 0)
-    except ValueError as exc:
-        raise BadRequest("limit and cursor must be integers", details={"field": "limit"}) from exc
-    return limit, start
+    """``?limit=`` and ``?cursor=`` (an offset into the list); 422 naming the bad one."""
+    page = page_request(request.query, as_int)
+    return page.limit, page.cursor or 0
 
 
 def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
     limit, start = _limits(request)
-    chunk = items[start : start + limit]
-    more = start + limit < len(items)
-    return {"items": chunk, "next_cursor": str(start + limit) if more else None}
+    chunk, next_cursor = page_of(items[start : start + limit + 1], limit, lambda _: start + limit)
+    return {"items": chunk, "next_cursor": next_cursor}
 
 
 @api.post(

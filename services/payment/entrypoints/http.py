@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import re
 from datetime import date, datetime
@@ -17,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bobaku.kernel.auth import Principal, Role
 from bobaku.kernel.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, as_str, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
 from bobaku.services.payment.adapters.providers import SIGNATURE_HEADER, verify_signature
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
@@ -420,8 +418,7 @@ async def get_payment(request: web.Request) -> web.Response:
         ("outlet_id", "string", "only this outlet's"),
         ("status", "string", "only payments in this status"),
         ("provider", "string", "only this provider's"),
-        ("limit", "integer", "page size, default 20, at most 100"),
-        ("cursor", "string", "next_cursor of the previous page"),
+        *PAGE_QUERY,
     ),
 )
 async def list_payments(request: web.Request) -> web.Response:
@@ -452,11 +449,9 @@ async def list_payments(request: web.Request) -> web.Response:
         if provider not in PROVIDERS:
             raise _invalid("provider", "one of " + ", ".join(PROVIDERS))
         filters["provider"] = provider
-    limit = _limit(request)
-    after = _cursor(request)
-    docs = await request.app[VIEWS].page(franchise_id, filters, limit + 1, after)
-    page, more = docs[:limit], len(docs) > limit
-    next_cursor = _encode_cursor(page[-1]) if more and page else None
+    wanted = page_request(request.query, _payment_cursor)
+    docs = await request.app[VIEWS].page(franchise_id, filters, wanted.limit + 1, wanted.cursor)
+    page, next_cursor = page_of(docs, wanted.limit, _encode_cursor)
     items = [{k: v for k, v in d.items() if k not in ("_id", "created_at_ts")} for d in page]
     return ok({"items": items, "next_cursor": next_cursor})
 
@@ -471,27 +466,14 @@ async def _payment_of_order(request: web.Request, who: Principal, order_id: str)
     return ok({"items": [payment_view(loaded.payment)], "next_cursor": None})
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise _invalid("limit", "an integer from 1 to 100")
-    return int(raw)
+def _payment_cursor(value: Any) -> tuple[datetime, str]:
+    at, intent_id = value
+    return datetime.fromisoformat(at), as_str(intent_id)
 
 
-def _cursor(request: web.Request) -> tuple[datetime, str] | None:
-    raw = request.query.get("cursor")
-    if not raw:
-        return None
-    try:
-        at, intent_id = json.loads(base64.urlsafe_b64decode(raw.encode()))
-        return datetime.fromisoformat(at), str(intent_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise _invalid("cursor", "not a cursor this API gave out") from None
-
-
-def _encode_cursor(doc: dict[str, Any]) -> str:
+def _encode_cursor(doc: dict[str, Any]) -> list[str]:
     at: datetime = doc["created_at_ts"]
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), doc["_id"]]).encode()).decode()
+    return [at.isoformat(), doc["_id"]]
 
 
 @api.post(
