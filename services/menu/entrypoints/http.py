@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
@@ -37,8 +37,6 @@ api = Api(
 )
 
 PAGE = PAGE_QUERY
-OUTLET_MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
-OUTLET_STAFF = (Role.STAFF, *OUTLET_MANAGERS)
 
 
 def deps_of(request: web.Request) -> Dependencies:
@@ -63,7 +61,7 @@ async def _outlet_for(request: web.Request, who: Principal, *roles: Role) -> Out
 
 
 def _franchise_for(request: web.Request, who: Principal) -> str:
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     franchise_id = request.match_info["franchise_id"]
     if not FRANCHISE_ID.match(franchise_id):
         raise ValidationFailed(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bobaku.kernel.auth import Role
+from bobaku.kernel.auth import OUTLET_STAFF, Role
 from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
@@ -177,7 +177,7 @@ async def kitchen_queue(request: web.Request) -> web.Response:
 async def _outlet_franchise(request: web.Request, who: Any, outlet_id: str) -> str:
     """The outlet's franchise, once the caller is allowed there (403, logged,
     for another franchise's outlet: never an empty list from the wrong database)."""
-    who.require_role(*handlers.STAFF_ROLES)
+    who.require_role(*OUTLET_STAFF)
     ctx = request.app[CONTEXT]
     franchise_id = await ctx.menu.franchise_of(outlet_id)
     who.require_outlet(franchise_id, outlet_id)

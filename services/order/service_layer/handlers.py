@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import (
     BobakuError,
     ConcurrencyConflict,
@@ -21,7 +21,7 @@ from bobaku.kernel.errors import (
     NotFound,
 )
 from bobaku.kernel.events import Event, new_event
-from bobaku.kernel.events.envelope import utc_iso
+from bobaku.kernel.events.envelope import parse_utc, utc_iso
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
 from bobaku.services.order.domain.estimate import estimated_completion
@@ -41,8 +41,6 @@ from bobaku.services.order.service_layer.views import OrderViews
 log = logging.getLogger(__name__)
 
 SOURCE = "order-service"
-STAFF_ROLES = (Role.STAFF, Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
-REFUND_ROLES = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
 MAX_STEPS = 12
 
 
@@ -101,7 +99,7 @@ def authorize_view(who: Principal, order: Order) -> None:
     """Its customer, staff of its outlet, the franchise's owner, HQ."""
     if who.subject == order.customer_id:
         return
-    if who.has_role(*STAFF_ROLES):
+    if who.has_role(*OUTLET_STAFF):
         who.require_outlet(order.franchise_id, order.outlet_id)
         return
     raise Forbidden("this order belongs to someone else", details={"order_id": order.id})
@@ -214,7 +212,7 @@ async def refund_order(
 ) -> dict[str, Any]:
     """Ask the payment service to refund; the order records it when the refund event arrives."""
     order = await find_order(ctx, order_id)
-    who.require_role(*REFUND_ROLES)
+    who.require_role(*OUTLET_MANAGERS)
     who.require_outlet(order.franchise_id, order.outlet_id)
     order.require(*PAID_STATUSES, action="refund")
     if order.payment.intent_id is None or order.payment.status != "completed":
@@ -232,7 +230,7 @@ PAID_STATUSES = (Status.PAYMENT_COMPLETED, Status.BEING_PREPARED, Status.READY, 
 
 async def _staff_order(ctx: OrderContext, who: Principal, order_id: str) -> Order:
     order = await find_order(ctx, order_id)
-    who.require_role(*STAFF_ROLES)
+    who.require_role(*OUTLET_STAFF)
     who.require_outlet(order.franchise_id, order.outlet_id)
     return order
 
@@ -351,7 +349,7 @@ async def _send_to_kitchen(ctx: OrderContext, order: Order) -> Order:
     if order.stock == "reserved":
         await ctx.menu.commit(order.id)
     ahead = await ctx.views.queue_length(order.franchise_id, order.outlet_id)
-    paid_at = _parse(order.payment.paid_at) or datetime.now(UTC)
+    paid_at = parse_utc(order.payment.paid_at) if order.payment.paid_at else datetime.now(UTC)
     drinks = sum(int(line["quantity"]) for line in order.lines)
     eta = estimated_completion(max(paid_at, datetime.now(UTC)), drinks, ahead)
     event = order_event("order.being_prepared", order, estimated_completion=utc_iso(eta))
@@ -383,12 +381,6 @@ async def _compensate(ctx: OrderContext, order: Order, step: Compensate) -> Orde
         payment_voided=voided,
     )
     return await ctx.orders.append(order, [event])
-
-
-def _parse(ts: str | None) -> datetime | None:
-    if not ts:
-        return None
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 # ---------------------------------------------------------------- payment outcomes

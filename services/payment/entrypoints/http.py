@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
+from bobaku.kernel.events.envelope import parse_utc
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
@@ -70,7 +71,7 @@ class InvalidSignature(Unauthorized):
     code = "invalid_signature"
 
 
-MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN, Role.SERVICE)
+MANAGERS = (*OUTLET_MANAGERS, Role.SERVICE)
 
 
 # -- bodies and views ------------------------------------------------------------------
@@ -426,7 +427,7 @@ async def list_payments(request: web.Request) -> web.Response:
     order_id = _query(request, "order_id", ORDER_ID)
     if order_id is not None:
         return await _payment_of_order(request, who, order_id)
-    if not who.has_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER, Role.OUTLET_MANAGER, Role.STAFF):
+    if not who.has_role(*OUTLET_STAFF):
         raise _invalid("order_id", "customers look their payments up by order_id")
     franchise_id = _query(request, "franchise_id", FRANCHISE_ID) or who.franchise_id
     if franchise_id is None:
@@ -437,7 +438,7 @@ async def list_payments(request: web.Request) -> web.Response:
     if outlet_id is not None:
         who.require_outlet(franchise_id, outlet_id)
         filters["outlet_id"] = outlet_id
-    elif not who.has_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER):
+    elif not who.has_role(*FRANCHISE_MANAGERS):
         filters["outlet_id"] = {"$in": sorted(who.outlet_ids)}
     status = _query(request, "status")
     if status is not None:
@@ -468,7 +469,7 @@ async def _payment_of_order(request: web.Request, who: Principal, order_id: str)
 
 def _payment_cursor(value: Any) -> tuple[datetime, str]:
     at, intent_id = value
-    return datetime.fromisoformat(at), as_str(intent_id)
+    return parse_utc(at), as_str(intent_id)
 
 
 def _encode_cursor(doc: dict[str, Any]) -> list[str]:
@@ -510,7 +511,7 @@ async def refund_payment(request: web.Request) -> web.Response:
 )
 async def submit_dispute_evidence(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     intent_id = _path_id(request, "intent_id", INTENT_ID)
     dispute_id = request.match_info["dispute_id"]
     body = await read_json(request, EvidenceRequest)
@@ -541,7 +542,7 @@ async def submit_dispute_evidence(request: web.Request) -> web.Response:
 )
 async def get_settlement_report(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     franchise_id = _query(request, "franchise_id", FRANCHISE_ID) or who.franchise_id
     if franchise_id is None:
         raise _invalid("franchise_id", "Field required")
