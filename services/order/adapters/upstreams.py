@@ -10,20 +10,17 @@ from typing import Any
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import BobakuError
+from bobaku.kernel.outlets import OutletDirectory
 
 
 class MenuService:
-    def __init__(self, client: ServiceClient) -> None:
+    def __init__(self, client: ServiceClient, outlets: OutletDirectory) -> None:
         self.client = client
-        # An outlet never changes franchise while it exists, so its franchise is kept.
-        self._franchise_of: dict[str, str] = {}
+        self.outlets = outlets
 
     async def franchise_of(self, outlet_id: str) -> str:
         """The franchise an outlet belongs to (404 if there is no such outlet)."""
-        if outlet_id not in self._franchise_of:
-            outlet: dict[str, Any] = await self.client.request("GET", f"/outlets/{outlet_id}")
-            self._franchise_of[outlet_id] = outlet["franchise_id"]
-        return self._franchise_of[outlet_id]
+        return await self.outlets.franchise_of(outlet_id)
 
     async def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         body = {"outlet_id": outlet_id, "items": items}
