@@ -18,7 +18,7 @@ from bobaku.services.order.adapters.upstreams import CustomerService, MenuServic
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
 from bobaku.services.order.service_layer import views
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
 
 

@@ -11,6 +11,11 @@ from typing import Any
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import BobakuError
 from bobaku.kernel.outlets import OutletDirectory
+from bobaku.services.order.domain.errors import (
+    InsufficientPoints,
+    RedemptionRefused,
+    StockUnavailable,
+)
 
 
 class MenuService:
@@ -30,12 +35,18 @@ class MenuService:
         return result
 
     async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
-        await self.client.request(
-            "POST",
-            "/internal/stock/reservations",
-            json_body={"order_id": order_id, "outlet_id": outlet_id, "items": items},
-            headers={"Idempotency-Key": order_id},
-        )
+        """Reserve the items; :class:`StockUnavailable` when the outlet refuses (409)."""
+        try:
+            await self.client.request(
+                "POST",
+                "/internal/stock/reservations",
+                json_body={"order_id": order_id, "outlet_id": outlet_id, "items": items},
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.status == 409:
+                raise StockUnavailable(err.code, err.details) from err
+            raise
 
     async def release(self, order_id: str) -> None:
         await self.client.request(
@@ -59,12 +70,21 @@ class CustomerService:
     async def redeem(
         self, customer_id: str, order_id: str, reward_ids: list[str]
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self.client.request(
-            "POST",
-            f"/internal/loyalty/{customer_id}/redemptions",
-            json_body={"order_id": order_id, "reward_ids": reward_ids},
-            headers={"Idempotency-Key": order_id},
-        )
+        """Redeem the rewards; :class:`InsufficientPoints` or :class:`RedemptionRefused`
+        when the customer service refuses (404, 409, 422)."""
+        try:
+            result: dict[str, Any] = await self.client.request(
+                "POST",
+                f"/internal/loyalty/{customer_id}/redemptions",
+                json_body={"order_id": order_id, "reward_ids": reward_ids},
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.code == "insufficient_points":
+                raise InsufficientPoints(err.code, err.details) from err
+            if err.status in (404, 409, 422):
+                raise RedemptionRefused(err.code, err.details) from err
+            raise
         return result
 
     async def release(self, customer_id: str, order_id: str) -> None:

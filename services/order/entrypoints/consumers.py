@@ -19,8 +19,8 @@ from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.streams import ensure_streams
-from bobaku.services.order.service_layer import handlers
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer import saga
+from bobaku.services.order.service_layer.context import OrderContext
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ async def start_consumers(
 
     async def drive_saga(event: Event, _: Delivery) -> None:
         if event.tenant and (order_id := event.data.get("order_id")):
-            await handlers.drive(ctx, event.tenant, order_id)
+            await saga.drive(ctx, event.tenant, order_id)
 
     async def payment_outcome(event: Event, _: Delivery) -> None:
-        await handlers.on_payment_event(ctx, event)
+        await saga.on_payment_event(ctx, event)
 
     async def project(event: Event, _: Delivery) -> None:
         order_id = event.data.get("order_id")

@@ -13,9 +13,16 @@ from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
 from bobaku.kernel.pagination import as_int, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
+from bobaku.services.order.domain import commands
+from bobaku.services.order.domain.commands import (
+    CancelOrder,
+    KitchenMove,
+    MoveInKitchen,
+    RefundOrder,
+)
 from bobaku.services.order.domain.model import Status, view
 from bobaku.services.order.service_layer import handlers
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer.context import OrderContext
 
 api = Api("order", "Orders, the order saga, the kitchen queue and order history")
 CONTEXT = web.AppKey("order_context", OrderContext)
@@ -92,15 +99,15 @@ async def place_order(request: web.Request) -> web.Response:
         raise BadRequest(
             "Idempotency-Key must be 1-100 characters", details={"field": "Idempotency-Key"}
         )
-    order = await handlers.place_order(
-        _ctx(request),
-        who,
-        body.outlet_id,
-        [item.model_dump() for item in body.items],
-        body.payment_method,
-        body.reward_ids,
-        key,
+    cmd = commands.PlaceOrder(
+        customer_id=who.subject,
+        outlet_id=body.outlet_id,
+        items=[item.model_dump() for item in body.items],
+        payment_method=body.payment_method,
+        reward_ids=body.reward_ids,
+        idempotency_key=key,
     )
+    order = await handlers.place_order(_ctx(request), who, cmd)
     if order.status == Status.CANCELLED and order.stock == "rejected":
         raise Conflict(
             "some items are sold out at this outlet",
@@ -218,16 +225,14 @@ def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
 async def cancel_order(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, Reason)
-    order = await handlers.cancel_order(
-        _ctx(request), who, request.match_info["order_id"], body.reason or "cancelled"
-    )
+    cmd = CancelOrder(request.match_info["order_id"], body.reason or "cancelled")
+    order = await handlers.cancel_order(_ctx(request), who, cmd)
     return ok(view(order))
 
 
-async def _kitchen_step(request: web.Request, step: str) -> web.Response:
-    order = await handlers.kitchen_step(
-        _ctx(request), principal(request), request.match_info["order_id"], step
-    )
+async def _kitchen_step(request: web.Request, move: KitchenMove) -> web.Response:
+    cmd = MoveInKitchen(request.match_info["order_id"], move)
+    order = await handlers.kitchen_step(_ctx(request), principal(request), cmd)
     return ok(view(order))
 
 
@@ -277,7 +282,6 @@ async def refund_order(request: web.Request) -> web.Response:
             "a refund needs an Idempotency-Key header", details={"field": "Idempotency-Key"}
         )
     token = request.headers["Authorization"].partition(" ")[2]
-    refund = await handlers.refund_order(
-        _ctx(request), who, token, request.match_info["order_id"], body.amount, body.reason, key
-    )
+    cmd = RefundOrder(request.match_info["order_id"], body.reason, key, body.amount)
+    refund = await handlers.refund_order(_ctx(request), who, token, cmd)
     return ok(refund, status=202)
