@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from swagger_ui_bundle import swagger_ui_path
 
 from bobaku.kernel.asyncapi import asyncapi_document
 from bobaku.kernel.client import ServiceClient
@@ -20,7 +21,7 @@ from bobaku.kernel.openapi import Api
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
-from bobaku.services.gateway.docs import SWAGGER_PAGE, ApiDocs
+from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
 from bobaku.services.gateway.routing import UpstreamTable, match
 from bobaku.services.gateway.settings import GatewaySettings
@@ -216,6 +217,8 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/v1/openapi.json", openapi_document)
     app.router.add_get("/api/v1/asyncapi.json", asyncapi)
     app.router.add_get("/api/docs", swagger)
+    # Swagger UI's own files, from the package (the docs work offline, no CDN).
+    app.router.add_static(SWAGGER_ASSETS, swagger_ui_path, append_version=False)
     app.router.add_route("*", "/api/v1/{tail:.*}", forward)
     app.router.add_route("POST", "/webhooks/{provider}", forward)
 
