@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from menu_support import MenuService
+from menu_testing import MenuService
 from prometheus_client import REGISTRY
 from support import eventually
 
