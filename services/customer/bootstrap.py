@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from bobaku.kernel import streams
 from bobaku.kernel.auth import (
     TokenIssuer,
     TokenVerifier,
@@ -16,17 +15,17 @@ from bobaku.kernel.auth import (
     public_key_pem,
 )
 from bobaku.kernel.db import IndexCatalog
-from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outbox import Outbox
+from bobaku.kernel.streams import ensure_streams
 from bobaku.kernel.web import BUS, DATABASES, VERIFIER, create_app
 from bobaku.services.customer.adapters import loyalty_views, refresh_tokens, users
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
-from bobaku.services.customer.adapters.outbox import UserOutbox
 from bobaku.services.customer.adapters.passwords import PasswordHasher
 from bobaku.services.customer.adapters.refresh_tokens import RefreshTokenStore
 from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.entrypoints import consumers
-from bobaku.services.customer.entrypoints.http import ISSUER, SERVICES, Services, api, jwks
+from bobaku.services.customer.entrypoints.http import CONTEXT, ISSUER, CustomerContext, api, jwks
 from bobaku.services.customer.service_layer.accounts import Accounts
 from bobaku.services.customer.service_layer.loyalty import LoyaltyService
 from bobaku.services.customer.service_layer.projection import LoyaltyProjector
@@ -91,17 +90,16 @@ def _wiring(
         bus, databases = app[BUS], app[DATABASES]
         ledgers = LedgerStore(bus)
         await ledgers.start()
-        # The order service owns ES_ORDER; declaring the same spec here means either
-        # service may start first.
-        await AggregateStore(bus, "order").start()
+        # The order service owns ES_ORDER; either service may start first.
+        await ensure_streams(bus, streams.ORDER)
 
         user_repo = UserRepository(databases)
-        outbox = UserOutbox(databases, bus)
+        outbox = Outbox(bus, databases, platform_collections=(users.USERS,))
         passwords = password_hasher(settings)
         await passwords.prepare()
         loyalty = LoyaltyService(ledgers=ledgers, users=user_repo)
         loyalty_read_models = LoyaltyViews(databases)
-        app[SERVICES] = Services(
+        app[CONTEXT] = CustomerContext(
             accounts=Accounts(
                 users=user_repo,
                 refresh_tokens=RefreshTokenStore(databases),
@@ -121,22 +119,10 @@ def _wiring(
         await bus.consume(
             consumers.projection_consumer(settings), consumers.ledger_projection(projector)
         )
-        relay = asyncio.create_task(
-            _relay_outbox(outbox, settings.outbox_relay_interval_s), name="outbox-relay"
-        )
+        relay = outbox.sweeper("outbox-relay", settings.outbox_relay_interval_s)
+        relay.start()
         yield
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        await relay.stop()
         passwords.close()
 
     return wire
-
-
-async def _relay_outbox(outbox: UserOutbox, interval_s: float) -> None:
-    while True:
-        try:
-            await outbox.relay_pending()
-        except Exception:
-            log.warning("outbox relay failed; will try again", exc_info=True)
-        await asyncio.sleep(interval_s)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +9,9 @@ from aiohttp import web
 
 from bobaku.kernel.cache import Cache
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outbox import Outbox
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
-from bobaku.services.menu.adapters.outbox import Outbox
 from bobaku.services.menu.adapters.repository import (
     FRANCHISE_OUTBOXES,
     INDEXES,
@@ -27,9 +25,9 @@ from bobaku.services.menu.entrypoints.consumers import (
     stock_relay,
     stock_relay_spec,
 )
-from bobaku.services.menu.entrypoints.http import DEPENDENCIES, api
+from bobaku.services.menu.entrypoints.http import CONTEXT, api
 from bobaku.services.menu.service_layer.caching import Tags, register_invalidation
-from bobaku.services.menu.service_layer.dependencies import EVENT_SOURCE, Clock, Dependencies
+from bobaku.services.menu.service_layer.context import EVENT_SOURCE, Clock, MenuContext
 from bobaku.services.menu.settings import MenuSettings, menu_settings
 
 
@@ -68,7 +66,7 @@ def _runtime(
             Cache(app[REDIS], f"menu-{deployment}", ttl_s=settings.menu_cache_ttl_s),
             Tags(deployment),
         )
-        app[DEPENDENCIES] = Dependencies(
+        app[CONTEXT] = MenuContext(
             repository=MenuRepository(databases, outbox),
             ledgers=ledgers,
             cache=cache,
@@ -81,13 +79,9 @@ def _runtime(
             cache_invalidation_spec(deliveries), cache_invalidation(cache, deployment)
         )
         await bus.consume(stock_relay_spec(store.spec.name, deliveries), stock_relay(bus))
-        stopping = asyncio.Event()
-        sweeper = asyncio.create_task(
-            outbox.run_sweeper(settings.outbox_sweep_interval_s, stopping), name="menu-outbox"
-        )
+        sweeper = outbox.sweeper("menu-outbox", settings.outbox_sweep_interval_s)
+        sweeper.start()
         yield
-        stopping.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await sweeper.stop()
 
     return runtime

@@ -9,18 +9,22 @@ from aiohttp import web
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, create_app
-from bobaku.services.order.adapters.repository import INDEXES, OrderRepository
+from bobaku.services.order.adapters import repository
+from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer import views
+from bobaku.services.order.service_layer.context import OrderContext
+from bobaku.services.order.service_layer.views import OrderViews
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
     catalog = IndexCatalog()
-    catalog.declare(*INDEXES)
+    catalog.declare(*repository.INDEXES, *views.INDEXES)
     app = create_app(settings, uses=("nats", "redis", "mongo"), indexes=catalog)
     api.install(app)
 
@@ -31,12 +35,14 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
             "customer": ServiceClient("customer", settings.customer_url, token=token),
             "payment": ServiceClient("payment", settings.payment_url, token=token, timeout_s=10),
         }
+        outlets = OutletDirectory(clients["menu"], ttl_s=settings.outlet_directory_ttl_s)
+        await outlets.follow(app[BUS])
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
         await store.start()
         ctx = OrderContext(
             orders=OrderRepository(store, app[DATABASES]),
-            databases=app[DATABASES],
-            menu=MenuService(clients["menu"]),
+            views=OrderViews(app[DATABASES]),
+            menu=MenuService(clients["menu"], outlets),
             customers=CustomerService(clients["customer"]),
             payments=PaymentService(clients["payment"]),
         )
@@ -44,6 +50,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         if run_consumers:
             await start_consumers(app[BUS], ctx, clients["customer"])
         yield
+        await outlets.stop()
         for client in clients.values():
             await client.close()
 

@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from bobaku.kernel.auth import Principal, Role, TokenIssuer, jwk_of
-from bobaku.kernel.errors import NotFound, ValidationFailed
+from bobaku.kernel.errors import NotFound
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, as_int, page_request
 from bobaku.kernel.web import VERIFIER, ok, principal, read_json
 from bobaku.services.customer.domain.loyalty import REWARDS
 from bobaku.services.customer.entrypoints.schemas import (
@@ -36,7 +37,7 @@ from bobaku.services.customer.service_layer.views import CustomerViews, user_vie
 
 
 @dataclass(frozen=True)
-class Services:
+class CustomerContext:
     """The wired use cases, as the composition root built them."""
 
     accounts: Accounts
@@ -44,12 +45,11 @@ class Services:
     views: CustomerViews
 
 
-SERVICES = web.AppKey("customer_services", Services)
+CONTEXT = web.AppKey("customer_context", CustomerContext)
 ISSUER = web.AppKey("token_issuer", TokenIssuer)
 
 api = Api("customer", "Identity, profile and preferences, loyalty points and rewards")
 
-DEFAULT_PAGE, MAX_PAGE = 20, 100
 _PLAIN_ID = re.compile(PLAIN_ID)
 
 
@@ -72,7 +72,7 @@ def session_view(session: Session) -> dict[str, Any]:
 )
 async def register_customer(request: web.Request) -> web.Response:
     body = await read_json(request, RegisterCustomer)
-    session = await request.app[SERVICES].accounts.register_customer(
+    session = await request.app[CONTEXT].accounts.register_customer(
         email=body.email,
         password=body.password,
         name=body.name,
@@ -93,7 +93,7 @@ async def register_customer(request: web.Request) -> web.Response:
 )
 async def log_in(request: web.Request) -> web.Response:
     body = await read_json(request, LogIn)
-    session = await request.app[SERVICES].accounts.log_in(email=body.email, password=body.password)
+    session = await request.app[CONTEXT].accounts.log_in(email=body.email, password=body.password)
     return ok(session_view(session))
 
 
@@ -108,7 +108,7 @@ async def log_in(request: web.Request) -> web.Response:
 )
 async def rotate_refresh_token(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshTokenBody)
-    pair = await request.app[SERVICES].accounts.refresh(body.refresh_token)
+    pair = await request.app[CONTEXT].accounts.refresh(body.refresh_token)
     return ok(pair.as_dict())
 
 
@@ -123,7 +123,7 @@ async def rotate_refresh_token(request: web.Request) -> web.Response:
 )
 async def log_out(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshTokenBody)
-    await request.app[SERVICES].accounts.log_out(body.refresh_token)
+    await request.app[CONTEXT].accounts.log_out(body.refresh_token)
     return ok({"revoked": True})
 
 
@@ -143,7 +143,7 @@ async def jwks(request: web.Request) -> web.Response:
 
 @api.get("/me", summary="The caller's profile and preferences", response=UserView, errors=(404,))
 async def show_profile(request: web.Request) -> web.Response:
-    user = await request.app[SERVICES].accounts.profile(principal(request).subject)
+    user = await request.app[CONTEXT].accounts.profile(principal(request).subject)
     return ok(user_view(user))
 
 
@@ -163,7 +163,7 @@ async def update_profile(request: web.Request) -> web.Response:
         if prefs is not None and prefs.notifications is not None
         else None
     )
-    user = await request.app[SERVICES].accounts.update_profile(
+    user = await request.app[CONTEXT].accounts.update_profile(
         who.subject,
         name=body.name,
         phone=body.phone,
@@ -181,17 +181,14 @@ async def update_profile(request: web.Request) -> web.Response:
     "/me/loyalty",
     summary="Points, tier, the way to the next tier, and the ledger history (newest first)",
     response=LoyaltySummary,
-    query=(
-        ("limit", "integer", f"history entries per page (default {DEFAULT_PAGE}, max {MAX_PAGE})"),
-        ("cursor", "string", "next_cursor of the previous page"),
-    ),
+    query=PAGE_QUERY,
     errors=(422,),
 )
 async def show_loyalty(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(Role.CUSTOMER)
     limit, before = page_of(request)
-    summary = await request.app[SERVICES].views.loyalty_summary(
+    summary = await request.app[CONTEXT].views.loyalty_summary(
         who.subject, limit=limit, before=before
     )
     return ok(summary)
@@ -216,7 +213,7 @@ async def list_rewards(request: web.Request) -> web.Response:
 )
 async def customer_card(request: web.Request) -> web.Response:
     require_service(request)
-    card = await request.app[SERVICES].views.customer_card(path_id(request, "customer_id"))
+    card = await request.app[CONTEXT].views.customer_card(path_id(request, "customer_id"))
     return ok(card)
 
 
@@ -233,7 +230,7 @@ async def redeem_rewards(request: web.Request) -> web.Response:
     require_service(request)
     customer_id = path_id(request, "customer_id")
     body = await read_json(request, RedeemRewards)
-    result = await request.app[SERVICES].loyalty.redeem(
+    result = await request.app[CONTEXT].loyalty.redeem(
         customer_id=customer_id, order_id=body.order_id, reward_ids=body.reward_ids
     )
     return ok(result, status=201)
@@ -248,7 +245,7 @@ async def redeem_rewards(request: web.Request) -> web.Response:
 )
 async def release_redemption(request: web.Request) -> web.Response:
     require_service(request)
-    result = await request.app[SERVICES].loyalty.release(
+    result = await request.app[CONTEXT].loyalty.release(
         customer_id=path_id(request, "customer_id"), order_id=path_id(request, "order_id")
     )
     return ok(result)
@@ -271,21 +268,6 @@ def path_id(request: web.Request, name: str) -> str:
 
 
 def page_of(request: web.Request) -> tuple[int, int | None]:
-    """``?limit=`` (1..100, default 20) and ``?cursor=``; 422 naming the bad one."""
-    problems: list[dict[str, str]] = []
-    limit, before = DEFAULT_PAGE, None
-    raw_limit = request.query.get("limit")
-    if raw_limit is not None:
-        if raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_PAGE:
-            limit = int(raw_limit)
-        else:
-            problems.append({"field": "limit", "problem": f"an integer from 1 to {MAX_PAGE}"})
-    raw_cursor = request.query.get("cursor")
-    if raw_cursor:
-        if raw_cursor.isdigit() and len(raw_cursor) < 19:
-            before = int(raw_cursor)
-        else:
-            problems.append({"field": "cursor", "problem": "not a cursor this API returned"})
-    if problems:
-        raise ValidationFailed("invalid query parameters", details={"fields": problems})
-    return limit, before
+    """``?limit=`` and ``?cursor=`` (a history position); 422 naming the bad one."""
+    page = page_request(request.query, as_int)
+    return page.limit, page.cursor

@@ -3,15 +3,14 @@ body read strictly, the command handed to its handler, the answer in the envelop
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from aiohttp import web
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
 from bobaku.kernel.web import ok, principal, read_json
 from bobaku.services.menu.domain import commands
 from bobaku.services.menu.domain.menu import OrderLine
@@ -27,9 +26,9 @@ from bobaku.services.menu.domain.model import (
 )
 from bobaku.services.menu.entrypoints import schemas as s
 from bobaku.services.menu.service_layer import handlers, views
-from bobaku.services.menu.service_layer.dependencies import Dependencies
+from bobaku.services.menu.service_layer.context import MenuContext
 
-DEPENDENCIES = web.AppKey("menu_dependencies", Dependencies)
+CONTEXT = web.AppKey("menu_context", MenuContext)
 
 api = Api(
     "menu",
@@ -37,55 +36,32 @@ api = Api(
     "effective menus, and quotes for the order service.",
 )
 
-PAGE = (
-    ("limit", "integer", "page size, 1-100 (default 20)"),
-    ("cursor", "string", "next_cursor of the previous page"),
-)
-OUTLET_MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
-OUTLET_STAFF = (Role.STAFF, *OUTLET_MANAGERS)
+PAGE = PAGE_QUERY
 
 
-def deps_of(request: web.Request) -> Dependencies:
-    return request.app[DEPENDENCIES]
-
-
-def _bad_query(name: str, problem: str) -> ValidationFailed:
-    return ValidationFailed(
-        "query parameters are invalid",
-        details={"fields": [{"field": name, "problem": problem, "type": "query"}]},
-    )
+def context_of(request: web.Request) -> MenuContext:
+    return request.app[CONTEXT]
 
 
 def page_params(request: web.Request) -> tuple[int, str | None]:
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise _bad_query("limit", "limit must be a whole number from 1 to 100")
-    cursor = request.query.get("cursor")
-    after = None
-    if cursor:
-        try:
-            after = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise _bad_query("cursor", "cursor is not one this service gave out") from exc
-    return int(raw), after
+    page = page_request(request.query, as_str)
+    return page.limit, page.cursor
 
 
 def cursor_after(last_id: str | None) -> str | None:
-    if last_id is None:
-        return None
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+    return None if last_id is None else encode_cursor(last_id)
 
 
 async def _outlet_for(request: web.Request, who: Principal, *roles: Role) -> Outlet:
     """The outlet in the path, once the caller is shown to be one of its staff in ``roles``."""
     who.require_role(*roles)
-    outlet = await views.get_outlet(deps_of(request), request.match_info["outlet_id"])
+    outlet = await views.get_outlet(context_of(request), request.match_info["outlet_id"])
     who.require_outlet(outlet.franchise_id, outlet.id)
     return outlet
 
 
 def _franchise_for(request: web.Request, who: Principal) -> str:
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     franchise_id = request.match_info["franchise_id"]
     if not FRANCHISE_ID.match(franchise_id):
         raise ValidationFailed(
@@ -124,7 +100,7 @@ def _season(body: s.SeasonBody | None) -> Season | None:
 async def list_outlets(request: web.Request) -> web.Response:
     limit, after = page_params(request)
     items, last = await views.outlet_page(
-        deps_of(request),
+        context_of(request),
         franchise_id=request.query.get("franchise_id") or None,
         city=request.query.get("city") or None,
         after=after,
@@ -141,7 +117,7 @@ async def list_outlets(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_outlet(request: web.Request) -> web.Response:
-    view = await views.outlet_view(deps_of(request), request.match_info["outlet_id"])
+    view = await views.outlet_view(context_of(request), request.match_info["outlet_id"])
     return ok(s.shaped(s.OutletOut, view))
 
 
@@ -153,7 +129,7 @@ async def get_outlet(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_outlet_menu(request: web.Request) -> web.Response:
-    menu = await views.outlet_menu(deps_of(request), request.match_info["outlet_id"])
+    menu = await views.outlet_menu(context_of(request), request.match_info["outlet_id"])
     return ok(s.shaped(s.MenuOut, menu))
 
 
@@ -165,7 +141,7 @@ async def get_outlet_menu(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_item(request: web.Request) -> web.Response:
-    item = await views.item_view(deps_of(request), request.match_info["item_id"])
+    item = await views.item_view(context_of(request), request.match_info["item_id"])
     return ok(s.shaped(s.CatalogItemOut, item))
 
 
@@ -180,7 +156,7 @@ async def get_item(request: web.Request) -> web.Response:
 async def list_toppings(request: web.Request) -> web.Response:
     limit, after = page_params(request)
     toppings = [
-        t for t in await views.toppings(deps_of(request)) if after is None or t["id"] > after
+        t for t in await views.toppings(context_of(request)) if after is None or t["id"] > after
     ]
     page = toppings[:limit]
     last = page[-1]["id"] if len(toppings) > limit else None
@@ -215,7 +191,7 @@ async def add_item(request: web.Request) -> web.Response:
         season=_season(body.season),
         active=body.active,
     )
-    created = await handlers.add_item(commands.AddItem(item), deps_of(request))
+    created = await handlers.add_item(commands.AddItem(item), context_of(request))
     return ok(s.shaped(s.CatalogItemOut, created), status=201)
 
 
@@ -238,7 +214,7 @@ async def change_item(request: web.Request) -> web.Response:
             value = tuple(value)
         changes[field] = value
     cmd = commands.ChangeItem(request.match_info["item_id"], changes)
-    changed = await handlers.change_item(cmd, deps_of(request))
+    changed = await handlers.change_item(cmd, context_of(request))
     return ok(s.shaped(s.CatalogItemOut, changed))
 
 
@@ -253,7 +229,7 @@ async def change_item(request: web.Request) -> web.Response:
 )
 async def list_franchise_prices(request: web.Request) -> web.Response:
     franchise_id = _franchise_for(request, principal(request))
-    items = await views.franchise_prices(deps_of(request), franchise_id)
+    items = await views.franchise_prices(context_of(request), franchise_id)
     return ok(s.shaped(s.PriceList, {"items": items, "next_cursor": None}))
 
 
@@ -268,7 +244,7 @@ async def set_franchise_price(request: web.Request) -> web.Response:
     franchise_id = _franchise_for(request, principal(request))
     body = await read_json(request, s.PriceBody)
     cmd = commands.SetFranchisePrice(franchise_id, request.match_info["item_id"], body.price)
-    return ok(s.shaped(s.PriceOut, await handlers.set_franchise_price(cmd, deps_of(request))))
+    return ok(s.shaped(s.PriceOut, await handlers.set_franchise_price(cmd, context_of(request))))
 
 
 @api.delete(
@@ -280,7 +256,7 @@ async def set_franchise_price(request: web.Request) -> web.Response:
 async def remove_franchise_price(request: web.Request) -> web.Response:
     franchise_id = _franchise_for(request, principal(request))
     cmd = commands.RemoveFranchisePrice(franchise_id, request.match_info["item_id"])
-    return ok(s.shaped(s.PriceOut, await handlers.remove_franchise_price(cmd, deps_of(request))))
+    return ok(s.shaped(s.PriceOut, await handlers.remove_franchise_price(cmd, context_of(request))))
 
 
 # --- outlet settings ---------------------------------------------------------------------
@@ -297,7 +273,7 @@ async def set_outlet_availability(request: web.Request) -> web.Response:
     outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
     body = await read_json(request, s.AvailabilityBody)
     cmd = commands.SetOutletAvailability(outlet.id, dict(body.root))
-    view = await handlers.set_outlet_availability(cmd, deps_of(request))
+    view = await handlers.set_outlet_availability(cmd, context_of(request))
     return ok(s.shaped(s.AvailabilityOut, view))
 
 
@@ -312,7 +288,7 @@ async def set_opening_hours(request: web.Request) -> web.Response:
     outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
     body = await read_json(request, s.HoursBody)
     cmd = commands.SetOpeningHours(outlet.id, _hours(body.opening_hours), body.timezone)
-    return ok(s.shaped(s.OutletOut, await handlers.set_opening_hours(cmd, deps_of(request))))
+    return ok(s.shaped(s.OutletOut, await handlers.set_opening_hours(cmd, context_of(request))))
 
 
 @api.put(
@@ -326,7 +302,7 @@ async def restock(request: web.Request) -> web.Response:
     outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
     body = await read_json(request, s.StockBody)
     cmd = commands.Restock(outlet.id, dict(body.items))
-    return ok(s.shaped(s.StockOut, await handlers.restock(cmd, deps_of(request))))
+    return ok(s.shaped(s.StockOut, await handlers.restock(cmd, context_of(request))))
 
 
 @api.get(
@@ -338,10 +314,10 @@ async def restock(request: web.Request) -> web.Response:
 async def get_stock(request: web.Request) -> web.Response:
     who = principal(request)
     if who.has_role(Role.SERVICE):
-        outlet = await views.get_outlet(deps_of(request), request.match_info["outlet_id"])
+        outlet = await views.get_outlet(context_of(request), request.match_info["outlet_id"])
     else:
         outlet = await _outlet_for(request, who, *OUTLET_STAFF)
-    return ok(s.shaped(s.StockOut, await views.stock_report(deps_of(request), outlet)))
+    return ok(s.shaped(s.StockOut, await views.stock_report(context_of(request), outlet)))
 
 
 # --- internal (service role) -------------------------------------------------------------
@@ -363,7 +339,7 @@ async def register_outlet(request: web.Request) -> web.Response:
             details={"fields": [{"field": "outlet_id", "problem": "use outlet-<n>"}]},
         )
     body = await read_json(request, s.OutletRegistration)
-    deps = deps_of(request)
+    deps = context_of(request)
     outlet = Outlet(
         id=outlet_id,
         franchise_id=body.franchise_id,
@@ -403,7 +379,9 @@ async def quote_order(request: web.Request) -> web.Response:
         )
         for line in body.items
     )
-    quote = await handlers.quote_order(commands.QuoteOrder(body.outlet_id, lines), deps_of(request))
+    quote = await handlers.quote_order(
+        commands.QuoteOrder(body.outlet_id, lines), context_of(request)
+    )
     return ok(s.shaped(s.QuoteOut, quote))
 
 
@@ -421,7 +399,7 @@ async def reserve_stock(request: web.Request) -> web.Response:
     cmd = commands.ReserveStock(
         body.order_id, body.outlet_id, tuple((i.menu_id, i.quantity) for i in body.items)
     )
-    view = await handlers.reserve_stock(cmd, deps_of(request))
+    view = await handlers.reserve_stock(cmd, context_of(request))
     return ok(s.shaped(s.ReservationOut, view), status=201)
 
 
@@ -434,7 +412,7 @@ async def reserve_stock(request: web.Request) -> web.Response:
 async def release_reservation(request: web.Request) -> web.Response:
     principal(request).require_role(Role.SERVICE)
     cmd = commands.ReleaseReservation(request.match_info["order_id"])
-    view = await handlers.release_reservation(cmd, deps_of(request))
+    view = await handlers.release_reservation(cmd, context_of(request))
     return ok(s.shaped(s.ReservationOut, view))
 
 
@@ -447,5 +425,5 @@ async def release_reservation(request: web.Request) -> web.Response:
 async def commit_reservation(request: web.Request) -> web.Response:
     principal(request).require_role(Role.SERVICE)
     cmd = commands.CommitReservation(request.match_info["order_id"])
-    view = await handlers.commit_reservation(cmd, deps_of(request))
+    view = await handlers.commit_reservation(cmd, context_of(request))
     return ok(s.shaped(s.ReservationOut, view))

@@ -7,13 +7,22 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bobaku.kernel.auth import Role
+from bobaku.kernel.auth import OUTLET_STAFF, Role
 from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
+from bobaku.kernel.pagination import as_int, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
+from bobaku.services.order.domain import commands
+from bobaku.services.order.domain.commands import (
+    CancelOrder,
+    KitchenMove,
+    MoveInKitchen,
+    RefundOrder,
+)
 from bobaku.services.order.domain.model import Status, view
 from bobaku.services.order.service_layer import handlers
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer.context import OrderContext
 
 api = Api("order", "Orders, the order saga, the kitchen queue and order history")
 CONTEXT = web.AppKey("order_context", OrderContext)
@@ -90,15 +99,15 @@ async def place_order(request: web.Request) -> web.Response:
         raise BadRequest(
             "Idempotency-Key must be 1-100 characters", details={"field": "Idempotency-Key"}
         )
-    order = await handlers.place_order(
-        _ctx(request),
-        who,
-        body.outlet_id,
-        [item.model_dump() for item in body.items],
-        body.payment_method,
-        body.reward_ids,
-        key,
+    cmd = commands.PlaceOrder(
+        customer_id=who.subject,
+        outlet_id=body.outlet_id,
+        items=[item.model_dump() for item in body.items],
+        payment_method=body.payment_method,
+        reward_ids=body.reward_ids,
+        idempotency_key=key,
     )
+    order = await handlers.place_order(_ctx(request), who, cmd)
     if order.status == Status.CANCELLED and order.stock == "rejected":
         raise Conflict(
             "some items are sold out at this outlet",
@@ -115,29 +124,21 @@ async def get_order(request: web.Request) -> web.Response:
     return ok(view(order))
 
 
-PAGE_QUERY = (
-    ("status", "string", "only orders in this status"),
-    ("limit", "integer", "page size, 1-100 (default 20)"),
-    ("cursor", "string", "next_cursor of the previous page"),
-)
+PAGE_QUERY = (("status", "string", "only orders in this status"), *LIST_QUERY)
 
 
 @api.get("/orders", response=OrderPage, summary="My order history", query=PAGE_QUERY)
 async def my_orders(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(Role.CUSTOMER)
-    entries = request.app[CONTEXT].databases.platform.order_directory
-    franchises = sorted(
-        {e["franchise_id"] async for e in entries.find({"customer_id": who.subject})}
+    ctx = _ctx(request)
+    status = request.query.get("status")
+    items = await ctx.views.history(
+        await ctx.orders.franchises_of(who.subject),
+        who.subject,
+        _status(status) if status else None,
     )
-    items: list[dict[str, Any]] = []
-    for franchise_id in franchises:
-        db = await request.app[CONTEXT].databases.franchise(franchise_id)
-        query: dict[str, Any] = {"customer_id": who.subject}
-        if status := request.query.get("status"):
-            query["status"] = _status(status)
-        items.extend([doc async for doc in db.orders.find(query, {"_id": 0})])
-    return ok(_page(sorted(items, key=lambda o: o["created_at"] or "", reverse=True), request))
+    return ok(_page(items, request))
 
 
 @api.get(
@@ -149,18 +150,19 @@ async def my_orders(request: web.Request) -> web.Response:
 async def outlet_orders(request: web.Request) -> web.Response:
     who = principal(request)
     outlet_id = request.match_info["outlet_id"]
-    db = await _outlet_db(request, who, outlet_id)
-    query: dict[str, Any] = {"outlet_id": outlet_id}
-    if status := request.query.get("status"):
-        query["status"] = _status(status)
-    if date := request.query.get("date"):
-        # ISO-8601 strings sort as times, so a day is a string range.
-        query["created_at"] = {"$gte": date, "$lt": f"{date}T99"}
+    franchise_id = await _outlet_franchise(request, who, outlet_id)
+    status = request.query.get("status")
     limit, start = _limits(request)
-    cursor = db.orders.find(query, {"_id": 0}).sort("created_at", -1).skip(start).limit(limit + 1)
-    docs = [doc async for doc in cursor]
-    more = len(docs) > limit
-    return ok({"items": docs[:limit], "next_cursor": str(start + limit) if more else None})
+    docs = await _ctx(request).views.outlet_page(
+        franchise_id,
+        outlet_id,
+        status=_status(status) if status else None,
+        date=request.query.get("date"),
+        start=start,
+        limit=limit,
+    )
+    items, next_cursor = page_of(docs, limit, lambda _: start + limit)
+    return ok({"items": items, "next_cursor": next_cursor})
 
 
 @api.get(
@@ -172,26 +174,21 @@ async def outlet_orders(request: web.Request) -> web.Response:
 async def kitchen_queue(request: web.Request) -> web.Response:
     who = principal(request)
     outlet_id = request.match_info["outlet_id"]
-    db = await _outlet_db(request, who, outlet_id)
-    query: dict[str, Any] = {
-        "outlet_id": outlet_id,
-        "status": {"$in": [str(Status.BEING_PREPARED), str(Status.READY)]},
-    }
-    tickets = [doc async for doc in db.orders.find(query, {"_id": 0})]
-    if station := request.query.get("station"):
-        tickets = [t for t in tickets if station in t.get("stations", [])]
-    tickets.sort(key=lambda t: t.get("paid_at") or t.get("created_at") or "")
+    franchise_id = await _outlet_franchise(request, who, outlet_id)
+    tickets = await _ctx(request).views.kitchen_queue(
+        franchise_id, outlet_id, request.query.get("station")
+    )
     return ok({"items": tickets, "next_cursor": None})
 
 
-async def _outlet_db(request: web.Request, who: Any, outlet_id: str) -> Any:
-    """The outlet's franchise database, once the caller is allowed there (403, logged,
+async def _outlet_franchise(request: web.Request, who: Any, outlet_id: str) -> str:
+    """The outlet's franchise, once the caller is allowed there (403, logged,
     for another franchise's outlet: never an empty list from the wrong database)."""
-    who.require_role(*handlers.STAFF_ROLES)
+    who.require_role(*OUTLET_STAFF)
     ctx = request.app[CONTEXT]
     franchise_id = await ctx.menu.franchise_of(outlet_id)
     who.require_outlet(franchise_id, outlet_id)
-    return await ctx.databases.franchise(franchise_id)
+    return franchise_id
 
 
 def _status(value: str) -> str:
@@ -207,19 +204,15 @@ def _status(value: str) -> str:
 
 
 def _limits(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = min(max(int(request.query.get("limit", "20")), 1), 100)
-        start = max(int(request.query.get("cursor", "0")), 0)
-    except ValueError as exc:
-        raise BadRequest("limit and cursor must be integers", details={"field": "limit"}) from exc
-    return limit, start
+    """``?limit=`` and ``?cursor=`` (an offset into the list); 422 naming the bad one."""
+    page = page_request(request.query, as_int)
+    return page.limit, page.cursor or 0
 
 
 def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
     limit, start = _limits(request)
-    chunk = items[start : start + limit]
-    more = start + limit < len(items)
-    return {"items": chunk, "next_cursor": str(start + limit) if more else None}
+    chunk, next_cursor = page_of(items[start : start + limit + 1], limit, lambda _: start + limit)
+    return {"items": chunk, "next_cursor": next_cursor}
 
 
 @api.post(
@@ -232,16 +225,14 @@ def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
 async def cancel_order(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, Reason)
-    order = await handlers.cancel_order(
-        _ctx(request), who, request.match_info["order_id"], body.reason or "cancelled"
-    )
+    cmd = CancelOrder(request.match_info["order_id"], body.reason or "cancelled")
+    order = await handlers.cancel_order(_ctx(request), who, cmd)
     return ok(view(order))
 
 
-async def _kitchen_step(request: web.Request, step: str) -> web.Response:
-    order = await handlers.kitchen_step(
-        _ctx(request), principal(request), request.match_info["order_id"], step
-    )
+async def _kitchen_step(request: web.Request, move: KitchenMove) -> web.Response:
+    cmd = MoveInKitchen(request.match_info["order_id"], move)
+    order = await handlers.kitchen_step(_ctx(request), principal(request), cmd)
     return ok(view(order))
 
 
@@ -291,7 +282,6 @@ async def refund_order(request: web.Request) -> web.Response:
             "a refund needs an Idempotency-Key header", details={"field": "Idempotency-Key"}
         )
     token = request.headers["Authorization"].partition(" ")[2]
-    refund = await handlers.refund_order(
-        _ctx(request), who, token, request.match_info["order_id"], body.amount, body.reason, key
-    )
+    cmd = RefundOrder(request.match_info["order_id"], body.reason, key, body.amount)
+    refund = await handlers.refund_order(_ctx(request), who, token, cmd)
     return ok(refund, status=202)

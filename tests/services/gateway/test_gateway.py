@@ -17,11 +17,13 @@ from support import eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.events import default_registry
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.routing_table import RoutingEntries, routing_key
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import create_app, ok
 from bobaku.services.gateway.app import GatewaySettings, build_app
-from bobaku.services.gateway.routing import ROUTING_BUCKET, match
+from bobaku.services.gateway.routing import match
 
 
 @dataclass
@@ -227,12 +229,12 @@ async def test_a_franchise_in_its_own_silo_is_routed_there_without_a_restart(
     franchise = f"fr-{secrets.token_hex(3)}"
     staff = bearer(token_issuer, roles=[Role.STAFF], franchise_id=franchise, outlet_ids=["o1"])
     try:
-        kv = await bus.js.key_value(ROUTING_BUCKET)
+        kv = await RoutingEntries.from_settings(bus, settings).kv()
         entry = {
             "franchise_id": franchise,
             "upstreams": {"order": str(server.make_url("")).rstrip("/")},
         }
-        await kv.put(f"franchise.{franchise}", json.dumps(entry).encode())
+        await kv.put(routing_key(franchise), json.dumps(entry).encode())
 
         async def routed_to_silo() -> bool:
             resp = await client.get("/api/v1/outlets/o1/kitchen", headers=staff)
@@ -245,7 +247,7 @@ async def test_a_franchise_in_its_own_silo_is_routed_there_without_a_restart(
         )
         assert (await other.json())["data"]["served_by"] == "pooled"
 
-        await kv.delete(f"franchise.{franchise}")
+        await kv.delete(routing_key(franchise))
 
         async def back_to_pooled() -> bool:
             resp = await client.get("/api/v1/outlets/o1/kitchen", headers=staff)
@@ -284,4 +286,29 @@ async def test_the_public_openapi_document_merges_upstreams_without_internal_pat
     assert not any("internal" in path for path in doc["paths"])
     assert doc["openapi"] == "3.1.0"
     page = await client.get("/api/docs")
-    assert "swagger-ui" in await page.text()
+    html = await page.text()
+    assert "swagger-ui" in html
+    # Offline: every asset the page loads is the gateway's own, from the package.
+    assert "https://" not in html
+    assert "http://" not in html
+    script = await client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert script.status == 200
+    assert "SwaggerUIBundle" in await script.text()
+    style = await client.get("/api/docs/assets/swagger-ui.css")
+    assert style.status == 200
+    assert ".swagger-ui" in await style.text()
+
+
+async def test_the_gateway_serves_the_asyncapi_document_of_every_subject(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
+) -> None:
+    client, _, _ = stack
+    index = await (await client.get("/api/v1")).json()
+    assert index["data"]["asyncapi"] == "/api/v1/asyncapi.json"
+    resp = await client.get("/api/v1/asyncapi.json")  # no token: a public document
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc["channels"]["ES_ORDER"]["address"] == "es.order.{tenant}.{order_id}"
+    assert "order.created" in doc["channels"]["ES_ORDER"]["messages"]
+    assert {t for t, _ in default_registry()} <= set(doc["components"]["messages"])
