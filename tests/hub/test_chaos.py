@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub_testkit import HubClient, HubProcess, Producers, Tokens, new_id
+from hub_testing import HubClient, HubProcess, Producers, Tokens, new_id
 
 CLIENTS = int(os.environ.get("BOBAKU_HUB_CHAOS_CLIENTS", "120"))
 CHANNELS = 8
