@@ -62,7 +62,9 @@ TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test \
 	BOBAKU_NATS_PORT=$(shell echo $$((24222 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_NATS_MONITOR_PORT=$(shell echo $$((28222 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_REDIS_PORT=$(shell echo $$((26379 + $(TEST_PORT_OFFSET)))) \
-	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET))))
+	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_MAILPIT_SMTP_PORT=$(shell echo $$((21025 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_MAILPIT_HTTP_PORT=$(shell echo $$((23025 + $(TEST_PORT_OFFSET))))
 
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
