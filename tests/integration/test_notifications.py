@@ -18,7 +18,7 @@ from support import RunningPlatform, call, eventually
 
 from bobaku.hub.notifications import render as hub_render
 from bobaku.kernel.auth import Role, TokenIssuer
-from bobaku.kernel.bus import EventBus
+from bobaku.kernel.bus import EventBus, read_dead_letters
 from bobaku.kernel.events import Event, new_event
 
 ITEM = {
@@ -467,3 +467,34 @@ async def test_smtp_down_is_retried_and_delivered_when_back_without_holding_up_p
     assert view["channels"]["email"]["error"] is None
     [mail] = await eventually(lambda: mailpit.messages_to(email), timeout=20)
     assert mail["Subject"] == "Your reward expires soon"
+
+
+async def test_after_the_last_try_the_channel_fails_with_its_reason_in_the_dead_letters(
+    platform: RunningPlatform, http: aiohttp.ClientSession, bus: EventBus
+) -> None:
+    gw = platform.gateway
+    token, user_id, _ = await register(http, gw)
+    device = fcm_token()
+    await add_device(http, gw, token, device)
+    # The provider is down for longer than the push channel tries (PUSH_TRIES, default 6).
+    status, _ = await call(
+        http, "POST", f"{platform.url('push-sim')}/_control/next",
+        json={"status": 503, "count": 6},
+    )  # fmt: skip
+    assert status == 201
+    await bus.publish(reward_expiring(user_id))
+    [note] = await of_kind(http, gw, token, "reward_expiring")
+    view = await settled(http, gw, token, note["id"], push="failed", email="sent")
+    assert view["channels"]["push"]["attempts"] == 6
+    assert "503" in view["channels"]["push"]["error"]
+    assert view["status"] == "sent"  # the other channels got through
+
+    async def dead_letter() -> Any:
+        consumer = f"{platform.envs['notification']['DEPLOYMENT_ID']}-notification-push"
+        for letter in await read_dead_letters(bus, consumer, limit=1000):
+            if json.loads(letter["data"])["data"]["notification_id"] == note["id"]:
+                return letter
+        return None
+
+    letter = await eventually(dead_letter, timeout=10)
+    assert "push failed after 6 tries" in letter["headers"]["Bobaku-Dlq-Reason"]
