@@ -41,6 +41,9 @@ class NotificationSettings(Settings):
     in_app_tries: int = Field(default=5, ge=1, le=50)
     email_tries: int = Field(default=8, ge=1, le=200)
     push_tries: int = Field(default=6, ge=1, le=50)
+    # Pullers per consumer: handlers wait on I/O (the customer service, SMTP, providers), so
+    # several in flight keep a channel busy. 1 keeps strict order (nothing here needs it).
+    notification_workers: int = Field(default=4, ge=1, le=64)
     # A Retry-After longer than this is capped (the message is redelivered then).
     max_retry_after_s: float = Field(default=300.0, gt=0)
 

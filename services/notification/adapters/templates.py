@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Undefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
 from bobaku.services.notification.domain.kinds import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -65,6 +73,9 @@ class Templates:
             autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
             undefined=StrictUndefined,
         )
+        # Formats follow the recipient (language, time zone), which the render passes in the
+        # context: compiled templates are cached and shared by every render.
+        self.text.filters.update(rupiah=_rupiah, date=_date, time=_time)
 
     def render(
         self,
@@ -76,20 +87,13 @@ class Templates:
         unsubscribe_url: str | None = None,
     ) -> Rendered:
         language = language if language in LANGUAGES else DEFAULT_LANGUAGE
-        zone = ZoneInfo(time_zone)
-        locale = LOCALES[language]
-        env = self.text.overlay()
-        env.filters["rupiah"] = lambda v: rupiah(v, language)
-        env.filters["date"] = lambda v: (
-            format_date(m, format="long", locale=locale) if (m := _moment(v, zone)) else ""
-        )
-        env.filters["time"] = lambda v: (
-            format_time(m, format="HH.mm" if language == "id" else "h:mm a", locale=locale)
-            if (m := _moment(v, zone))
-            else ""
-        )
-        template = env.get_template(f"{language}/{kind}.j2")
-        context = {**params, "order": short_order(str(params.get("order_id") or ""))}
+        template = self.text.get_template(f"{language}/{kind}.j2")
+        context = {
+            **params,
+            "order": short_order(str(params.get("order_id") or "")),
+            "_language": language,
+            "_zone": ZoneInfo(time_zone),
+        }
         ctx = template.new_context(context)
         title = "".join(template.blocks["title"](ctx)).strip()
         body = "".join(template.blocks["body"](ctx)).strip()
@@ -102,3 +106,24 @@ class Templates:
         text = self.text.get_template("email.txt.j2").render(page)
         html = self.html.get_template("email.html.j2").render(page)
         return Rendered(title, body, text, html, language)
+
+
+@pass_context
+def _rupiah(ctx: Context, value: Any) -> str:
+    return rupiah(value, ctx["_language"])
+
+
+@pass_context
+def _date(ctx: Context, value: Any) -> str:
+    moment = _moment(value, ctx["_zone"])
+    return format_date(moment, format="long", locale=LOCALES[ctx["_language"]]) if moment else ""
+
+
+@pass_context
+def _time(ctx: Context, value: Any) -> str:
+    moment = _moment(value, ctx["_zone"])
+    if moment is None:
+        return ""
+    language = ctx["_language"]
+    pattern = "HH.mm" if language == "id" else "h:mm a"
+    return format_time(moment, format=pattern, locale=LOCALES[language])

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
+from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, StreamSpec
 from bobaku.kernel.events import Event
 from bobaku.kernel.idempotency import ProcessedEvents, idempotent
 from bobaku.services.notification.service_layer.delivery import Deliverer
@@ -50,7 +50,9 @@ async def start(
 
     handler = idempotent(processed, on_event)
     for name, stream, subjects in SOURCES:
-        await bus.consume(
+        await _consume(
+            bus,
+            settings.notification_workers,
             ConsumerSpec(
                 f"notification-{name}",
                 stream,
@@ -81,7 +83,9 @@ async def start(
         "push": (settings.push_retry_delays_s, settings.push_tries),
     }
     for channel, (delays, tries) in channel_specs.items():
-        await bus.consume(
+        await _consume(
+            bus,
+            settings.notification_workers,
             ConsumerSpec(
                 f"notification-{channel}",
                 NOTIFICATIONS.name,
@@ -95,3 +99,9 @@ async def start(
             ),
             deliverer.handle,
         )
+
+
+async def _consume(bus: EventBus, workers: int, spec: ConsumerSpec, handler: Handler) -> None:
+    """Several pullers on one durable: JetStream hands each message to one of them."""
+    for _ in range(workers):
+        await bus.consume(spec, handler)

@@ -21,7 +21,12 @@ def notification_view(record: dict[str, Any], status: dict[str, Any] | None) -> 
         **{k: record.get(k) for k in PUBLIC_FIELDS},
         "order_id": (record.get("params") or {}).get("order_id"),
         "read": bool((status or {}).get("read", False)),
-        "status": overall({c: e.get("status", "queued") for c, e in channels.items()}),
+        # No status yet: the record was just written and its status is a moment behind.
+        "status": (
+            overall({c: e.get("status", "queued") for c, e in channels.items()})
+            if channels
+            else "queued"
+        ),
         "channels": {
             c: {
                 k: v

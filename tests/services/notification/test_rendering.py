@@ -115,3 +115,11 @@ def test_the_notification_id_is_derived_from_its_cause() -> None:
     assert a == notification_id("evt-1", "order_ready", "u1")
     assert a != notification_id("evt-2", "order_ready", "u1")
     assert a != notification_id("evt-1", "order_ready", "u2")
+
+
+def test_formats_follow_each_recipient_even_with_templates_cached() -> None:
+    params = {"reward_name": "Gratis Topping", "expires_at": "2026-12-03T20:00:00Z"}
+    jakarta = TEMPLATES.render("reward_expiring", "id", params, time_zone="Asia/Jakarta")
+    london = TEMPLATES.render("reward_expiring", "id", params, time_zone="Europe/London")
+    assert "4 Desember 2026" in jakarta.body
+    assert "3 Desember 2026" in london.body
