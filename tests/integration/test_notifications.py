@@ -498,3 +498,36 @@ async def test_after_the_last_try_the_channel_fails_with_its_reason_in_the_dead_
 
     letter = await eventually(dead_letter, timeout=10)
     assert "push failed after 6 tries" in letter["headers"]["Bobaku-Dlq-Reason"]
+
+
+async def test_owners_hear_once_when_a_payment_provider_keeps_failing(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    owner = token_issuer.issue(
+        f"u-owner-{secrets.token_hex(3)}", [Role.FRANCHISE_OWNER], franchise_id="fr-bandung"
+    )
+    status, body = await call(http, "PUT", f"{gw}/api/v1/notifications/subscriptions/me", owner)
+    assert status == 200, body
+    token, _, _ = await register(http, gw)
+    for _ in range(4):  # one more than the threshold (3 in a window)
+        await call(
+            http, "POST", f"{platform.url('provider-sim')}/_control/shopeepay/next",
+            json={"outcome": "failure", "delay_s": 0.1},
+        )  # fmt: skip
+        status, placed = await call(
+            http, "POST", f"{gw}/api/v1/orders", token,
+            json={"outlet_id": "outlet-04", "items": [ITEM], "payment_method": "shopeepay"},
+            headers={"Idempotency-Key": secrets.token_hex(8)},
+        )  # fmt: skip
+        assert status == 201, placed
+        order_id = placed["data"]["id"]
+
+        async def cancelled(order_id: str = order_id) -> bool:
+            _, view = await call(http, "GET", f"{gw}/api/v1/orders/{order_id}", token)
+            return bool(view["data"]["order"]["status"]["current"] == "cancelled")
+
+        await eventually(cancelled, timeout=40, interval=0.3)
+    [alert] = await of_kind(http, gw, owner, "provider_failing")
+    assert alert["body"] == "3 pembayaran shopeepay gagal dalam 10 menit terakhir."
+    assert alert["tenant"] == "fr-bandung"

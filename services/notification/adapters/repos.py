@@ -9,7 +9,7 @@
 - ``inbox.<user>``, ``inbox.<user>.<page>``: the inbox's head (count, unread) and its pages
   of notification ids, oldest first
 - ``late.<franchise>.<order>``: the order's last kitchen ticket and whether it is ready
-- ``pfail.<franchise>.<provider>.<window>``: payment failures seen in a window
+- ``pfail.<franchise>.<provider>``: the provider's recent payment failures (sliding window)
 """
 
 from __future__ import annotations

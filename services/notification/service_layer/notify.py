@@ -124,23 +124,53 @@ class Notifier:
             await self.state.change(key, lambda raw: {**(raw or {}), "ready": True})
         elif event.type == "payment.failed" and tenant:
             provider = provider_of(data.get("transaction_id"))
-            window = int(event.timestamp.timestamp()) // self.failure_window_s
-            key = f"pfail.{part(tenant)}.{part(provider)}.{window}"
-            seen = await self.state.change(key, lambda raw: sorted({*(raw or []), event.id}))
-            if len(seen) == self.failure_threshold:
+            alert = await self._count_failure(tenant, provider, event)
+            if alert is not None:
                 out.append(
                     Intent(
                         "provider_failing",
-                        f"pfail:{tenant}:{provider}:{window}",
+                        alert,
                         tenant,
                         params={
                             "provider": provider,
-                            "failures": len(seen),
+                            "failures": self.failure_threshold,
                             "window_minutes": self.failure_window_s // 60,
                         },
                     )
                 )
         return out
+
+    async def _count_failure(self, tenant: str, provider: str, event: Event) -> str | None:
+        """Failures of one provider in a sliding window; the cause of an alert when this
+        failure is the one that reaches the threshold (at most one alert per window). A
+        redelivered failure is not counted again, but gets its alert's cause back, so a
+        crash after counting cannot lose the alert."""
+        now, window = event.timestamp.timestamp(), self.failure_window_s
+        cause = f"pfail:{tenant}:{provider}:{event.id}"
+        fired: str | None = None
+
+        def mutate(raw: Any) -> Any:
+            nonlocal fired
+            raw = raw or {"seen": [], "alerted_at": 0.0, "alert": None}
+            seen = [s for s in raw["seen"] if s[1] > now - window]
+            if any(s[0] == event.id for s in seen):
+                fired = cause if raw.get("alert") == cause else None
+                return {**raw, "seen": seen}
+            seen.append([event.id, now])
+            fired = (
+                cause
+                if len(seen) >= self.failure_threshold
+                and now - raw.get("alerted_at", 0.0) >= window
+                else None
+            )
+            return {
+                "seen": seen[-self.failure_threshold * 4 :],
+                "alerted_at": now if fired else raw.get("alerted_at", 0.0),
+                "alert": fired or raw.get("alert"),
+            }
+
+        await self.state.change(f"pfail.{part(tenant)}.{part(provider)}", mutate)
+        return fired
 
     async def on_late_check(self, event: Event) -> None:
         data, tenant = event.data, event.tenant
