@@ -71,6 +71,8 @@ async def platform(
         "PUSH_RETRY_DELAYS_S": "[0.3, 0.6]",
         "EMAIL_TRIES": "60",
         "PUSH_RECEIPT_DELAY_S": "0.2",
+        # Short, so that failures other tests caused have left the window within one test.
+        "PROVIDER_FAILURE_WINDOW_S": "20",
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
