@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -63,7 +63,9 @@ TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test \
 	BOBAKU_NATS_PORT=$(shell echo $$((24222 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_NATS_MONITOR_PORT=$(shell echo $$((28222 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_REDIS_PORT=$(shell echo $$((26379 + $(TEST_PORT_OFFSET)))) \
-	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET))))
+	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_MAILPIT_SMTP_PORT=$(shell echo $$((21025 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_MAILPIT_HTTP_PORT=$(shell echo $$((23025 + $(TEST_PORT_OFFSET))))
 
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
@@ -85,12 +87,17 @@ run: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-hub bench-operator
+bench: bench-ordering bench-hub bench-operator bench-notification
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py
+
+bench-notification: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests $(BIN)/python bench/notification_bench.py
 
 bench-hub: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up

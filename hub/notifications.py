@@ -1,6 +1,10 @@
 """In-app notifications: a ``notification.requested`` event rendered as a short inbox
 message in the user's language (Indonesian or English).
 
+Since v1.1 the notification service renders the message itself (its templates, the user's
+preferences) and sends ``title`` and ``body``; the hub passes them through as given. A v1.0
+request (kind and order only) is still rendered here.
+
 Plain functions without I/O. The rendered text is stored in the channel's history, so a
 client that recovers later reads the same words it would have read live.
 """
@@ -51,6 +55,15 @@ def short_order(order_id: str) -> str:
 
 def render(data: dict[str, Any]) -> dict[str, Any]:
     """The inbox message for a ``notification.requested`` event's data."""
+    if isinstance(data.get("title"), str) and isinstance(data.get("body"), str):
+        given: dict[str, Any] = {
+            key: data[key]
+            for key in ("kind", "order_id", "language", "title", "body", "notification_id")
+            if isinstance(data.get(key), str)
+        }
+        if isinstance(data.get("amount"), int) and not isinstance(data.get("amount"), bool):
+            given["amount"] = data["amount"]
+        return given
     language = (
         str(data["language"])
         if data.get("language") in TEMPLATES["order_ready"]

@@ -145,6 +145,16 @@ class Reject(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it now."""
 
 
+class RetryLater(Exception):
+    """Raised by a handler that knows when to try again (an upstream's Retry-After, a
+    delivery deferred to a later hour): redeliver after ``delay_s`` instead of the spec's
+    back-off. It still counts as a delivery."""
+
+    def __init__(self, delay_s: float, reason: str = "") -> None:
+        super().__init__(reason or f"retry in {delay_s:.1f}s")
+        self.delay_s = max(0.0, delay_s)
+
+
 def event_subject(event: Event) -> str:
     """``events.<tenant>.<type>``; brand-wide events use the tenant ``brand``."""
     return f"events.{event.tenant or 'brand'}.{event.type}"
@@ -370,7 +380,8 @@ class Consumer:
                 extra={"consumer": spec.durable, "attempt": attempt, "error": reason},
             )
             delays = spec.retry_delays_s or (1.0,)
-            await msg.nak(delay=delays[min(attempt - 1, len(delays) - 1)])
+            delay = delays[min(attempt - 1, len(delays) - 1)]
+            await msg.nak(delay=exc.delay_s if isinstance(exc, RetryLater) else delay)
         else:
             await msg.ack()
 

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     order_url: str = "http://127.0.0.1:18083"
     payment_url: str = "http://127.0.0.1:18084"
     provider_sim_url: str = "http://127.0.0.1:18090"
+    notification_url: str = "http://127.0.0.1:18086"
     hub_url: str = "http://127.0.0.1:18888"
     # The payment service's public base URL, as providers must call it back.
     payment_webhook_base_url: str = "http://127.0.0.1:18084"

@@ -10,6 +10,7 @@
 #   down    stop the servers we started (idempotent)
 #   status  show each server; always exits 0
 #   env     print `export X_URL=...` lines: eval "$(scripts/infra.sh env)"
+#   mailpit-bin  build Mailpit if needed and print its binary's path (tests start their own)
 #
 # Environment:
 #   NATS_URL, REDIS_URL, MONGODB_URL  use that external server instead: it is
@@ -18,6 +19,7 @@
 #       by `scripts/infra.sh down` still stops everything.
 #   BOBAKU_NATS_PORT (14222)  BOBAKU_NATS_MONITOR_PORT (18222)
 #   BOBAKU_REDIS_PORT (16379) BOBAKU_MONGO_PORT (27027)
+#   BOBAKU_MAILPIT_SMTP_PORT (11025) BOBAKU_MAILPIT_HTTP_PORT (18025: web inbox and API)
 #   BOBAKU_RUN_DIR      state dir (default: <project>/.run)
 #   BOBAKU_CACHE        build cache (default: ${XDG_CACHE_HOME:-~/.cache}/bobaku)
 #   BOBAKU_INFRA_TIMEOUT       readiness timeout in seconds (default: 30)
@@ -25,6 +27,7 @@
 set -euo pipefail
 
 NATS_VERSION=v2.11.9
+MAILPIT_VERSION=v1.33.1
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FERRETDB_SRC=$ROOT/scripts/ferretdb
@@ -39,9 +42,11 @@ NATS_PORT=${BOBAKU_NATS_PORT:-14222}
 NATS_MONITOR_PORT=${BOBAKU_NATS_MONITOR_PORT:-18222}
 REDIS_PORT=${BOBAKU_REDIS_PORT:-16379}
 MONGO_PORT=${BOBAKU_MONGO_PORT:-27027}
+MAILPIT_SMTP_PORT=${BOBAKU_MAILPIT_SMTP_PORT:-11025}
+MAILPIT_HTTP_PORT=${BOBAKU_MAILPIT_HTTP_PORT:-18025}
 TIMEOUT=${BOBAKU_INFRA_TIMEOUT:-30}
 
-SERVERS=(nats redis ferretdb) # start order; stopped in reverse
+SERVERS=(nats redis ferretdb mailpit) # start order; stopped in reverse
 
 # setsid gives servers their own session, so a Ctrl-C in the terminal that
 # ran `make run` does not reach them; it is absent on macOS (nohup suffices).
@@ -69,6 +74,7 @@ url_var() {
 	nats) echo NATS_URL ;;
 	redis) echo REDIS_URL ;;
 	ferretdb) echo MONGODB_URL ;;
+	mailpit) echo MAILPIT_URL ;;
 	esac
 }
 
@@ -77,6 +83,7 @@ local_url() {
 	nats) echo "nats://127.0.0.1:$NATS_PORT" ;;
 	redis) echo "redis://127.0.0.1:$REDIS_PORT/0" ;;
 	ferretdb) echo "mongodb://127.0.0.1:$MONGO_PORT/" ;;
+	mailpit) echo "http://127.0.0.1:$MAILPIT_HTTP_PORT" ;;
 	esac
 }
 
@@ -86,6 +93,7 @@ server_ports() {
 	nats) printf '%s\n' "$NATS_PORT BOBAKU_NATS_PORT" "$NATS_MONITOR_PORT BOBAKU_NATS_MONITOR_PORT" ;;
 	redis) echo "$REDIS_PORT BOBAKU_REDIS_PORT" ;;
 	ferretdb) echo "$MONGO_PORT BOBAKU_MONGO_PORT" ;;
+	mailpit) printf '%s\n' "$MAILPIT_HTTP_PORT BOBAKU_MAILPIT_HTTP_PORT" "$MAILPIT_SMTP_PORT BOBAKU_MAILPIT_SMTP_PORT" ;;
 	esac
 }
 
@@ -96,6 +104,7 @@ proc_name() {
 	nats) echo nats-server ;;
 	redis) echo redis-server ;;
 	ferretdb) echo ferretdb ;;
+	mailpit) echo mailpit ;;
 	esac
 }
 
@@ -276,6 +285,7 @@ redis_ready() {
 	[[ $reply == +PONG* ]]
 }
 ferretdb_ready() { mongo_ping "$MONGO_PORT"; }
+mailpit_ready() { http_ok "http://127.0.0.1:$MAILPIT_HTTP_PORT/readyz"; }
 
 # --------------------------------------------------------------- builds ---
 
@@ -360,6 +370,32 @@ ferretdb_bin() {
 	echo "$bin"
 }
 
+# Mailpit (SMTP server with a web inbox and an API), built from its Go module and cached
+# under a versioned name; a lock keeps two concurrent first runs from building twice.
+mailpit_bin() {
+	local bin=$CACHE_BIN/mailpit-$MAILPIT_VERSION build_log tmp
+	mkdir -p "$CACHE_BIN"
+	build_log=$CACHE_BIN/.build-mailpit-$MAILPIT_VERSION.log
+	if [[ ! -x $bin ]]; then
+		command -v go >/dev/null || die "go not found: Go is needed to build Mailpit $MAILPIT_VERSION (https://go.dev/dl/)"
+		exec 8>"$CACHE_BIN/.mailpit-build.lock"
+		command -v flock >/dev/null && flock -w 900 8
+		if [[ ! -x $bin ]]; then
+			log "building mailpit $MAILPIT_VERSION (first run only, a few minutes)…"
+			tmp=$(mktemp -d "$CACHE_BIN/.mailpit-build.XXXXXX")
+			if ! CGO_ENABLED=0 GOBIN=$tmp GOWORK=off go install "github.com/axllent/mailpit@$MAILPIT_VERSION" >"$build_log" 2>&1 8>&- 9>&-; then
+				rm -rf "$tmp"
+				show_tail "$build_log" 15
+				die "building mailpit $MAILPIT_VERSION failed (full log: $build_log)"
+			fi
+			mv "$tmp/mailpit" "$bin"
+			rm -rf "$tmp"
+		fi
+		exec 8>&-
+	fi
+	echo "$bin"
+}
+
 # --------------------------------------------------------------- starts ---
 
 start_nats() {
@@ -394,6 +430,15 @@ start_ferretdb() {
 		-log-level "${BOBAKU_FERRETDB_LOG_LEVEL:-warn}"
 }
 
+# Messages live in memory only (dev and test mail is throwaway); --disable-version-check
+# because Mailpit would otherwise ask GitHub for a newer release.
+start_mailpit() {
+	local bin
+	bin=$(mailpit_bin)
+	spawn mailpit "$bin" --smtp "127.0.0.1:$MAILPIT_SMTP_PORT" --listen "127.0.0.1:$MAILPIT_HTTP_PORT" \
+		--smtp-auth-accept-any --smtp-auth-allow-insecure --disable-version-check --quiet
+}
+
 # ------------------------------------------------------------- commands ---
 
 prepare_dirs() {
@@ -413,6 +458,7 @@ env_lines() {
 		url=$(external_url "$name") || url=$(local_url "$name")
 		printf 'export %s=%q\n' "$(url_var "$name")" "$url"
 	done
+	printf 'export SMTP_HOST=127.0.0.1 SMTP_PORT=%q\n' "$MAILPIT_SMTP_PORT"
 }
 
 up_one() {
@@ -469,6 +515,7 @@ cmd_status() {
 	for name in "${SERVERS[@]}"; do
 		extra=
 		[[ $name == nats ]] && extra=" (monitor http://127.0.0.1:$NATS_MONITOR_PORT)"
+		[[ $name == mailpit ]] && extra=" (SMTP 127.0.0.1:$MAILPIT_SMTP_PORT)"
 		if url=$(external_url "$name"); then
 			printf '%-9s external: %s\n' "$name" "$url"
 		elif pid=$(running_pid "$name"); then
@@ -489,7 +536,7 @@ usage() {
 main() {
 	[[ $# -eq 1 ]] || usage
 	local port
-	for port in "$NATS_PORT" "$NATS_MONITOR_PORT" "$REDIS_PORT" "$MONGO_PORT"; do
+	for port in "$NATS_PORT" "$NATS_MONITOR_PORT" "$REDIS_PORT" "$MONGO_PORT" "$MAILPIT_SMTP_PORT" "$MAILPIT_HTTP_PORT"; do
 		[[ $port =~ ^[0-9]+$ ]] || die "invalid port '$port' in BOBAKU_*_PORT"
 	done
 	case $1 in
@@ -497,6 +544,7 @@ main() {
 	down) cmd_down ;;
 	status) cmd_status ;;
 	env) env_lines ;;
+	mailpit-bin) mailpit_bin ;;
 	-h | --help | help) usage 0 ;;
 	*) usage ;;
 	esac

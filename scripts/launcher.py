@@ -36,10 +36,12 @@ class Process:
 # Every platform process, in start order. Ports follow docs/contracts.md.
 ALL_PROCESSES = (
     Process("provider-sim", "bobaku.services.provider_sim", 18090),
+    Process("push-sim", "bobaku.services.push_sim", 18091),
     Process("customer", "bobaku.services.customer", 18081),
     Process("menu", "bobaku.services.menu", 18082),
     Process("payment", "bobaku.services.payment", 18084),
     Process("order", "bobaku.services.order", 18083),
+    Process("notification", "bobaku.services.notification", 18086),
     Process("hub", "bobaku.hub", 18888, public=True),
     Process("gateway", "bobaku.services.gateway", 18080, public=True),
 )
@@ -51,6 +53,8 @@ URL_SETTINGS = {
     "payment": "PAYMENT_URL",
     "provider-sim": "PROVIDER_SIM_URL",
     "hub": "HUB_URL",
+    "notification": "NOTIFICATION_URL",
+    "push-sim": "PUSH_SIM_URL",
 }
 
 

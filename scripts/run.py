@@ -133,6 +133,9 @@ def print_urls(procs: list[Process]) -> None:
     print(f"    NATS            {os.environ.get('NATS_URL')}")
     print(f"    Redis           {os.environ.get('REDIS_URL')}")
     print(f"    MongoDB (wire)  {os.environ.get('MONGODB_URL')}")
+    if os.environ.get("MAILPIT_URL"):
+        smtp = os.environ.get("SMTP_PORT")
+        print(f"    Mail inbox      {os.environ['MAILPIT_URL']}  (SMTP :{smtp})")
     print("    demo logins     see docs/api/customer.md (e.g. rina@example.com / bobaku-demo-123)")
     say("press Ctrl-C to stop")
 

@@ -48,6 +48,9 @@ ROUTES: tuple[UpstreamRoute, ...] = (
     _route(r"^/api/v1/franchises/[^/]+/prices(/.*)?$", "menu"),
     _route(r"^/api/v1/orders(/.*)?$", "order"),
     _route(r"^/api/v1/(payments|reports)(/.*)?$", "payment"),
+    # The signed unsubscribe link in every email works without logging in.
+    _route(r"^/api/v1/notifications/unsubscribe$", "notification", "GET POST"),
+    _route(r"^/api/v1/notifications(/.*)?$", "notification"),
     # Providers call us back here; the body is passed through untouched for its signature.
     _route(r"^/webhooks/[a-z]+$", "payment", "POST", strip=""),
 )
@@ -69,6 +72,7 @@ class UpstreamTable:
             "menu": settings.menu_url,
             "order": settings.order_url,
             "payment": settings.payment_url,
+            "notification": settings.notification_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
         self.routing_bucket = settings.routing_bucket

@@ -111,3 +111,36 @@ def test_an_unknown_kind_or_language_still_renders_a_message() -> None:
     assert message["language"] == "id"
     assert message["title"] == "Kabar pesanan"
     assert message["body"] == "Ada kabar terbaru untuk pesanan #AB."
+
+
+async def test_a_message_rendered_by_the_notification_service_reaches_the_inbox_as_given(
+    hub_a: HubProcess, clients: Clients, tokens: Tokens, bus: EventBus
+) -> None:
+    user = new_id("u")
+    channel = f"user:{user}:inbox"
+    inbox = await clients(hub_a, tokens.customer(user))
+    await inbox.subscribe(channel)
+    data = {
+        "user_id": user,
+        "kind": "reward_expiring",  # a kind the hub has no template for
+        "language": "en",
+        "title": "Your reward expires soon",
+        "body": "Your Free Topping reward is valid until December 3, 2026.",
+        "notification_id": "ntf-" + "ab" * 12,
+        "channels": ["in_app"],
+    }
+    await bus.publish(
+        new_event(
+            "notification.requested",
+            data,
+            source="notification-service",
+            tenant="fr-x",
+            version="1.1",
+        )
+    )
+    [publication] = await inbox.publications(1, channel)
+    message = publication["data"]
+    assert message["type"] == "notification"
+    assert message["data"] == {
+        k: data[k] for k in ("kind", "language", "title", "body", "notification_id")
+    }

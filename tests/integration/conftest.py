@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from launcher import Platform, Process, available, environment, file_logger
+from mailpit_testkit import Mailpit, mailpit_binary
 from seed import seed_demo_brand
 from support import ARTIFACTS, RunningPlatform, free_port
 
@@ -26,8 +27,20 @@ INTENT_TTL_S = 20
 
 
 @pytest.fixture(scope="session")
+async def mailpit(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mailpit]:
+    """The platform's mail server (the notification service sends to it)."""
+    server = Mailpit(mailpit_binary(), tmp_path_factory.mktemp("mailpit") / "mailpit.log")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
 async def platform(
-    settings: Settings, token_issuer: TokenIssuer, jwt_key_files: tuple[Path, Path]
+    settings: Settings,
+    token_issuer: TokenIssuer,
+    jwt_key_files: tuple[Path, Path],
+    mailpit: Mailpit,
 ) -> AsyncIterator[RunningPlatform]:
     procs = [Process(p.name, p.module, free_port(), p.public) for p in available()]
     names = {p.name for p in procs}
@@ -50,6 +63,16 @@ async def platform(
         "PROVIDER_TIMEOUT_RATE": "0",
         "PROVIDER_DUPLICATE_RATE": "0",
         "PROVIDER_REORDER_RATE": "0",
+        # Notifications: the suite's Mailpit, and back-off short enough for a test.
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailpit.smtp_port),
+        "IN_APP_RETRY_DELAYS_S": "[0.2, 0.5]",
+        "EMAIL_RETRY_DELAYS_S": "[0.3, 0.6, 1.0]",
+        "PUSH_RETRY_DELAYS_S": "[0.3, 0.6]",
+        "EMAIL_TRIES": "60",
+        "PUSH_RECEIPT_DELAY_S": "0.2",
+        # Short, so that failures other tests caused have left the window within one test.
+        "PROVIDER_FAILURE_WINDOW_S": "20",
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)

@@ -1,0 +1,37 @@
+"""Notification records in the platform database: written once, read by ``_id``.
+
+The ``_id`` is the notification id derived from the cause (``domain/rules.py``), so the
+insert itself is the deduplication: a second insert of the same cause fails with a
+duplicate key, on every replica and after any crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from bobaku.kernel.db import Databases, IndexSpec
+
+COLLECTION = "notifications"
+# Read only by _id; no secondary index is needed (or wanted: FerretDB would scan anyway).
+INDEXES: tuple[IndexSpec, ...] = ()
+
+
+class Records:
+    def __init__(self, databases: Databases) -> None:
+        self.databases = databases
+
+    async def insert(self, doc: dict[str, Any]) -> bool:
+        """True if this call created it; False if it already existed."""
+        try:
+            await self.databases.platform[COLLECTION].insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, notification_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self.databases.platform[COLLECTION].find_one(
+            {"_id": notification_id}
+        )
+        return doc
