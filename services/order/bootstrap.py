@@ -48,7 +48,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         )
         app[CONTEXT] = ctx
         if run_consumers:
-            await start_consumers(app[BUS], ctx, clients["customer"])
+            await start_consumers(app[BUS], ctx)
         yield
         await outlets.stop()
         for client in clients.values():

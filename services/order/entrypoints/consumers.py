@@ -6,18 +6,17 @@
   become the order's.
 - ``order-projector``: keeps the per-franchise ``orders`` read model (history, kitchen queue)
   as a projection of the aggregate, rebuilt from the stream when needed.
-- ``order-notifier``: asks for in-app notifications when an order is accepted, ready, refunded.
+
+Notifications are the notification service's: it consumes the same order events.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
-from bobaku.kernel.client import ServiceClient
-from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.events import Event
 from bobaku.kernel.streams import ensure_streams
 from bobaku.services.order.service_layer import saga
 from bobaku.services.order.service_layer.context import OrderContext
@@ -27,16 +26,9 @@ log = logging.getLogger(__name__)
 # The saga retries a failing step for a long while (an upstream may be restarting) before
 # giving up to the dead-letter stream.
 SAGA_RETRIES = (0.2, 1.0, 2.0, 5.0, 10.0)
-NOTIFY_ON = {
-    "order.being_prepared": "order_accepted",
-    "order.ready": "order_ready",
-    "order.refunded": "refund_done",
-}
 
 
-async def start_consumers(
-    bus: EventBus, ctx: OrderContext, customers: ServiceClient, *, group: str = "order"
-) -> None:
+async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "order") -> None:
     # The payment service owns ES_PAYMENT; either service may start first.
     await ensure_streams(bus, streams.PAYMENT)
 
@@ -52,29 +44,6 @@ async def start_consumers(
         if not event.tenant or not order_id:
             return
         await ctx.views.project(await ctx.orders.load(event.tenant, order_id))
-
-    async def notify(event: Event, _: Delivery) -> None:
-        kind = NOTIFY_ON.get(event.type)
-        if kind is None or not event.tenant:
-            return
-        user_id = event.data["customer_id"]
-        profile: dict[str, Any] = await customers.request("GET", f"/internal/customers/{user_id}")
-        if not profile.get("notifications", {}).get("in_app", True):
-            return
-        note = new_event(
-            "notification.requested",
-            {
-                "user_id": user_id,
-                "kind": kind,
-                "order_id": event.data["order_id"],
-                "language": profile.get("language", "id"),
-            },
-            source="order-service",
-            tenant=event.tenant,
-            # Derived from the cause, so a redelivered event cannot notify twice.
-            event_id=f"ntf-{event.id}",
-        )
-        await bus.publish(note)
 
     orders = (streams.ORDER.wildcard,)
     await bus.consume(
@@ -101,14 +70,4 @@ async def start_consumers(
     )
     await bus.consume(
         ConsumerSpec(f"{group}-projector", streams.ORDER.name, orders, max_deliveries=10), project
-    )
-    await bus.consume(
-        ConsumerSpec(
-            f"{group}-notifier",
-            streams.ORDER.name,
-            orders,
-            max_deliveries=10,
-            retry_delays_s=(1.0, 5.0),
-        ),
-        notify,
     )
