@@ -40,6 +40,7 @@ ALL_PROCESSES = (
     Process("menu", "bobaku.services.menu", 18082),
     Process("payment", "bobaku.services.payment", 18084),
     Process("order", "bobaku.services.order", 18083),
+    Process("analytics", "bobaku.services.analytics", 18087),
     Process("hub", "bobaku.hub", 18888, public=True),
     Process("gateway", "bobaku.services.gateway", 18080, public=True),
 )
@@ -51,6 +52,7 @@ URL_SETTINGS = {
     "payment": "PAYMENT_URL",
     "provider-sim": "PROVIDER_SIM_URL",
     "hub": "HUB_URL",
+    "analytics": "ANALYTICS_URL",
 }
 
 

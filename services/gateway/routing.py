@@ -54,6 +54,7 @@ ROUTES: tuple[Route, ...] = (
     _route(r"^/api/v1/franchises/[^/]+/prices(/.*)?$", "menu"),
     _route(r"^/api/v1/orders(/.*)?$", "order"),
     _route(r"^/api/v1/(payments|reports)(/.*)?$", "payment"),
+    _route(r"^/api/v1/analytics(/.*)?$", "analytics"),
     # Providers call us back here; the body is passed through untouched for its signature.
     _route(r"^/webhooks/[a-z]+$", "payment", "POST", strip=""),
 )
@@ -75,6 +76,7 @@ class RoutingTable:
             "menu": settings.menu_url,
             "order": settings.order_url,
             "payment": settings.payment_url,
+            "analytics": settings.analytics_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
         self._watcher: asyncio.Task[None] | None = None
