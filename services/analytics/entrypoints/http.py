@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bobaku.kernel.auth import Principal, Role
 from bobaku.kernel.errors import NotFound, ValidationFailed
@@ -46,12 +46,6 @@ class ReportQuery(BaseModel):
     compare: bool = False
     format: Literal["json", "csv"] = "json"
     limit: int = Field(default=10, ge=1, le=100)
-
-    @model_validator(mode="after")
-    def _range(self) -> ReportQuery:
-        if self.start and self.end and self.start > self.end:
-            raise ValueError("'from' must not be after 'to'")
-        return self
 
 
 QUERY_DOC = (
