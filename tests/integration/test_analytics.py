@@ -187,6 +187,13 @@ async def test_orders_through_the_gateway_move_every_figure_they_should(
     customers = await figures(http, gw, owner, f"/api/v1/analytics/franchises/{FR}", "customers")
     assert customers["new"] >= 2
 
+    # The forecast: the next 7 days of the items sold, with a band, and hourly.
+    ahead = await figures(http, gw, boss, OUTLET_PATH, "forecast", limit="3")
+    m001 = next(i for i in ahead["items"] if i["id"] == "m001")
+    assert len(m001["daily"]) == 7
+    assert all(p["low"] <= p["cups"] <= p["high"] for p in m001["daily"])
+    assert len(ahead["hourly"]) == 7 * 24
+
     # CSV export of the same series.
     async with http.get(
         f"{gw}{OUTLET_PATH}/sales", params={"from": today(), "to": today(), "format": "csv",
@@ -219,6 +226,7 @@ async def test_another_franchise_or_outlet_is_a_403_and_a_security_event(
         (other_manager, f"{OUTLET_PATH}/sales", "tenant_forbidden"),
         (other_manager, f"/api/v1/analytics/franchises/{FR}/sales", "forbidden"),
         (barista, f"{OUTLET_PATH}/kitchen", "forbidden"),
+        (jakarta, f"{OUTLET_PATH}/forecast", "tenant_forbidden"),
     )
     for token, path, code in cases:
         status, body = await call(http, "GET", gw + path, token)

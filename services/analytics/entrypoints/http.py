@@ -153,6 +153,13 @@ async def report(request: web.Request, kind: str, scope: str, name: str) -> web.
         data = await views.customers(store, scope, period)
     elif kind == "franchises":
         data = await views.franchises(store, period)
+    elif kind == "forecast":
+        days = 7
+        today = datetime.now(store.rules.zone).date()
+        data = await views.forecast(store, scope, today, days, min(q.limit, 20))
+        if q.format == "csv":
+            rows = [{"item": i["id"], **p} for i in data["items"] for p in i["daily"]]
+            return _csv(rows, f"{name}-forecast-{today}")
     else:  # pragma: no cover - routes are only registered for known reports
         raise NotFound(f"no report {kind}")
     if q.format == "csv":
@@ -204,7 +211,7 @@ LEVELS: tuple[tuple[str, Scoper, str, tuple[str, ...]], ...] = (
         "/analytics/franchises/{franchise_id}/outlets/{outlet_id}",
         outlet_scope,
         "HQ, the franchise's owner and the outlet's managers",
-        REPORTS,
+        (*REPORTS, "forecast"),
     ),
 )
 
@@ -215,6 +222,8 @@ SUMMARIES = {
     "kitchen": "Kitchen times: payment→ready and ready→pick-up p50/p90, share past target",
     "customers": "Customers: new vs returning, RFM segments, cohorts, loyalty points",
     "franchises": "Every franchise's sales totals and the brand roll-up",
+    "forecast": "Demand forecast per item for the next 7 days (daily with an 80% band, and "
+    "hourly for the outlet); limit = items, at most 20",
 }
 
 

@@ -293,3 +293,70 @@ async def loyalty(store: ProjectionStore, scope: str, period: Period) -> dict[st
         - total.get("redeemed", 0)
         + total.get("released", 0),
     }
+
+
+async def forecast(
+    store: ProjectionStore, scope: str, today: date, days: int, limit: int
+) -> dict[str, Any]:
+    """The ``days`` days after today for the outlet's ``limit`` best-selling items (last 28 days),
+    daily with a band and hourly, from the last 16 weeks of the menu read model."""
+    import asyncio
+
+    from bobaku.services.analytics.service_layer import forecast as fc
+
+    history_days = 16 * 7
+    # History up to and including today; the forecast starts tomorrow.
+    first = today - timedelta(days=history_days - 1)
+    past = [first + timedelta(days=i) for i in range(history_days)]
+    rows = await store.rows([f"m:{scope}:d:{d.isoformat()}" for d in past])
+    recent: Counter[str] = Counter()
+    for row in rows[-28:]:
+        recent.update({k[2:]: v for k, v in row.items() if k.startswith("q:")})
+    chosen = [item for item, _ in sorted(recent.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+    names = await store.names(chosen)
+    hours = bucket_names(Period(today - timedelta(days=27), today), "hour", store.rules.zone)
+    hourly_rows = await store.rows([f"s:{scope}:h:{h}" for h in hours])
+    profile = fc.hour_profile(
+        [float(r.get("items", 0)) for r in hourly_rows], (today - timedelta(days=27)).weekday()
+    )
+
+    def run() -> list[fc.DailyForecast]:
+        return [
+            fc.forecast_daily([float(r.get(f"q:{item}", 0)) for r in rows], days) for item in chosen
+        ]
+
+    results = await asyncio.to_thread(run)
+    ahead = [today + timedelta(days=i + 1) for i in range(days)]
+    items = []
+    total = [0.0] * days
+    for item, result in zip(chosen, results, strict=True):
+        total = [t + m for t, m in zip(total, result.mean, strict=True)]
+        items.append(
+            {
+                "id": item,
+                "name": names.get(item, item),
+                "daily": [
+                    {
+                        "day": d.isoformat(),
+                        "cups": round(m, 1),
+                        "low": round(lo, 1),
+                        "high": round(hi, 1),
+                    }
+                    for d, m, lo, hi in zip(
+                        ahead, result.mean, result.low, result.high, strict=True
+                    )
+                ],
+            }
+        )
+    spread = fc.forecast_hourly(total, profile, ahead[0].weekday())
+    hourly = [
+        {"hour": f"{ahead[i // 24].isoformat()}T{i % 24:02d}", "cups": round(v, 2)}
+        for i, v in enumerate(spread)
+    ]
+    return {
+        "from": ahead[0].isoformat(),
+        "days": days,
+        "method": "holt-winters (statsmodels), weekly season; hourly by the outlet's hour profile",
+        "items": items,
+        "hourly": hourly,
+    }
