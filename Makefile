@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -87,7 +87,7 @@ run: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-hub bench-operator bench-notification
+bench: bench-ordering bench-hub bench-operator bench-notification bench-analytics
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
@@ -103,6 +103,11 @@ bench-hub: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		$(BIN)/python bench/hub_bench.py
+
+bench-analytics: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		$(BIN)/python bench/analytics_bench.py
 
 bench-operator: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \

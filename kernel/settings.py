@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     menu_url: str = "http://127.0.0.1:18082"
     order_url: str = "http://127.0.0.1:18083"
     payment_url: str = "http://127.0.0.1:18084"
+    analytics_url: str = "http://127.0.0.1:18087"
     provider_sim_url: str = "http://127.0.0.1:18090"
     notification_url: str = "http://127.0.0.1:18086"
     hub_url: str = "http://127.0.0.1:18888"

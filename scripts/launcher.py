@@ -42,6 +42,7 @@ ALL_PROCESSES = (
     Process("payment", "bobaku.services.payment", 18084),
     Process("order", "bobaku.services.order", 18083),
     Process("notification", "bobaku.services.notification", 18086),
+    Process("analytics", "bobaku.services.analytics", 18087),
     Process("hub", "bobaku.hub", 18888, public=True),
     Process("gateway", "bobaku.services.gateway", 18080, public=True),
 )
@@ -55,6 +56,7 @@ URL_SETTINGS = {
     "hub": "HUB_URL",
     "notification": "NOTIFICATION_URL",
     "push-sim": "PUSH_SIM_URL",
+    "analytics": "ANALYTICS_URL",
 }
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 DEMO_PASSWORD = "bobaku-demo-123"
 
 FRANCHISE_OUTLETS: dict[str, tuple[str, ...]] = {
-    "fr-jakarta": ("outlet-01", "outlet-02", "outlet-03"),
+    "fr-jakarta": ("outlet-01", "outlet-02", "outlet-03", "outlet-06"),
     "fr-bandung": ("outlet-04", "outlet-05"),
 }
 

@@ -51,6 +51,7 @@ ROUTES: tuple[UpstreamRoute, ...] = (
     # The signed unsubscribe link in every email works without logging in.
     _route(r"^/api/v1/notifications/unsubscribe$", "notification", "GET POST"),
     _route(r"^/api/v1/notifications(/.*)?$", "notification"),
+    _route(r"^/api/v1/analytics(/.*)?$", "analytics"),
     # Providers call us back here; the body is passed through untouched for its signature.
     _route(r"^/webhooks/[a-z]+$", "payment", "POST", strip=""),
 )
@@ -73,6 +74,7 @@ class UpstreamTable:
             "order": settings.order_url,
             "payment": settings.payment_url,
             "notification": settings.notification_url,
+            "analytics": settings.analytics_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
         self.routing_bucket = settings.routing_bucket

@@ -180,10 +180,24 @@ def demo_outlets() -> list[Outlet]:
         ("outlet-05", "fr-bandung", "BobaKu Braga",
          "Jl. Braga No. 52, Sumur Bandung, Bandung", "022-42012345", "Bandung"),
     ]  # fmt: skip
-    return [
+    outlets = [
         Outlet(i, fr, name, address, phone, city, "Asia/Jakarta", hours)
         for i, fr, name, address, phone, city in rows
     ]
+    # An airport kiosk open around the clock: someone trying the demo at night can order.
+    outlets.append(
+        Outlet(
+            "outlet-06",
+            "fr-jakarta",
+            "BobaKu Soekarno-Hatta T3 (24 jam)",
+            "Terminal 3 Keberangkatan, Bandara Soekarno-Hatta, Tangerang",
+            "021-55912345",
+            "Jakarta",
+            "Asia/Jakarta",
+            WeeklyHours.daily("00:00", "24:00"),
+        )
+    )
+    return outlets
 
 
 # Bandung sells its two best sellers a little cheaper.

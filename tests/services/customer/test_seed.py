@@ -35,7 +35,7 @@ async def test_seeding_twice_leaves_one_copy_of_everything(
     assert second.users_created == []
     assert second.ledgers_written == []
     users = api.databases.platform[USERS]
-    assert await users.count_documents({"email_normalized": {"$in": emails}}) == len(emails) == 17
+    assert await users.count_documents({"email_normalized": {"$in": emails}}) == len(emails) == 19
 
     rina = await log_in(api, "rina@example.com")
     events = await api.ledger_types(rina["user"]["id"])
@@ -86,4 +86,4 @@ async def test_staff_are_seeded_with_their_roles_and_tenancy(
             outlet_ids,
         ), email
     staff = [s for s in STAFF if s.role in (Role.OUTLET_MANAGER, Role.STAFF)]
-    assert sorted({o for s in staff for o in s.outlet_ids}) == [f"outlet-0{n}" for n in range(1, 6)]
+    assert sorted({o for s in staff for o in s.outlet_ids}) == [f"outlet-0{n}" for n in range(1, 7)]

@@ -51,9 +51,9 @@ async def test_seeding_twice_adds_the_demo_once_and_then_nothing(
         "categories": 6,
         "toppings": 10,
         "items": 24,
-        "outlets": 5,
+        "outlets": 6,
         "prices": 2,
-        "stock": 5,
+        "stock": 6,
     }
     seeded = await contents(databases)
     second = await seed_demo(settings)
@@ -69,6 +69,7 @@ async def test_the_demo_brand_has_its_outlets_menu_toppings_and_bandung_prices(
         "BobaKu Gandaria City",
         "BobaKu Grand Indonesia",
         "BobaKu Kota Kasablanka",
+        "BobaKu Soekarno-Hatta T3 (24 jam)",
     ]
     gandaria = body["data"]["items"][0]
     assert gandaria["phone"] == "021-55678923"
@@ -106,7 +107,7 @@ async def test_the_demo_counts_the_special_and_the_popping_boba_drinks_only(
     menu: MenuService,
 ) -> None:
     databases = menu.app[DATABASES]
-    assert await databases.platform["menu_seed_marks"].count_documents({}) == 5
+    assert await databases.platform["menu_seed_marks"].count_documents({}) == 6
     owner = menu.token(Role.FRANCHISE_OWNER, franchise_id="fr-jakarta")
     status, body = await menu.call("GET", "/outlets/outlet-02/stock", token=owner)
     assert status == 200

@@ -1,0 +1,178 @@
+"""Analytics benchmark: events/s the projections absorb against a bare JetStream consumer on
+the same events in the same run, and the forecast's backtest against seasonal naive.
+
+    make bench-analytics          (brings the test infrastructure up, like the other benches)
+
+1. ``--orders`` orders of five events each (created, paid, being prepared, ready,
+   completed; one in ten refunded in part) are published to a stream of the run's own;
+2. the baseline: a durable pull consumer through the kernel's bus whose handler does
+   nothing (fetch, decode, ack) drains it;
+3. the projections: the same consumer with the analytics handler (fold, Redis transaction)
+   drains it again;
+4. the backtest: generated history for 3 outlets x 4 items, 4 weekly origins.
+
+Prints a table and rewrites the "Measured" section of ``docs/analytics.md``. Bounded in
+count; deletes its stream, consumers and Redis keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import secrets
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
+from bobaku.kernel.cache import redis_from_settings
+from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.settings import Settings
+from bobaku.services.analytics.adapters.store import ProjectionStore
+from bobaku.services.analytics.domain import history
+from bobaku.services.analytics.domain.model import Rules
+from bobaku.services.analytics.service_layer.forecast import backtest
+from bobaku.services.analytics.service_layer.handlers import live_handler
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "analytics.md"
+
+
+def order_events(i: int, t0: datetime) -> list[Event]:
+    order, fr, outlet, cust = f"ord-bench-{i}", "fr-bench", f"outlet-{i % 5}", f"u-{i % 300}"
+    base = {"order_id": order, "outlet_id": outlet, "customer_id": cust}
+    line = {
+        "menu_id": f"m00{i % 7}", "name": "Bench tea", "unit_price": 41000, "base_price": 28000,
+        "quantity": 2, "subtotal": 82000,
+        "customizations": {"sugar_level": 50, "ice_level": 30, "toppings": ["t001"]},
+    }  # fmt: skip
+    when = t0 + timedelta(seconds=37 * i)
+
+    def ev(kind: str, offset: float, **data: Any) -> Event:
+        e = new_event(kind, {**base, **data}, source="bench", tenant=fr)
+        return e.model_copy(update={"timestamp": when + timedelta(seconds=offset)})
+
+    out = [
+        ev("order.created", 0, user_id=cust, franchise_id=fr, items=[], lines=[line],
+           subtotal_amount=82000, total_amount=82000, payment_method="gopay",
+           status="pending_payment"),
+        ev("order.payment_completed", 20, intent_id=f"pay-{i}", transaction_id=f"gpy-{i}",
+           amount=82000, paid_at=when.isoformat()),
+        ev("order.being_prepared", 21, estimated_completion=when.isoformat()),
+        ev("order.ready", 300, by="u-barista"),
+        ev("order.completed", 420, by="u-barista"),
+    ]  # fmt: skip
+    if i % 10 == 0:
+        out.append(
+            ev("order.refunded", 900, refund_id=f"rf-{i}", amount=20000, total_refunded=20000,
+               full=False)
+        )  # fmt: skip
+    return out
+
+
+async def drain(bus: EventBus, stream: str, durable: str, handler: Any, total: int) -> float:
+    done = 0
+    finished = asyncio.Event()
+
+    async def counted(event: Event, delivery: Delivery) -> None:
+        nonlocal done
+        await handler(event, delivery)
+        done += 1
+        if done >= total:
+            finished.set()
+
+    started = time.perf_counter()
+    consumer = await bus.consume(ConsumerSpec(durable, stream, batch=128), counted)
+    await asyncio.wait_for(finished.wait(), timeout=900)
+    elapsed = time.perf_counter() - started
+    await consumer.stop(grace_s=5)
+    return total / elapsed
+
+
+async def run(orders: int) -> dict[str, float]:
+    settings = Settings(service_name="analytics-bench", deployment_id=f"b{secrets.token_hex(3)}")
+    bus = await EventBus.connect(settings)
+    redis = redis_from_settings(settings)
+    spec = StreamSpec(
+        f"BENCH_AN_{secrets.token_hex(3).upper()}", (f"bench{secrets.token_hex(3)}.>",)
+    )
+    await bus.ensure_stream(spec)
+    store = ProjectionStore(redis, settings.deployment_id, Rules(zone=ZoneInfo("Asia/Jakarta")))
+    try:
+        t0 = datetime.now(UTC) - timedelta(hours=6)
+        total = 0
+        subject = spec.subjects[0].removesuffix(">")
+        for i in range(orders):
+            for event in order_events(i, t0):
+                await bus.js.publish(f"{subject}{i}", event.to_json())
+                total += 1
+
+        async def nothing(event: Event, delivery: Delivery) -> None:
+            return None
+
+        bare = await drain(bus, spec.name, "bench-bare", nothing, total)
+        projected = await drain(bus, spec.name, "bench-projection", live_handler(store), total)
+    finally:
+        await bus.js.delete_stream(spec.name)
+        await store.drop(1)
+        await redis.aclose()
+        await bus.close()
+
+    start, days = date(2026, 1, 1), 330
+    items = ("m001", "m003", "m012", history.SEASONAL_ITEM)
+    sales = list(history.generate(start, days, outlets=history.OUTLETS[:3], items=items))
+    t = time.perf_counter()
+    bt = backtest(
+        history.daily_series(iter(sales), start, days),
+        history.hourly_series(iter(sales), start, days),
+        start.weekday(),
+    )
+    return {
+        "events": total, "bare": bare, "projected": projected,
+        "backtest_s": time.perf_counter() - t,
+        "series": bt.series, "daily_wape": bt.daily_wape, "naive_daily_wape": bt.naive_daily_wape,
+        "daily_mape": bt.daily_mape, "naive_daily_mape": bt.naive_daily_mape,
+        "hourly_wape": bt.hourly_wape, "naive_hourly_wape": bt.naive_hourly_wape,
+    }  # fmt: skip
+
+
+def table(r: dict[str, float]) -> str:
+    return "\n".join(
+        [
+            f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (shared, 2 cores).",
+            "",
+            "| measure | analytics | baseline | ratio |",
+            "|---|---|---|---|",
+            f"| events/s absorbed ({int(r['events'])} order events) | {r['projected']:.0f} "
+            f"| {r['bare']:.0f} (bare JetStream consumer) | {r['projected'] / r['bare']:.2f} |",
+            f"| daily WAPE ({int(r['series'])} outlet x item series, 4 weekly origins) "
+            f"| {r['daily_wape']:.3f} | {r['naive_daily_wape']:.3f} (seasonal naive) "
+            f"| {r['daily_wape'] / r['naive_daily_wape']:.2f} |",
+            f"| daily MAPE | {r['daily_mape']:.3f} | {r['naive_daily_mape']:.3f} "
+            f"| {r['daily_mape'] / r['naive_daily_mape']:.2f} |",
+            f"| hourly WAPE | {r['hourly_wape']:.3f} | {r['naive_hourly_wape']:.3f} "
+            f"| {r['hourly_wape'] / r['naive_hourly_wape']:.2f} |",
+            f"| backtest time | {r['backtest_s']:.1f} s | | |",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=600)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.orders))
+    text = table(result)
+    print(text)
+    doc = DOC.read_text()
+    section = f"## Measured\n\n{text}\n"
+    doc = re.sub(r"## Measured\n.*?(?=\n## |\Z)", lambda _: section, doc, flags=re.S)
+    DOC.write_text(doc)
+    print(f"wrote {DOC}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

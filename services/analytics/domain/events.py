@@ -1,0 +1,33 @@
+"""The facts analytics is fed from: the order aggregate's history and the loyalty ledger.
+
+Both are event-sourced streams (``kernel/eventstore.py``); analytics only reads them.
+"""
+
+from __future__ import annotations
+
+ORDER_STREAM = "ES_ORDER"
+ORDER_SUBJECTS = ("es.order.>",)
+LOYALTY_STREAM = "ES_LOYALTY"
+LOYALTY_SUBJECTS = ("es.loyalty.>",)
+
+# Order events that change a figure (kitchen steps included); others are ignored.
+ORDER_EVENTS = frozenset(
+    {
+        "order.created",
+        "order.rewards_redeemed",
+        "order.payment_completed",
+        "order.being_prepared",
+        "order.ready",
+        "order.completed",
+        "order.cancelled",
+        "order.refunded",
+    }
+)
+
+# Loyalty ledger facts and the counter each one moves.
+LOYALTY_EVENTS = {
+    "loyalty.points_earned": "issued",
+    "loyalty.points_redeemed": "redeemed",
+    "loyalty.points_reversed": "reversed",
+    "loyalty.redemption_released": "released",
+}

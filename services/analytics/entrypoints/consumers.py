@@ -1,0 +1,37 @@
+"""The projections' durable consumers: the order aggregates' history (orders, payments as
+the order records them, kitchen steps) and the loyalty ledger.
+
+Both always start at the beginning of their stream (a projection must see all history,
+whatever CONSUMERS_START_AT says for others) and are idempotent by construction: an order's
+figures are recomputed from its folded facts, and a loyalty event carries a marker.
+"""
+
+from __future__ import annotations
+
+from bobaku.kernel.bus import ConsumerSpec, EventBus
+from bobaku.kernel.eventstore import AggregateStore
+from bobaku.services.analytics.adapters.store import ProjectionStore
+from bobaku.services.analytics.domain.events import (
+    LOYALTY_STREAM,
+    LOYALTY_SUBJECTS,
+    ORDER_STREAM,
+    ORDER_SUBJECTS,
+)
+from bobaku.services.analytics.service_layer.handlers import live_handler
+
+
+def consumer_specs(durable: str) -> tuple[ConsumerSpec, ConsumerSpec]:
+    common = {"max_deliveries": 20, "retry_delays_s": (0.2, 1.0, 5.0), "batch": 128}
+    return (
+        ConsumerSpec(f"{durable}-orders", ORDER_STREAM, ORDER_SUBJECTS, **common),  # type: ignore[arg-type]
+        ConsumerSpec(f"{durable}-loyalty", LOYALTY_STREAM, LOYALTY_SUBJECTS, **common),  # type: ignore[arg-type]
+    )
+
+
+async def start_consumers(bus: EventBus, store: ProjectionStore, durable: str) -> None:
+    # The streams may not exist yet on a fresh server: declare them as their owners do.
+    for kind in ("order", "loyalty"):
+        await AggregateStore(bus, kind).start()
+    handler = live_handler(store)
+    for spec in consumer_specs(durable):
+        await bus.consume(spec, handler)
