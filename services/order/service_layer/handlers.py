@@ -23,6 +23,7 @@ from bobaku.kernel.errors import (
 )
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.events.envelope import utc_iso
+from bobaku.kernel.telemetry import saga_step
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
 from bobaku.services.order.domain.estimate import estimated_completion
@@ -259,7 +260,8 @@ async def drive(ctx: OrderContext, franchise_id: str, order_id: str) -> Order:
             if step is None:
                 return order
             try:
-                order = await run_step(ctx, order, step)
+                with saga_step("order", type(step).__name__, ConcurrencyConflict):
+                    order = await run_step(ctx, order, step)
             except ConcurrencyConflict:
                 order = await ctx.orders.load(franchise_id, order_id)
         return order
