@@ -62,7 +62,13 @@ TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test \
 	BOBAKU_NATS_PORT=$(shell echo $$((24222 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_NATS_MONITOR_PORT=$(shell echo $$((28222 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_REDIS_PORT=$(shell echo $$((26379 + $(TEST_PORT_OFFSET)))) \
-	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET))))
+	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_PROMETHEUS_PORT=$(shell echo $$((29090 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_ALERTMANAGER_PORT=$(shell echo $$((29093 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_INFRA_EXPORTER_PORT=$(shell echo $$((29100 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_JAEGER_PORT=$(shell echo $$((26686 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_OTLP_PORT=$(shell echo $$((24318 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_SCRAPE_PLATFORM=none
 
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up

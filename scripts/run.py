@@ -136,6 +136,10 @@ def print_urls(procs: list[Process]) -> None:
     print(f"    NATS            {os.environ.get('NATS_URL')}")
     print(f"    Redis           {os.environ.get('REDIS_URL')}")
     print(f"    MongoDB (wire)  {os.environ.get('MONGODB_URL')}")
+    if os.environ.get("PROMETHEUS_URL"):
+        print(f"    Prometheus      {os.environ['PROMETHEUS_URL']}")
+        print(f"    Alertmanager    {os.environ.get('ALERTMANAGER_URL')}")
+        print(f"    Jaeger (traces) {os.environ.get('JAEGER_URL')}/search")
     print("    demo logins     see docs/api/customer.md (e.g. rina@example.com / bobaku-demo-123)")
     say("press Ctrl-C to stop")
 
