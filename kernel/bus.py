@@ -250,6 +250,10 @@ class EventBus:
             deliver_new_only=spec.deliver_new_only or self.new_consumers_start_at_new,
         )
         await self.js.add_consumer(spec.stream, spec.config())
+        # Zero-valued series from the start: "no dead letters yet" is data, not a gap.
+        EVENTS_DEAD_LETTERED.labels(consumer=spec.durable)
+        EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
+        CONSUMER_PENDING.labels(spec.durable)
         sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
         consumer = Consumer(self, spec, sub, handler)
         consumer.start()
