@@ -7,9 +7,10 @@ otherwise every helper here is a no-op and costs nothing.
 
 What is traced:
 
-- aiohttp servers (``server_middleware``: one SERVER span per request, parent taken from the
-  caller's ``traceparent``) and every aiohttp client session created after setup (the
-  library patches ``ClientSession``, so ``ServiceClient`` and a service's own sessions, such
+- aiohttp servers (the instrumentation's middleware, first in every ``web.Application``
+  created after setup: one SERVER span per request, parent from the caller's
+  ``traceparent``) and every aiohttp client session created after setup (the library
+  patches ``ClientSession``, so ``ServiceClient`` and a service's own sessions, such
   as the provider simulator's callbacks, inject ``traceparent``);
 - PyMongo commands and Redis commands (their instrumentations);
 - NATS: :func:`publish_span` wraps a publish in a PRODUCER span and writes the W3C trace
@@ -59,6 +60,7 @@ def setup_tracing(service_name: str, *, version: str = "0.1.0", tornado: bool = 
         return bool(_state["enabled"])
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
@@ -81,6 +83,8 @@ def setup_tracing(service_name: str, *, version: str = "0.1.0", tornado: bool = 
     )
     trace.set_tracer_provider(provider)
     AioHttpClientInstrumentor().instrument(tracer_provider=provider)
+    # Every aiohttp Application created from now on gets the SERVER-span middleware first.
+    AioHttpServerInstrumentor().instrument(tracer_provider=provider)
     PymongoInstrumentor().instrument(tracer_provider=provider)
     RedisInstrumentor().instrument(tracer_provider=provider)
     if tornado:
@@ -97,13 +101,6 @@ def shutdown_tracing() -> None:
     provider = _state.get("provider")
     if provider is not None:
         provider.shutdown()
-
-
-def server_middleware() -> Any:
-    """The aiohttp server middleware of the OpenTelemetry instrumentation (outermost)."""
-    from opentelemetry.instrumentation.aiohttp_server import create_aiohttp_middleware
-
-    return create_aiohttp_middleware()
 
 
 def tracer() -> trace.Tracer:

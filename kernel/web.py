@@ -280,14 +280,11 @@ def create_app(
     extra_checks: Mapping[str, ReadinessCheck] | None = None,
 ) -> web.Application:
     """A service application with health, metrics, errors, limits and its connections."""
-    traced = tracing.setup_tracing(settings.service_name, version=settings.service_version)
+    # Before the Application exists: with tracing on, its class gets the SERVER-span middleware.
+    tracing.setup_tracing(settings.service_name, version=settings.service_version)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[
-            *([tracing.server_middleware()] if traced else []),
-            context_middleware,
-            metrics_and_errors_middleware,
-        ],
+        middlewares=[context_middleware, metrics_and_errors_middleware],
     )
     app[SETTINGS] = settings
     if settings.jwt_public_key_file is not None:

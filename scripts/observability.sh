@@ -19,6 +19,7 @@
 #   BOBAKU_INFRA_EXPORTER_PORT (19100)  NATS/Redis metrics collector
 #   BOBAKU_SCRAPE_INTERVAL (5s)
 #   BOBAKU_OBSERVABILITY=off   skip these servers entirely
+#   BOBAKU_OBSERVABILITY_SERVERS ("alertmanager prometheus jaeger")  which to run
 #   BOBAKU_RUN_DIR, BOBAKU_CACHE, BOBAKU_INFRA_TIMEOUT as in scripts/infra.sh
 set -euo pipefail
 
@@ -47,7 +48,8 @@ JAEGER_COLLECTOR_GRPC_PORT=$((JAEGER_PORT + 5))
 # The collector that turns NATS's monitoring JSON and Redis INFO into metrics.
 EXPORTER_PORT=${BOBAKU_INFRA_EXPORTER_PORT:-19100}
 
-OBS_SERVERS=(alertmanager prometheus jaeger)
+# BOBAKU_OBSERVABILITY_SERVERS narrows the set (e.g. "prometheus" alone).
+read -r -a OBS_SERVERS <<<"${BOBAKU_OBSERVABILITY_SERVERS:-alertmanager prometheus jaeger}"
 SETSID=$(command -v setsid || true)
 
 log() { printf '[observability] %s\n' "$*" >&2; }
@@ -98,13 +100,34 @@ build_prometheus() {
 	rm -rf "$tmp"
 }
 
+# Alertmanager embeds its web UI's compiled bundle (ui/app/dist, made by an Elm/npm build
+# that the Go module does not carry), so `go install` fails. Build from a copy of the
+# module with a one-page placeholder there: the API (what Prometheus, amtool and the tests
+# use) is complete; the web pages are that placeholder.
 build_alertmanager() {
 	[[ -x $(alertmanager_bin) && -x $(amtool_bin) ]] && return
-	local tmp
-	tmp=$(go_install alertmanager github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION" alertmanager amtool)
-	mv "$tmp/amtool" "$(amtool_bin)"
-	mv "$tmp/alertmanager" "$(alertmanager_bin)"
-	rm -rf "$tmp"
+	local dir src build_log=$RUN_DIR/logs/build-alertmanager.log start
+	command -v go >/dev/null || die "go not found: Go is needed to build Alertmanager $ALERTMANAGER_VERSION"
+	log "building alertmanager $ALERTMANAGER_VERSION from Go modules (first run only, several minutes)…"
+	start=$SECONDS
+	if ! src=$(GOWORK=off GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" 2>"$build_log" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || [[ -z $src ]]; then
+		show_tail "$build_log" 15
+		die "downloading alertmanager failed (full log: $build_log)"
+	fi
+	dir=$(mktemp -d "$CACHE_BIN/.alertmanager-build.XXXXXX")
+	cp -r "$src/." "$dir/" && chmod -R u+w "$dir"
+	mkdir -p "$dir/ui/app/dist"
+	printf '<!doctype html><title>Alertmanager</title><p>API only: /api/v2/alerts, /api/v2/status</p>\n' >"$dir/ui/app/dist/index.html"
+	if ! (cd "$dir" && CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=mod go build -trimpath -o "$dir/bin/" ./cmd/alertmanager ./cmd/amtool) >>"$build_log" 2>&1; then
+		rm -rf "$dir"
+		show_tail "$build_log" 15
+		die "building alertmanager failed (full log: $build_log)"
+	fi
+	mv "$dir/bin/amtool" "$(amtool_bin)"
+	mv "$dir/bin/alertmanager" "$(alertmanager_bin)"
+	rm -rf "$dir"
+	log "built alertmanager in $((SECONDS - start)) s"
 }
 
 # Jaeger's go.mod has a `replace` directive, which `go install module@version` refuses;
@@ -131,16 +154,25 @@ build_jaeger() {
 	log "built jaeger in $((SECONDS - start)) s"
 }
 
+built() {
+	case $1 in
+	prometheus) [[ -x $(prometheus_bin) && -x $(promtool_bin) ]] ;;
+	alertmanager) [[ -x $(alertmanager_bin) && -x $(amtool_bin) ]] ;;
+	jaeger) [[ -x $(jaeger_bin) ]] ;;
+	esac
+}
+
 cmd_build() {
+	local name missing=()
 	mkdir -p "$RUN_DIR/logs" "$CACHE_BIN"
+	for name in "${OBS_SERVERS[@]}"; do built "$name" || missing+=("$name"); done
+	((${#missing[@]})) || return 0
 	# One build at a time across checkouts (seven agents share two cores).
 	if command -v flock >/dev/null; then
 		exec 8>"$CACHE_BIN/.observability-build.lock"
 		flock -w 3600 8 || die "another observability build is still running"
 	fi
-	build_prometheus
-	build_alertmanager
-	build_jaeger
+	for name in "${missing[@]}"; do built "$name" || "build_$name"; done
 	exec 8>&-
 }
 
@@ -272,10 +304,14 @@ scrape_configs:
   - job_name: alertmanager
     static_configs:
       - targets: ["127.0.0.1:$ALERTMANAGER_PORT"]
+EOF
+	if [[ " ${OBS_SERVERS[*]} " == *" jaeger "* ]]; then
+		cat >>"$PROM_DIR/prometheus.yml" <<EOF
   - job_name: jaeger
     static_configs:
       - targets: ["127.0.0.1:$JAEGER_ADMIN_PORT"]
 EOF
+	fi
 	# The launcher's processes at their `make run` ports; tests replace the file.
 	if [[ -x $ROOT/.venv/bin/python ]]; then
 		PYTHONSAFEPATH=1 PYTHONPATH=$ROOT/scripts "$ROOT/.venv/bin/python" "$ROOT/scripts/scrape_config.py" \

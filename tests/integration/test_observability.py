@@ -161,7 +161,7 @@ async def test_prometheus_scrapes_every_process_the_launcher_starts(
 
         assert await eventually(all_up, timeout=60, interval=1) == expected
         # NATS (JetStream consumers), Redis and Prometheus's own peers are scraped too.
-        for job in ("infra", "alertmanager", "jaeger", "prometheus"):
+        for job in ("infra", "alertmanager", "prometheus"):
             assert await prom_query(http, f'up{{job="{job}"}} == 1'), job
         assert await prom_query(http, "nats_up == 1")
         assert await prom_query(http, "redis_up == 1")
