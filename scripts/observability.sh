@@ -383,7 +383,10 @@ env_lines() {
 	printf 'export PROMETHEUS_URL=%q\n' "http://127.0.0.1:$PROMETHEUS_PORT"
 	printf 'export ALERTMANAGER_URL=%q\n' "http://127.0.0.1:$ALERTMANAGER_PORT"
 	printf 'export JAEGER_URL=%q\n' "http://127.0.0.1:$JAEGER_PORT"
-	printf 'export OTEL_EXPORTER_OTLP_ENDPOINT=%q\n' "http://127.0.0.1:$OTLP_PORT"
+	# Tracing is on in every process exactly when Jaeger is part of the set.
+	if [[ " ${OBS_SERVERS[*]} " == *" jaeger "* ]]; then
+		printf 'export OTEL_EXPORTER_OTLP_ENDPOINT=%q\n' "http://127.0.0.1:$OTLP_PORT"
+	fi
 	printf 'export BOBAKU_SCRAPE_TARGETS_DIR=%q\n' "$TARGETS_DIR"
 }
 
