@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,12 @@ def _env(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def scraped(platform: RunningPlatform) -> RunningPlatform:
+async def scraped(platform: RunningPlatform) -> AsyncIterator[RunningPlatform]:
     """Point the suite's Prometheus at this platform's processes (their free ports)."""
     targets = Path(_env("BOBAKU_SCRAPE_TARGETS_DIR")) / "platform.json"
     write_targets(targets, platform.platform.procs)
-    return platform
+    yield platform
+    write_targets(targets, [])  # the platform stops after the session; scrape nothing then
 
 
 async def prom_query(http: aiohttp.ClientSession, expr: str) -> list[dict[str, Any]]:
