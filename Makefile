@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run bench bench-ordering bench-operator bench-hub infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run bench bench-ordering bench-operator bench-hub bench-tracing infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -90,6 +90,13 @@ bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py
+
+# The ordering benchmark with tracing off, then on (spans to the suite's Jaeger): the cost of
+# the instrumentation as ratios (docs/observability.md).
+bench-tracing: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py --tracing-cost $(BENCH_ARGS)
 
 bench-hub: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
