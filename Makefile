@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing infra-up infra-down infra-status clean
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -65,7 +65,13 @@ TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test \
 	BOBAKU_REDIS_PORT=$(shell echo $$((26379 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_MONGO_PORT=$(shell echo $$((27127 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_MAILPIT_SMTP_PORT=$(shell echo $$((21025 + $(TEST_PORT_OFFSET)))) \
-	BOBAKU_MAILPIT_HTTP_PORT=$(shell echo $$((23025 + $(TEST_PORT_OFFSET))))
+	BOBAKU_MAILPIT_HTTP_PORT=$(shell echo $$((23025 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_PROMETHEUS_PORT=$(shell echo $$((29090 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_ALERTMANAGER_PORT=$(shell echo $$((29093 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_INFRA_EXPORTER_PORT=$(shell echo $$((29100 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_JAEGER_PORT=$(shell echo $$((26686 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_OTLP_PORT=$(shell echo $$((24318 + $(TEST_PORT_OFFSET)))) \
+	BOBAKU_SCRAPE_PLATFORM=none
 
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
@@ -98,6 +104,13 @@ bench-notification: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/notification_bench.py
+
+# The ordering benchmark with tracing off, then on (spans to the suite's Jaeger): the cost of
+# the instrumentation as ratios (docs/observability.md).
+bench-tracing: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py --tracing-cost $(BENCH_ARGS)
 
 bench-hub: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up

@@ -885,17 +885,53 @@ async def bounded(concurrency: int, read_s: float, order_s: float) -> Results:
         return await bench(concurrency, read_s, order_s)
 
 
+def tracing_cost(concurrency: int, read_s: float, order_s: float) -> None:
+    """The same run with tracing off, then on (spans exported to the suite's Jaeger): the
+    instrumentation's cost as ratios. Each run's orders are also divided by its own
+    baseline, which cancels most of the machine's drift between the two runs."""
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        raise SystemExit("OTEL_EXPORTER_OTLP_ENDPOINT is not set: source the infra.env first")
+    runs = {}
+    for mode in ("off", "on"):
+        if mode == "off":
+            os.environ["OTEL_SDK_DISABLED"] = "true"
+        else:
+            os.environ.pop("OTEL_SDK_DISABLED", None)
+        log(f"tracing {mode}")
+        runs[mode] = asyncio.run(bounded(concurrency, read_s, order_s))
+    off, on = runs["off"], runs["on"]
+    figures = {
+        "orders_per_s_tracing_off": round(off.orders.rate, 2),
+        "orders_per_s_tracing_on": round(on.orders.rate, 2),
+        "orders_throughput_on_over_off": round(on.orders.rate / off.orders.rate, 3),
+        "orders_vs_baseline_on_over_off": round(
+            (on.orders.rate / on.baseline.rate) / (off.orders.rate / off.baseline.rate), 3
+        ),
+        "menu_throughput_on_over_off": round(on.menu.rate / off.menu.rate, 3),
+        "order_p50_ms_off": round(off.orders.p50_ms, 1),
+        "order_p50_ms_on": round(on.orders.p50_ms, 1),
+    }
+    print(json.dumps(figures))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-server", nargs=2, metavar=("PORT", "BYTES"), type=int)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--seconds", type=float, help="seconds per load (a shorter trial run)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
+    parser.add_argument(
+        "--tracing-cost", action="store_true",
+        help="run twice, tracing off (OTEL_SDK_DISABLED) then on, and print the cost as ratios",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.baseline_server:
         baseline_main(*args.baseline_server)
         return
     read_s, order_s = (args.seconds, args.seconds) if args.seconds else (READ_S, ORDER_S)
+    if args.tracing_cost:
+        tracing_cost(args.concurrency, read_s, order_s)
+        return
     # Only a full run at the default settings is recorded.
     record = not args.no_doc and args.seconds is None and args.concurrency == CONCURRENCY
     try:

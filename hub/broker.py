@@ -45,7 +45,7 @@ from bobaku.hub.channel_routes import ChannelRoute, routes_for
 from bobaku.hub.channels import Channel, channel_of_subject
 from bobaku.hub.metrics import PUBLICATIONS_ROUTED
 from bobaku.hub.settings import HubSettings
-from bobaku.kernel import streams
+from bobaku.kernel import streams, tracing
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
 from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import WRONG_LAST_SEQUENCE, AggregateStore
@@ -155,9 +155,12 @@ class ChannelHistory:
                 EVENT_TIME_HEADER: f"{event_time:.6f}",
             }
             try:
-                ack = await self.bus.js.publish(
-                    subject, route.body, stream=self.stream, headers=headers
-                )
+                with tracing.publish_span(
+                    subject, headers, **{"bobaku.hub.namespace": route.channel.namespace.value}
+                ):
+                    ack = await self.bus.js.publish(
+                        subject, route.body, stream=self.stream, headers=headers
+                    )
             except APIError as exc:
                 if exc.err_code == WRONG_LAST_SEQUENCE:
                     # Another writer appended to this channel: learn its last offset again.
@@ -276,9 +279,11 @@ class LiveFeed:
         seq = int(msg.metadata.sequence.stream)
         publication = _publication(msg.subject, seq, msg.headers, msg.data, self.prefix)
         if publication is not None:
-            try:
-                self.deliver(publication)
-            except Exception:
-                log.exception("fan-out of %s failed", msg.subject)
+            with tracing.consume_span("hub fan-out", msg.headers) as span:
+                try:
+                    self.deliver(publication)
+                except Exception as exc:
+                    tracing.mark_error(span, exc)
+                    log.exception("fan-out of %s failed", msg.subject)
         self.position = max(self.position, seq)
         self.last_message_at = time.monotonic()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from bobaku.hub.channels import Namespace
+
 CONNECTIONS = Gauge("bobaku_hub_connections", "Websocket connections open on this replica")
 CONNECTIONS_ACCEPTED = Counter(
     "bobaku_hub_connections_accepted_total", "Websocket connections that authenticated"
@@ -68,3 +70,11 @@ EVENT_LOOP_LAG = Histogram(
     "How late a timer fires on the hub's event loop: work that blocks every client",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+# Series exist from the start (at 0), so dashboards and rate() see "none yet" rather than
+# "no data" before the first subscription or drop.
+for _ns in Namespace:
+    SUBSCRIPTIONS.labels(_ns.value)
+    PUBLICATIONS_RECEIVED.labels(_ns.value)
+for _reason in ("slow_client", "closed"):
+    DROPS.labels(_reason)

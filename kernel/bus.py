@@ -39,10 +39,17 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from bobaku.kernel import tracing
 from bobaku.kernel.context import correlation_id_var, trace_id_var
 from bobaku.kernel.events import Event, SchemaRegistry, default_registry
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.telemetry import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+from bobaku.kernel.telemetry import (
+    CONSUMER_HANDLE_SECONDS,
+    CONSUMER_PENDING,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_PUBLISHED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +242,12 @@ class EventBus:
         """Validate and publish one integration event; the server drops a repeat of its id."""
         self.registry.validate(event)
         subject = subject or event_subject(event)
-        ack = await self.js.publish(subject, event.to_json(), headers={"Nats-Msg-Id": event.id})
-        EVENTS_PUBLISHED.labels(type=event.type, duplicate=str(bool(ack.duplicate))).inc()
+        headers = {"Nats-Msg-Id": event.id}
+        with tracing.publish_span(subject, headers, **{"bobaku.event.type": event.type}):
+            ack = await self.js.publish(subject, event.to_json(), headers=headers)
+        EVENTS_PUBLISHED.labels(
+            type=event.type, tenant=event.tenant or "brand", duplicate=str(bool(ack.duplicate))
+        ).inc()
         return ack
 
     async def consume(self, spec: ConsumerSpec, handler: Handler) -> Consumer:
@@ -249,6 +260,10 @@ class EventBus:
             deliver_new_only=spec.deliver_new_only or self.new_consumers_start_at_new,
         )
         await self.js.add_consumer(spec.stream, spec.config())
+        # Zero-valued series from the start: "no dead letters yet" is data, not a gap.
+        EVENTS_DEAD_LETTERED.labels(consumer=spec.durable)
+        EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
+        CONSUMER_PENDING.labels(spec.durable)
         sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
         consumer = Consumer(self, spec, sub, handler)
         consumer.start()
@@ -346,6 +361,24 @@ class Consumer:
         spec = self.spec
         meta = msg.metadata
         attempt = meta.num_delivered
+        # The server tells every delivery how many messages still wait behind it: the lag.
+        CONSUMER_PENDING.labels(spec.durable).set(meta.num_pending or 0)
+        with (
+            CONSUMER_HANDLE_SECONDS.labels(spec.durable).time(),
+            tracing.consume_span(
+                f"consume {spec.durable}",
+                msg.headers,
+                **{
+                    "messaging.destination.name": msg.subject,
+                    "messaging.consumer.group.name": spec.durable,
+                },
+            ),
+        ):
+            await self._handle(msg, attempt)
+
+    async def _handle(self, msg: Msg, attempt: int) -> None:
+        spec = self.spec
+        meta = msg.metadata
         if attempt > spec.max_deliveries:
             await self._give_up(msg, f"exceeded {spec.max_deliveries} deliveries")
             return
@@ -359,7 +392,7 @@ class Consumer:
                 delivery = Delivery(msg.subject, meta.stream, meta.sequence.stream, attempt, index)
                 tokens = (
                     correlation_id_var.set(event.metadata.correlation_id),
-                    trace_id_var.set(event.metadata.trace_id),
+                    trace_id_var.set(tracing.current_trace_id() or event.metadata.trace_id),
                 )
                 try:
                     await self.handler(event, delivery)

@@ -28,9 +28,10 @@ from typing import Any
 
 import aiohttp
 
+from bobaku.kernel import tracing
 from bobaku.kernel.context import current_correlation_id, current_trace_id
 from bobaku.kernel.errors import BobakuError, DependencyUnavailable
-from bobaku.kernel.telemetry import UPSTREAM_CALLS
+from bobaku.kernel.telemetry import BREAKER_STATE, BREAKER_STATES, UPSTREAM_CALLS, UPSTREAM_LATENCY
 
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -180,10 +181,11 @@ class ServiceClient:
 
         ``retry_safe`` overrides the method's default: a read-only POST may be retried."""
         method = method.upper()
-        send_headers = {
-            "X-Correlation-ID": current_correlation_id(),
-            "traceparent": f"00-{current_trace_id()}-{random.getrandbits(64):016x}-01",
-        }
+        send_headers = {"X-Correlation-ID": current_correlation_id()}
+        if not tracing.enabled():  # otherwise the instrumented session sends its span's context
+            send_headers["traceparent"] = (
+                f"00-{current_trace_id()}-{random.getrandbits(64):016x}-01"
+            )
         if token or self.token:
             send_headers["Authorization"] = f"Bearer {token or self.token}"
         send_headers.update(headers or {})
@@ -193,6 +195,23 @@ class ServiceClient:
             else method in SAFE_METHODS or "Idempotency-Key" in send_headers
         )
         self.budget.on_request()
+        started = time.perf_counter()
+        try:
+            return await self._call(method, path, json_body, body, send_headers, params, repeatable)
+        finally:
+            UPSTREAM_LATENCY.labels(self.name).observe(time.perf_counter() - started)
+            BREAKER_STATE.labels(self.name).set(BREAKER_STATES[self.breaker.state])
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        body: bytes | None,
+        send_headers: dict[str, str],
+        params: Mapping[str, str] | None,
+        repeatable: bool,
+    ) -> Reply:
         attempt = 0
         while True:
             if not self.breaker.allow():

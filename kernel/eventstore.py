@@ -21,10 +21,12 @@ from typing import Any, Generic, TypeVar
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
+from bobaku.kernel import tracing
 from bobaku.kernel.bus import EventBus, decode_events, encode_events
 from bobaku.kernel.errors import ConcurrencyConflict
 from bobaku.kernel.events import Event
 from bobaku.kernel.streams import aggregate_spec
+from bobaku.kernel.telemetry import observe_stored
 
 # JetStream error code for "wrong last sequence" (expected-last-subject-sequence failed).
 WRONG_LAST_SEQUENCE = 10071
@@ -82,11 +84,14 @@ class AggregateStore:
         headers["Nats-Msg-Id"] = events[0].id
         headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_seq)
         try:
-            ack = await self.bus.js.publish(subject, body, headers=headers)
+            with tracing.publish_span(subject, headers, **{"bobaku.event.type": events[0].type}):
+                ack = await self.bus.js.publish(subject, body, headers=headers)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise ConcurrencyConflict(subject, expected_seq) from exc
             raise
+        if not ack.duplicate:
+            observe_stored(self.kind, events)
         return int(ack.seq)
 
     async def last_seq(self, subject: str) -> int:

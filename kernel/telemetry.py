@@ -1,7 +1,14 @@
 """Prometheus metrics shared by every process, and JSON logs.
 
 Metric names are fixed here so dashboards and alert rules (``monitoring/``) have one place
-to look. Labels stay low-cardinality: routes are the route template, never the raw path.
+to look; docs/metrics.md lists each. Labels stay low-cardinality: routes are the route
+template, never the raw path; tenants are franchise and outlet ids (tens to hundreds),
+never order, customer or user ids.
+
+Business metrics (orders, revenue, kitchen prep time) are observed here from the events an
+aggregate stores (:func:`observe_stored`, called by the event store after a successful,
+non-duplicate append), so no service has to count them by hand and a retried append is
+never counted twice.
 """
 
 from __future__ import annotations
@@ -9,12 +16,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from bobaku.kernel.context import correlation_id_var, trace_id_var
+
+if TYPE_CHECKING:
+    from bobaku.kernel.events import Event
 
 HTTP_REQUESTS = Counter(
     "bobaku_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
@@ -27,7 +41,25 @@ HTTP_LATENCY = Histogram(
 )
 HTTP_IN_FLIGHT = Gauge("bobaku_http_requests_in_flight", "HTTP requests in flight", ["service"])
 EVENTS_PUBLISHED = Counter(
-    "bobaku_events_published_total", "Events published", ["type", "duplicate"]
+    "bobaku_events_published_total",
+    "Integration events published, by type and tenant (franchise id, or brand)",
+    ["type", "tenant", "duplicate"],
+)
+EVENTS_STORED = Counter(
+    "bobaku_events_stored_total",
+    "Events appended to aggregate streams, by aggregate kind, type and tenant",
+    ["kind", "type", "tenant"],
+)
+CONSUMER_PENDING = Gauge(
+    "bobaku_consumer_pending_messages",
+    "Messages in the stream not yet delivered to this durable consumer (lag), as last seen",
+    ["consumer"],
+)
+CONSUMER_HANDLE_SECONDS = Histogram(
+    "bobaku_consumer_handle_duration_seconds",
+    "Time a consumer's handler took for one message",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 EVENTS_CONSUMED = Counter(
     "bobaku_events_consumed_total", "Events handled by consumers", ["consumer", "outcome"]
@@ -38,12 +70,145 @@ EVENTS_DEAD_LETTERED = Counter(
 UPSTREAM_CALLS = Counter(
     "bobaku_upstream_calls_total", "Calls to other services by outcome", ["upstream", "outcome"]
 )
+UPSTREAM_LATENCY = Histogram(
+    "bobaku_upstream_call_duration_seconds",
+    "One logical call to another service or a payment provider (retries included)",
+    ["upstream"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BREAKER_STATE = Gauge(
+    "bobaku_circuit_breaker_state",
+    "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
+    ["upstream"],
+)
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 CACHE_LOOKUPS = Counter("bobaku_cache_lookups_total", "Cache-aside lookups", ["cache", "result"])
 READINESS = Gauge(
     "bobaku_dependency_ready",
     "1 when the dependency answered the last readiness check",
     ["dependency"],
 )
+
+# ------------------------------------------------------------ business metrics
+
+ORDERS_PLACED = Counter("bobaku_orders_placed_total", "Orders placed", ["franchise", "outlet"])
+ORDERS_PAID = Counter(
+    "bobaku_orders_paid_total", "Orders whose payment completed", ["franchise", "outlet"]
+)
+REVENUE = Counter(
+    "bobaku_revenue_rupiah_total",
+    "Money collected for paid orders, in integer rupiah",
+    ["franchise", "outlet"],
+)
+ORDERS_CANCELLED = Counter(
+    "bobaku_orders_cancelled_total",
+    "Orders cancelled (by customer, staff or the saga)",
+    ["franchise", "outlet"],
+)
+ORDERS_REFUNDED = Counter(
+    "bobaku_orders_refunded_total", "Refunds completed on orders", ["franchise", "outlet"]
+)
+REFUNDED = Counter(
+    "bobaku_refunded_rupiah_total", "Money refunded, in integer rupiah", ["franchise", "outlet"]
+)
+PAYMENTS_CAPTURED = Counter(
+    "bobaku_payments_captured_total",
+    "Payments captured, by provider",
+    ["franchise", "provider"],
+)
+PAYMENTS_FAILED = Counter(
+    "bobaku_payments_failed_total",
+    "Payments that failed or expired, by provider",
+    ["franchise", "provider", "reason"],
+)
+KITCHEN_PREP = Histogram(
+    "bobaku_kitchen_prep_seconds",
+    "From an order entering the kitchen (being_prepared) to ready",
+    ["franchise", "outlet"],
+    buckets=(0.5, 1, 5, 15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800),
+)
+KITCHEN_IN_PREP = Gauge(
+    "bobaku_kitchen_orders_in_preparation",
+    "Orders this process sent to the kitchen that are not ready yet",
+    ["franchise", "outlet"],
+)
+SAGA_STEP_SECONDS = Histogram(
+    "bobaku_saga_step_duration_seconds",
+    "One saga step (remote call and append)",
+    ["saga", "step"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SAGA_STEPS = Counter(
+    "bobaku_saga_steps_total",
+    "Saga steps by outcome: ok, conflict (another writer won; retried), error",
+    ["saga", "step", "outcome"],
+)
+
+# Kitchen entries seen by this process, for the prep-time histogram: bounded, oldest dropped.
+_IN_KITCHEN: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
+_IN_KITCHEN_MAX = 20_000
+
+
+def _label(value: Any, default: str = "unknown") -> str:
+    return value if isinstance(value, str) and value else default
+
+
+def observe_stored(kind: str, events: Sequence[Event]) -> None:
+    """Count the business facts in events an aggregate just stored (once per event)."""
+    for event in events:
+        tenant = event.tenant or "brand"
+        EVENTS_STORED.labels(kind, event.type, tenant).inc()
+        data = event.data
+        outlet = _label(data.get("outlet_id"))
+        key = data.get("order_id")
+        match event.type:
+            case "order.created":
+                ORDERS_PLACED.labels(tenant, outlet).inc()
+            case "order.payment_completed":
+                ORDERS_PAID.labels(tenant, outlet).inc()
+                REVENUE.labels(tenant, outlet).inc(max(int(data.get("amount") or 0), 0))
+            case "order.cancelled":
+                ORDERS_CANCELLED.labels(tenant, outlet).inc()
+            case "order.refunded":
+                ORDERS_REFUNDED.labels(tenant, outlet).inc()
+                REFUNDED.labels(tenant, outlet).inc(max(int(data.get("amount") or 0), 0))
+            case "payment.captured":
+                PAYMENTS_CAPTURED.labels(tenant, _label(data.get("provider"))).inc()
+            case "payment.failed" | "payment.expired":
+                reason = "expired" if event.type == "payment.expired" else "failed"
+                PAYMENTS_FAILED.labels(tenant, _label(data.get("provider")), reason).inc()
+            case "order.being_prepared" if isinstance(key, str):
+                if key not in _IN_KITCHEN:
+                    KITCHEN_IN_PREP.labels(tenant, outlet).inc()
+                _IN_KITCHEN[key] = (event.timestamp.timestamp(), tenant, outlet)
+                while len(_IN_KITCHEN) > _IN_KITCHEN_MAX:
+                    _, (_, t, o) = _IN_KITCHEN.popitem(last=False)
+                    KITCHEN_IN_PREP.labels(t, o).dec()
+        if event.type in ("order.ready", "order.cancelled") and isinstance(key, str):
+            entered = _IN_KITCHEN.pop(key, None)
+            if entered is not None:
+                started, t, o = entered
+                KITCHEN_IN_PREP.labels(t, o).dec()
+                if event.type == "order.ready":
+                    KITCHEN_PREP.labels(t, o).observe(max(event.timestamp.timestamp() - started, 0))
+
+
+@contextmanager
+def saga_step(saga: str, step: str, conflict: type[BaseException] | None = None) -> Iterator[None]:
+    """Time one saga step and count its outcome (``conflict`` is a retried race, not a fault)."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    except BaseException as exc:
+        if conflict is not None and isinstance(exc, conflict):
+            outcome = "conflict"
+        raise
+    finally:
+        SAGA_STEP_SECONDS.labels(saga, step).observe(time.perf_counter() - started)
+        SAGA_STEPS.labels(saga, step, outcome).inc()
+
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 

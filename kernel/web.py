@@ -6,6 +6,8 @@
   down or the process is draining), ``GET /metrics`` (Prometheus);
 - correlation and trace ids taken from the request (``X-Correlation-ID``, ``traceparent``)
   or minted, echoed back, and present in every log line and event the request causes;
+  with tracing on (:mod:`bobaku.kernel.tracing`) a SERVER span per request, whose
+  OpenTelemetry trace id is that trace id;
 - request counts by route and status and a latency histogram;
 - the error envelope for every failure, from the one exception hierarchy in
   :mod:`bobaku.kernel.errors` (plus aiohttp's own 404/405/413);
@@ -29,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
+from bobaku.kernel import tracing
 from bobaku.kernel.auth import Principal, TokenVerifier, load_public_key
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.cache import redis_from_settings
@@ -169,8 +172,12 @@ async def context_middleware(
 ) -> web.StreamResponse:
     cid = request.headers.get(CORRELATION_HEADER, "")
     cid = cid if SAFE_ID.match(cid) else new_correlation_id()
-    match = TRACEPARENT.match(request.headers.get("traceparent", ""))
-    tid = match.group(1) if match else new_trace_id()
+    # With tracing on, the OpenTelemetry middleware (outermost) has already continued the
+    # caller's traceparent or started a trace: its id is the one logs and events carry.
+    tid = tracing.current_trace_id()
+    if tid is None:
+        match = TRACEPARENT.match(request.headers.get("traceparent", ""))
+        tid = match.group(1) if match else new_trace_id()
     tokens = (correlation_id_var.set(cid), trace_id_var.set(tid))
     try:
         response = await handler(request)
@@ -273,6 +280,8 @@ def create_app(
     extra_checks: Mapping[str, ReadinessCheck] | None = None,
 ) -> web.Application:
     """A service application with health, metrics, errors, limits and its connections."""
+    # Before the Application exists: with tracing on, its class gets the SERVER-span middleware.
+    tracing.setup_tracing(settings.service_name, version=settings.service_version)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[context_middleware, metrics_and_errors_middleware],

@@ -439,6 +439,16 @@ start_mailpit() {
 		--smtp-auth-accept-any --smtp-auth-allow-insecure --disable-version-check --quiet
 }
 
+# -------------------------------------------------------- observability ---
+
+# Prometheus, Alertmanager, Jaeger and the NATS/Redis metrics collector live in their own
+# script (scripts/observability.sh; BOBAKU_OBSERVABILITY=off skips them). It runs without
+# our lock fd, so the servers it starts never hold it.
+observability() {
+	BOBAKU_RUN_DIR=$RUN_DIR BOBAKU_NATS_MONITOR_PORT=$NATS_MONITOR_PORT BOBAKU_REDIS_PORT=$REDIS_PORT \
+		"$ROOT/scripts/observability.sh" "$@" 9>&-
+}
+
 # ------------------------------------------------------------- commands ---
 
 prepare_dirs() {
@@ -491,7 +501,8 @@ cmd_up() {
 		external_url "$name" >/dev/null || running_pid "$name" >/dev/null || ensure_ports_free "$name"
 	done
 	for name in "${SERVERS[@]}"; do up_one "$name"; done
-	env_lines >"$RUN_DIR/infra.env"
+	observability up
+	{ env_lines; observability env; } >"$RUN_DIR/infra.env"
 	log "ready; use: eval \"\$(scripts/infra.sh env)\"  (also written to $RUN_DIR/infra.env)"
 }
 
@@ -499,6 +510,7 @@ cmd_down() {
 	local i name url
 	prepare_dirs
 	take_lock
+	observability down
 	for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
 		name=${SERVERS[i]}
 		if url=$(external_url "$name"); then
@@ -526,6 +538,7 @@ cmd_status() {
 			printf '%-9s stopped  %s\n' "$name" "$(local_url "$name")"
 		fi
 	done
+	observability status
 }
 
 usage() {
@@ -543,7 +556,7 @@ main() {
 	up) cmd_up ;;
 	down) cmd_down ;;
 	status) cmd_status ;;
-	env) env_lines ;;
+	env) env_lines; observability env ;;
 	mailpit-bin) mailpit_bin ;;
 	-h | --help | help) usage 0 ;;
 	*) usage ;;

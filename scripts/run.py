@@ -136,6 +136,10 @@ def print_urls(procs: list[Process]) -> None:
     if os.environ.get("MAILPIT_URL"):
         smtp = os.environ.get("SMTP_PORT")
         print(f"    Mail inbox      {os.environ['MAILPIT_URL']}  (SMTP :{smtp})")
+    if os.environ.get("PROMETHEUS_URL"):
+        print(f"    Prometheus      {os.environ['PROMETHEUS_URL']}")
+        print(f"    Alertmanager    {os.environ.get('ALERTMANAGER_URL')}")
+        print(f"    Jaeger (traces) {os.environ.get('JAEGER_URL')}/search")
     print("    demo logins     see docs/api/customer.md (e.g. rina@example.com / bobaku-demo-123)")
     say("press Ctrl-C to stop")
 

@@ -28,6 +28,9 @@ RUN_ID = secrets.token_hex(3)
 # Processes the tests start must not get the repo root on sys.path from `python -m`: the
 # card's top-level `operator/` folder would shadow the standard library's `operator`.
 os.environ["PYTHONSAFEPATH"] = "1"
+# The test process itself does not trace (its own client spans would become the root of the
+# platform's traces); the platform's processes do (tests/integration/conftest.py).
+os.environ["OTEL_SDK_DISABLED"] = "true"
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,7 @@ async def platform(
         "DEPLOYMENT_ID": f"{settings.deployment_id}-p",
         "CONSUMERS_START_AT": "new",
         "ENVIRONMENT": "test",
+        "OTEL_SDK_DISABLED": "false",  # traced to the suite's Jaeger (docs/observability.md)
         "PAYMENT_INTENT_TTL_S": str(INTENT_TTL_S),
         "LOGIN_RATE_LIMIT_PER_MINUTE": "10000",
         "LOG_LEVEL": "INFO",

@@ -13,6 +13,7 @@ from typing import Any
 from bobaku.kernel.errors import ConcurrencyConflict
 from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import parse_utc, utc_iso
+from bobaku.kernel.telemetry import saga_step
 from bobaku.services.order.domain.errors import RedemptionRefused, StockUnavailable
 from bobaku.services.order.domain.estimate import estimated_completion
 from bobaku.services.order.domain.events import (
@@ -54,7 +55,8 @@ async def drive(ctx: OrderContext, franchise_id: str, order_id: str) -> Order:
             if step is None:
                 return order
             try:
-                order = await run_step(ctx, order, step)
+                with saga_step("order", type(step).__name__, ConcurrencyConflict):
+                    order = await run_step(ctx, order, step)
             except ConcurrencyConflict:
                 order = await ctx.orders.load(franchise_id, order_id)
         return order

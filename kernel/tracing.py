@@ -1,0 +1,186 @@
+"""OpenTelemetry tracing for every process, exported over OTLP/HTTP (to Jaeger locally).
+
+:func:`setup_tracing` is called once per process (``create_app`` does it for services, the
+hub does it itself). Tracing is on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (scripts/
+infra.sh exports it next to the other URLs) and ``OTEL_SDK_DISABLED`` is not ``true``;
+otherwise every helper here is a no-op and costs nothing.
+
+What is traced:
+
+- aiohttp servers (the instrumentation's middleware, first in every ``web.Application``
+  created after setup: one SERVER span per request, parent from the caller's
+  ``traceparent``) and every aiohttp client session created after setup (the library
+  patches ``ClientSession``, so ``ServiceClient`` and a service's own sessions, such
+  as the provider simulator's callbacks, inject ``traceparent``);
+- PyMongo commands and Redis commands (their instrumentations);
+- NATS: :func:`publish_span` wraps a publish in a PRODUCER span and writes the W3C trace
+  context into the message headers; :func:`consume_span` continues that context in a
+  CONSUMER span on the other side (``kernel/bus.py``, ``kernel/eventstore.py``, the hub);
+- the hub's Tornado handlers (``TornadoInstrumentor``).
+
+The trace id in log lines, response headers (``X-Trace-ID``) and event metadata is the
+OpenTelemetry trace id of the current span, so a log line leads to its trace in Jaeger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+log = logging.getLogger(__name__)
+
+TRACER_NAME = "bobaku"
+_state: dict[str, Any] = {"enabled": False, "service": None, "provider": None}
+
+
+def enabled() -> bool:
+    return bool(_state["enabled"])
+
+
+def wanted() -> bool:
+    """Whether the environment asks for tracing."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def setup_tracing(service_name: str, *, version: str = "0.1.0", tornado: bool = False) -> bool:
+    """Install the tracer provider and the instrumentations; idempotent. True when on."""
+    if _state["enabled"] or not wanted():
+        return bool(_state["enabled"])
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create(
+        {
+            "service.name": service_name,
+            "service.version": version,
+            "service.namespace": "bobaku",
+            "deployment.environment": os.environ.get("ENVIRONMENT", "dev"),
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    # The exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT; spans leave in batches from a
+    # background thread, so a slow collector never blocks a request.
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=500, max_queue_size=8192)
+    )
+    trace.set_tracer_provider(provider)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider)
+    # Every aiohttp Application created from now on gets the SERVER-span middleware first.
+    AioHttpServerInstrumentor().instrument(tracer_provider=provider)
+    PymongoInstrumentor().instrument(tracer_provider=provider)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    if tornado:
+        from opentelemetry.instrumentation.tornado import TornadoInstrumentor
+
+        TornadoInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    _state.update(enabled=True, service=service_name, provider=provider)
+    log.info("tracing on: OTLP to %s", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    return True
+
+
+def shutdown_tracing() -> None:
+    """Flush what is buffered (called at process exit)."""
+    provider = _state.get("provider")
+    if provider is not None:
+        provider.shutdown()
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def current_trace_id() -> str | None:
+    """The 32-hex trace id of the current span, if one is being recorded."""
+    ctx = trace.get_current_span().get_span_context()
+    return f"{ctx.trace_id:032x}" if ctx.is_valid else None
+
+
+@contextmanager
+def publish_span(
+    subject: str, headers: MutableMapping[str, str], **attributes: Any
+) -> Iterator[Span | None]:
+    """A PRODUCER span around a NATS publish; its context goes into ``headers``."""
+    if not enabled():
+        yield None
+        return
+    with tracer().start_as_current_span(
+        f"publish {_subject_family(subject)}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.destination.name": subject,
+            "messaging.operation.type": "publish",
+            **attributes,
+        },
+    ) as span:
+        propagate.inject(headers)
+        yield span
+
+
+@contextmanager
+def consume_span(
+    name: str, headers: Mapping[str, str] | None, **attributes: Any
+) -> Iterator[Span | None]:
+    """A CONSUMER span continuing the trace context found in a message's headers."""
+    if not enabled():
+        yield None
+        return
+    parent = propagate.extract(dict(headers or {}))
+    token = otel_context.attach(parent)
+    try:
+        with tracer().start_as_current_span(
+            name,
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.operation.type": "process",
+                        **attributes},
+        ) as span:  # fmt: skip
+            yield span
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def internal_span(name: str, **attributes: Any) -> Iterator[Span | None]:
+    """An INTERNAL span (e.g. the hub's fan-out of one publication)."""
+    if not enabled():
+        yield None
+        return
+    with tracer().start_as_current_span(name, attributes=attributes) as span:
+        yield span
+
+
+def mark_error(span: Span | None, exc: BaseException) -> None:
+    if span is not None:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200]))
+
+
+def _subject_family(subject: str) -> str:
+    """A span name without ids: ``events.fr-jakarta.order.created`` → ``events.*.order.created``,
+    ``es.order.fr-jakarta.ord-1`` → ``es.order``."""
+    parts = subject.split(".")
+    if parts[0] == "events" and len(parts) > 2:
+        return ".".join(["events", "*", *parts[2:]])
+    if parts[0] == "es" and len(parts) > 1:
+        return f"es.{parts[1]}"
+    if parts[0] == "hub":
+        return "hub"
+    return parts[0]
