@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     menu_url: str = "http://127.0.0.1:18082"
     order_url: str = "http://127.0.0.1:18083"
     payment_url: str = "http://127.0.0.1:18084"
+    supply_url: str = "http://127.0.0.1:18085"
     provider_sim_url: str = "http://127.0.0.1:18090"
     hub_url: str = "http://127.0.0.1:18888"
     # The payment service's public base URL, as providers must call it back.

@@ -39,6 +39,7 @@ ALL_PROCESSES = (
     Process("customer", "bobaku.services.customer", 18081),
     Process("menu", "bobaku.services.menu", 18082),
     Process("payment", "bobaku.services.payment", 18084),
+    Process("supply", "bobaku.services.supply", 18085),
     Process("order", "bobaku.services.order", 18083),
     Process("hub", "bobaku.hub", 18888, public=True),
     Process("gateway", "bobaku.services.gateway", 18080, public=True),
@@ -49,6 +50,7 @@ URL_SETTINGS = {
     "menu": "MENU_URL",
     "order": "ORDER_URL",
     "payment": "PAYMENT_URL",
+    "supply": "SUPPLY_URL",
     "provider-sim": "PROVIDER_SIM_URL",
     "hub": "HUB_URL",
 }

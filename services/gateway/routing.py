@@ -49,6 +49,13 @@ ROUTES: tuple[Route, ...] = (
     _route(r"^/api/v1/me(/.*)?$", "customer"),
     _route(r"^/api/v1/rewards$", "customer", "GET"),
     _route(r"^/api/v1/outlets/[^/]+/(orders|kitchen)$", "order"),
+    _route(
+        r"^/api/v1/outlets/[^/]+/(ingredient-stock|receipts|waste|stock-takes|par-levels"
+        r"|suggested-purchase-orders|purchase-orders|transfers)(/.*)?$",
+        "supply",
+    ),
+    _route(r"^/api/v1/(ingredients|suppliers|recipes|topping-recipes)(/.*)?$", "supply"),
+    _route(r"^/api/v1/franchises/[^/]+/(ingredients|suppliers)(/.*)?$", "supply"),
     _route(r"^/api/v1/outlets(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/(items|toppings|categories)(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/franchises/[^/]+/prices(/.*)?$", "menu"),
@@ -75,6 +82,7 @@ class RoutingTable:
             "menu": settings.menu_url,
             "order": settings.order_url,
             "payment": settings.payment_url,
+            "supply": settings.supply_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
         self._watcher: asyncio.Task[None] | None = None
