@@ -48,6 +48,14 @@ class IndexCatalog:
 
     specs: list[IndexSpec] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, *specs: IndexSpec) -> IndexCatalog:
+        return cls(list(specs))
+
+    def only(self, scope: Scope) -> IndexCatalog:
+        """The declarations of one scope (the operator creates the franchise ones)."""
+        return IndexCatalog([s for s in self.specs if s.scope == scope])
+
     def declare(self, *specs: IndexSpec) -> None:
         self.specs.extend(specs)
 

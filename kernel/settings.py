@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # The payment service's public base URL, as providers must call it back.
     payment_webhook_base_url: str = "http://127.0.0.1:18084"
     service_token: str | None = None
+    # The NATS JetStream key-value bucket of the routing table (kernel.routing_table): the
+    # operator writes it, the gateway watches it.
+    routing_bucket: str = Field(default="bobaku_routing", pattern=r"^[A-Za-z0-9_-]+$")
 
     @field_validator("nats_url")
     @classmethod

@@ -12,8 +12,6 @@ from pydantic import Field
 
 from bobaku.kernel.settings import Settings
 
-ROUTING_BUCKET = "bobaku_routing"
-
 
 class OperatorSettings(Settings):
     service_name: str = Field(default="bobaku-operator", pattern=r"^[a-z][a-z0-9-]{1,40}$")
@@ -35,8 +33,6 @@ class OperatorSettings(Settings):
         default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$"
     )
     operator_cluster_domain: str = "cluster.local"
-    # The NATS JetStream key-value bucket the gateway reads its routing table from.
-    operator_routing_bucket: str = Field(default=ROUTING_BUCKET, pattern=r"^[A-Za-z0-9_-]+$")
     # Addresses the silo services use, when they differ from the operator's own.
     operator_tenant_mongodb_url: str | None = None
     operator_tenant_nats_url: str | None = None

@@ -38,6 +38,9 @@ from bobaku.operator.model import (
     Outlet,
     Sizing,
 )
+from bobaku.services.menu.adapters import repository as menu_repository
+from bobaku.services.order.service_layer import views as order_views
+from bobaku.services.payment.adapters import read_models as payment_read_models
 
 Manifest = dict[str, Any]
 
@@ -48,21 +51,17 @@ RESOURCE_QUOTA = "bobaku-franchise-quota"
 CONFIG_HASH_ANNOTATION = "bobaku.io/config-hash"
 RUN_AS = 10001
 
-# The franchise database's collections and indexes, created with the database. The silo
-# services own these collections and declare the same indexes at start-up; the operator
-# creates them up front so a franchise's database exists, indexed, before its first order.
-FRANCHISE_INDEXES = IndexCatalog(
-    [
-        IndexSpec("franchise", "outlets", [("city", 1)]),
-        IndexSpec("franchise", "orders", [("order_id", 1)], unique=True),
-        IndexSpec("franchise", "orders", [("outlet_id", 1), ("created_at", -1)]),
-        IndexSpec("franchise", "orders", [("user_id", 1), ("created_at", -1)]),
-        IndexSpec("franchise", "payments", [("payment_id", 1)], unique=True),
-        IndexSpec("franchise", "payments", [("order_id", 1)]),
-        IndexSpec("franchise", "stock", [("outlet_id", 1), ("ingredient_id", 1)], unique=True),
-        IndexSpec("franchise", "menu_overrides", [("menu_id", 1)], unique=True),
-    ]
+# The franchise database's indexes, created with the database. Each is declared once,
+# beside the code that writes its collection; the operator imports those declarations (no
+# copies), so it creates exactly what the silo services create at start-up, up front, and a
+# franchise's database exists, indexed, before its first order. A new silo service adds its
+# declarations here.
+SILO_INDEXES: tuple[IndexSpec, ...] = (
+    *order_views.INDEXES,
+    *payment_read_models.INDEXES,
+    *menu_repository.INDEXES.specs,
 )
+FRANCHISE_INDEXES = IndexCatalog.of(*SILO_INDEXES).only("franchise")
 
 
 @dataclass(frozen=True)
@@ -642,10 +641,6 @@ def routing_entry(
         "outlets": sorted(outlets),
         "updated_at": updated_at,
     }
-
-
-def routing_key(franchise_name: str) -> str:
-    return f"franchise.{franchise_name}"
 
 
 def object_key(manifest: Mapping[str, Any]) -> tuple[str, str, str, str]:

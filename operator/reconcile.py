@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bobaku.kernel.routing_table import RoutingEntries, routing_key
 from bobaku.operator.conditions import Condition, find, is_true, merge_conditions, now_iso, ready
 from bobaku.operator.config import OperatorSettings
 from bobaku.operator.database import TenantDatabases
@@ -54,10 +55,8 @@ from bobaku.operator.plan import (
     plan_outlet_config_map,
     registered_outlets,
     routing_entry,
-    routing_key,
     tenant_connection_string,
 )
-from bobaku.operator.routing import RoutingTable
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class Reconciler:
         settings: OperatorSettings,
         kube: Kube,
         tenants: TenantDatabases,
-        routing: RoutingTable,
+        routing: RoutingEntries,
         post_event: EventSink,
     ) -> None:
         self.settings = settings

@@ -9,13 +9,13 @@ import kopf
 
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.db import Databases
+from bobaku.kernel.routing_table import RoutingEntries
 from bobaku.operator.config import OperatorSettings
 from bobaku.operator.database import TenantDatabases
 from bobaku.operator.handlers import build_registry, post_kopf_event
 from bobaku.operator.kube import Credentials, Kube
 from bobaku.operator.model import OPERATOR
 from bobaku.operator.reconcile import Reconciler
-from bobaku.operator.routing import RoutingTable
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ async def run(settings: OperatorSettings) -> None:
                 settings,
                 kube,
                 TenantDatabases(databases),
-                RoutingTable(bus, settings.operator_routing_bucket),
+                RoutingEntries.from_settings(bus, settings),
                 post_kopf_event,
             )
             log.info(
                 "operator starting",
                 extra={
                     "platform_namespace": settings.operator_namespace,
-                    "routing_bucket": settings.operator_routing_bucket,
+                    "routing_bucket": settings.routing_bucket,
                     "resync_s": settings.operator_resync_s,
                 },
             )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -17,11 +15,11 @@ from bobaku.kernel.auth import (
 )
 from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outbox import Outbox
 from bobaku.kernel.web import BUS, DATABASES, VERIFIER, create_app
 from bobaku.services.customer.adapters import loyalty_views, refresh_tokens, users
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
-from bobaku.services.customer.adapters.outbox import UserOutbox
 from bobaku.services.customer.adapters.passwords import PasswordHasher
 from bobaku.services.customer.adapters.refresh_tokens import RefreshTokenStore
 from bobaku.services.customer.adapters.users import UserRepository
@@ -96,7 +94,7 @@ def _wiring(
         await AggregateStore(bus, "order").start()
 
         user_repo = UserRepository(databases)
-        outbox = UserOutbox(databases, bus)
+        outbox = Outbox(bus, databases, platform_collections=(users.USERS,))
         passwords = password_hasher(settings)
         await passwords.prepare()
         loyalty = LoyaltyService(ledgers=ledgers, users=user_repo)
@@ -121,22 +119,10 @@ def _wiring(
         await bus.consume(
             consumers.projection_consumer(settings), consumers.ledger_projection(projector)
         )
-        relay = asyncio.create_task(
-            _relay_outbox(outbox, settings.outbox_relay_interval_s), name="outbox-relay"
-        )
+        relay = outbox.sweeper("outbox-relay", settings.outbox_relay_interval_s)
+        relay.start()
         yield
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        await relay.stop()
         passwords.close()
 
     return wire
-
-
-async def _relay_outbox(outbox: UserOutbox, interval_s: float) -> None:
-    while True:
-        try:
-            await outbox.relay_pending()
-        except Exception:
-            log.warning("outbox relay failed; will try again", exc_info=True)
-        await asyncio.sleep(interval_s)

@@ -22,7 +22,7 @@ from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
 from bobaku.services.gateway.docs import SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
-from bobaku.services.gateway.routing import RoutingTable, match
+from bobaku.services.gateway.routing import UpstreamTable, match
 
 # Headers a client may send on to an upstream (everything else is dropped).
 FORWARDED = ("Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Provider-Signature")
@@ -43,7 +43,7 @@ class GatewaySettings(Settings):
 class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.routing = RoutingTable(settings)
+        self.routing = UpstreamTable(settings)
         self._proxies: dict[str, ServiceClient] = {}
         # Only the composite view calls an internal endpoint, with the gateway's own token.
         self.customers_internal = ServiceClient(

@@ -2,30 +2,24 @@
 
 Public paths map to a service by prefix (:data:`ROUTES`). The service's address comes from the
 routing table: the pooled defaults from settings, overridden per franchise by the entries the
-operator writes to the NATS KV bucket ``bobaku_routing`` (key ``franchise.<id>``) when it
-deploys a franchise in silo mode. The gateway watches the bucket, so onboarding a franchise
+operator writes to the routing bucket (:mod:`bobaku.kernel.routing_table`) when it deploys
+a franchise in silo mode. The gateway watches the bucket, so onboarding a franchise
 needs no restart.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError
-
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.routing_table import RoutingEntries, franchise_of
 from bobaku.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
-
-ROUTING_BUCKET = "bobaku_routing"
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ def match(path: str) -> Route | None:
     return None
 
 
-class RoutingTable:
+class UpstreamTable:
     """Upstream base URLs, per franchise when the operator has placed it in its own silo."""
 
     def __init__(self, settings: Settings) -> None:
@@ -85,7 +79,8 @@ class RoutingTable:
             "supply": settings.supply_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
-        self._watcher: asyncio.Task[None] | None = None
+        self.routing_bucket = settings.routing_bucket
+        self._entries: RoutingEntries | None = None
 
     def upstream(self, service: str, franchise_id: str | None = None) -> str:
         if franchise_id and service in self.franchises.get(franchise_id, {}):
@@ -93,7 +88,7 @@ class RoutingTable:
         return self.defaults[service]
 
     def apply(self, key: str, value: bytes | None) -> None:
-        franchise_id = key.removeprefix("franchise.")
+        franchise_id = franchise_of(key)
         if not value:
             self.franchises.pop(franchise_id, None)
             return
@@ -106,22 +101,9 @@ class RoutingTable:
         self.franchises[franchise_id] = upstreams
 
     async def start(self, bus: EventBus) -> None:
-        try:
-            kv = await bus.js.key_value(ROUTING_BUCKET)
-        except BucketNotFoundError:
-            kv = await bus.js.create_key_value(KeyValueConfig(bucket=ROUTING_BUCKET, history=1))
-        watcher = await kv.watchall()
-
-        async def follow() -> None:
-            async for entry in watcher:
-                if entry is None:  # end of the initial values; keep following updates
-                    continue
-                self.apply(entry.key, entry.value if entry.operation is None else None)
-
-        self._watcher = asyncio.create_task(follow(), name="routing-watch")
+        self._entries = RoutingEntries(bus, self.routing_bucket)
+        await self._entries.watch(self.apply)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        if self._entries is not None:
+            await self._entries.stop()

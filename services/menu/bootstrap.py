@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +9,9 @@ from aiohttp import web
 
 from bobaku.kernel.cache import Cache
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outbox import Outbox
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
-from bobaku.services.menu.adapters.outbox import Outbox
 from bobaku.services.menu.adapters.repository import (
     FRANCHISE_OUTBOXES,
     INDEXES,
@@ -81,13 +79,9 @@ def _runtime(
             cache_invalidation_spec(deliveries), cache_invalidation(cache, deployment)
         )
         await bus.consume(stock_relay_spec(store.spec.name, deliveries), stock_relay(bus))
-        stopping = asyncio.Event()
-        sweeper = asyncio.create_task(
-            outbox.run_sweeper(settings.outbox_sweep_interval_s, stopping), name="menu-outbox"
-        )
+        sweeper = outbox.sweeper("menu-outbox", settings.outbox_sweep_interval_s)
+        sweeper.start()
         yield
-        stopping.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await sweeper.stop()
 
     return runtime

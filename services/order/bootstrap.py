@@ -11,16 +11,19 @@ from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, create_app
-from bobaku.services.order.adapters.repository import INDEXES, OrderRepository
+from bobaku.services.order.adapters import repository
+from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
+from bobaku.services.order.service_layer import views
 from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer.views import OrderViews
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
     catalog = IndexCatalog()
-    catalog.declare(*INDEXES)
+    catalog.declare(*repository.INDEXES, *views.INDEXES)
     app = create_app(settings, uses=("nats", "redis", "mongo"), indexes=catalog)
     api.install(app)
 
@@ -35,7 +38,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         await store.start()
         ctx = OrderContext(
             orders=OrderRepository(store, app[DATABASES]),
-            databases=app[DATABASES],
+            views=OrderViews(app[DATABASES]),
             menu=MenuService(clients["menu"]),
             customers=CustomerService(clients["customer"]),
             payments=PaymentService(clients["payment"]),

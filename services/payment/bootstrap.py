@@ -20,7 +20,7 @@ from bobaku.services.payment.adapters.read_models import PaymentViews, Settlemen
 from bobaku.services.payment.adapters.repository import PaymentRepository
 from bobaku.services.payment.entrypoints.http import CONTEXT, COUNTERS, VIEWS, api
 from bobaku.services.payment.entrypoints.projector import LeasedConsumer, PaymentProjector
-from bobaku.services.payment.entrypoints.sweeper import DeadlineSweeper
+from bobaku.services.payment.entrypoints.sweeper import deadline_sweeper
 from bobaku.services.payment.service_layer.handlers import PaymentContext
 from bobaku.services.payment.settings import payment_settings
 
@@ -67,7 +67,7 @@ def build_app(settings: Settings) -> web.Application:
             app[BUS], spec, projector.handle, lease, cfg.payment_projector_lease_s / 3
         )
         await runner.start()
-        sweeper = DeadlineSweeper(ctx, cfg.payment_sweep_interval_s)
+        sweeper = deadline_sweeper(ctx, cfg.payment_sweep_interval_s)
         sweeper.start()
         app[BACKGROUND] = (sweeper, runner)
         yield

@@ -32,6 +32,7 @@ from pymongo import AsyncMongoClient
 from support import eventually, free_port
 
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.routing_table import RoutingEntries
 from bobaku.kernel.settings import Settings
 from bobaku.operator import envtest
 from bobaku.operator.envtest import (
@@ -42,7 +43,6 @@ from bobaku.operator.envtest import (
     load_manifests,
 )
 from bobaku.operator.kube import Kube, Manifest
-from bobaku.operator.routing import RoutingTable
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "scripts" / "k8s" / "build.sh"
@@ -171,7 +171,7 @@ def operator_env(kubeconfig: Path, port: int, **extra: str) -> dict[str, str]:
             "HTTP_PORT": str(port),
             "MONGODB_DB_PREFIX": DB_PREFIX,
             "OPERATOR_NAMESPACE": PLATFORM_NS,
-            "OPERATOR_ROUTING_BUCKET": ROUTING_BUCKET,
+            "ROUTING_BUCKET": ROUTING_BUCKET,
             "OPERATOR_RESYNC_S": "3",
             "OPERATOR_RETRY_S": "1",
             "OPERATOR_SERVICE_IMAGE": SILO_IMAGE,
@@ -256,9 +256,9 @@ async def mongo() -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="session")
-async def routing() -> AsyncIterator[RoutingTable]:
+async def routing() -> AsyncIterator[RoutingEntries]:
     bus = await EventBus.connect(Settings(service_name="operator-tests"), streams=())
-    yield RoutingTable(bus, ROUTING_BUCKET)
+    yield RoutingEntries(bus, ROUTING_BUCKET)
     await bus.close()
 
 

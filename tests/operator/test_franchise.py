@@ -10,8 +10,9 @@ import pytest
 from pymongo import AsyncMongoClient
 from support import eventually
 
+from bobaku.kernel.routing_table import RoutingEntries
 from bobaku.operator.kube import Kube
-from bobaku.operator.routing import RoutingTable
+from bobaku.operator.plan import FRANCHISE_INDEXES
 
 # Fixtures from this folder's conftest.py: `cluster` (the admin's view, with the run's
 # names), `admin` (API client as cluster admin), `mongo`, `routing`, `unique`.
@@ -24,7 +25,7 @@ Cluster = Any  # conftest.Cluster
 
 
 async def test_a_franchise_yields_its_namespace_database_services_and_route(
-    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingTable, unique: str
+    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingEntries, unique: str
 ) -> None:
     name = f"jkt-{unique}"
     ns = f"bobaku-fr-{name}"
@@ -87,8 +88,10 @@ async def test_a_franchise_yields_its_namespace_database_services_and_route(
     orders = [
         ix["name"] async for ix in await mongo[cluster.db_name(name)]["orders"].list_indexes()
     ]
-    assert "order_id_1" in orders
-    assert "outlet_id_1_created_at_-1" in orders
+    # Exactly the order service's declarations (no unique index on a field it never sets).
+    assert "by_customer" in orders
+    assert "by_outlet_status" in orders
+    assert "order_id_1" not in orders
 
     secret = await admin.get("v1", "Secret", "bobaku-database", ns)
     assert secret is not None
@@ -259,7 +262,7 @@ async def test_a_deleted_deployment_comes_back_and_an_edited_one_is_restored(
 
 
 async def test_a_tier_change_rolls_out_replicas_resources_and_quota(
-    cluster: Cluster, admin: Kube, routing: RoutingTable, unique: str
+    cluster: Cluster, admin: Kube, routing: RoutingEntries, unique: str
 ) -> None:
     name = f"tier-{unique}"
     ns = f"bobaku-fr-{name}"
@@ -305,7 +308,12 @@ async def test_a_tier_change_rolls_out_replicas_resources_and_quota(
 
 @pytest.mark.parametrize("retention", ["Delete", "Retain"])
 async def test_deletion_honours_the_retention_policy(
-    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingTable, unique: str, retention: str
+    cluster: Cluster,
+    admin: Kube,
+    mongo: Mongo,
+    routing: RoutingEntries,
+    unique: str,
+    retention: str,
 ) -> None:
     name = f"bye-{retention.lower()}-{unique}"
     ns = f"bobaku-fr-{name}"
@@ -458,6 +466,9 @@ async def test_a_database_dropped_behind_the_operators_back_comes_back_indexed(
         if cluster.db_name(name) not in await mongo.list_database_names():
             return False
         indexes = await mongo[cluster.db_name(name)]["payments"].list_indexes()
-        return "payment_id_1" in [ix["name"] async for ix in indexes]
+        declared = {
+            m.document["name"] for m in FRANCHISE_INDEXES.for_scope("franchise")["payments"]
+        }
+        return declared <= {ix["name"] async for ix in indexes}
 
     await eventually(recreated, timeout=20)

@@ -9,8 +9,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from support import eventually
 
+from bobaku.kernel.routing_table import RoutingEntries
 from bobaku.operator.kube import Kube
-from bobaku.operator.routing import RoutingTable
 
 # Fixtures from this folder's conftest.py: cluster, admin, mongo, routing, unique.
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ async def test_an_outlet_of_a_missing_franchise_is_refused_in_its_status_until_i
 
 
 async def test_outlets_register_in_their_franchise_and_unregister_when_deleted(
-    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingTable, unique: str
+    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingEntries, unique: str
 ) -> None:
     franchise = f"bdg-{unique}"
     ns = f"bobaku-fr-{franchise}"

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from bobaku.kernel.auth import Role
 from bobaku.kernel.db import Databases, Document, IndexSpec
 from bobaku.kernel.events import Event
+from bobaku.kernel.outbox import OUTBOX, Pending, outbox_entry
 from bobaku.services.customer.domain.users import (
     EmailTaken,
     Notifications,
@@ -26,7 +27,7 @@ USERS = "users"
 
 # One index per collection for now: FerretDB 1.24 panics on a createIndexes call naming two
 # or more indexes that all exist already (every restart), and the kernel creates a
-# collection's indexes in one call. The outbox relay's query ({outbox_pending: true}) wants
+# collection's indexes in one call. The outbox sweep's query (kernel.outbox.PENDING) wants
 # an index of its own once that is fixed.
 INDEXES = (
     IndexSpec("platform", USERS, [("email_normalized", 1)], unique=True, name="users_email_unique"),
@@ -101,8 +102,7 @@ class UserRepository:
         (astronomically rare) collision of a fresh id."""
         doc = to_document(user)
         if events:
-            doc["outbox"] = [e.model_dump(mode="json") for e in events]
-            doc["outbox_pending"] = True
+            doc[OUTBOX] = [outbox_entry(e) for e in events]
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -112,13 +112,17 @@ class UserRepository:
                 ) from exc
             raise UserIdTaken(user.id) from exc
 
+    def pending(self, user_id: str, event: Event) -> Pending:
+        """``event`` as it waits in the user's outbox (what :meth:`add` wrote)."""
+        return Pending(self.databases.platform, USERS, user_id, outbox_entry(event))
+
     async def get(self, user_id: str) -> User | None:
-        doc = await self.collection.find_one({"_id": user_id}, {"outbox": 0})
+        doc = await self.collection.find_one({"_id": user_id}, {OUTBOX: 0})
         return from_document(doc) if doc else None
 
     async def by_email(self, email: str) -> User | None:
         doc = await self.collection.find_one(
-            {"email_normalized": normalize_email(email)}, {"outbox": 0}
+            {"email_normalized": normalize_email(email)}, {OUTBOX: 0}
         )
         return from_document(doc) if doc else None
 

@@ -10,7 +10,7 @@ from typing import Any
 from bobaku.kernel.auth import TokenIssuer
 from bobaku.kernel.errors import Unauthorized
 from bobaku.kernel.events import new_event
-from bobaku.services.customer.adapters.outbox import UserOutbox
+from bobaku.kernel.outbox import Outbox
 from bobaku.services.customer.adapters.passwords import PasswordHasher
 from bobaku.services.customer.adapters.refresh_tokens import AlreadySucceeded, RefreshTokenStore
 from bobaku.services.customer.adapters.users import UserIdTaken, UserRepository
@@ -75,7 +75,7 @@ class Accounts:
         refresh_tokens: RefreshTokenStore,
         passwords: PasswordHasher,
         issuer: TokenIssuer,
-        outbox: UserOutbox,
+        outbox: Outbox,
         access_ttl_s: int,
         refresh_ttl_s: int,
     ) -> None:
@@ -117,7 +117,7 @@ class Accounts:
         else:
             raise RuntimeError("could not draw a free user id")
         try:
-            await self.outbox.flush(user.id, [registered])
+            await self.outbox.deliver(self.users.pending(user.id, registered))
         except Exception:
             # Committed with the user; the outbox relay publishes it later.
             log.warning("customer.registered left in the outbox", exc_info=True)

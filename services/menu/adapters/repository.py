@@ -7,7 +7,7 @@ Franchise databases: ``franchise_prices`` (one document per overridden item) and
 ``outlet_availability`` (one document per outlet: ``items.<item_id>: bool``).
 
 Every write that others must hear about carries its event in the same document update
-(see :mod:`.outbox`).
+(see :mod:`bobaku.kernel.outbox`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.db import Databases, Document, IndexCatalog, IndexSpec
 from bobaku.kernel.events import Event
-from bobaku.services.menu.adapters.outbox import OUTBOX, Outbox, Pending, outbox_entry
+from bobaku.kernel.outbox import OUTBOX, Outbox, Pending, outbox_entry, push_entry
 from bobaku.services.menu.domain.model import Category, MenuItem, Outlet, Topping
 
 CATEGORIES = "menu_categories"
@@ -80,7 +80,7 @@ class MenuRepository:
     ) -> None:
         """One document update that carries its event, then the event's delivery."""
         entry = outbox_entry(event)
-        update = {**update, "$push": {OUTBOX: entry}}
+        update = push_entry(update, entry)
         await db[collection].update_one({"_id": doc_id}, update, upsert=upsert)
         await self.outbox.deliver(Pending(db, collection, doc_id, entry))
 

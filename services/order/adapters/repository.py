@@ -15,16 +15,8 @@ from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import AggregateStore
 from bobaku.services.order.domain.model import Order, apply
 
-INDEXES = (
-    IndexSpec("platform", "order_directory", [("customer_id", 1)], name="by_customer"),
-    IndexSpec("franchise", "orders", [("customer_id", 1), ("created_at", -1)], name="by_customer"),
-    IndexSpec(
-        "franchise",
-        "orders",
-        [("outlet_id", 1), ("status", 1), ("created_at", 1)],
-        name="by_outlet_status",
-    ),
-)
+# The order directory (platform database): written by :meth:`OrderRepository.register`.
+INDEXES = (IndexSpec("platform", "order_directory", [("customer_id", 1)], name="by_customer"),)
 
 
 class OrderRepository:
@@ -54,6 +46,11 @@ class OrderRepository:
             apply(order, event)
         order.version = seq
         return order
+
+    async def franchises_of(self, customer_id: str) -> list[str]:
+        """The franchises a customer has ordered from (from the directory)."""
+        entries = self.databases.platform.order_directory
+        return sorted({e["franchise_id"] async for e in entries.find({"customer_id": customer_id})})
 
     async def locate(self, order_id: str) -> dict[str, Any]:
         entry = await self.databases.platform.order_directory.find_one({"_id": order_id})

@@ -18,7 +18,6 @@ from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.eventstore import AggregateStore
-from bobaku.services.order.domain.model import view
 from bobaku.services.order.service_layer import handlers
 from bobaku.services.order.service_layer.handlers import OrderContext
 
@@ -51,21 +50,7 @@ async def start_consumers(
         order_id = event.data.get("order_id")
         if not event.tenant or not order_id:
             return
-        order = await ctx.orders.load(event.tenant, order_id)
-        if not order.exists:
-            return
-        db = await ctx.databases.franchise(event.tenant)
-        current = await db.orders.find_one({"_id": order_id}, {"version": 1})
-        if current is not None and current.get("version", 0) >= order.version:
-            return  # an older event arriving late: the read model is already ahead
-        doc = view(order)
-        doc.update(
-            status=str(order.status),
-            status_detail=doc.pop("status"),
-            paid_at=order.payment.paid_at,
-            stations=sorted({line.get("station") or "" for line in order.lines} - {""}),
-        )
-        await db.orders.replace_one({"_id": order_id}, {"_id": order_id, **doc}, upsert=True)
+        await ctx.views.project(await ctx.orders.load(event.tenant, order_id))
 
     async def notify(event: Event, _: Delivery) -> None:
         kind = NOTIFY_ON.get(event.type)

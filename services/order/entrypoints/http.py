@@ -126,18 +126,14 @@ PAGE_QUERY = (
 async def my_orders(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(Role.CUSTOMER)
-    entries = request.app[CONTEXT].databases.platform.order_directory
-    franchises = sorted(
-        {e["franchise_id"] async for e in entries.find({"customer_id": who.subject})}
+    ctx = _ctx(request)
+    status = request.query.get("status")
+    items = await ctx.views.history(
+        await ctx.orders.franchises_of(who.subject),
+        who.subject,
+        _status(status) if status else None,
     )
-    items: list[dict[str, Any]] = []
-    for franchise_id in franchises:
-        db = await request.app[CONTEXT].databases.franchise(franchise_id)
-        query: dict[str, Any] = {"customer_id": who.subject}
-        if status := request.query.get("status"):
-            query["status"] = _status(status)
-        items.extend([doc async for doc in db.orders.find(query, {"_id": 0})])
-    return ok(_page(sorted(items, key=lambda o: o["created_at"] or "", reverse=True), request))
+    return ok(_page(items, request))
 
 
 @api.get(
@@ -149,16 +145,17 @@ async def my_orders(request: web.Request) -> web.Response:
 async def outlet_orders(request: web.Request) -> web.Response:
     who = principal(request)
     outlet_id = request.match_info["outlet_id"]
-    db = await _outlet_db(request, who, outlet_id)
-    query: dict[str, Any] = {"outlet_id": outlet_id}
-    if status := request.query.get("status"):
-        query["status"] = _status(status)
-    if date := request.query.get("date"):
-        # ISO-8601 strings sort as times, so a day is a string range.
-        query["created_at"] = {"$gte": date, "$lt": f"{date}T99"}
+    franchise_id = await _outlet_franchise(request, who, outlet_id)
+    status = request.query.get("status")
     limit, start = _limits(request)
-    cursor = db.orders.find(query, {"_id": 0}).sort("created_at", -1).skip(start).limit(limit + 1)
-    docs = [doc async for doc in cursor]
+    docs = await _ctx(request).views.outlet_page(
+        franchise_id,
+        outlet_id,
+        status=_status(status) if status else None,
+        date=request.query.get("date"),
+        start=start,
+        limit=limit,
+    )
     more = len(docs) > limit
     return ok({"items": docs[:limit], "next_cursor": str(start + limit) if more else None})
 
@@ -172,26 +169,21 @@ async def outlet_orders(request: web.Request) -> web.Response:
 async def kitchen_queue(request: web.Request) -> web.Response:
     who = principal(request)
     outlet_id = request.match_info["outlet_id"]
-    db = await _outlet_db(request, who, outlet_id)
-    query: dict[str, Any] = {
-        "outlet_id": outlet_id,
-        "status": {"$in": [str(Status.BEING_PREPARED), str(Status.READY)]},
-    }
-    tickets = [doc async for doc in db.orders.find(query, {"_id": 0})]
-    if station := request.query.get("station"):
-        tickets = [t for t in tickets if station in t.get("stations", [])]
-    tickets.sort(key=lambda t: t.get("paid_at") or t.get("created_at") or "")
+    franchise_id = await _outlet_franchise(request, who, outlet_id)
+    tickets = await _ctx(request).views.kitchen_queue(
+        franchise_id, outlet_id, request.query.get("station")
+    )
     return ok({"items": tickets, "next_cursor": None})
 
 
-async def _outlet_db(request: web.Request, who: Any, outlet_id: str) -> Any:
-    """The outlet's franchise database, once the caller is allowed there (403, logged,
+async def _outlet_franchise(request: web.Request, who: Any, outlet_id: str) -> str:
+    """The outlet's franchise, once the caller is allowed there (403, logged,
     for another franchise's outlet: never an empty list from the wrong database)."""
     who.require_role(*handlers.STAFF_ROLES)
     ctx = request.app[CONTEXT]
     franchise_id = await ctx.menu.franchise_of(outlet_id)
     who.require_outlet(franchise_id, outlet_id)
-    return await ctx.databases.franchise(franchise_id)
+    return franchise_id
 
 
 def _status(value: str) -> str:

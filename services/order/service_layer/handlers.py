@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bobaku.kernel.auth import Principal, Role
-from bobaku.kernel.db import Databases
 from bobaku.kernel.errors import (
     BobakuError,
     ConcurrencyConflict,
@@ -37,6 +36,7 @@ from bobaku.services.order.domain.saga import (
     Step,
     next_step,
 )
+from bobaku.services.order.service_layer.views import OrderViews
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class OrderContext:
     """What the handlers work with; built once in bootstrap."""
 
     orders: OrderRepository
-    databases: Databases
+    views: OrderViews
     menu: MenuService
     customers: CustomerService
     payments: PaymentService
@@ -350,10 +350,7 @@ async def _redeem_rewards(ctx: OrderContext, order: Order) -> Order:
 async def _send_to_kitchen(ctx: OrderContext, order: Order) -> Order:
     if order.stock == "reserved":
         await ctx.menu.commit(order.id)
-    db = await ctx.databases.franchise(order.franchise_id)
-    ahead = await db.orders.count_documents(
-        {"outlet_id": order.outlet_id, "status": str(Status.BEING_PREPARED)}
-    )
+    ahead = await ctx.views.queue_length(order.franchise_id, order.outlet_id)
     paid_at = _parse(order.payment.paid_at) or datetime.now(UTC)
     drinks = sum(int(line["quantity"]) for line in order.lines)
     eta = estimated_completion(max(paid_at, datetime.now(UTC)), drinks, ahead)

@@ -18,10 +18,11 @@ from support import eventually
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.routing_table import RoutingEntries, routing_key
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import create_app, ok
 from bobaku.services.gateway.app import GatewaySettings, build_app
-from bobaku.services.gateway.routing import ROUTING_BUCKET, match
+from bobaku.services.gateway.routing import match
 
 
 @dataclass
@@ -227,12 +228,12 @@ async def test_a_franchise_in_its_own_silo_is_routed_there_without_a_restart(
     franchise = f"fr-{secrets.token_hex(3)}"
     staff = bearer(token_issuer, roles=[Role.STAFF], franchise_id=franchise, outlet_ids=["o1"])
     try:
-        kv = await bus.js.key_value(ROUTING_BUCKET)
+        kv = await RoutingEntries.from_settings(bus, settings).kv()
         entry = {
             "franchise_id": franchise,
             "upstreams": {"order": str(server.make_url("")).rstrip("/")},
         }
-        await kv.put(f"franchise.{franchise}", json.dumps(entry).encode())
+        await kv.put(routing_key(franchise), json.dumps(entry).encode())
 
         async def routed_to_silo() -> bool:
             resp = await client.get("/api/v1/outlets/o1/kitchen", headers=staff)
@@ -245,7 +246,7 @@ async def test_a_franchise_in_its_own_silo_is_routed_there_without_a_restart(
         )
         assert (await other.json())["data"]["served_by"] == "pooled"
 
-        await kv.delete(f"franchise.{franchise}")
+        await kv.delete(routing_key(franchise))
 
         async def back_to_pooled() -> bool:
             resp = await client.get("/api/v1/outlets/o1/kitchen", headers=staff)

@@ -13,8 +13,8 @@ from support import eventually
 from bobaku.kernel.auth import Role
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.outbox import OUTBOX
 from bobaku.kernel.web import DATABASES, REDIS
-from bobaku.services.menu.adapters.outbox import OUTBOX
 from bobaku.services.menu.bootstrap import build_app
 from bobaku.services.menu.entrypoints.http import DEPENDENCIES
 from bobaku.services.menu.service_layer.caching import Tags

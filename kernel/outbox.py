@@ -1,27 +1,26 @@
-"""A transactional outbox inside each changed document.
+"""The transactional outbox: an event written into the document whose change it announces.
 
-A catalog, price, availability or hours change and the event announcing it must not be two
-independent writes that can diverge (a crash between them would leave every replica's
-cache stale until it expires). So the event is written *into the changed document itself*
-(field ``_outbox``, one JSON string per event) in the same single-document update as the
-change. Right after the write the event is published and removed from the document; if
-that fails (NATS down, process killed) the sweeper publishes it later. Publishing twice is
-harmless: the bus publishes with ``Nats-Msg-Id`` = event id, and the consumers only drop
-cache generations.
+A state change and its event must not be two independent writes that can diverge, so the
+event goes *into the changed document itself* (field :data:`OUTBOX`, one JSON string per
+event) in the same single-document write as the change (:func:`outbox_entry`,
+:func:`push_entry`). Right after the write it is published and pulled from the document
+(:meth:`Outbox.deliver`); if that fails (NATS away, the process killed in between) the
+sweeper (:meth:`Outbox.sweeper`) publishes it later. Publishing twice is harmless: the bus
+publishes with ``Nats-Msg-Id`` = event id, and consumers are idempotent by event id.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.db import Databases, Document
 from bobaku.kernel.events import Event
+from bobaku.kernel.tasks import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +42,19 @@ def outbox_entry(event: Event) -> str:
     return event.to_json().decode()
 
 
+def push_entry(update: dict[str, Any], entry: str) -> dict[str, Any]:
+    """``update`` (a MongoDB update document) that also puts ``entry`` into the outbox."""
+    return {**update, "$push": {OUTBOX: entry}}
+
+
 class Outbox:
     def __init__(
         self,
         bus: EventBus,
         databases: Databases,
         *,
-        platform_collections: tuple[str, ...],
-        franchise_collections: tuple[str, ...],
+        platform_collections: tuple[str, ...] = (),
+        franchise_collections: tuple[str, ...] = (),
     ) -> None:
         self.bus = bus
         self.databases = databases
@@ -75,26 +79,26 @@ class Outbox:
         targets: list[tuple[AsyncDatabase[Document], str]] = [
             (self.databases.platform, c) for c in self.platform_collections
         ]
-        franchise_prefix = f"{self.databases.prefix}_fr_"
-        for name in await self.databases.client.list_database_names():
-            if name.startswith(franchise_prefix):
-                db = self.databases.client[name]
-                targets.extend((db, c) for c in self.franchise_collections)
+        if self.franchise_collections:
+            franchise_prefix = f"{self.databases.prefix}_fr_"
+            for name in await self.databases.client.list_database_names():
+                if name.startswith(franchise_prefix):
+                    db = self.databases.client[name]
+                    targets.extend((db, c) for c in self.franchise_collections)
         for db, collection in targets:
             async for doc in db[collection].find(PENDING, {OUTBOX: 1}):
                 for entry in doc.get(OUTBOX, []):
                     if await self.deliver(Pending(db, collection, doc["_id"], entry)):
                         sent += 1
+        if sent:
+            log.info("outbox sweep published %d late events", sent)
         return sent
 
-    async def run_sweeper(self, interval_s: float, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                sent = await self.sweep()
-            except Exception as exc:
-                log.warning("outbox sweep failed: %s", exc)
-            else:
-                if sent:
-                    log.info("outbox sweep published %d late events", sent)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), interval_s)
+    def sweeper(self, name: str, interval_s: float) -> BackgroundTask:
+        """The background task that runs :meth:`sweep` every ``interval_s``."""
+
+        async def step() -> bool:
+            await self.sweep()
+            return False
+
+        return BackgroundTask(name, step, interval_s=interval_s)

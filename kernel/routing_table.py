@@ -1,7 +1,10 @@
-"""The gateway's routing table: a NATS JetStream key-value bucket the operator writes.
+"""The routing table: a NATS JetStream key-value bucket the operator writes, the gateway reads.
 
-Key ``franchise.<id>``, value the JSON of :func:`bobaku.operator.plan.routing_entry`. The
-gateway watches the bucket, so onboarding a franchise needs no gateway restart.
+One contract for both sides: the bucket is ``Settings.routing_bucket`` (``ROUTING_BUCKET``),
+created by whichever side comes first with :data:`ROUTING_HISTORY`; the key is
+:func:`routing_key` (``franchise.<id>``), the value the JSON of
+:func:`bobaku.operator.plan.routing_entry`. The gateway :meth:`RoutingEntries.watch`-es the
+bucket, so onboarding a franchise needs no gateway restart.
 
 Writes are compare-and-set on the key's revision, and the value is computed *after* the
 revision is read, so two writers that race (a Franchise's reconcile and an Outlet's) can
@@ -10,18 +13,33 @@ never leave an older outlet list behind: the loser's write is refused and recomp
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.settings import Settings
 
 Entry = dict[str, Any]
 VOLATILE = ("updated_at",)
 MAX_ATTEMPTS = 10
+# Revisions kept per key (what `nats kv history` shows when debugging a routing change).
+ROUTING_HISTORY = 5
+KEY_PREFIX = "franchise."
+
+
+def routing_key(franchise_id: str) -> str:
+    return f"{KEY_PREFIX}{franchise_id}"
+
+
+def franchise_of(key: str) -> str:
+    return key.removeprefix(KEY_PREFIX)
 
 
 class RoutingConflict(Exception):
@@ -32,11 +50,18 @@ def _stable(entry: Entry | None) -> Entry | None:
     return None if entry is None else {k: v for k, v in entry.items() if k not in VOLATILE}
 
 
-class RoutingTable:
+class RoutingEntries:
+    """The bucket's entries: compare-and-set writes (operator), reads and a watch (gateway)."""
+
     def __init__(self, bus: EventBus, bucket: str) -> None:
         self.bus = bus
         self.bucket = bucket
         self._kv: KeyValue | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, bus: EventBus, settings: Settings) -> RoutingEntries:
+        return cls(bus, settings.routing_bucket)
 
     async def kv(self) -> KeyValue:
         if self._kv is None:
@@ -44,9 +69,11 @@ class RoutingTable:
                 self._kv = await self.bus.js.key_value(self.bucket)
             except BucketNotFoundError:
                 self._kv = await self.bus.js.create_key_value(
-                    bucket=self.bucket,
-                    description="gateway routing: franchise.<id> -> upstreams (bobaku-operator)",
-                    history=5,
+                    KeyValueConfig(
+                        bucket=self.bucket,
+                        description="gateway routing: franchise.<id> -> upstreams",
+                        history=ROUTING_HISTORY,
+                    )
                 )
         return self._kv
 
@@ -97,3 +124,23 @@ class RoutingTable:
         kv = await self.kv()
         await kv.delete(key)
         return True
+
+    async def watch(self, apply: Callable[[str, bytes | None], None]) -> None:
+        """Call ``apply(key, value)`` for every current entry, then for every change
+        (``value`` ``None`` on a delete), until :meth:`stop`."""
+        watcher = await (await self.kv()).watchall()
+
+        async def follow() -> None:
+            async for entry in watcher:
+                if entry is None:  # end of the initial values; keep following updates
+                    continue
+                apply(entry.key, entry.value if entry.operation is None else None)
+
+        self._watcher = asyncio.create_task(follow(), name=f"watch-{self.bucket}")
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
