@@ -33,6 +33,39 @@ class MenuService:
         return result
 
     async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
+        """Whole-item counts: the menu knows nothing of customizations."""
+        counted = [{"menu_id": i["menu_id"], "quantity": i["quantity"]} for i in items]
+        await self.client.request(
+            "POST",
+            "/internal/stock/reservations",
+            json_body={"order_id": order_id, "outlet_id": outlet_id, "items": counted},
+            headers={"Idempotency-Key": order_id},
+        )
+
+    async def release(self, order_id: str) -> None:
+        await self.client.request(
+            "POST",
+            f"/internal/stock/reservations/{order_id}/release",
+            headers={"Idempotency-Key": order_id},
+        )
+
+    async def commit(self, order_id: str) -> None:
+        await self.client.request(
+            "POST",
+            f"/internal/stock/reservations/{order_id}/commit",
+            headers={"Idempotency-Key": order_id},
+        )
+
+
+class SupplyService:
+    """The order's ingredients, held by recipe in the supply service (docs/api/supply.md):
+    the same idempotent reserve / release / commit contract as the menu's whole-item counts,
+    with each line's customizations (sugar and ice levels, toppings)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
         await self.client.request(
             "POST",
             "/internal/stock/reservations",
@@ -53,6 +86,9 @@ class MenuService:
             f"/internal/stock/reservations/{order_id}/commit",
             headers={"Idempotency-Key": order_id},
         )
+
+
+StockService = MenuService | SupplyService
 
 
 class CustomerService:

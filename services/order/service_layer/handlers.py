@@ -23,7 +23,12 @@ from bobaku.kernel.errors import (
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.events.envelope import utc_iso
 from bobaku.services.order.adapters.repository import OrderRepository
-from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
+from bobaku.services.order.adapters.upstreams import (
+    CustomerService,
+    MenuService,
+    PaymentService,
+    StockService,
+)
 from bobaku.services.order.domain.estimate import estimated_completion
 from bobaku.services.order.domain.model import Order, Status
 from bobaku.services.order.domain.saga import (
@@ -53,6 +58,9 @@ class OrderContext:
     orders: OrderRepository
     views: OrderViews
     menu: MenuService
+    # Where the order's stock is held: the supply service (ingredients by recipe), or the
+    # menu's whole-item counts (ORDER_STOCK_SERVICE=menu).
+    stock: StockService
     customers: CustomerService
     payments: PaymentService
     # One saga driver per order at a time in this process (the request that placed it and
@@ -309,9 +317,20 @@ async def run_step(ctx: OrderContext, order: Order, step: Step) -> Order:
 
 
 async def _reserve_stock(ctx: OrderContext, order: Order) -> Order:
-    items = [{"menu_id": line["menu_id"], "quantity": line["quantity"]} for line in order.lines]
+    items = [
+        {
+            "menu_id": line["menu_id"],
+            "quantity": line["quantity"],
+            "customizations": {
+                "sugar_level": line["customizations"].get("sugar_level"),
+                "ice_level": line["customizations"].get("ice_level"),
+                "toppings": [t["id"] for t in line["customizations"].get("toppings", [])],
+            },
+        }
+        for line in order.lines
+    ]
     try:
-        await ctx.menu.reserve(order.id, order.outlet_id, items)
+        await ctx.stock.reserve(order.id, order.outlet_id, items)
     except BobakuError as err:
         if err.status != 409:
             raise
@@ -349,7 +368,7 @@ async def _redeem_rewards(ctx: OrderContext, order: Order) -> Order:
 
 async def _send_to_kitchen(ctx: OrderContext, order: Order) -> Order:
     if order.stock == "reserved":
-        await ctx.menu.commit(order.id)
+        await ctx.stock.commit(order.id)
     ahead = await ctx.views.queue_length(order.franchise_id, order.outlet_id)
     paid_at = _parse(order.payment.paid_at) or datetime.now(UTC)
     drinks = sum(int(line["quantity"]) for line in order.lines)
@@ -361,7 +380,7 @@ async def _send_to_kitchen(ctx: OrderContext, order: Order) -> Order:
 async def _compensate(ctx: OrderContext, order: Order, step: Compensate) -> Order:
     voided = False
     if step.release_stock:
-        await ctx.menu.release(order.id)
+        await ctx.stock.release(order.id)
     if step.restore_points:
         await ctx.customers.release(order.customer_id, order.id)
     if step.void_payment and order.payment.intent_id:

@@ -83,6 +83,7 @@ async def stack(
             "menu_url": url,
             "order_url": url,
             "payment_url": url,
+            "supply_url": url,
             "rate_limit_per_minute": 1000,
             "anonymous_rate_limit_per_minute": 1000,
             "login_rate_limit_per_minute": 3,

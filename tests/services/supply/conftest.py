@@ -23,6 +23,7 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import DATABASES
 from bobaku.services.menu.bootstrap import build_app as build_menu
 from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION, STOCK_RELAY
+from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
 from bobaku.services.supply.bootstrap import build_app as build_supply
 from bobaku.services.supply.entrypoints.consumers import RELAY
@@ -73,6 +74,7 @@ async def harness(
         ("ES_SUPPLY", RELAY),
         (EVENTS_STREAM, CACHE_INVALIDATION),
         ("ES_STOCK", STOCK_RELAY),
+        (EVENTS_STREAM, SUPPLY_AVAILABILITY),
     ):
         with contextlib.suppress(NotFoundError):
             await bus.js.delete_consumer(stream, f"{settings.deployment_id}-{durable}")

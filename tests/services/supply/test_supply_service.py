@@ -501,6 +501,9 @@ async def test_running_out_of_an_ingredient_announces_the_items_that_cannot_be_m
 
     event = await eventually(both_out)
     assert event.data["outlet_id"] == outlet
+    # The menu learns it from the event: both items show as sold out there, and only there.
+    await eventually(lambda: _menu_says(harness, outlet, {"m011": False, "m024": False}))
+    assert await _menu_says(harness, outlet, {"m012": True, "m001": True})
     # A receipt of popping boba brings them back.
     status, _ = await harness.call(
         "POST",
@@ -516,6 +519,20 @@ async def test_running_out_of_an_ingredient_announces_the_items_that_cannot_be_m
 
     event = await eventually(back)
     assert {"m011", "m024"} <= set(event.data["became_available"])
+    await eventually(lambda: _menu_says(harness, outlet, {"m011": True, "m024": True}))
+
+
+async def _menu_says(harness: SupplyHarness, outlet: str, expected: dict[str, bool]) -> bool:
+    async with harness.menu.get(f"/outlets/{outlet}/menu") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    items = {i["id"]: i for c in body["data"]["categories"] for i in c["items"]}
+    for menu_id, available in expected.items():
+        if items[menu_id]["available"] != available:
+            return False
+        if not available:
+            assert items[menu_id]["unavailable_reason"] == "sold_out"
+    return True
 
 
 async def test_the_openapi_document_describes_the_routes_and_their_bodies(
