@@ -165,9 +165,21 @@ DEMO_OUTLETS = {
     "outlet-05": "fr-bandung",
 }
 
-# Opening stock in packs (the rest: 3 packs each). Mango purée and popping boba are
-# short, as the menu's limited drinks were: about 40 specials and 30-40 popping drinks.
-OPENING_PACKS = {"ice": 5, "cup-500": 2, "flat-lid": 1, "dome-lid": 1, "boba-straw": 2}
+# Opening stock in packs, about a busy day's worth (the rest: 3 packs each). Mango purée
+# and popping boba are short, as the menu's limited drinks were: about 40 specials and
+# 30-60 popping drinks.
+OPENING_PACKS = {
+    "fresh-milk": 40,
+    "ice": 10,
+    "tapioca-pearl": 5,
+    "brown-sugar-syrup": 4,
+    "cane-syrup": 4,
+    "cheese-foam-mix": 5,
+    "cup-500": 2,
+    "flat-lid": 2,
+    "dome-lid": 2,
+    "boba-straw": 2,
+}
 OPENING_UNITS = {"mango-puree": 4800, "popping-boba": 2400}
 
 
@@ -185,10 +197,8 @@ def opening_stock() -> dict[str, int]:
 
 
 def par_levels() -> dict[str, dict[str, int]]:
-    """Order back up to 4 packs when an ingredient falls below one and a half."""
-    return {
-        i: {"par": 4 * pack, "reorder_at": pack * 3 // 2} for i, _, _, pack, *_ in INGREDIENT_LIST
-    }
+    """Order back up to the opening level when an ingredient falls below 40 % of it."""
+    return {i: {"par": n, "reorder_at": n * 2 // 5} for i, n in opening_stock().items()}
 
 
 def _count(ref: str, stock: dict[str, int]) -> Callable[[OutletStock], StockFact | None]:
