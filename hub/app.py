@@ -42,6 +42,8 @@ from bobaku.hub.session import Session
 from bobaku.hub.settings import HubSettings
 from bobaku.kernel.auth import TokenVerifier
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.client import ServiceClient
+from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.web import verifier_from_settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,17 @@ class Hub:
         settings = self.settings
         self.bus = await EventBus.connect(settings)
         self.http = aiohttp.ClientSession()
-        self.authorizer = ChannelAuthorizer(settings, self.http)
+        self.outlets = OutletDirectory(
+            ServiceClient(
+                "menu",
+                settings.menu_url,
+                timeout_s=settings.hub_upstream_timeout_s,
+                session=self.http,
+            ),
+            ttl_s=settings.hub_outlet_cache_s,
+        )
+        await self.outlets.follow(self.bus)
+        self.authorizer = ChannelAuthorizer(settings, self.http, self.outlets)
         self.history = ChannelHistory(self.bus, settings)
         last = await self.history.start()
         self.feed = LiveFeed(self.bus, settings, self.fanout.deliver)
@@ -112,6 +124,7 @@ class Hub:
         await self.feed.stop()
         if self._background:
             await asyncio.wait(self._background, timeout=5)
+        await self.outlets.stop()
         await self.http.close()
         await self.bus.close()
 

@@ -4,7 +4,8 @@
 - ``franchise:{id}:ops``: hq_admin; the franchise_owner whose token names franchise ``id``.
 - ``outlet:{id}:kitchen``: hq_admin; staff or outlet_manager whose token lists outlet
   ``id``; the franchise_owner of the outlet's franchise, as the menu service names it
-  (``GET {MENU_URL}/outlets/{id}``, cached).
+  (``GET {MENU_URL}/outlets/{id}``, through the kernel's :class:`OutletDirectory`: cached,
+  and dropped on ``menu.outlet_changed``).
 - ``order:{id}``: whoever the order service lets read the order: ``GET
   {ORDER_URL}/orders/{id}`` with the client's own token; 200 = yes, 401/403/404 = no
   (a yes is reused briefly per user and order).
@@ -25,6 +26,8 @@ import aiohttp
 from bobaku.hub.channels import Channel, Namespace
 from bobaku.hub.settings import HubSettings
 from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.errors import BobakuError
+from bobaku.kernel.outlets import OutletDirectory
 
 security_log = logging.getLogger("bobaku.security")
 log = logging.getLogger(__name__)
@@ -41,12 +44,14 @@ class AuthorityUnavailable(Exception):
 
 
 class ChannelAuthorizer:
-    def __init__(self, settings: HubSettings, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, settings: HubSettings, http: aiohttp.ClientSession, outlets: OutletDirectory
+    ) -> None:
         self.settings = settings
         self.http = http
+        self.outlets = outlets
         self.timeout = aiohttp.ClientTimeout(total=settings.hub_upstream_timeout_s)
         self._order_access: dict[tuple[str, str], float] = {}
-        self._outlet_franchise: dict[str, tuple[str | None, float]] = {}
 
     async def authorize(self, who: Principal, token: str, channel: Channel) -> None:
         """Return if ``who`` may subscribe; raise :class:`SubscriptionRefused` if not."""
@@ -108,26 +113,10 @@ class ChannelAuthorizer:
         raise AuthorityUnavailable(f"the order service answered {status}")
 
     async def franchise_of_outlet(self, outlet_id: str) -> str | None:
-        now = time.monotonic()
-        cached = self._outlet_franchise.get(outlet_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        url = f"{self.settings.menu_url}/outlets/{outlet_id}"
         try:
-            async with self.http.get(url, timeout=self.timeout) as resp:
-                if resp.status == 404:
-                    franchise = None
-                elif resp.status == 200:
-                    body: Any = await resp.json()
-                    franchise = body["data"]["franchise_id"]
-                else:
-                    raise AuthorityUnavailable(f"the menu service answered {resp.status}")
-        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            raise AuthorityUnavailable(f"the menu service could not be asked: {exc!r}") from exc
-        self._store(
-            self._outlet_franchise, outlet_id, (franchise, now + self.settings.hub_outlet_cache_s)
-        )
-        return franchise
+            return await self.outlets.lookup(outlet_id)
+        except BobakuError as exc:
+            raise AuthorityUnavailable(f"the menu service could not answer: {exc}") from exc
 
     async def _get_status(self, url: str, token: str, who: str) -> int:
         try:

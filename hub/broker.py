@@ -45,7 +45,8 @@ from bobaku.hub.channels import Channel, channel_of_subject
 from bobaku.hub.metrics import PUBLICATIONS_ROUTED
 from bobaku.hub.routing import Route, routes_for
 from bobaku.hub.settings import HubSettings
-from bobaku.kernel.bus import EVENTS_STREAM, ConsumerSpec, Delivery, EventBus, StreamSpec
+from bobaku.kernel import streams
+from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
 from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import WRONG_LAST_SEQUENCE, AggregateStore
 
@@ -177,9 +178,9 @@ class ChannelHistory:
 
 # name, stream, filter subjects
 SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("order", "ES_ORDER", ("es.order.>",)),
-    ("payment", "ES_PAYMENT", ("es.payment.>",)),
-    ("notification", EVENTS_STREAM, ("events.*.notification.requested",)),
+    ("order", streams.ORDER.name, (streams.ORDER.wildcard,)),
+    ("payment", streams.PAYMENT.name, (streams.PAYMENT.wildcard,)),
+    ("notification", streams.EVENTS.name, (streams.EVENTS.filter("notification.requested"),)),
 )
 
 

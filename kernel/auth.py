@@ -41,6 +41,15 @@ class Role(StrEnum):
     SERVICE = "service"
 
 
+# Role groups: who may do what, named once (pass them as ``require_role(*GROUP)``).
+# Whoever runs a franchise: its owner, and HQ over every franchise.
+FRANCHISE_MANAGERS: tuple[Role, ...] = (Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+# Whoever manages an outlet (refunds, hours, availability): its manager and those above.
+OUTLET_MANAGERS: tuple[Role, ...] = (Role.OUTLET_MANAGER, *FRANCHISE_MANAGERS)
+# Everyone who works an outlet (kitchen, counter), and those above.
+OUTLET_STAFF: tuple[Role, ...] = (Role.STAFF, *OUTLET_MANAGERS)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as their verified token says."""

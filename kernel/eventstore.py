@@ -21,9 +21,10 @@ from typing import Any, Generic, TypeVar
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
-from bobaku.kernel.bus import EventBus, StreamSpec, decode_events, encode_events
+from bobaku.kernel.bus import EventBus, decode_events, encode_events
 from bobaku.kernel.errors import ConcurrencyConflict
 from bobaku.kernel.events import Event
+from bobaku.kernel.streams import aggregate_spec
 
 # JetStream error code for "wrong last sequence" (expected-last-subject-sequence failed).
 WRONG_LAST_SEQUENCE = 10071
@@ -51,11 +52,7 @@ class AggregateStore:
             raise ValueError(f"aggregate kind must be a lower-case identifier, got {kind!r}")
         self.bus = bus
         self.kind = kind
-        self.spec = StreamSpec(
-            name=f"ES_{kind.upper()}",
-            subjects=(f"es.{kind}.>",),
-            description=f"event-sourced {kind} aggregates: es.{kind}.<tenant>.<id>",
-        )
+        self.spec = aggregate_spec(kind)
         self.snapshot_every = snapshot_every
         self._snapshot_bucket = f"snapshots_{kind}"
 

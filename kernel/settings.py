@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # The payment service's public base URL, as providers must call it back.
     payment_webhook_base_url: str = "http://127.0.0.1:18084"
     service_token: str | None = None
+    # How long an outlet's franchise is kept (kernel.outlets); a menu.outlet_changed drops it.
+    outlet_directory_ttl_s: float = Field(default=600.0, ge=0)
     # The NATS JetStream key-value bucket of the routing table (kernel.routing_table): the
     # operator writes it, the gateway watches it.
     routing_bucket: str = Field(default="bobaku_routing", pattern=r"^[A-Za-z0-9_-]+$")

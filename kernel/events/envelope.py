@@ -62,6 +62,14 @@ def utc_iso(ts: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+def parse_utc(text: str) -> datetime:
+    """The aware UTC time of an ISO-8601 string (``Z`` or an offset); a string without an
+    offset is taken as UTC. ``ValueError`` if it is not a time. The inverse of
+    :func:`utc_iso`."""
+    ts = datetime.fromisoformat(text)
+    return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
 def new_event_id(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"evt-{now:%Y%m%d}-{secrets.token_hex(8)}"

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from bobaku.kernel import streams
 from bobaku.kernel.auth import (
     TokenIssuer,
     TokenVerifier,
@@ -14,8 +15,8 @@ from bobaku.kernel.auth import (
     public_key_pem,
 )
 from bobaku.kernel.db import IndexCatalog
-from bobaku.kernel.eventstore import AggregateStore
 from bobaku.kernel.outbox import Outbox
+from bobaku.kernel.streams import ensure_streams
 from bobaku.kernel.web import BUS, DATABASES, VERIFIER, create_app
 from bobaku.services.customer.adapters import loyalty_views, refresh_tokens, users
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
@@ -89,9 +90,8 @@ def _wiring(
         bus, databases = app[BUS], app[DATABASES]
         ledgers = LedgerStore(bus)
         await ledgers.start()
-        # The order service owns ES_ORDER; declaring the same spec here means either
-        # service may start first.
-        await AggregateStore(bus, "order").start()
+        # The order service owns ES_ORDER; either service may start first.
+        await ensure_streams(bus, streams.ORDER)
 
         user_repo = UserRepository(databases)
         outbox = Outbox(bus, databases, platform_collections=(users.USERS,))

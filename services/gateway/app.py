@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from bobaku.kernel.asyncapi import asyncapi_document
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import NotFound, Unauthorized
 from bobaku.kernel.openapi import Api
@@ -49,6 +50,7 @@ class Gateway:
         self.customers_internal = ServiceClient(
             "customer", settings.customer_url, token=settings.service_token, timeout_s=2
         )
+        self.events_document = asyncapi_document(settings.service_version)
         self.docs = ApiDocs(
             {name: self.proxy(name, url) for name, url in self.routing.defaults.items()}
         )
@@ -100,6 +102,7 @@ async def api_index(request: web.Request) -> web.Response:
             "environment": settings.environment,
             "docs": "/api/docs",
             "openapi": "/api/v1/openapi.json",
+            "asyncapi": "/api/v1/asyncapi.json",
         }
     )
 
@@ -119,6 +122,11 @@ async def get_order(request: web.Request) -> web.Response:
         request.match_info["order_id"], token, orders, gateway.customers_internal
     )
     return ok(body, headers=headers)
+
+
+async def asyncapi(request: web.Request) -> web.Response:
+    """Every event subject and schema (AsyncAPI 3), beside the OpenAPI document."""
+    return web.json_response(request.app[GATEWAY].events_document)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
@@ -217,6 +225,7 @@ def build_app(settings: Settings) -> web.Application:
     app.middlewares.insert(0, cors_middleware(gw_settings.cors_origins))
     api.install(app)
     app.router.add_get("/api/v1/openapi.json", openapi_document)
+    app.router.add_get("/api/v1/asyncapi.json", asyncapi)
     app.router.add_get("/api/docs", swagger)
     app.router.add_route("*", "/api/v1/{tail:.*}", forward)
     app.router.add_route("POST", "/webhooks/{provider}", forward)

@@ -9,6 +9,7 @@ from aiohttp import web
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.order.adapters import repository
@@ -22,7 +23,7 @@ from bobaku.services.order.adapters.upstreams import (
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
 from bobaku.services.order.service_layer import views
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
 
 
@@ -40,7 +41,9 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
             "payment": ServiceClient("payment", settings.payment_url, token=token, timeout_s=10),
             "supply": ServiceClient("supply", settings.supply_url, token=token),
         }
-        menu = MenuService(clients["menu"])
+        outlets = OutletDirectory(clients["menu"], ttl_s=settings.outlet_directory_ttl_s)
+        await outlets.follow(app[BUS])
+        menu = MenuService(clients["menu"], outlets)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
         await store.start()
         ctx = OrderContext(
@@ -57,6 +60,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         if run_consumers:
             await start_consumers(app[BUS], ctx, clients["customer"])
         yield
+        await outlets.stop()
         for client in clients.values():
             await client.close()
 

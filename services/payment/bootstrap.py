@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec
 from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
@@ -55,7 +56,7 @@ def build_app(settings: Settings) -> web.Application:
         spec = ConsumerSpec(
             durable=cfg.payment_projector_durable,
             stream=store.spec.name,
-            filter_subjects=("es.payment.>",),
+            filter_subjects=(streams.PAYMENT.wildcard,),
             max_deliveries=cfg.event_max_deliveries,
         )
         lease = LeaderLease(

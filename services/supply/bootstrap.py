@@ -9,10 +9,10 @@ from aiohttp import web
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
-from bobaku.services.supply.adapters.outlets import Outlets
 from bobaku.services.supply.adapters.repository import INDEXES, SupplyRepository
 from bobaku.services.supply.entrypoints.consumers import relay, relay_spec
 from bobaku.services.supply.entrypoints.http import SUPPLY, api
@@ -43,14 +43,15 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         transfers = Documents(AggregateStore(bus, TRANSFER_KIND), source=SOURCE)
         await pos.start()
         await transfers.start()
-        outlets = Outlets(ServiceClient("menu", settings.menu_url, token=settings.service_token))
+        menu = ServiceClient("menu", settings.menu_url, token=settings.service_token)
+        outlets = OutletDirectory(menu, ttl_s=settings.outlet_directory_ttl_s)
+        await outlets.follow(bus)
         supply = Supply(SupplyRepository(app[DATABASES]), ledgers, pos, transfers, outlets)
         app[SUPPLY] = supply
         if run_consumers:
-            await bus.consume(
-                relay_spec(stock.spec.name, settings.event_max_deliveries), relay(bus, supply)
-            )
+            await bus.consume(relay_spec(settings.event_max_deliveries), relay(bus, supply))
         yield
-        await outlets.close()
+        await outlets.stop()
+        await menu.close()
 
     return runtime

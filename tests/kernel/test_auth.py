@@ -138,3 +138,13 @@ def test_an_unknown_role_in_a_token_is_refused() -> None:
     issuer, verifier = issuer_and_verifier()
     with pytest.raises(Unauthorized, match="unknown role"):
         verifier.verify(issuer.issue("u1", ["emperor"]))
+
+
+def test_role_groups_nest_from_staff_up_to_hq() -> None:
+    from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF
+
+    assert set(FRANCHISE_MANAGERS) == {Role.FRANCHISE_OWNER, Role.HQ_ADMIN}
+    assert set(OUTLET_MANAGERS) == {Role.OUTLET_MANAGER, *FRANCHISE_MANAGERS}
+    assert set(OUTLET_STAFF) == {Role.STAFF, *OUTLET_MANAGERS}
+    assert Role.CUSTOMER not in OUTLET_STAFF
+    assert Role.SERVICE not in OUTLET_STAFF

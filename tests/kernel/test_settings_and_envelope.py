@@ -88,3 +88,22 @@ def test_every_shipped_schema_is_a_valid_json_schema() -> None:
     registry = default_registry()
     assert ("order.created", "1.0") in registry
     assert list(registry)  # loading checked each with check_schema
+
+
+def test_parse_utc_is_the_inverse_of_utc_iso() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import pytest
+
+    from bobaku.kernel.events.envelope import parse_utc, utc_iso
+
+    at = datetime(2023, 10, 15, 14, 30, 0, 123000, tzinfo=UTC)
+    assert parse_utc(utc_iso(at)) == at
+    assert parse_utc("2023-10-15T14:30:00Z").tzinfo is UTC
+    wib = parse_utc("2023-10-15T21:30:00+07:00")
+    assert wib == datetime(2023, 10, 15, 14, 30, tzinfo=UTC)
+    assert wib.utcoffset() == timedelta(0)
+    assert parse_utc("2023-10-15T14:30:00") == datetime(2023, 10, 15, 14, 30, tzinfo=UTC)
+    assert parse_utc("2023-10-15T14:30:00-01:00").tzinfo != timezone(timedelta(hours=-1))
+    with pytest.raises(ValueError, match="yesterday"):
+        parse_utc("yesterday")

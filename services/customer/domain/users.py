@@ -8,12 +8,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from bobaku.kernel.auth import Role
+from bobaku.kernel.auth import OUTLET_STAFF, Role
 from bobaku.kernel.errors import Conflict, NotFound
 
 Language = Literal["id", "en"]
 
-STAFF_ROLES = frozenset({Role.HQ_ADMIN, Role.FRANCHISE_OWNER, Role.OUTLET_MANAGER, Role.STAFF})
+STAFF_ROLES = frozenset(OUTLET_STAFF)
 
 # Pragmatic address check: one '@', a local part without spaces, and a dotted domain whose
 # labels are letters, digits and inner hyphens. Deliverability is the mail provider's job.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, Handler, Reject
 from bobaku.kernel.events import Event
 from bobaku.services.customer.entrypoints.schemas import PLAIN_ID
@@ -20,8 +21,8 @@ from bobaku.services.customer.service_layer.loyalty import LoyaltyService
 from bobaku.services.customer.service_layer.projection import LoyaltyProjector
 from bobaku.services.customer.settings import CustomerSettings
 
-ORDER_STREAM = "ES_ORDER"
-LOYALTY_STREAM = "ES_LOYALTY"
+ORDER_STREAM = streams.ORDER.name
+LOYALTY_STREAM = streams.LOYALTY.name
 
 
 class _OrderFacts(BaseModel):
@@ -46,7 +47,7 @@ def order_consumer(settings: CustomerSettings) -> ConsumerSpec:
     return ConsumerSpec(
         durable="customer-loyalty-orders",
         stream=ORDER_STREAM,
-        filter_subjects=("es.order.>",),
+        filter_subjects=(streams.ORDER.wildcard,),
         max_deliveries=settings.event_max_deliveries,
     )
 
@@ -55,7 +56,7 @@ def projection_consumer(settings: CustomerSettings) -> ConsumerSpec:
     return ConsumerSpec(
         durable="customer-loyalty-projection",
         stream=LOYALTY_STREAM,
-        filter_subjects=("es.loyalty.>",),
+        filter_subjects=(streams.LOYALTY.wildcard,),
         max_deliveries=settings.event_max_deliveries,
     )
 

@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from bobaku.kernel.auth import Principal, Role, TokenIssuer, jwk_of
-from bobaku.kernel.errors import NotFound, ValidationFailed
+from bobaku.kernel.errors import NotFound
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, as_int, page_request
 from bobaku.kernel.web import VERIFIER, ok, principal, read_json
 from bobaku.services.customer.domain.loyalty import REWARDS
 from bobaku.services.customer.entrypoints.schemas import (
@@ -49,7 +50,6 @@ ISSUER = web.AppKey("token_issuer", TokenIssuer)
 
 api = Api("customer", "Identity, profile and preferences, loyalty points and rewards")
 
-DEFAULT_PAGE, MAX_PAGE = 20, 100
 _PLAIN_ID = re.compile(PLAIN_ID)
 
 
@@ -181,10 +181,7 @@ async def update_profile(request: web.Request) -> web.Response:
     "/me/loyalty",
     summary="Points, tier, the way to the next tier, and the ledger history (newest first)",
     response=LoyaltySummary,
-    query=(
-        ("limit", "integer", f"history entries per page (default {DEFAULT_PAGE}, max {MAX_PAGE})"),
-        ("cursor", "string", "next_cursor of the previous page"),
-    ),
+    query=PAGE_QUERY,
     errors=(422,),
 )
 async def show_loyalty(request: web.Request) -> web.Response:
@@ -271,21 +268,6 @@ def path_id(request: web.Request, name: str) -> str:
 
 
 def page_of(request: web.Request) -> tuple[int, int | None]:
-    """``?limit=`` (1..100, default 20) and ``?cursor=``; 422 naming the bad one."""
-    problems: list[dict[str, str]] = []
-    limit, before = DEFAULT_PAGE, None
-    raw_limit = request.query.get("limit")
-    if raw_limit is not None:
-        if raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_PAGE:
-            limit = int(raw_limit)
-        else:
-            problems.append({"field": "limit", "problem": f"an integer from 1 to {MAX_PAGE}"})
-    raw_cursor = request.query.get("cursor")
-    if raw_cursor:
-        if raw_cursor.isdigit() and len(raw_cursor) < 19:
-            before = int(raw_cursor)
-        else:
-            problems.append({"field": "cursor", "problem": "not a cursor this API returned"})
-    if problems:
-        raise ValidationFailed("invalid query parameters", details={"fields": problems})
-    return limit, before
+    """``?limit=`` and ``?cursor=`` (a history position); 422 naming the bad one."""
+    page = page_request(request.query, as_int)
+    return page.limit, page.cursor

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bobaku.kernel.events.envelope import utc_iso
+from bobaku.kernel.pagination import encode_cursor
 from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
 from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.domain.loyalty import Standing
@@ -28,7 +29,9 @@ class CustomerViews:
             **standing_view(standing),
             "history": {
                 "items": [history_item(e) for e in entries],
-                "next_cursor": str(next_position) if next_position is not None else None,
+                "next_cursor": (
+                    encode_cursor(next_position) if next_position is not None else None
+                ),
             },
         }
 

@@ -16,6 +16,8 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bobaku.kernel.events.envelope import parse_utc
+
 ITEM_ID = re.compile(r"^m[0-9]{3,6}$")
 TOPPING_ID = re.compile(r"^t[0-9]{3,6}$")
 CATEGORY_ID = re.compile(r"^c[0-9]{2,4}$")
@@ -43,7 +45,7 @@ def _when(value: Any) -> datetime:
     """A stored instant: a datetime (MongoDB) or an ISO-8601 string (the cache)."""
     if isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parse_utc(str(value))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from bobaku.kernel.events.envelope import parse_utc
+
 RESTOCKED = "stock.restocked"
 RESERVED = "stock.reserved"
 RELEASED = "stock.released"
@@ -84,7 +86,7 @@ class Reservation:
             str(r["order_id"]),
             {str(k): int(v) for k, v in r["held"].items()},
             r["status"],
-            datetime.fromisoformat(str(r["changed_at"])),
+            parse_utc(str(r["changed_at"])),
         )
 
 

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from bobaku.kernel.bus import EVENTS_STREAM, ConsumerSpec, Delivery, EventBus, Handler, Reject
+from bobaku.kernel import streams
+from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.cache import Cache
 from bobaku.kernel.events import Event, new_event
 from bobaku.services.menu.domain import events
@@ -35,8 +36,8 @@ STOCK_RELAY = "menu-stock-relay"
 def cache_invalidation_spec(max_deliveries: int) -> ConsumerSpec:
     return ConsumerSpec(
         durable=CACHE_INVALIDATION,
-        stream=EVENTS_STREAM,
-        filter_subjects=("events.*.menu.>",),
+        stream=streams.EVENTS.name,
+        filter_subjects=(streams.EVENTS.family("menu"),),
         max_deliveries=max_deliveries,
         # Handling is one Redis command: a delivery lost with a stopping replica comes back
         # after seconds, not the default half minute.
@@ -60,7 +61,7 @@ def stock_relay_spec(stream: str, max_deliveries: int) -> ConsumerSpec:
     return ConsumerSpec(
         durable=STOCK_RELAY,
         stream=stream,
-        filter_subjects=("es.stock.>",),
+        filter_subjects=(streams.STOCK.wildcard,),
         max_deliveries=max_deliveries,
         ack_wait_s=5.0,
         deliver_new_only=True,

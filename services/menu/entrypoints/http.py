@@ -3,15 +3,14 @@ body read strictly, the command handed to its handler, the answer in the envelop
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from aiohttp import web
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
 from bobaku.kernel.web import ok, principal, read_json
 from bobaku.services.menu.domain import commands
 from bobaku.services.menu.domain.menu import OrderLine
@@ -37,43 +36,20 @@ api = Api(
     "effective menus, and quotes for the order service.",
 )
 
-PAGE = (
-    ("limit", "integer", "page size, 1-100 (default 20)"),
-    ("cursor", "string", "next_cursor of the previous page"),
-)
-OUTLET_MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
-OUTLET_STAFF = (Role.STAFF, *OUTLET_MANAGERS)
+PAGE = PAGE_QUERY
 
 
 def deps_of(request: web.Request) -> Dependencies:
     return request.app[DEPENDENCIES]
 
 
-def _bad_query(name: str, problem: str) -> ValidationFailed:
-    return ValidationFailed(
-        "query parameters are invalid",
-        details={"fields": [{"field": name, "problem": problem, "type": "query"}]},
-    )
-
-
 def page_params(request: web.Request) -> tuple[int, str | None]:
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise _bad_query("limit", "limit must be a whole number from 1 to 100")
-    cursor = request.query.get("cursor")
-    after = None
-    if cursor:
-        try:
-            after = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise _bad_query("cursor", "cursor is not one this service gave out") from exc
-    return int(raw), after
+    page = page_request(request.query, as_str)
+    return page.limit, page.cursor
 
 
 def cursor_after(last_id: str | None) -> str | None:
-    if last_id is None:
-        return None
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+    return None if last_id is None else encode_cursor(last_id)
 
 
 async def _outlet_for(request: web.Request, who: Principal, *roles: Role) -> Outlet:
@@ -85,7 +61,7 @@ async def _outlet_for(request: web.Request, who: Principal, *roles: Role) -> Out
 
 
 def _franchise_for(request: web.Request, who: Principal) -> str:
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     franchise_id = request.match_info["franchise_id"]
     if not FRANCHISE_ID.match(franchise_id):
         raise ValidationFailed(

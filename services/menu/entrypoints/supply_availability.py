@@ -11,10 +11,11 @@ stock back. No polling: the menu learns it from the event.
 
 from __future__ import annotations
 
-from bobaku.kernel.bus import EVENTS_STREAM, ConsumerSpec, Delivery, Handler, Reject
+from bobaku.kernel.bus import ConsumerSpec, Delivery, Handler, Reject
 from bobaku.kernel.cache import Cache
 from bobaku.kernel.db import Databases
 from bobaku.kernel.events import Event
+from bobaku.kernel.streams import EVENTS
 from bobaku.services.menu.adapters.supply_availability import keep_newest
 from bobaku.services.menu.service_layer.caching import Tags
 
@@ -24,8 +25,8 @@ SUPPLY_AVAILABILITY = "menu-supply-availability"
 def supply_availability_spec(max_deliveries: int) -> ConsumerSpec:
     return ConsumerSpec(
         durable=SUPPLY_AVAILABILITY,
-        stream=EVENTS_STREAM,
-        filter_subjects=("events.*.supply.availability_changed",),
+        stream=EVENTS.name,
+        filter_subjects=(EVENTS.filter("supply.availability_changed"),),
         max_deliveries=max_deliveries,
         ack_wait_s=5.0,
     )

@@ -10,20 +10,22 @@ from typing import Any
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import BobakuError
+from bobaku.kernel.outlets import OutletDirectory
+from bobaku.services.order.domain.errors import (
+    InsufficientPoints,
+    RedemptionRefused,
+    StockUnavailable,
+)
 
 
 class MenuService:
-    def __init__(self, client: ServiceClient) -> None:
+    def __init__(self, client: ServiceClient, outlets: OutletDirectory) -> None:
         self.client = client
-        # An outlet never changes franchise while it exists, so its franchise is kept.
-        self._franchise_of: dict[str, str] = {}
+        self.outlets = outlets
 
     async def franchise_of(self, outlet_id: str) -> str:
         """The franchise an outlet belongs to (404 if there is no such outlet)."""
-        if outlet_id not in self._franchise_of:
-            outlet: dict[str, Any] = await self.client.request("GET", f"/outlets/{outlet_id}")
-            self._franchise_of[outlet_id] = outlet["franchise_id"]
-        return self._franchise_of[outlet_id]
+        return await self.outlets.franchise_of(outlet_id)
 
     async def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         body = {"outlet_id": outlet_id, "items": items}
@@ -33,14 +35,20 @@ class MenuService:
         return result
 
     async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
-        """Whole-item counts: the menu knows nothing of customizations."""
+        """Reserve the items (whole-item counts: the menu knows nothing of customizations);
+        :class:`StockUnavailable` when the outlet refuses (409)."""
         counted = [{"menu_id": i["menu_id"], "quantity": i["quantity"]} for i in items]
-        await self.client.request(
-            "POST",
-            "/internal/stock/reservations",
-            json_body={"order_id": order_id, "outlet_id": outlet_id, "items": counted},
-            headers={"Idempotency-Key": order_id},
-        )
+        try:
+            await self.client.request(
+                "POST",
+                "/internal/stock/reservations",
+                json_body={"order_id": order_id, "outlet_id": outlet_id, "items": counted},
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.status == 409:
+                raise StockUnavailable(err.code, err.details) from err
+            raise
 
     async def release(self, order_id: str) -> None:
         await self.client.request(
@@ -66,12 +74,18 @@ class SupplyService:
         self.client = client
 
     async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
-        await self.client.request(
-            "POST",
-            "/internal/stock/reservations",
-            json_body={"order_id": order_id, "outlet_id": outlet_id, "items": items},
-            headers={"Idempotency-Key": order_id},
-        )
+        """:class:`StockUnavailable` when the outlet lacks an ingredient (409)."""
+        try:
+            await self.client.request(
+                "POST",
+                "/internal/stock/reservations",
+                json_body={"order_id": order_id, "outlet_id": outlet_id, "items": items},
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.status == 409:
+                raise StockUnavailable(err.code, err.details) from err
+            raise
 
     async def release(self, order_id: str) -> None:
         await self.client.request(
@@ -98,12 +112,21 @@ class CustomerService:
     async def redeem(
         self, customer_id: str, order_id: str, reward_ids: list[str]
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self.client.request(
-            "POST",
-            f"/internal/loyalty/{customer_id}/redemptions",
-            json_body={"order_id": order_id, "reward_ids": reward_ids},
-            headers={"Idempotency-Key": order_id},
-        )
+        """Redeem the rewards; :class:`InsufficientPoints` or :class:`RedemptionRefused`
+        when the customer service refuses (404, 409, 422)."""
+        try:
+            result: dict[str, Any] = await self.client.request(
+                "POST",
+                f"/internal/loyalty/{customer_id}/redemptions",
+                json_body={"order_id": order_id, "reward_ids": reward_ids},
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.code == "insufficient_points":
+                raise InsufficientPoints(err.code, err.details) from err
+            if err.status in (404, 409, 422):
+                raise RedemptionRefused(err.code, err.details) from err
+            raise
         return result
 
     async def release(self, customer_id: str, order_id: str) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.events import Event, new_event
-from bobaku.kernel.eventstore import AggregateStore
-from bobaku.services.order.service_layer import handlers
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.kernel.streams import ensure_streams
+from bobaku.services.order.service_layer import saga
+from bobaku.services.order.service_layer.context import OrderContext
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,15 @@ NOTIFY_ON = {
 async def start_consumers(
     bus: EventBus, ctx: OrderContext, customers: ServiceClient, *, group: str = "order"
 ) -> None:
-    payment_stream = AggregateStore(bus, "payment")
-    await payment_stream.start()
+    # The payment service owns ES_PAYMENT; either service may start first.
+    await ensure_streams(bus, streams.PAYMENT)
 
     async def drive_saga(event: Event, _: Delivery) -> None:
         if event.tenant and (order_id := event.data.get("order_id")):
-            await handlers.drive(ctx, event.tenant, order_id)
+            await saga.drive(ctx, event.tenant, order_id)
 
     async def payment_outcome(event: Event, _: Delivery) -> None:
-        await handlers.on_payment_event(ctx, event)
+        await saga.on_payment_event(ctx, event)
 
     async def project(event: Event, _: Delivery) -> None:
         order_id = event.data.get("order_id")
@@ -75,11 +76,11 @@ async def start_consumers(
         )
         await bus.publish(note)
 
-    orders = ("es.order.>",)
+    orders = (streams.ORDER.wildcard,)
     await bus.consume(
         ConsumerSpec(
             f"{group}-saga",
-            "ES_ORDER",
+            streams.ORDER.name,
             orders,
             max_deliveries=20,
             retry_delays_s=SAGA_RETRIES,
@@ -90,8 +91,8 @@ async def start_consumers(
     await bus.consume(
         ConsumerSpec(
             f"{group}-payments",
-            "ES_PAYMENT",
-            ("es.payment.>",),
+            streams.PAYMENT.name,
+            (streams.PAYMENT.wildcard,),
             max_deliveries=20,
             retry_delays_s=SAGA_RETRIES,
             ack_wait_s=30,
@@ -99,11 +100,15 @@ async def start_consumers(
         payment_outcome,
     )
     await bus.consume(
-        ConsumerSpec(f"{group}-projector", "ES_ORDER", orders, max_deliveries=10), project
+        ConsumerSpec(f"{group}-projector", streams.ORDER.name, orders, max_deliveries=10), project
     )
     await bus.consume(
         ConsumerSpec(
-            f"{group}-notifier", "ES_ORDER", orders, max_deliveries=10, retry_delays_s=(1.0, 5.0)
+            f"{group}-notifier",
+            streams.ORDER.name,
+            orders,
+            max_deliveries=10,
+            retry_delays_s=(1.0, 5.0),
         ),
         notify,
     )

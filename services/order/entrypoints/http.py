@@ -7,13 +7,22 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bobaku.kernel.auth import Role
+from bobaku.kernel.auth import OUTLET_STAFF, Role
 from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
+from bobaku.kernel.pagination import as_int, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
+from bobaku.services.order.domain import commands
+from bobaku.services.order.domain.commands import (
+    CancelOrder,
+    KitchenMove,
+    MoveInKitchen,
+    RefundOrder,
+)
 from bobaku.services.order.domain.model import Status, view
 from bobaku.services.order.service_layer import handlers
-from bobaku.services.order.service_layer.handlers import OrderContext
+from bobaku.services.order.service_layer.context import OrderContext
 
 api = Api("order", "Orders, the order saga, the kitchen queue and order history")
 CONTEXT = web.AppKey("order_context", OrderContext)
@@ -90,15 +99,15 @@ async def place_order(request: web.Request) -> web.Response:
         raise BadRequest(
             "Idempotency-Key must be 1-100 characters", details={"field": "Idempotency-Key"}
         )
-    order = await handlers.place_order(
-        _ctx(request),
-        who,
-        body.outlet_id,
-        [item.model_dump() for item in body.items],
-        body.payment_method,
-        body.reward_ids,
-        key,
+    cmd = commands.PlaceOrder(
+        customer_id=who.subject,
+        outlet_id=body.outlet_id,
+        items=[item.model_dump() for item in body.items],
+        payment_method=body.payment_method,
+        reward_ids=body.reward_ids,
+        idempotency_key=key,
     )
+    order = await handlers.place_order(_ctx(request), who, cmd)
     if order.status == Status.CANCELLED and order.stock == "rejected":
         raise Conflict(
             "some items are sold out at this outlet",
@@ -115,11 +124,7 @@ async def get_order(request: web.Request) -> web.Response:
     return ok(view(order))
 
 
-PAGE_QUERY = (
-    ("status", "string", "only orders in this status"),
-    ("limit", "integer", "page size, 1-100 (default 20)"),
-    ("cursor", "string", "next_cursor of the previous page"),
-)
+PAGE_QUERY = (("status", "string", "only orders in this status"), *LIST_QUERY)
 
 
 @api.get("/orders", response=OrderPage, summary="My order history", query=PAGE_QUERY)
@@ -156,8 +161,8 @@ async def outlet_orders(request: web.Request) -> web.Response:
         start=start,
         limit=limit,
     )
-    more = len(docs) > limit
-    return ok({"items": docs[:limit], "next_cursor": str(start + limit) if more else None})
+    items, next_cursor = page_of(docs, limit, lambda _: start + limit)
+    return ok({"items": items, "next_cursor": next_cursor})
 
 
 @api.get(
@@ -179,7 +184,7 @@ async def kitchen_queue(request: web.Request) -> web.Response:
 async def _outlet_franchise(request: web.Request, who: Any, outlet_id: str) -> str:
     """The outlet's franchise, once the caller is allowed there (403, logged,
     for another franchise's outlet: never an empty list from the wrong database)."""
-    who.require_role(*handlers.STAFF_ROLES)
+    who.require_role(*OUTLET_STAFF)
     ctx = request.app[CONTEXT]
     franchise_id = await ctx.menu.franchise_of(outlet_id)
     who.require_outlet(franchise_id, outlet_id)
@@ -199,19 +204,15 @@ def _status(value: str) -> str:
 
 
 def _limits(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = min(max(int(request.query.get("limit", "20")), 1), 100)
-        start = max(int(request.query.get("cursor", "0")), 0)
-    except ValueError as exc:
-        raise BadRequest("limit and cursor must be integers", details={"field": "limit"}) from exc
-    return limit, start
+    """``?limit=`` and ``?cursor=`` (an offset into the list); 422 naming the bad one."""
+    page = page_request(request.query, as_int)
+    return page.limit, page.cursor or 0
 
 
 def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
     limit, start = _limits(request)
-    chunk = items[start : start + limit]
-    more = start + limit < len(items)
-    return {"items": chunk, "next_cursor": str(start + limit) if more else None}
+    chunk, next_cursor = page_of(items[start : start + limit + 1], limit, lambda _: start + limit)
+    return {"items": chunk, "next_cursor": next_cursor}
 
 
 @api.post(
@@ -224,16 +225,14 @@ def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
 async def cancel_order(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, Reason)
-    order = await handlers.cancel_order(
-        _ctx(request), who, request.match_info["order_id"], body.reason or "cancelled"
-    )
+    cmd = CancelOrder(request.match_info["order_id"], body.reason or "cancelled")
+    order = await handlers.cancel_order(_ctx(request), who, cmd)
     return ok(view(order))
 
 
-async def _kitchen_step(request: web.Request, step: str) -> web.Response:
-    order = await handlers.kitchen_step(
-        _ctx(request), principal(request), request.match_info["order_id"], step
-    )
+async def _kitchen_step(request: web.Request, move: KitchenMove) -> web.Response:
+    cmd = MoveInKitchen(request.match_info["order_id"], move)
+    order = await handlers.kitchen_step(_ctx(request), principal(request), cmd)
     return ok(view(order))
 
 
@@ -283,7 +282,6 @@ async def refund_order(request: web.Request) -> web.Response:
             "a refund needs an Idempotency-Key header", details={"field": "Idempotency-Key"}
         )
     token = request.headers["Authorization"].partition(" ")[2]
-    refund = await handlers.refund_order(
-        _ctx(request), who, token, request.match_info["order_id"], body.amount, body.reason, key
-    )
+    cmd = RefundOrder(request.match_info["order_id"], body.reason, key, body.amount)
+    refund = await handlers.refund_order(_ctx(request), who, token, cmd)
     return ok(refund, status=202)

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bobaku.kernel.events.envelope import utc_iso
+from bobaku.kernel.events.envelope import parse_utc, utc_iso
 from bobaku.services.payment.domain.errors import (
     AlreadyCaptured,
     CallbackMismatch,
@@ -213,7 +213,7 @@ class Payment:
         return [Failed(**self._ids(), transaction_id=transaction_id, reason=reason)]
 
     def expire(self, now: datetime) -> list[PaymentEvent]:
-        if self.state is not State.PENDING or now < _parse(self.expires_at):
+        if self.state is not State.PENDING or now < parse_utc(self.expires_at):
             return []
         return [Expired(**self._ids(), expires_at=self.expires_at, expired_at=utc_iso(now))]
 
@@ -480,7 +480,3 @@ def replay(events: list[PaymentEvent]) -> Payment | None:
     for event in events[1:]:
         payment.apply(event)
     return payment
-
-
-def _parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts)

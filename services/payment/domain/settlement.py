@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from bobaku.kernel.events.envelope import parse_utc
 from bobaku.services.payment.domain.events import Captured, DisputeLost, PaymentEvent, Refunded
 from bobaku.services.payment.domain.fees import provider_fee
 
@@ -46,7 +47,7 @@ def settlement_line(
 ) -> SettlementLine | None:
     """What ``event`` adds to its outlet's day, or ``None`` if it moves no money."""
     if isinstance(event, Captured):
-        day = business_day(datetime.fromisoformat(event.paid_at), tz)
+        day = business_day(parse_utc(event.paid_at), tz)
         return SettlementLine(
             day,
             event.outlet_id,

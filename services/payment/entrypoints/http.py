@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import re
 from datetime import date, datetime
@@ -14,9 +11,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
+from bobaku.kernel.events.envelope import parse_utc
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, as_str, page_of, page_request
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
 from bobaku.services.payment.adapters.providers import SIGNATURE_HEADER, verify_signature
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
@@ -72,7 +71,7 @@ class InvalidSignature(Unauthorized):
     code = "invalid_signature"
 
 
-MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN, Role.SERVICE)
+MANAGERS = (*OUTLET_MANAGERS, Role.SERVICE)
 
 
 # -- bodies and views ------------------------------------------------------------------
@@ -420,8 +419,7 @@ async def get_payment(request: web.Request) -> web.Response:
         ("outlet_id", "string", "only this outlet's"),
         ("status", "string", "only payments in this status"),
         ("provider", "string", "only this provider's"),
-        ("limit", "integer", "page size, default 20, at most 100"),
-        ("cursor", "string", "next_cursor of the previous page"),
+        *PAGE_QUERY,
     ),
 )
 async def list_payments(request: web.Request) -> web.Response:
@@ -429,7 +427,7 @@ async def list_payments(request: web.Request) -> web.Response:
     order_id = _query(request, "order_id", ORDER_ID)
     if order_id is not None:
         return await _payment_of_order(request, who, order_id)
-    if not who.has_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER, Role.OUTLET_MANAGER, Role.STAFF):
+    if not who.has_role(*OUTLET_STAFF):
         raise _invalid("order_id", "customers look their payments up by order_id")
     franchise_id = _query(request, "franchise_id", FRANCHISE_ID) or who.franchise_id
     if franchise_id is None:
@@ -440,7 +438,7 @@ async def list_payments(request: web.Request) -> web.Response:
     if outlet_id is not None:
         who.require_outlet(franchise_id, outlet_id)
         filters["outlet_id"] = outlet_id
-    elif not who.has_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER):
+    elif not who.has_role(*FRANCHISE_MANAGERS):
         filters["outlet_id"] = {"$in": sorted(who.outlet_ids)}
     status = _query(request, "status")
     if status is not None:
@@ -452,11 +450,9 @@ async def list_payments(request: web.Request) -> web.Response:
         if provider not in PROVIDERS:
             raise _invalid("provider", "one of " + ", ".join(PROVIDERS))
         filters["provider"] = provider
-    limit = _limit(request)
-    after = _cursor(request)
-    docs = await request.app[VIEWS].page(franchise_id, filters, limit + 1, after)
-    page, more = docs[:limit], len(docs) > limit
-    next_cursor = _encode_cursor(page[-1]) if more and page else None
+    wanted = page_request(request.query, _payment_cursor)
+    docs = await request.app[VIEWS].page(franchise_id, filters, wanted.limit + 1, wanted.cursor)
+    page, next_cursor = page_of(docs, wanted.limit, _encode_cursor)
     items = [{k: v for k, v in d.items() if k not in ("_id", "created_at_ts")} for d in page]
     return ok({"items": items, "next_cursor": next_cursor})
 
@@ -471,27 +467,14 @@ async def _payment_of_order(request: web.Request, who: Principal, order_id: str)
     return ok({"items": [payment_view(loaded.payment)], "next_cursor": None})
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise _invalid("limit", "an integer from 1 to 100")
-    return int(raw)
+def _payment_cursor(value: Any) -> tuple[datetime, str]:
+    at, intent_id = value
+    return parse_utc(at), as_str(intent_id)
 
 
-def _cursor(request: web.Request) -> tuple[datetime, str] | None:
-    raw = request.query.get("cursor")
-    if not raw:
-        return None
-    try:
-        at, intent_id = json.loads(base64.urlsafe_b64decode(raw.encode()))
-        return datetime.fromisoformat(at), str(intent_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise _invalid("cursor", "not a cursor this API gave out") from None
-
-
-def _encode_cursor(doc: dict[str, Any]) -> str:
+def _encode_cursor(doc: dict[str, Any]) -> list[str]:
     at: datetime = doc["created_at_ts"]
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), doc["_id"]]).encode()).decode()
+    return [at.isoformat(), doc["_id"]]
 
 
 @api.post(
@@ -528,7 +511,7 @@ async def refund_payment(request: web.Request) -> web.Response:
 )
 async def submit_dispute_evidence(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     intent_id = _path_id(request, "intent_id", INTENT_ID)
     dispute_id = request.match_info["dispute_id"]
     body = await read_json(request, EvidenceRequest)
@@ -559,7 +542,7 @@ async def submit_dispute_evidence(request: web.Request) -> web.Response:
 )
 async def get_settlement_report(request: web.Request) -> web.Response:
     who = principal(request)
-    who.require_role(Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+    who.require_role(*FRANCHISE_MANAGERS)
     franchise_id = _query(request, "franchise_id", FRANCHISE_ID) or who.franchise_id
     if franchise_id is None:
         raise _invalid("franchise_id", "Field required")

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
 from bobaku.kernel.bus import Consumer, ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event
+from bobaku.kernel.events.envelope import parse_utc
 from bobaku.services.payment.adapters.lease import LeaderLease
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
 from bobaku.services.payment.adapters.repository import PaymentRepository
@@ -56,9 +57,7 @@ class PaymentProjector:
         payment = loaded.payment
         if payment is None:
             return
-        await self.views.save(
-            event.tenant, payment_view(payment), datetime.fromisoformat(payment.created_at)
-        )
+        await self.views.save(event.tenant, payment_view(payment), parse_utc(payment.created_at))
         line = settlement_line(domain, payment.provider, event.timestamp, self.timezone)
         if line is not None:
             await self.counters.add(event.tenant, line, event.id)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bobaku.kernel.errors import BobakuError, ConcurrencyConflict, ValidationFailed
-from bobaku.kernel.events.envelope import utc_iso
+from bobaku.kernel.events.envelope import parse_utc, utc_iso
 from bobaku.services.payment.adapters.documents import (
     Deadline,
     Deadlines,
@@ -390,7 +390,7 @@ async def _expire(ctx: PaymentContext, deadline: Deadline, now: datetime) -> Non
     payment = loaded.payment
     if payment is None:
         raise PaymentNotFound(f"no payment {deadline.intent_id}")
-    expires_at = datetime.fromisoformat(payment.expires_at)
+    expires_at = parse_utc(payment.expires_at)
     if payment.state is State.PENDING and now < expires_at:
         await ctx.deadlines.reschedule(deadline, expires_at)
         return

@@ -19,6 +19,7 @@ from typing import Any
 
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.streams import SUPPLY
 from bobaku.services.supply.domain.ledger import STOCK_EVENTS
 from bobaku.services.supply.service_layer.handlers import SOURCE, Supply
 
@@ -29,11 +30,11 @@ STOCK_LOW = "supply.stock_low"
 AVAILABILITY_CHANGED = "supply.availability_changed"
 
 
-def relay_spec(stream: str, max_deliveries: int) -> ConsumerSpec:
+def relay_spec(max_deliveries: int) -> ConsumerSpec:
     return ConsumerSpec(
         durable=RELAY,
-        stream=stream,
-        filter_subjects=("es.supply.>",),
+        stream=SUPPLY.name,
+        filter_subjects=(SUPPLY.wildcard,),
         max_deliveries=max_deliveries,
     )
 

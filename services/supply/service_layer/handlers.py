@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
+from bobaku.kernel.outlets import OutletDirectory
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
-from bobaku.services.supply.adapters.outlets import Outlets
 from bobaku.services.supply.adapters.repository import SupplyRepository
 from bobaku.services.supply.domain import ledger as rules
 from bobaku.services.supply.domain.ledger import OutletStock, StockFact
@@ -36,9 +36,9 @@ from bobaku.services.supply.domain.recipes import (
 )
 
 SOURCE = "supply-service"
-MANAGERS = (Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
-STAFF = (Role.STAFF, *MANAGERS)
-OWNERS = (Role.FRANCHISE_OWNER, Role.HQ_ADMIN)
+MANAGERS = OUTLET_MANAGERS
+STAFF = OUTLET_STAFF
+OWNERS = FRANCHISE_MANAGERS
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Supply:
     ledgers: StockLedgers
     purchase_orders: Documents
     transfers: Documents
-    outlets: Outlets
+    outlets: OutletDirectory
 
 
 class InsufficientStock(Conflict):

@@ -17,6 +17,7 @@ from support import eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.events import default_registry
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.routing_table import RoutingEntries, routing_key
 from bobaku.kernel.settings import Settings
@@ -287,3 +288,18 @@ async def test_the_public_openapi_document_merges_upstreams_without_internal_pat
     assert doc["openapi"] == "3.1.0"
     page = await client.get("/api/docs")
     assert "swagger-ui" in await page.text()
+
+
+async def test_the_gateway_serves_the_asyncapi_document_of_every_subject(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
+) -> None:
+    client, _, _ = stack
+    index = await (await client.get("/api/v1")).json()
+    assert index["data"]["asyncapi"] == "/api/v1/asyncapi.json"
+    resp = await client.get("/api/v1/asyncapi.json")  # no token: a public document
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc["channels"]["ES_ORDER"]["address"] == "es.order.{tenant}.{order_id}"
+    assert "order.created" in doc["channels"]["ES_ORDER"]["messages"]
+    assert {t for t, _ in default_registry()} <= set(doc["components"]["messages"])

@@ -1,0 +1,155 @@
+"""The stream catalog: every JetStream stream the platform publishes to, in one place.
+
+Each :class:`Stream` names its JetStream stream (:class:`~bobaku.kernel.bus.StreamSpec`:
+name, subjects, retention), the address of one message (``es.order.{tenant}.{order_id}``),
+the event types it carries and who produces them. Producers and consumers take names and
+subject filters from here (``ORDER.name``, ``ORDER.wildcard``, ``EVENTS.filter("…")``)
+instead of string literals; :func:`ensure_streams` creates another part's stream so that
+either side may start first; :mod:`bobaku.kernel.asyncapi` documents the catalog.
+
+A new part adds its stream here (an aggregate kind: ``aggregate("supply", …)``) and its
+event types' schemas under ``kernel/events/schemas``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bobaku.kernel.bus import DEAD_LETTERS as DEAD_LETTER_SPEC
+from bobaku.kernel.bus import EVENTS as EVENTS_SPEC
+from bobaku.kernel.bus import EventBus, StreamSpec
+
+
+@dataclass(frozen=True)
+class Stream:
+    spec: StreamSpec
+    # The subject of one message, with {parameters} (an AsyncAPI channel address).
+    address: str
+    # Event types carried, by prefix ("order." = every order.* type).
+    carries: tuple[str, ...]
+    producers: tuple[str, ...]
+    description: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def wildcard(self) -> str:
+        """The filter that matches every message of the stream."""
+        return self.spec.subjects[0]
+
+    def carries_type(self, event_type: str) -> bool:
+        return any(event_type.startswith(prefix) for prefix in self.carries)
+
+    def filter(self, event_type: str, tenant: str = "*") -> str:
+        """The subject filter of one event type (integration events are one subject per
+        tenant and type; an aggregate stream mixes its types, so it is the wildcard)."""
+        if not self.carries_type(event_type):
+            raise ValueError(f"{self.name} does not carry {event_type}")
+        if "{type}" in self.address:
+            return self.address.replace("{tenant}", tenant).replace("{type}", event_type)
+        return self.wildcard
+
+    def family(self, domain: str, tenant: str = "*") -> str:
+        """The subject filter of every ``<domain>.*`` event type (``events.*.menu.>``)."""
+        if "{type}" not in self.address or not self.carries_type(f"{domain}."):
+            raise ValueError(f"{self.name} has no subjects per {domain}.* type")
+        return self.address.replace("{tenant}", tenant).replace("{type}", f"{domain}.>")
+
+    @property
+    def retention(self) -> str:
+        age = self.spec.max_age_s
+        return "until deleted" if not age else f"{age / 86400:g} days"
+
+
+def aggregate_spec(kind: str) -> StreamSpec:
+    """The stream of an event-sourced aggregate kind (what ``AggregateStore(kind)`` uses)."""
+    return StreamSpec(
+        name=f"ES_{kind.upper()}",
+        subjects=(f"es.{kind}.>",),
+        description=f"event-sourced {kind} aggregates: es.{kind}.<tenant>.<id>",
+    )
+
+
+def aggregate(kind: str, key: str, producer: str, description: str) -> Stream:
+    return Stream(
+        aggregate_spec(kind),
+        f"es.{kind}.{{tenant}}.{{{key}}}",
+        (f"{kind}.",),
+        (producer,),
+        description,
+    )
+
+
+ORDER = aggregate("order", "order_id", "order", "The Order aggregates: one subject per order.")
+PAYMENT = aggregate(
+    "payment", "intent_id", "payment", "The Payment aggregates: one subject per intent."
+)
+LOYALTY = aggregate(
+    "loyalty", "customer_id", "customer", "Loyalty ledgers: one subject per customer."
+)
+STOCK = aggregate(
+    "stock", "outlet_id", "menu", "Outlet stock ledgers: one subject per outlet's stock."
+)
+# The supply service's aggregates. Each names its event types in full (not "supply."):
+# supply.stock_low and supply.availability_changed are integration events on EVENTS.
+SUPPLY_STOCK_TYPES = (
+    "supply.stock_received", "supply.stock_wasted", "supply.stock_counted",
+    "supply.stock_reserved", "supply.stock_released", "supply.stock_committed",
+    "supply.stock_shipped",
+)  # fmt: skip
+SUPPLY = Stream(
+    aggregate_spec("supply"),
+    "es.supply.{tenant}.{outlet_id}",
+    SUPPLY_STOCK_TYPES,
+    ("supply",),
+    "Outlet ingredient ledgers: one subject per outlet, a balance per ingredient.",
+)
+SUPPLY_PO = Stream(
+    aggregate_spec("supplypo"),
+    "es.supplypo.{tenant}.{po_id}",
+    ("supply.po_",),
+    ("supply",),
+    "Purchase orders: one subject per purchase order.",
+)
+SUPPLY_TRANSFER = Stream(
+    aggregate_spec("supplytransfer"),
+    "es.supplytransfer.{tenant}.{transfer_id}",
+    ("supply.transfer_",),
+    ("supply",),
+    "Stock transfers between outlets of one franchise: one subject per transfer.",
+)
+EVENTS = Stream(
+    EVENTS_SPEC,
+    "events.{tenant}.{type}",
+    ("customer.", "menu.", "notification.", "supply.stock_low", "supply.availability_changed"),
+    ("customer", "menu", "order", "supply"),
+    "Integration events (facts that are no aggregate's own history); tenant `brand` for "
+    "brand-wide ones.",
+)
+DEAD_LETTERS = Stream(
+    DEAD_LETTER_SPEC,
+    "deadletter.{stream}.{consumer}",
+    (),
+    (),
+    "Messages a consumer gave up on, with the reason in the header Bobaku-Dlq-Reason.",
+)
+
+CATALOG: tuple[Stream, ...] = (
+    ORDER, PAYMENT, LOYALTY, STOCK, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, DEAD_LETTERS,
+)  # fmt: skip
+
+
+def stream_of(event_type: str) -> Stream:
+    """The stream that carries ``event_type``."""
+    for stream in CATALOG:
+        if stream.carries_type(event_type):
+            return stream
+    raise KeyError(f"no stream carries {event_type}; add it to kernel.streams.CATALOG")
+
+
+async def ensure_streams(bus: EventBus, *streams: Stream) -> None:
+    """Create or update ``streams`` (another part's too: whichever starts first makes it)."""
+    for stream in streams:
+        await bus.ensure_stream(stream.spec)

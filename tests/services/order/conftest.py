@@ -1,0 +1,8 @@
+"""The order service's unit tests find their fakes (``order_testing``) beside them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
