@@ -11,10 +11,16 @@ from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.eventstore import AggregateStore
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
+from bobaku.kernel.streams import SUPPLY_PO, SUPPLY_TRANSFER
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
 from bobaku.services.supply.adapters.repository import INDEXES, SupplyRepository
-from bobaku.services.supply.entrypoints.consumers import relay, relay_spec
+from bobaku.services.supply.entrypoints.consumers import (
+    arrivals,
+    arrivals_spec,
+    relay,
+    relay_spec,
+)
 from bobaku.services.supply.entrypoints.http import SUPPLY, api
 from bobaku.services.supply.service_layer.handlers import SOURCE, Supply
 from bobaku.services.supply.settings import SupplySettings, supply_settings
@@ -49,7 +55,10 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         supply = Supply(SupplyRepository(app[DATABASES]), ledgers, pos, transfers, outlets)
         app[SUPPLY] = supply
         if run_consumers:
-            await bus.consume(relay_spec(settings.event_max_deliveries), relay(bus, supply))
+            deliveries = settings.event_max_deliveries
+            await bus.consume(relay_spec(deliveries), relay(bus, supply))
+            for stream in (SUPPLY_PO, SUPPLY_TRANSFER):
+                await bus.consume(arrivals_spec(stream, deliveries), arrivals(supply))
         yield
         await outlets.stop()
         await menu.close()

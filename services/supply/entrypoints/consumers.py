@@ -19,9 +19,9 @@ from typing import Any
 
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event, new_event
-from bobaku.kernel.streams import SUPPLY
+from bobaku.kernel.streams import SUPPLY, Stream
 from bobaku.services.supply.domain.ledger import STOCK_EVENTS
-from bobaku.services.supply.service_layer.handlers import SOURCE, Supply
+from bobaku.services.supply.service_layer.handlers import SOURCE, Supply, book_recorded
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,31 @@ def relay_spec(max_deliveries: int) -> ConsumerSpec:
         filter_subjects=(SUPPLY.wildcard,),
         max_deliveries=max_deliveries,
     )
+
+
+ARRIVALS = "supply-arrivals"
+
+
+def arrivals_spec(stream: Stream, max_deliveries: int) -> ConsumerSpec:
+    """One per stream: ``supply-arrivals-es-supplypo`` and ``…-es-supplytransfer``."""
+    return ConsumerSpec(
+        durable=f"{ARRIVALS}-{stream.name.lower().replace('_', '-')}",
+        stream=stream.name,
+        filter_subjects=(stream.wildcard,),
+        max_deliveries=max_deliveries,
+    )
+
+
+def arrivals(supply: Supply) -> Handler:
+    """Books the stock of every recorded PO receipt and transfer arrival. The request that
+    recorded it books it at once; this only matters when a crash came in between (the
+    ledger's reference makes the repeat a no-op)."""
+
+    async def handle(event: Event, _: Delivery) -> None:
+        if event.tenant:
+            await book_recorded(supply, event.tenant, event.type, dict(event.data))
+
+    return handle
 
 
 def _levels(records: Any) -> dict[str, int]:

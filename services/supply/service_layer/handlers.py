@@ -19,6 +19,8 @@ from bobaku.services.supply.adapters.repository import SupplyRepository
 from bobaku.services.supply.domain import ledger as rules
 from bobaku.services.supply.domain.ledger import OutletStock, StockFact
 from bobaku.services.supply.domain.purchasing import (
+    PO_RECEIVED,
+    TRANSFER_RECEIVED,
     InvalidTransition,
     OverReceipt,
     ParLevel,
@@ -490,9 +492,11 @@ async def cancel_purchase_order(
 async def receive_purchase_order(
     supply: Supply, who: Principal, outlet_id: str, po_id: str, lines: list[tuple[str, int]]
 ) -> dict[str, Any]:
-    """Book a delivery: the stock first (keyed by the receipt id), then the PO's receipt.
-    A crash between the two leaves the stock booked; the retry finds the same receipt id
-    (the PO has not counted it yet), books nothing twice and records the receipt."""
+    """Book a delivery: the PO's receipt is recorded first (an expected-sequence append, so
+    two deliveries booked at once cannot both take receipt number n), then its stock is
+    booked on the ledger keyed by the receipt id. A crash between the two is repaired by
+    the relay, which books every recorded receipt (:func:`book_recorded`); the key makes
+    the second booking a no-op."""
     franchise_id = await outlet_access(supply, who, outlet_id)
     packs = await _lines_of_known(supply, lines)
     for _ in range(5):
@@ -507,18 +511,33 @@ async def receive_purchase_order(
                 for i, q, left in exc.problems
             )
             raise
-        units = {x["ingredient_id"]: x["quantity"] for x in data["lines"]}
-        await _book(supply, franchise_id, outlet_id, _receipt(data["receipt_id"], units))
         try:
             await supply.purchase_orders.append(franchise_id, po_id, [(type_, data)], seq)
         except ConcurrencyConflict:
             continue
+        await book_recorded(supply, franchise_id, type_, data)
         return (await _po(supply, franchise_id, outlet_id, po_id))[0].view()
     raise Conflict("the purchase order is changing right now; try again")
 
 
-def _receipt(receipt_id: str, units: dict[str, int]) -> Any:
-    return lambda ledger: ledger.receive(receipt_id, units, "purchase_order")
+async def book_recorded(
+    supply: Supply, franchise_id: str, type_: str, data: dict[str, Any]
+) -> None:
+    """Book the stock a recorded PO receipt or transfer arrival brought (idempotent: keyed
+    by the receipt or transfer id). Called after the append, and by the relay."""
+    if type_ == PO_RECEIVED:
+        ref, outlet_id, source = data["receipt_id"], data["outlet_id"], "purchase_order"
+    elif type_ == TRANSFER_RECEIVED:
+        ref, outlet_id, source = data["transfer_id"], data["to_outlet_id"], "transfer"
+    else:
+        return
+    units = {x["ingredient_id"]: int(x["quantity"]) for x in data["lines"]}
+    if units:
+        await _book(supply, franchise_id, outlet_id, _arrival(ref, units, source))
+
+
+def _arrival(ref: str, units: dict[str, int], source: Any) -> Any:
+    return lambda ledger: ledger.receive(ref, units, source)
 
 
 # --- transfers ---------------------------------------------------------------------------
@@ -617,14 +636,15 @@ async def receive_transfer(
         raise
     if fact is None:
         return transfer.view()
-    arrived = {x["ingredient_id"]: x["quantity"] for x in fact[1]["lines"]}
-    if arrived:
-        await _book(
-            supply, franchise_id, outlet_id, lambda s: s.receive(transfer_id, arrived, "transfer")
-        )
-    # A conflict: another call moved the transfer at the same time; stock was booked once.
-    with contextlib.suppress(ConcurrencyConflict):
+    # The arrival is recorded first (one expected-sequence append: a second receive racing
+    # this one loses and is told the transfer is already received), then booked.
+    try:
         await supply.transfers.append(franchise_id, transfer_id, [fact], seq)
+    except ConcurrencyConflict as exc:
+        raise TransitionRefused(
+            "the transfer was received at the same time", details={"transfer_id": transfer_id}
+        ) from exc
+    await book_recorded(supply, franchise_id, *fact)
     return (await _transfer(supply, franchise_id, outlet_id, transfer_id))[0].view()
 
 

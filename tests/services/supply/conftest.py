@@ -26,7 +26,7 @@ from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION, STOCK
 from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
 from bobaku.services.supply.bootstrap import build_app as build_supply
-from bobaku.services.supply.entrypoints.consumers import RELAY
+from bobaku.services.supply.entrypoints.consumers import ARRIVALS, RELAY
 from bobaku.services.supply.seed import seed_supply
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -72,6 +72,8 @@ async def harness(
                 await bus.js.purge_stream(stream, subject=subject)
     for stream, durable in (
         ("ES_SUPPLY", RELAY),
+        ("ES_SUPPLYPO", f"{ARRIVALS}-es-supplypo"),
+        ("ES_SUPPLYTRANSFER", f"{ARRIVALS}-es-supplytransfer"),
         (EVENTS_STREAM, CACHE_INVALIDATION),
         ("ES_STOCK", STOCK_RELAY),
         (EVENTS_STREAM, SUPPLY_AVAILABILITY),

@@ -12,6 +12,8 @@ from support import eventually
 
 from bobaku.kernel.bus import EVENTS_STREAM
 from bobaku.kernel.events import Event
+from bobaku.services.supply.domain.purchasing import PurchaseOrder
+from bobaku.services.supply.entrypoints.http import SUPPLY
 
 # The ingredients one m001 (Brown Sugar Boba Milk Tea) with pearls (t001) and cheese foam
 # (t003) takes, from the demo recipes in services/supply/seed.py.
@@ -549,3 +551,47 @@ async def test_the_openapi_document_describes_the_routes_and_their_bodies(
     unit = doc["components"]["schemas"]["IngredientBody"]["properties"]["unit"]
     assert unit["enum"] == ["g", "ml", "pcs"]
     assert "/outlets/{outlet_id}/purchase-orders/{po_id}/receipts" in doc["paths"]
+
+
+async def test_a_delivery_recorded_just_before_a_crash_is_still_booked_once(
+    harness: SupplyHarness,
+) -> None:
+    """The PO's receipt is recorded first and booked after; if the process dies between the
+    two, the relay books it. Simulated here by recording a receipt the way the handler
+    does and not booking it."""
+    outlet, franchise = await harness.new_outlet()
+    manager = harness.manager(franchise, outlet)
+    await harness.count(outlet, franchise, {"tapioca-pearl": 0})
+    status, po = await harness.call(
+        "POST",
+        f"/outlets/{outlet}/purchase-orders",
+        json={
+            "supplier_id": "sup-boba-nusantara",
+            "expected_delivery": "2026-12-03",
+            "lines": [{"ingredient_id": "tapioca-pearl", "packs": 3}],
+        },
+        token=manager,
+    )
+    assert status == 201, po
+    po_id = po["data"]["id"]
+    status, _ = await harness.call(
+        "POST", f"/outlets/{outlet}/purchase-orders/{po_id}/submit", token=manager
+    )
+    assert status == 200
+    documents = harness.supply.app[SUPPLY].purchase_orders
+    order, seq = await documents.load(franchise, po_id, lambda: PurchaseOrder(po_id))
+    await documents.append(franchise, po_id, [order.receive({"tapioca-pearl": 1})], seq)
+
+    async def booked() -> bool:
+        return (await harness.stock(outlet, franchise))["tapioca-pearl"]["on_hand"] == 3000
+
+    await eventually(booked)
+    status, body = await harness.call(
+        "POST",
+        f"/outlets/{outlet}/purchase-orders/{po_id}/receipts",
+        json={"lines": [{"ingredient_id": "tapioca-pearl", "packs": 2}]},
+        token=manager,
+    )
+    assert status == 200, body
+    assert body["data"]["status"] == "received"
+    assert (await harness.stock(outlet, franchise))["tapioca-pearl"]["on_hand"] == 9000
