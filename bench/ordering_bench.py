@@ -879,10 +879,10 @@ def supply_cost(r: Results) -> str:
         "What supply in the saga costs per order (same run; with supply vs without): "
         f"throughput {with_s.rate:,.1f} vs {without.rate:,.1f} paid orders/s "
         f"({ratio(with_s.rate, without.rate)}); order time p50 {with_s.p50_ms:.1f} vs "
-        f"{without.p50_ms:.1f} ms (+{with_s.p50_ms - without.p50_ms:.1f} ms), p99 "
+        f"{without.p50_ms:.1f} ms ({with_s.p50_ms - without.p50_ms:+.1f} ms), p99 "
         f"{with_s.p99_ms:.1f} vs {without.p99_ms:.1f} ms; the POST alone p50 "
         f"{r.order_post.p50_ms:.1f} vs {r.order_post_menu.p50_ms:.1f} ms "
-        f"(+{r.order_post.p50_ms - r.order_post_menu.p50_ms:.1f} ms: the reservation by "
+        f"({r.order_post.p50_ms - r.order_post_menu.p50_ms:+.1f} ms: the reservation by "
         "recipe, one expected-sequence append on the outlet's ledger). CPU milliseconds per "
         f"order: {per_order}."
     )
