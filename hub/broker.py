@@ -41,9 +41,9 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
+from bobaku.hub.channel_routes import ChannelRoute, routes_for
 from bobaku.hub.channels import Channel, channel_of_subject
 from bobaku.hub.metrics import PUBLICATIONS_ROUTED
-from bobaku.hub.routing import Route, routes_for
 from bobaku.hub.settings import HubSettings
 from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
@@ -142,7 +142,7 @@ class ChannelHistory:
             return 0
         return int(raw.seq or 0)
 
-    async def append(self, route: Route, event_time: float) -> tuple[int, bool]:
+    async def append(self, route: ChannelRoute, event_time: float) -> tuple[int, bool]:
         """Store one publication after the channel's last; returns (offset, duplicate)."""
         subject = route.channel.subject(self.prefix)
         for _ in range(_APPEND_ATTEMPTS):

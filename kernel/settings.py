@@ -62,9 +62,6 @@ class Settings(BaseSettings):
     order_url: str = "http://127.0.0.1:18083"
     payment_url: str = "http://127.0.0.1:18084"
     supply_url: str = "http://127.0.0.1:18085"
-    # Which service holds an order's stock in the saga: supply (ingredients by recipe) or
-    # the menu's whole-item counts (the shape before supply; kept for the benchmark).
-    order_stock_service: Literal["supply", "menu"] = "supply"
     provider_sim_url: str = "http://127.0.0.1:18090"
     hub_url: str = "http://127.0.0.1:18888"
     # The payment service's public base URL, as providers must call it back.

@@ -25,7 +25,7 @@ from bobaku.services.customer.adapters.passwords import PasswordHasher
 from bobaku.services.customer.adapters.refresh_tokens import RefreshTokenStore
 from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.entrypoints import consumers
-from bobaku.services.customer.entrypoints.http import ISSUER, SERVICES, Services, api, jwks
+from bobaku.services.customer.entrypoints.http import CONTEXT, ISSUER, CustomerContext, api, jwks
 from bobaku.services.customer.service_layer.accounts import Accounts
 from bobaku.services.customer.service_layer.loyalty import LoyaltyService
 from bobaku.services.customer.service_layer.projection import LoyaltyProjector
@@ -99,7 +99,7 @@ def _wiring(
         await passwords.prepare()
         loyalty = LoyaltyService(ledgers=ledgers, users=user_repo)
         loyalty_read_models = LoyaltyViews(databases)
-        app[SERVICES] = Services(
+        app[CONTEXT] = CustomerContext(
             accounts=Accounts(
                 users=user_repo,
                 refresh_tokens=RefreshTokenStore(databases),

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from swagger_ui_bundle import swagger_ui_path
 
 from bobaku.kernel.asyncapi import asyncapi_document
 from bobaku.kernel.client import ServiceClient
@@ -21,24 +21,14 @@ from bobaku.kernel.openapi import Api
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
-from bobaku.services.gateway.docs import SWAGGER_PAGE, ApiDocs
+from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
 from bobaku.services.gateway.routing import UpstreamTable, match
+from bobaku.services.gateway.settings import GatewaySettings
 
 # Headers a client may send on to an upstream (everything else is dropped).
 FORWARDED = ("Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Provider-Signature")
 RETURNED = ("Content-Type", "Retry-After", "Location")
-
-
-class GatewaySettings(Settings):
-    cors_origins: list[str] = Field(
-        default=["http://127.0.0.1:18888", "http://localhost:18888"],
-        description="origins (the hub's pages, web apps) allowed to call the API from a browser",
-    )
-    rate_limit_per_minute: int = Field(default=600, ge=1)
-    anonymous_rate_limit_per_minute: int = Field(default=120, ge=1)
-    login_rate_limit_per_minute: int = Field(default=20, ge=1)
-    upstream_timeout_s: float = Field(default=5.0, gt=0)
 
 
 class Gateway:
@@ -69,7 +59,7 @@ class Gateway:
         await self.customers_internal.close()
 
 
-GATEWAY = web.AppKey("gateway", Gateway)
+CONTEXT = web.AppKey("gateway_context", Gateway)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 
@@ -81,7 +71,7 @@ def _client_ip(request: web.Request) -> str:
 
 
 async def _limit(request: web.Request, who: str, anonymous: bool) -> dict[str, str]:
-    settings = request.app[GATEWAY].settings
+    settings = request.app[CONTEXT].settings
     if request.path.startswith("/api/v1/auth/"):
         bucket, limit = "login", Limit(settings.login_rate_limit_per_minute, 60)
         who = _client_ip(request)
@@ -114,7 +104,7 @@ async def api_index(request: web.Request) -> web.Response:
 )
 async def get_order(request: web.Request) -> web.Response:
     who = principal(request)
-    gateway = request.app[GATEWAY]
+    gateway = request.app[CONTEXT]
     headers = await _limit(request, who.subject, anonymous=False)
     token = request.headers["Authorization"].partition(" ")[2]
     orders = gateway.proxy("order", gateway.routing.upstream("order", who.franchise_id))
@@ -126,12 +116,12 @@ async def get_order(request: web.Request) -> web.Response:
 
 async def asyncapi(request: web.Request) -> web.Response:
     """Every event subject and schema (AsyncAPI 3), beside the OpenAPI document."""
-    return web.json_response(request.app[GATEWAY].events_document)
+    return web.json_response(request.app[CONTEXT].events_document)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
     own = api.document()
-    return web.json_response(await request.app[GATEWAY].docs.document(own))
+    return web.json_response(await request.app[CONTEXT].docs.document(own))
 
 
 async def swagger(_: web.Request) -> web.Response:
@@ -157,7 +147,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
         if replay is not None:
             return _response(replay, {**limit_headers, "Idempotent-Replayed": "true"})
 
-    gateway = request.app[GATEWAY]
+    gateway = request.app[CONTEXT]
     base = gateway.routing.upstream(route.service, who.franchise_id if who else None)
     path = request.path[len(route.strip) :] if route.strip else request.path
     try:
@@ -227,12 +217,14 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/v1/openapi.json", openapi_document)
     app.router.add_get("/api/v1/asyncapi.json", asyncapi)
     app.router.add_get("/api/docs", swagger)
+    # Swagger UI's own files, from the package (the docs work offline, no CDN).
+    app.router.add_static(SWAGGER_ASSETS, swagger_ui_path, append_version=False)
     app.router.add_route("*", "/api/v1/{tail:.*}", forward)
     app.router.add_route("POST", "/webhooks/{provider}", forward)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
         gateway = Gateway(gw_settings)
-        app[GATEWAY] = gateway
+        app[CONTEXT] = gateway
         app[LIMITER] = RateLimiter(app[REDIS])
         app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
         await gateway.routing.start(app[BUS])

@@ -12,12 +12,15 @@ from typing import Any
 from bobaku.kernel.client import ServiceClient
 from bobaku.services.gateway.routing import match
 
-SWAGGER_PAGE = """<!doctype html>
+# Swagger UI's assets come from the swagger-ui-bundle-v2 package (served by the gateway
+# under SWAGGER_ASSETS), so the API docs need no network beyond the gateway.
+SWAGGER_ASSETS = "/api/docs/assets"
+SWAGGER_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>BobaKu API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<link rel="stylesheet" href="{SWAGGER_ASSETS}/swagger-ui.css"></head>
 <body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui"});</script>
+<script src="{SWAGGER_ASSETS}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/api/v1/openapi.json", dom_id: "#ui"}});</script>
 </body></html>"""
 
 

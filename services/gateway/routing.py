@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Route:
+class UpstreamRoute:
     pattern: re.Pattern[str]
     service: str
     # Methods that may be called without a token (everything else needs one).
@@ -32,12 +32,12 @@ class Route:
     strip: str = "/api/v1"
 
 
-def _route(regex: str, service: str, public: str = "", strip: str = "/api/v1") -> Route:
-    return Route(re.compile(regex), service, frozenset(public.split()), strip)
+def _route(regex: str, service: str, public: str = "", strip: str = "/api/v1") -> UpstreamRoute:
+    return UpstreamRoute(re.compile(regex), service, frozenset(public.split()), strip)
 
 
 # First match wins; order matters where prefixes overlap (outlet orders before outlets).
-ROUTES: tuple[Route, ...] = (
+ROUTES: tuple[UpstreamRoute, ...] = (
     _route(r"^/api/v1/auth/(register|login|refresh|logout)$", "customer", "POST"),
     _route(r"^/api/v1/\.well-known/jwks\.json$", "customer", "GET"),
     _route(r"^/api/v1/me(/.*)?$", "customer"),
@@ -60,7 +60,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def match(path: str) -> Route | None:
+def match(path: str) -> UpstreamRoute | None:
     for route in ROUTES:
         if route.pattern.match(path):
             return route

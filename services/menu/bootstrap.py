@@ -25,13 +25,13 @@ from bobaku.services.menu.entrypoints.consumers import (
     stock_relay,
     stock_relay_spec,
 )
-from bobaku.services.menu.entrypoints.http import DEPENDENCIES, api
+from bobaku.services.menu.entrypoints.http import CONTEXT, api
 from bobaku.services.menu.entrypoints.supply_availability import (
     supply_availability,
     supply_availability_spec,
 )
 from bobaku.services.menu.service_layer.caching import Tags, register_invalidation
-from bobaku.services.menu.service_layer.dependencies import EVENT_SOURCE, Clock, Dependencies
+from bobaku.services.menu.service_layer.context import EVENT_SOURCE, Clock, MenuContext
 from bobaku.services.menu.settings import MenuSettings, menu_settings
 
 
@@ -70,7 +70,7 @@ def _runtime(
             Cache(app[REDIS], f"menu-{deployment}", ttl_s=settings.menu_cache_ttl_s),
             Tags(deployment),
         )
-        app[DEPENDENCIES] = Dependencies(
+        app[CONTEXT] = MenuContext(
             repository=MenuRepository(databases, outbox),
             ledgers=ledgers,
             cache=cache,

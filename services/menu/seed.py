@@ -43,7 +43,7 @@ from bobaku.services.menu.domain.model import (
     WeeklyHours,
 )
 from bobaku.services.menu.domain.stock import StockFact, StockLedger
-from bobaku.services.menu.service_layer.dependencies import EVENT_SOURCE, from_deployment
+from bobaku.services.menu.service_layer.context import EVENT_SOURCE, from_deployment
 from bobaku.services.menu.settings import MenuSettings
 
 SEED_MARKS = "menu_seed_marks"

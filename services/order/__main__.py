@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bobaku.kernel.settings import get_settings
 from bobaku.kernel.telemetry import configure_logging
 from bobaku.kernel.web import run_service
 from bobaku.services.order.bootstrap import build_app
+from bobaku.services.order.settings import OrderSettings
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = OrderSettings()
     configure_logging(settings.service_name, settings.log_level)
     run_service(build_app(settings))
 

@@ -25,6 +25,7 @@ from bobaku.services.order.entrypoints.http import CONTEXT, api
 from bobaku.services.order.service_layer import views
 from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
+from bobaku.services.order.settings import order_settings
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
@@ -51,7 +52,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
             views=OrderViews(app[DATABASES]),
             menu=menu,
             stock=SupplyService(clients["supply"])
-            if settings.order_stock_service == "supply"
+            if order_settings(settings).order_stock_service == "supply"
             else menu,
             customers=CustomerService(clients["customer"]),
             payments=PaymentService(clients["payment"]),

@@ -10,7 +10,7 @@ from aiohttp import web
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import create_app
 from bobaku.services.provider_sim.adapters.callbacks import CallbackSender
-from bobaku.services.provider_sim.entrypoints.http import SIMULATOR, api
+from bobaku.services.provider_sim.entrypoints.http import CONTEXT, api
 from bobaku.services.provider_sim.service_layer.simulator import ProviderSimulator
 from bobaku.services.provider_sim.settings import ProviderSimSettings
 
@@ -40,9 +40,9 @@ def build_app(settings: Settings) -> web.Application:
             timeout_s=sim_settings.provider_callback_timeout_s,
             retry_delays_s=delays,
         )
-        app[SIMULATOR] = ProviderSimulator(sim_settings, sender)
+        app[CONTEXT] = ProviderSimulator(sim_settings, sender)
         yield
-        await app[SIMULATOR].close()
+        await app[CONTEXT].close()
         await session.close()
 
     app.cleanup_ctx.append(simulator)

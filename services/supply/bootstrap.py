@@ -21,8 +21,8 @@ from bobaku.services.supply.entrypoints.consumers import (
     relay,
     relay_spec,
 )
-from bobaku.services.supply.entrypoints.http import SUPPLY, api
-from bobaku.services.supply.service_layer.handlers import SOURCE, Supply
+from bobaku.services.supply.entrypoints.http import CONTEXT, api
+from bobaku.services.supply.service_layer.handlers import SOURCE, SupplyContext
 from bobaku.services.supply.settings import SupplySettings, supply_settings
 
 # Aggregate kinds: es.supply.<fr>.<outlet>, es.supplypo.<fr>.<po>, es.supplytransfer.<fr>.<id>
@@ -52,8 +52,8 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         menu = ServiceClient("menu", settings.menu_url, token=settings.service_token)
         outlets = OutletDirectory(menu, ttl_s=settings.outlet_directory_ttl_s)
         await outlets.follow(bus)
-        supply = Supply(SupplyRepository(app[DATABASES]), ledgers, pos, transfers, outlets)
-        app[SUPPLY] = supply
+        supply = SupplyContext(SupplyRepository(app[DATABASES]), ledgers, pos, transfers, outlets)
+        app[CONTEXT] = supply
         if run_consumers:
             deliveries = settings.event_max_deliveries
             await bus.consume(relay_spec(deliveries), relay(bus, supply))

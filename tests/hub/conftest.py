@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_testkit import HubClient, HubProcess, Producers, Tokens
+from hub_testing import HubClient, HubProcess, Producers, Tokens
 
 from bobaku.hub.broker import SOURCES
 from bobaku.kernel.auth import TokenIssuer

@@ -14,7 +14,7 @@ import jwt
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from hub_testkit import HubClient, HubProcess, Producers, Tokens, new_id
+from hub_testing import HubClient, HubProcess, Producers, Tokens, new_id
 
 Clients = Callable[..., Awaitable[HubClient]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from hub_testkit import HubClient, HubProcess, Tokens, new_id
+from hub_testing import HubClient, HubProcess, Tokens, new_id
 
 from bobaku.hub.notifications import render, rupiah, short_order
 from bobaku.kernel.bus import EventBus

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_testkit import HubProcess, Producers, Tokens, new_id
+from hub_testing import HubProcess, Producers, Tokens, new_id
 
 CLIENT_JS = Path(__file__).resolve().parents[2] / "hub" / "static" / "hub-client.js"
 

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hub_testkit import HubClient, HubProcess, Tokens, new_id
+from hub_testing import HubClient, HubProcess, Tokens, new_id
 from support import eventually
 
 Clients = Callable[..., Awaitable[HubClient]]

@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from hub_testkit import HubClient, HubProcess, Producers, Tokens, new_id
+from hub_testing import HubClient, HubProcess, Producers, Tokens, new_id
 
 Clients = Callable[..., Awaitable[HubClient]]
 

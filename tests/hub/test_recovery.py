@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hub_testkit import HubClient, HubProcess, Producers, Tokens, new_id
+from hub_testing import HubClient, HubProcess, Producers, Tokens, new_id
 
 from bobaku.kernel.events import Event
 

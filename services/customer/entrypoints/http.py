@@ -37,7 +37,7 @@ from bobaku.services.customer.service_layer.views import CustomerViews, user_vie
 
 
 @dataclass(frozen=True)
-class Services:
+class CustomerContext:
     """The wired use cases, as the composition root built them."""
 
     accounts: Accounts
@@ -45,7 +45,7 @@ class Services:
     views: CustomerViews
 
 
-SERVICES = web.AppKey("customer_services", Services)
+CONTEXT = web.AppKey("customer_context", CustomerContext)
 ISSUER = web.AppKey("token_issuer", TokenIssuer)
 
 api = Api("customer", "Identity, profile and preferences, loyalty points and rewards")
@@ -72,7 +72,7 @@ def session_view(session: Session) -> dict[str, Any]:
 )
 async def register_customer(request: web.Request) -> web.Response:
     body = await read_json(request, RegisterCustomer)
-    session = await request.app[SERVICES].accounts.register_customer(
+    session = await request.app[CONTEXT].accounts.register_customer(
         email=body.email,
         password=body.password,
         name=body.name,
@@ -93,7 +93,7 @@ async def register_customer(request: web.Request) -> web.Response:
 )
 async def log_in(request: web.Request) -> web.Response:
     body = await read_json(request, LogIn)
-    session = await request.app[SERVICES].accounts.log_in(email=body.email, password=body.password)
+    session = await request.app[CONTEXT].accounts.log_in(email=body.email, password=body.password)
     return ok(session_view(session))
 
 
@@ -108,7 +108,7 @@ async def log_in(request: web.Request) -> web.Response:
 )
 async def rotate_refresh_token(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshTokenBody)
-    pair = await request.app[SERVICES].accounts.refresh(body.refresh_token)
+    pair = await request.app[CONTEXT].accounts.refresh(body.refresh_token)
     return ok(pair.as_dict())
 
 
@@ -123,7 +123,7 @@ async def rotate_refresh_token(request: web.Request) -> web.Response:
 )
 async def log_out(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshTokenBody)
-    await request.app[SERVICES].accounts.log_out(body.refresh_token)
+    await request.app[CONTEXT].accounts.log_out(body.refresh_token)
     return ok({"revoked": True})
 
 
@@ -143,7 +143,7 @@ async def jwks(request: web.Request) -> web.Response:
 
 @api.get("/me", summary="The caller's profile and preferences", response=UserView, errors=(404,))
 async def show_profile(request: web.Request) -> web.Response:
-    user = await request.app[SERVICES].accounts.profile(principal(request).subject)
+    user = await request.app[CONTEXT].accounts.profile(principal(request).subject)
     return ok(user_view(user))
 
 
@@ -163,7 +163,7 @@ async def update_profile(request: web.Request) -> web.Response:
         if prefs is not None and prefs.notifications is not None
         else None
     )
-    user = await request.app[SERVICES].accounts.update_profile(
+    user = await request.app[CONTEXT].accounts.update_profile(
         who.subject,
         name=body.name,
         phone=body.phone,
@@ -188,7 +188,7 @@ async def show_loyalty(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(Role.CUSTOMER)
     limit, before = page_of(request)
-    summary = await request.app[SERVICES].views.loyalty_summary(
+    summary = await request.app[CONTEXT].views.loyalty_summary(
         who.subject, limit=limit, before=before
     )
     return ok(summary)
@@ -213,7 +213,7 @@ async def list_rewards(request: web.Request) -> web.Response:
 )
 async def customer_card(request: web.Request) -> web.Response:
     require_service(request)
-    card = await request.app[SERVICES].views.customer_card(path_id(request, "customer_id"))
+    card = await request.app[CONTEXT].views.customer_card(path_id(request, "customer_id"))
     return ok(card)
 
 
@@ -230,7 +230,7 @@ async def redeem_rewards(request: web.Request) -> web.Response:
     require_service(request)
     customer_id = path_id(request, "customer_id")
     body = await read_json(request, RedeemRewards)
-    result = await request.app[SERVICES].loyalty.redeem(
+    result = await request.app[CONTEXT].loyalty.redeem(
         customer_id=customer_id, order_id=body.order_id, reward_ids=body.reward_ids
     )
     return ok(result, status=201)
@@ -245,7 +245,7 @@ async def redeem_rewards(request: web.Request) -> web.Response:
 )
 async def release_redemption(request: web.Request) -> web.Response:
     require_service(request)
-    result = await request.app[SERVICES].loyalty.release(
+    result = await request.app[CONTEXT].loyalty.release(
         customer_id=path_id(request, "customer_id"), order_id=path_id(request, "order_id")
     )
     return ok(result)

@@ -19,7 +19,7 @@ from bobaku.kernel.cache import Cache
 from bobaku.kernel.events import Event, new_event
 from bobaku.services.menu.domain import events
 from bobaku.services.menu.domain import stock as stock_rules
-from bobaku.services.menu.service_layer.dependencies import EVENT_SOURCE, concerns
+from bobaku.services.menu.service_layer.context import EVENT_SOURCE, concerns
 
 STOCK_FACTS = (
     stock_rules.RESTOCKED,

@@ -26,9 +26,9 @@ from bobaku.services.menu.domain.model import (
 )
 from bobaku.services.menu.entrypoints import schemas as s
 from bobaku.services.menu.service_layer import handlers, views
-from bobaku.services.menu.service_layer.dependencies import Dependencies
+from bobaku.services.menu.service_layer.context import MenuContext
 
-DEPENDENCIES = web.AppKey("menu_dependencies", Dependencies)
+CONTEXT = web.AppKey("menu_context", MenuContext)
 
 api = Api(
     "menu",
@@ -39,8 +39,8 @@ api = Api(
 PAGE = PAGE_QUERY
 
 
-def deps_of(request: web.Request) -> Dependencies:
-    return request.app[DEPENDENCIES]
+def context_of(request: web.Request) -> MenuContext:
+    return request.app[CONTEXT]
 
 
 def page_params(request: web.Request) -> tuple[int, str | None]:
@@ -55,7 +55,7 @@ def cursor_after(last_id: str | None) -> str | None:
 async def _outlet_for(request: web.Request, who: Principal, *roles: Role) -> Outlet:
     """The outlet in the path, once the caller is shown to be one of its staff in ``roles``."""
     who.require_role(*roles)
-    outlet = await views.get_outlet(deps_of(request), request.match_info["outlet_id"])
+    outlet = await views.get_outlet(context_of(request), request.match_info["outlet_id"])
     who.require_outlet(outlet.franchise_id, outlet.id)
     return outlet
 
@@ -100,7 +100,7 @@ def _season(body: s.SeasonBody | None) -> Season | None:
 async def list_outlets(request: web.Request) -> web.Response:
     limit, after = page_params(request)
     items, last = await views.outlet_page(
-        deps_of(request),
+        context_of(request),
         franchise_id=request.query.get("franchise_id") or None,
         city=request.query.get("city") or None,
         after=after,
@@ -117,7 +117,7 @@ async def list_outlets(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_outlet(request: web.Request) -> web.Response:
-    view = await views.outlet_view(deps_of(request), request.match_info["outlet_id"])
+    view = await views.outlet_view(context_of(request), request.match_info["outlet_id"])
     return ok(s.shaped(s.OutletOut, view))
 
 
@@ -129,7 +129,7 @@ async def get_outlet(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_outlet_menu(request: web.Request) -> web.Response:
-    menu = await views.outlet_menu(deps_of(request), request.match_info["outlet_id"])
+    menu = await views.outlet_menu(context_of(request), request.match_info["outlet_id"])
     return ok(s.shaped(s.MenuOut, menu))
 
 
@@ -141,7 +141,7 @@ async def get_outlet_menu(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_item(request: web.Request) -> web.Response:
-    item = await views.item_view(deps_of(request), request.match_info["item_id"])
+    item = await views.item_view(context_of(request), request.match_info["item_id"])
     return ok(s.shaped(s.CatalogItemOut, item))
 
 
@@ -156,7 +156,7 @@ async def get_item(request: web.Request) -> web.Response:
 async def list_toppings(request: web.Request) -> web.Response:
     limit, after = page_params(request)
     toppings = [
-        t for t in await views.toppings(deps_of(request)) if after is None or t["id"] > after
+        t for t in await views.toppings(context_of(request)) if after is None or t["id"] > after
     ]
     page = toppings[:limit]
     last = page[-1]["id"] if len(toppings) > limit else None
@@ -191,7 +191,7 @@ async def add_item(request: web.Request) -> web.Response:
         season=_season(body.season),
         active=body.active,
     )
-    created = await handlers.add_item(commands.AddItem(item), deps_of(request))
+    created = await handlers.add_item(commands.AddItem(item), context_of(request))
     return ok(s.shaped(s.CatalogItemOut, created), status=201)
 
 
@@ -214,7 +214,7 @@ async def change_item(request: web.Request) -> web.Response:
             value = tuple(value)
         changes[field] = value
     cmd = commands.ChangeItem(request.match_info["item_id"], changes)
-    changed = await handlers.change_item(cmd, deps_of(request))
+    changed = await handlers.change_item(cmd, context_of(request))
     return ok(s.shaped(s.CatalogItemOut, changed))
 
 
@@ -229,7 +229,7 @@ async def change_item(request: web.Request) -> web.Response:
 )
 async def list_franchise_prices(request: web.Request) -> web.Response:
     franchise_id = _franchise_for(request, principal(request))
-    items = await views.franchise_prices(deps_of(request), franchise_id)
+    items = await views.franchise_prices(context_of(request), franchise_id)
     return ok(s.shaped(s.PriceList, {"items": items, "next_cursor": None}))
 
 
@@ -244,7 +244,7 @@ async def set_franchise_price(request: web.Request) -> web.Response:
     franchise_id = _franchise_for(request, principal(request))
     body = await read_json(request, s.PriceBody)
     cmd = commands.SetFranchisePrice(franchise_id, request.match_info["item_id"], body.price)
-    return ok(s.shaped(s.PriceOut, await handlers.set_franchise_price(cmd, deps_of(request))))
+    return ok(s.shaped(s.PriceOut, await handlers.set_franchise_price(cmd, context_of(request))))
 
 
 @api.delete(
@@ -256,7 +256,7 @@ async def set_franchise_price(request: web.Request) -> web.Response:
 async def remove_franchise_price(request: web.Request) -> web.Response:
     franchise_id = _franchise_for(request, principal(request))
     cmd = commands.RemoveFranchisePrice(franchise_id, request.match_info["item_id"])
-    return ok(s.shaped(s.PriceOut, await handlers.remove_franchise_price(cmd, deps_of(request))))
+    return ok(s.shaped(s.PriceOut, await handlers.remove_franchise_price(cmd, context_of(request))))
 
 
 # --- outlet settings ---------------------------------------------------------------------
@@ -273,7 +273,7 @@ async def set_outlet_availability(request: web.Request) -> web.Response:
     outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
     body = await read_json(request, s.AvailabilityBody)
     cmd = commands.SetOutletAvailability(outlet.id, dict(body.root))
-    view = await handlers.set_outlet_availability(cmd, deps_of(request))
+    view = await handlers.set_outlet_availability(cmd, context_of(request))
     return ok(s.shaped(s.AvailabilityOut, view))
 
 
@@ -288,7 +288,7 @@ async def set_opening_hours(request: web.Request) -> web.Response:
     outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
     body = await read_json(request, s.HoursBody)
     cmd = commands.SetOpeningHours(outlet.id, _hours(body.opening_hours), body.timezone)
-    return ok(s.shaped(s.OutletOut, await handlers.set_opening_hours(cmd, deps_of(request))))
+    return ok(s.shaped(s.OutletOut, await handlers.set_opening_hours(cmd, context_of(request))))
 
 
 @api.put(
@@ -302,7 +302,7 @@ async def restock(request: web.Request) -> web.Response:
     outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
     body = await read_json(request, s.StockBody)
     cmd = commands.Restock(outlet.id, dict(body.items))
-    return ok(s.shaped(s.StockOut, await handlers.restock(cmd, deps_of(request))))
+    return ok(s.shaped(s.StockOut, await handlers.restock(cmd, context_of(request))))
 
 
 @api.get(
@@ -314,10 +314,10 @@ async def restock(request: web.Request) -> web.Response:
 async def get_stock(request: web.Request) -> web.Response:
     who = principal(request)
     if who.has_role(Role.SERVICE):
-        outlet = await views.get_outlet(deps_of(request), request.match_info["outlet_id"])
+        outlet = await views.get_outlet(context_of(request), request.match_info["outlet_id"])
     else:
         outlet = await _outlet_for(request, who, *OUTLET_STAFF)
-    return ok(s.shaped(s.StockOut, await views.stock_report(deps_of(request), outlet)))
+    return ok(s.shaped(s.StockOut, await views.stock_report(context_of(request), outlet)))
 
 
 # --- internal (service role) -------------------------------------------------------------
@@ -339,7 +339,7 @@ async def register_outlet(request: web.Request) -> web.Response:
             details={"fields": [{"field": "outlet_id", "problem": "use outlet-<n>"}]},
         )
     body = await read_json(request, s.OutletRegistration)
-    deps = deps_of(request)
+    deps = context_of(request)
     outlet = Outlet(
         id=outlet_id,
         franchise_id=body.franchise_id,
@@ -379,7 +379,9 @@ async def quote_order(request: web.Request) -> web.Response:
         )
         for line in body.items
     )
-    quote = await handlers.quote_order(commands.QuoteOrder(body.outlet_id, lines), deps_of(request))
+    quote = await handlers.quote_order(
+        commands.QuoteOrder(body.outlet_id, lines), context_of(request)
+    )
     return ok(s.shaped(s.QuoteOut, quote))
 
 
@@ -397,7 +399,7 @@ async def reserve_stock(request: web.Request) -> web.Response:
     cmd = commands.ReserveStock(
         body.order_id, body.outlet_id, tuple((i.menu_id, i.quantity) for i in body.items)
     )
-    view = await handlers.reserve_stock(cmd, deps_of(request))
+    view = await handlers.reserve_stock(cmd, context_of(request))
     return ok(s.shaped(s.ReservationOut, view), status=201)
 
 
@@ -410,7 +412,7 @@ async def reserve_stock(request: web.Request) -> web.Response:
 async def release_reservation(request: web.Request) -> web.Response:
     principal(request).require_role(Role.SERVICE)
     cmd = commands.ReleaseReservation(request.match_info["order_id"])
-    view = await handlers.release_reservation(cmd, deps_of(request))
+    view = await handlers.release_reservation(cmd, context_of(request))
     return ok(s.shaped(s.ReservationOut, view))
 
 
@@ -423,5 +425,5 @@ async def release_reservation(request: web.Request) -> web.Response:
 async def commit_reservation(request: web.Request) -> web.Response:
     principal(request).require_role(Role.SERVICE)
     cmd = commands.CommitReservation(request.match_info["order_id"])
-    view = await handlers.commit_reservation(cmd, deps_of(request))
+    view = await handlers.commit_reservation(cmd, context_of(request))
     return ok(s.shaped(s.ReservationOut, view))

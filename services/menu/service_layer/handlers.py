@@ -38,7 +38,7 @@ from bobaku.services.menu.domain.model import (
 )
 from bobaku.services.menu.domain.stock import StockFact, StockLedger
 from bobaku.services.menu.service_layer import errors, views
-from bobaku.services.menu.service_layer.dependencies import Dependencies
+from bobaku.services.menu.service_layer.context import MenuContext
 
 
 def invalid(
@@ -62,7 +62,7 @@ def refuse(problems: Iterable[rules.Problem], message: str = "request has invali
 # --- the HQ catalog ---------------------------------------------------------------------
 
 
-async def _catalog_problems(deps: Dependencies, item: MenuItem) -> list[rules.Problem]:
+async def _catalog_problems(deps: MenuContext, item: MenuItem) -> list[rules.Problem]:
     categories = [c.id for c in await deps.repository.categories()]
     toppings = [t.id for t in await deps.repository.toppings()]
     return [
@@ -71,7 +71,7 @@ async def _catalog_problems(deps: Dependencies, item: MenuItem) -> list[rules.Pr
     ]
 
 
-async def add_item(cmd: AddItem, deps: Dependencies) -> dict[str, Any]:
+async def add_item(cmd: AddItem, deps: MenuContext) -> dict[str, Any]:
     refuse(await _catalog_problems(deps, cmd.item))
     event = deps.event(events.item_changed(cmd.item.id, "created", list(cmd.item.as_record())))
     if not await deps.repository.add_item(cmd.item, event):
@@ -81,7 +81,7 @@ async def add_item(cmd: AddItem, deps: Dependencies) -> dict[str, Any]:
     return views.item_record(cmd.item)
 
 
-async def change_item(cmd: ChangeItem, deps: Dependencies) -> dict[str, Any]:
+async def change_item(cmd: ChangeItem, deps: MenuContext) -> dict[str, Any]:
     item = await deps.repository.item(cmd.item_id)
     if item is None:
         raise errors.ItemNotFound(f"no item {cmd.item_id} in the catalog")
@@ -95,14 +95,14 @@ async def change_item(cmd: ChangeItem, deps: Dependencies) -> dict[str, Any]:
 # --- franchise prices -------------------------------------------------------------------
 
 
-async def _catalog_item(deps: Dependencies, item_id: str) -> MenuItem:
+async def _catalog_item(deps: MenuContext, item_id: str) -> MenuItem:
     item = await deps.repository.item(item_id)
     if item is None:
         raise errors.ItemNotFound(f"no item {item_id} in the catalog", details={"item_id": item_id})
     return item
 
 
-async def set_franchise_price(cmd: SetFranchisePrice, deps: Dependencies) -> dict[str, Any]:
+async def set_franchise_price(cmd: SetFranchisePrice, deps: MenuContext) -> dict[str, Any]:
     item = await _catalog_item(deps, cmd.item_id)
     previous = await deps.repository.franchise_price(cmd.franchise_id, item.id)
     event = deps.event(events.price_changed(cmd.franchise_id, item.id, cmd.price, previous))
@@ -110,7 +110,7 @@ async def set_franchise_price(cmd: SetFranchisePrice, deps: Dependencies) -> dic
     return _price_view(cmd.franchise_id, item, cmd.price)
 
 
-async def remove_franchise_price(cmd: RemoveFranchisePrice, deps: Dependencies) -> dict[str, Any]:
+async def remove_franchise_price(cmd: RemoveFranchisePrice, deps: MenuContext) -> dict[str, Any]:
     item = await _catalog_item(deps, cmd.item_id)
     previous = await deps.repository.franchise_price(cmd.franchise_id, item.id)
     if previous is not None:
@@ -133,7 +133,7 @@ def _price_view(franchise_id: str, item: MenuItem, override: int | None) -> dict
 # --- outlets ----------------------------------------------------------------------------
 
 
-async def set_outlet_availability(cmd: SetOutletAvailability, deps: Dependencies) -> dict[str, Any]:
+async def set_outlet_availability(cmd: SetOutletAvailability, deps: MenuContext) -> dict[str, Any]:
     outlet = await views.get_outlet(deps, cmd.outlet_id)
     known = {i.id for i in await deps.repository.items(active_only=False)}
     refuse(
@@ -161,7 +161,7 @@ def _outlet_problems(outlet: Outlet) -> list[rules.Problem]:
     return problems
 
 
-async def set_opening_hours(cmd: SetOpeningHours, deps: Dependencies) -> dict[str, Any]:
+async def set_opening_hours(cmd: SetOpeningHours, deps: MenuContext) -> dict[str, Any]:
     outlet = await views.get_outlet(deps, cmd.outlet_id)
     changed = replace(outlet, hours=cmd.hours, timezone=cmd.timezone or outlet.timezone)
     refuse(_outlet_problems(changed))
@@ -173,7 +173,7 @@ async def set_opening_hours(cmd: SetOpeningHours, deps: Dependencies) -> dict[st
     return views.outlet_record(changed, deps)
 
 
-async def register_outlet(cmd: RegisterOutlet, deps: Dependencies) -> tuple[dict[str, Any], bool]:
+async def register_outlet(cmd: RegisterOutlet, deps: MenuContext) -> tuple[dict[str, Any], bool]:
     """Create or update an outlet's registration; True when it is new."""
     outlet = cmd.outlet
     refuse(_outlet_problems(outlet))
@@ -196,7 +196,7 @@ def _report(ledger: StockLedger) -> list[dict[str, Any]]:
     return ledger.report()
 
 
-async def restock(cmd: Restock, deps: Dependencies) -> dict[str, Any]:
+async def restock(cmd: Restock, deps: MenuContext) -> dict[str, Any]:
     outlet = await views.get_outlet(deps, cmd.outlet_id)
     known = {i.id for i in await deps.repository.items(active_only=False)}
     refuse(
@@ -224,7 +224,7 @@ def _reservation_view(ledger: StockLedger, order_id: str) -> dict[str, Any]:
     }
 
 
-async def reserve_stock(cmd: ReserveStock, deps: Dependencies) -> dict[str, Any]:
+async def reserve_stock(cmd: ReserveStock, deps: MenuContext) -> dict[str, Any]:
     outlet = await views.find_outlet(deps, cmd.outlet_id)
     if outlet is None:
         raise invalid([rules.Problem("outlet_id", "no such outlet", cmd.outlet_id)])
@@ -266,7 +266,7 @@ async def reserve_stock(cmd: ReserveStock, deps: Dependencies) -> dict[str, Any]
     return view
 
 
-async def _settle(order_id: str, deps: Dependencies, settle: str) -> dict[str, Any]:
+async def _settle(order_id: str, deps: MenuContext, settle: str) -> dict[str, Any]:
     place = await deps.repository.reservation_place(order_id)
     if place is None:
         raise errors.ReservationNotFound(
@@ -291,18 +291,18 @@ async def _settle(order_id: str, deps: Dependencies, settle: str) -> dict[str, A
     return view
 
 
-async def release_reservation(cmd: ReleaseReservation, deps: Dependencies) -> dict[str, Any]:
+async def release_reservation(cmd: ReleaseReservation, deps: MenuContext) -> dict[str, Any]:
     return await _settle(cmd.order_id, deps, "release")
 
 
-async def commit_reservation(cmd: CommitReservation, deps: Dependencies) -> dict[str, Any]:
+async def commit_reservation(cmd: CommitReservation, deps: MenuContext) -> dict[str, Any]:
     return await _settle(cmd.order_id, deps, "commit")
 
 
 # --- quotes -----------------------------------------------------------------------------
 
 
-async def quote_order(cmd: QuoteOrder, deps: Dependencies) -> dict[str, Any]:
+async def quote_order(cmd: QuoteOrder, deps: MenuContext) -> dict[str, Any]:
     outlet = await views.find_outlet(deps, cmd.outlet_id)
     if outlet is None:
         raise invalid([rules.Problem("outlet_id", "no such outlet", cmd.outlet_id)])

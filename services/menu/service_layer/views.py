@@ -10,11 +10,11 @@ from typing import Any
 from bobaku.services.menu.adapters.supply_availability import unavailable_items
 from bobaku.services.menu.domain.menu import OutletCatalog, effective_menu, iso
 from bobaku.services.menu.domain.model import ITEM_ID, OUTLET_ID, MenuItem, Outlet
-from bobaku.services.menu.service_layer.dependencies import Dependencies
+from bobaku.services.menu.service_layer.context import MenuContext
 from bobaku.services.menu.service_layer.errors import ItemNotFound, OutletNotFound
 
 
-async def find_outlet(deps: Dependencies, outlet_id: str) -> Outlet | None:
+async def find_outlet(deps: MenuContext, outlet_id: str) -> Outlet | None:
     if not OUTLET_ID.match(outlet_id):
         return None
 
@@ -28,14 +28,14 @@ async def find_outlet(deps: Dependencies, outlet_id: str) -> Outlet | None:
     return Outlet.from_record(record) if record else None
 
 
-async def get_outlet(deps: Dependencies, outlet_id: str) -> Outlet:
+async def get_outlet(deps: MenuContext, outlet_id: str) -> Outlet:
     outlet = await find_outlet(deps, outlet_id)
     if outlet is None:
         raise OutletNotFound(f"no outlet {outlet_id}", details={"outlet_id": outlet_id})
     return outlet
 
 
-async def outlet_catalog(deps: Dependencies, outlet: Outlet) -> OutletCatalog:
+async def outlet_catalog(deps: MenuContext, outlet: Outlet) -> OutletCatalog:
     """The catalog layers of the outlet's menu (HQ → franchise → outlet), cached."""
 
     async def load() -> dict[str, Any]:
@@ -64,7 +64,7 @@ async def outlet_catalog(deps: Dependencies, outlet: Outlet) -> OutletCatalog:
     return OutletCatalog.from_record(record)
 
 
-async def stock_left(deps: Dependencies, outlet: Outlet) -> dict[str, int]:
+async def stock_left(deps: MenuContext, outlet: Outlet) -> dict[str, int]:
     """Units left per counted item at the outlet, cached until the next stock event."""
 
     async def load() -> dict[str, int]:
@@ -78,15 +78,15 @@ async def stock_left(deps: Dependencies, outlet: Outlet) -> dict[str, int]:
     )
 
 
-def outlet_record(outlet: Outlet, deps: Dependencies) -> dict[str, Any]:
+def outlet_record(outlet: Outlet, deps: MenuContext) -> dict[str, Any]:
     return {**outlet.as_record(), "open_now": outlet.open_at(deps.clock())}
 
 
-async def outlet_view(deps: Dependencies, outlet_id: str) -> dict[str, Any]:
+async def outlet_view(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
     return outlet_record(await get_outlet(deps, outlet_id), deps)
 
 
-async def outlet_menu(deps: Dependencies, outlet_id: str) -> dict[str, Any]:
+async def outlet_menu(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
     outlet = await get_outlet(deps, outlet_id)
     catalog = await outlet_catalog(deps, outlet)
     stock = await stock_left(deps, outlet)
@@ -94,7 +94,7 @@ async def outlet_menu(deps: Dependencies, outlet_id: str) -> dict[str, Any]:
 
 
 async def outlet_page(
-    deps: Dependencies, *, franchise_id: str | None, city: str | None, after: str | None, limit: int
+    deps: MenuContext, *, franchise_id: str | None, city: str | None, after: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of outlets by id, and the id to continue after (None on the last page)."""
     outlets = await deps.repository.outlets(
@@ -116,7 +116,7 @@ def item_record(item: MenuItem) -> dict[str, Any]:
     return record
 
 
-async def item_view(deps: Dependencies, item_id: str) -> dict[str, Any]:
+async def item_view(deps: MenuContext, item_id: str) -> dict[str, Any]:
     """An item of the HQ catalog with its allowed toppings (names and prices)."""
     if not ITEM_ID.match(item_id):
         raise ItemNotFound(f"no item {item_id} in the catalog", details={"item_id": item_id})
@@ -136,20 +136,20 @@ async def item_view(deps: Dependencies, item_id: str) -> dict[str, Any]:
     return record
 
 
-async def toppings(deps: Dependencies) -> list[dict[str, Any]]:
+async def toppings(deps: MenuContext) -> list[dict[str, Any]]:
     async def load() -> list[dict[str, Any]]:
         return [t.as_record() for t in await deps.repository.toppings()]
 
     return await deps.cache.get_or_load("toppings", load, tags=[deps.tags.brand])
 
 
-async def stock_report(deps: Dependencies, outlet: Outlet) -> dict[str, Any]:
+async def stock_report(deps: MenuContext, outlet: Outlet) -> dict[str, Any]:
     """Counted items at the outlet, read from the aggregate itself (not the cache)."""
     items = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.report())
     return {"outlet_id": outlet.id, "franchise_id": outlet.franchise_id, "items": items}
 
 
-async def franchise_prices(deps: Dependencies, franchise_id: str) -> list[dict[str, Any]]:
+async def franchise_prices(deps: MenuContext, franchise_id: str) -> list[dict[str, Any]]:
     prices = await deps.repository.franchise_prices(franchise_id)
     items = {i.id: i for i in await deps.repository.items(active_only=False)}
     return [

@@ -25,7 +25,7 @@ from bobaku.services.provider_sim.domain.model import Charge, Dispute, ForcedOut
 from bobaku.services.provider_sim.domain.providers import Provider
 from bobaku.services.provider_sim.service_layer.simulator import ProviderSimulator, provider_of
 
-SIMULATOR = web.AppKey("simulator", ProviderSimulator)
+CONTEXT = web.AppKey("provider_sim_context", ProviderSimulator)
 
 api = Api(
     "provider-sim",
@@ -181,7 +181,7 @@ def idempotency_key(request: web.Request) -> str:
     auth=False,
 )
 async def create_charge(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     key = idempotency_key(request)
     body = await read_json(request, ChargeRequest)
@@ -204,7 +204,7 @@ async def create_charge(request: web.Request) -> web.Response:
     auth=False,
 )
 async def get_charge(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     return ok(charge_view(sim, sim.charge(provider, request.match_info["transaction_id"])))
 
@@ -219,7 +219,7 @@ async def get_charge(request: web.Request) -> web.Response:
     auth=False,
 )
 async def refund_charge(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     key = idempotency_key(request)
     body = await read_json(request, RefundRequest)
@@ -241,7 +241,7 @@ async def refund_charge(request: web.Request) -> web.Response:
     auth=False,
 )
 async def three_d_secure_page(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     charge = sim.charge(provider_of("card"), request.match_info["transaction_id"])
     html = (
         "<!doctype html><title>3-D Secure</title>"
@@ -262,7 +262,7 @@ async def three_d_secure_page(request: web.Request) -> web.Response:
     auth=False,
 )
 async def get_behaviour(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     return ok(behaviour_view(sim, provider))
 
@@ -276,7 +276,7 @@ async def get_behaviour(request: web.Request) -> web.Response:
     auth=False,
 )
 async def configure_behaviour(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     body = await read_json(request, BehaviourChange)
     sim.configure(provider, body.model_dump(exclude_none=True))
@@ -292,7 +292,7 @@ async def configure_behaviour(request: web.Request) -> web.Response:
     auth=False,
 )
 async def force_next_outcome(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     body = await read_json(request, ForceOutcome)
     sim.force_outcome(
@@ -310,7 +310,7 @@ async def force_next_outcome(request: web.Request) -> web.Response:
     query=(("merchant_ref", "string", "only the charges for this merchant reference"),),
 )
 async def list_charges(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     charges = sim.charges(provider, request.query.get("merchant_ref"))
     return ok({"items": [charge_record(sim, c) for c in charges], "next_cursor": None})
@@ -327,7 +327,7 @@ async def list_charges(request: web.Request) -> web.Response:
     auth=False,
 )
 async def open_dispute(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     body = await read_json(request, OpenDispute)
     dispute = sim.open_dispute(provider, body.transaction_id, body.amount, body.reason)
@@ -344,7 +344,7 @@ async def open_dispute(request: web.Request) -> web.Response:
     auth=False,
 )
 async def resolve_dispute(request: web.Request) -> web.Response:
-    sim = request.app[SIMULATOR]
+    sim = request.app[CONTEXT]
     provider = provider_of(request.match_info["provider"])
     body = await read_json(request, ResolveDispute)
     dispute = sim.resolve_dispute(provider, request.match_info["dispute_id"], body.outcome)

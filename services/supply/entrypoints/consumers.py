@@ -21,7 +21,7 @@ from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.streams import SUPPLY, Stream
 from bobaku.services.supply.domain.ledger import STOCK_EVENTS
-from bobaku.services.supply.service_layer.handlers import SOURCE, Supply, book_recorded
+from bobaku.services.supply.service_layer.handlers import SOURCE, SupplyContext, book_recorded
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def arrivals_spec(stream: Stream, max_deliveries: int) -> ConsumerSpec:
     )
 
 
-def arrivals(supply: Supply) -> Handler:
+def arrivals(supply: SupplyContext) -> Handler:
     """Books the stock of every recorded PO receipt and transfer arrival. The request that
     recorded it books it at once; this only matters when a crash came in between (the
     ledger's reference makes the repeat a no-op)."""
@@ -68,7 +68,7 @@ def _levels(records: Any) -> dict[str, int]:
     return {str(x["ingredient_id"]): int(x["available"]) for x in records or []}
 
 
-def relay(bus: EventBus, supply: Supply) -> Handler:
+def relay(bus: EventBus, supply: SupplyContext) -> Handler:
     async def handle(event: Event, delivery: Delivery) -> None:
         if event.type not in STOCK_EVENTS:
             return
@@ -82,7 +82,7 @@ def relay(bus: EventBus, supply: Supply) -> Handler:
 
 
 async def _stock_low(
-    bus: EventBus, supply: Supply, event: Event, franchise_id: str, outlet_id: str
+    bus: EventBus, supply: SupplyContext, event: Event, franchise_id: str, outlet_id: str
 ) -> None:
     before, after = _levels(event.data.get("before")), _levels(event.data.get("after"))
     crossed = [i for i, left in after.items() if i in before]
@@ -119,7 +119,9 @@ async def _stock_low(
         await bus.publish(low)
 
 
-async def _availability(bus: EventBus, supply: Supply, franchise_id: str, outlet_id: str) -> None:
+async def _availability(
+    bus: EventBus, supply: SupplyContext, franchise_id: str, outlet_id: str
+) -> None:
     available, seq = await supply.ledgers.read(franchise_id, outlet_id, lambda s: s.availability())
     cookbook = await supply.repository.cookbook()
     unavailable = cookbook.unavailable_items(available)

@@ -15,9 +15,9 @@ from bobaku.services.supply.domain.purchasing import ParLevel
 from bobaku.services.supply.domain.recipes import Ingredient, Recipe, RecipeLine
 from bobaku.services.supply.entrypoints import schemas as s
 from bobaku.services.supply.service_layer import handlers as h
-from bobaku.services.supply.service_layer.handlers import STAFF, Supply
+from bobaku.services.supply.service_layer.handlers import STAFF, SupplyContext
 
-SUPPLY = web.AppKey("supply", Supply)
+CONTEXT = web.AppKey("supply_context", SupplyContext)
 
 api = Api(
     "supply",
@@ -26,8 +26,8 @@ api = Api(
 )
 
 
-def supply_of(request: web.Request) -> Supply:
-    return request.app[SUPPLY]
+def supply_of(request: web.Request) -> SupplyContext:
+    return request.app[CONTEXT]
 
 
 def _m(request: web.Request, name: str) -> str:

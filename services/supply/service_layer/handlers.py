@@ -44,7 +44,7 @@ OWNERS = FRANCHISE_MANAGERS
 
 
 @dataclass
-class Supply:
+class SupplyContext:
     """What the handlers work with; built once in bootstrap."""
 
     repository: SupplyRepository
@@ -97,7 +97,7 @@ def _shortage(exc: rules.InsufficientStock, outlet_id: str, **extra: Any) -> Ins
 
 
 async def outlet_access(
-    supply: Supply, who: Principal, outlet_id: str, roles: tuple[Role, ...] = MANAGERS
+    supply: SupplyContext, who: Principal, outlet_id: str, roles: tuple[Role, ...] = MANAGERS
 ) -> str:
     """The outlet's franchise, once the caller is allowed there (403 + security log if not)."""
     who.require_role(*roles)
@@ -109,7 +109,7 @@ async def outlet_access(
 # --- HQ catalog ------------------------------------------------------------------------
 
 
-async def put_ingredient(supply: Supply, who: Principal, ingredient: Ingredient) -> bool:
+async def put_ingredient(supply: SupplyContext, who: Principal, ingredient: Ingredient) -> bool:
     who.require_role(Role.HQ_ADMIN)
     if ingredient.supplier_id is not None:
         suppliers = {s["id"] for s in await supply.repository.suppliers(None)}
@@ -121,7 +121,7 @@ async def put_ingredient(supply: Supply, who: Principal, ingredient: Ingredient)
     return await supply.repository.put_ingredient(ingredient)
 
 
-async def check_lines(supply: Supply, lines: list[RecipeLine]) -> None:
+async def check_lines(supply: SupplyContext, lines: list[RecipeLine]) -> None:
     known = await supply.repository.ingredients()
     problems = []
     for n, line in enumerate(lines):
@@ -133,14 +133,14 @@ async def check_lines(supply: Supply, lines: list[RecipeLine]) -> None:
     invalid(problems)
 
 
-async def put_recipe(supply: Supply, who: Principal, recipe: Recipe) -> bool:
+async def put_recipe(supply: SupplyContext, who: Principal, recipe: Recipe) -> bool:
     who.require_role(Role.HQ_ADMIN)
     await check_lines(supply, list(recipe.lines))
     return await supply.repository.put_recipe(recipe)
 
 
 async def put_topping_recipe(
-    supply: Supply, who: Principal, topping_id: str, lines: list[RecipeLine]
+    supply: SupplyContext, who: Principal, topping_id: str, lines: list[RecipeLine]
 ) -> bool:
     who.require_role(Role.HQ_ADMIN)
     await check_lines(supply, lines)
@@ -148,7 +148,11 @@ async def put_topping_recipe(
 
 
 async def put_override(
-    supply: Supply, who: Principal, franchise_id: str, ingredient_id: str, fields: dict[str, Any]
+    supply: SupplyContext,
+    who: Principal,
+    franchise_id: str,
+    ingredient_id: str,
+    fields: dict[str, Any],
 ) -> dict[str, Any]:
     who.require_role(*OWNERS)
     who.require_franchise(franchise_id)
@@ -167,7 +171,7 @@ async def put_override(
 
 
 async def _lines_of_known(
-    supply: Supply, lines: Iterable[tuple[str, int]], field: str = "lines"
+    supply: SupplyContext, lines: Iterable[tuple[str, int]], field: str = "lines"
 ) -> dict[str, int]:
     """Sum the lines per ingredient, refusing ingredients HQ never defined."""
     known = await supply.repository.ingredients()
@@ -191,7 +195,7 @@ def _stock_view(franchise_id: str, outlet_id: str) -> Any:
 
 
 async def _book(
-    supply: Supply, franchise_id: str, outlet_id: str, decide: Any
+    supply: SupplyContext, franchise_id: str, outlet_id: str, decide: Any
 ) -> tuple[StockFact | None, dict[str, Any]]:
     try:
         return await supply.ledgers.change(
@@ -202,7 +206,11 @@ async def _book(
 
 
 async def receive(
-    supply: Supply, who: Principal, outlet_id: str, lines: list[tuple[str, int]], ref: str | None
+    supply: SupplyContext,
+    who: Principal,
+    outlet_id: str,
+    lines: list[tuple[str, int]],
+    ref: str | None,
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     quantities = await _lines_of_known(supply, lines)
@@ -214,7 +222,7 @@ async def receive(
 
 
 async def waste(
-    supply: Supply,
+    supply: SupplyContext,
     who: Principal,
     outlet_id: str,
     lines: list[tuple[str, int]],
@@ -231,7 +239,11 @@ async def waste(
 
 
 async def stock_take(
-    supply: Supply, who: Principal, outlet_id: str, lines: list[tuple[str, int]], ref: str | None
+    supply: SupplyContext,
+    who: Principal,
+    outlet_id: str,
+    lines: list[tuple[str, int]],
+    ref: str | None,
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     counted = await _lines_of_known(supply, lines)
@@ -241,7 +253,7 @@ async def stock_take(
     return {"ref": ref, "variance": variance, "recorded": fact is not None, **view}
 
 
-async def stock(supply: Supply, who: Principal, outlet_id: str) -> dict[str, Any]:
+async def stock(supply: SupplyContext, who: Principal, outlet_id: str) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id, STAFF)
     view, _ = await supply.ledgers.read(
         franchise_id, outlet_id, _stock_view(franchise_id, outlet_id)
@@ -251,7 +263,7 @@ async def stock(supply: Supply, who: Principal, outlet_id: str) -> dict[str, Any
 
 
 async def put_par_levels(
-    supply: Supply, who: Principal, outlet_id: str, levels: Mapping[str, ParLevel]
+    supply: SupplyContext, who: Principal, outlet_id: str, levels: Mapping[str, ParLevel]
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     known = await supply.repository.ingredients()
@@ -267,7 +279,7 @@ async def put_par_levels(
     return await par_levels(supply, who, outlet_id)
 
 
-async def par_levels(supply: Supply, who: Principal, outlet_id: str) -> dict[str, Any]:
+async def par_levels(supply: SupplyContext, who: Principal, outlet_id: str) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id, STAFF)
     levels = await supply.repository.par_levels(franchise_id, outlet_id)
     return {
@@ -279,7 +291,7 @@ async def par_levels(supply: Supply, who: Principal, outlet_id: str) -> dict[str
 
 
 async def suggested_purchase_orders(
-    supply: Supply, who: Principal, outlet_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     levels = await supply.repository.par_levels(franchise_id, outlet_id)
@@ -328,7 +340,7 @@ def _reservation_view(order_id: str, untracked: list[str] | None = None) -> Any:
 
 
 async def reserve(
-    supply: Supply, order_id: str, outlet_id: str, items: list[dict[str, Any]]
+    supply: SupplyContext, order_id: str, outlet_id: str, items: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Hold the order's ingredients by recipe, all or nothing; idempotent on ``order_id``."""
     try:
@@ -368,7 +380,7 @@ async def reserve(
     return result
 
 
-async def settle(supply: Supply, order_id: str, how: str) -> dict[str, Any]:
+async def settle(supply: SupplyContext, order_id: str, how: str) -> dict[str, Any]:
     place = await supply.repository.reservation_place(order_id)
     if place is None:
         raise ReservationNotFound(
@@ -401,7 +413,7 @@ def _refused(exc: InvalidTransition) -> TransitionRefused:
 
 
 async def _po(
-    supply: Supply, franchise_id: str, outlet_id: str, po_id: str
+    supply: SupplyContext, franchise_id: str, outlet_id: str, po_id: str
 ) -> tuple[PurchaseOrder, int]:
     po, seq = await supply.purchase_orders.load(franchise_id, po_id, lambda: PurchaseOrder(po_id))
     if not po.exists or po.outlet_id != outlet_id:
@@ -410,7 +422,7 @@ async def _po(
 
 
 async def draft_purchase_order(
-    supply: Supply,
+    supply: SupplyContext,
     who: Principal,
     outlet_id: str,
     supplier_id: str,
@@ -450,7 +462,7 @@ async def draft_purchase_order(
 
 
 async def get_purchase_order(
-    supply: Supply, who: Principal, outlet_id: str, po_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str, po_id: str
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id, STAFF)
     po, _ = await _po(supply, franchise_id, outlet_id, po_id)
@@ -458,7 +470,7 @@ async def get_purchase_order(
 
 
 async def _po_step(
-    supply: Supply, who: Principal, outlet_id: str, po_id: str, step: Any
+    supply: SupplyContext, who: Principal, outlet_id: str, po_id: str, step: Any
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     for _ in range(5):
@@ -478,19 +490,19 @@ async def _po_step(
 
 
 async def submit_purchase_order(
-    supply: Supply, who: Principal, outlet_id: str, po_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str, po_id: str
 ) -> dict[str, Any]:
     return await _po_step(supply, who, outlet_id, po_id, lambda po: po.submit())
 
 
 async def cancel_purchase_order(
-    supply: Supply, who: Principal, outlet_id: str, po_id: str, reason: str
+    supply: SupplyContext, who: Principal, outlet_id: str, po_id: str, reason: str
 ) -> dict[str, Any]:
     return await _po_step(supply, who, outlet_id, po_id, lambda po: po.cancel(reason))
 
 
 async def receive_purchase_order(
-    supply: Supply, who: Principal, outlet_id: str, po_id: str, lines: list[tuple[str, int]]
+    supply: SupplyContext, who: Principal, outlet_id: str, po_id: str, lines: list[tuple[str, int]]
 ) -> dict[str, Any]:
     """Book a delivery: the PO's receipt is recorded first (an expected-sequence append, so
     two deliveries booked at once cannot both take receipt number n), then its stock is
@@ -521,7 +533,7 @@ async def receive_purchase_order(
 
 
 async def book_recorded(
-    supply: Supply, franchise_id: str, type_: str, data: dict[str, Any]
+    supply: SupplyContext, franchise_id: str, type_: str, data: dict[str, Any]
 ) -> None:
     """Book the stock a recorded PO receipt or transfer arrival brought (idempotent: keyed
     by the receipt or transfer id). Called after the append, and by the relay."""
@@ -544,7 +556,7 @@ def _arrival(ref: str, units: dict[str, int], source: Any) -> Any:
 
 
 async def _transfer(
-    supply: Supply, franchise_id: str, outlet_id: str, transfer_id: str
+    supply: SupplyContext, franchise_id: str, outlet_id: str, transfer_id: str
 ) -> tuple[Transfer, int]:
     transfer, seq = await supply.transfers.load(
         franchise_id, transfer_id, lambda: Transfer(transfer_id)
@@ -557,7 +569,11 @@ async def _transfer(
 
 
 async def request_transfer(
-    supply: Supply, who: Principal, outlet_id: str, to_outlet_id: str, lines: list[tuple[str, int]]
+    supply: SupplyContext,
+    who: Principal,
+    outlet_id: str,
+    to_outlet_id: str,
+    lines: list[tuple[str, int]],
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     try:
@@ -584,7 +600,7 @@ async def request_transfer(
 
 
 async def get_transfer(
-    supply: Supply, who: Principal, outlet_id: str, transfer_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str, transfer_id: str
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id, STAFF)
     transfer, _ = await _transfer(supply, franchise_id, outlet_id, transfer_id)
@@ -592,7 +608,7 @@ async def get_transfer(
 
 
 async def ship_transfer(
-    supply: Supply, who: Principal, outlet_id: str, transfer_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str, transfer_id: str
 ) -> dict[str, Any]:
     """Stock leaves the source outlet (keyed by the transfer id), then the transfer moves."""
     franchise_id = await outlet_access(supply, who, outlet_id)
@@ -615,7 +631,11 @@ async def ship_transfer(
 
 
 async def receive_transfer(
-    supply: Supply, who: Principal, outlet_id: str, transfer_id: str, lines: list[tuple[str, int]]
+    supply: SupplyContext,
+    who: Principal,
+    outlet_id: str,
+    transfer_id: str,
+    lines: list[tuple[str, int]],
 ) -> dict[str, Any]:
     """What arrived is booked at the destination; shipped - received is the recorded loss."""
     franchise_id = await outlet_access(supply, who, outlet_id)
@@ -649,7 +669,7 @@ async def receive_transfer(
 
 
 async def cancel_transfer(
-    supply: Supply, who: Principal, outlet_id: str, transfer_id: str, reason: str
+    supply: SupplyContext, who: Principal, outlet_id: str, transfer_id: str, reason: str
 ) -> dict[str, Any]:
     franchise_id = await outlet_access(supply, who, outlet_id)
     transfer, seq = await _transfer(supply, franchise_id, outlet_id, transfer_id)

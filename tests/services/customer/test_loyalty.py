@@ -15,7 +15,7 @@ from bobaku.kernel.bus import Delivery, read_dead_letters
 from bobaku.kernel.events import Event, new_event
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.entrypoints.consumers import loyalty_from_orders, order_consumer
-from bobaku.services.customer.entrypoints.http import SERVICES
+from bobaku.services.customer.entrypoints.http import CONTEXT
 from bobaku.services.customer.settings import CustomerSettings
 
 
@@ -54,7 +54,7 @@ async def test_a_paid_order_on_jetstream_earns_its_points_exactly_once(
     # publishing a second envelope for the same payment, and a redelivery of the first one.
     await orders.append("fr-jakarta", order_id, paid)
     await orders.paid(customer_id, 82_000, order_id=order_id)
-    handler = loyalty_from_orders(api.app[SERVICES].loyalty)
+    handler = loyalty_from_orders(api.app[CONTEXT].loyalty)
     await handler(paid, Delivery(f"es.order.fr-jakarta.{order_id}", "ES_ORDER", 1, 2))
     await asyncio.sleep(0.3)  # let the consumer handle what it was sent
 

@@ -287,7 +287,17 @@ async def test_the_public_openapi_document_merges_upstreams_without_internal_pat
     assert not any("internal" in path for path in doc["paths"])
     assert doc["openapi"] == "3.1.0"
     page = await client.get("/api/docs")
-    assert "swagger-ui" in await page.text()
+    html = await page.text()
+    assert "swagger-ui" in html
+    # Offline: every asset the page loads is the gateway's own, from the package.
+    assert "https://" not in html
+    assert "http://" not in html
+    script = await client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert script.status == 200
+    assert "SwaggerUIBundle" in await script.text()
+    style = await client.get("/api/docs/assets/swagger-ui.css")
+    assert style.status == 200
+    assert ".swagger-ui" in await style.text()
 
 
 async def test_the_gateway_serves_the_asyncapi_document_of_every_subject(

@@ -29,7 +29,7 @@ from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABI
 from bobaku.services.menu.seed import seed_menu
 
 sys.path.insert(0, str(Path(__file__).parent))
-from menu_support import NOON_IN_JAKARTA, FakeClock, MenuService
+from menu_testing import NOON_IN_JAKARTA, FakeClock, MenuService
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

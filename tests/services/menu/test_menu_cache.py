@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from menu_support import MenuService
+from menu_testing import MenuService
 from prometheus_client import REGISTRY
 from support import eventually
 
@@ -16,17 +16,17 @@ from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.outbox import OUTBOX
 from bobaku.kernel.web import DATABASES, REDIS
 from bobaku.services.menu.bootstrap import build_app
-from bobaku.services.menu.entrypoints.http import DEPENDENCIES
+from bobaku.services.menu.entrypoints.http import CONTEXT
 from bobaku.services.menu.service_layer.caching import Tags
-from bobaku.services.menu.service_layer.dependencies import from_deployment
+from bobaku.services.menu.service_layer.context import from_deployment
 
 
 def tags(menu: MenuService) -> Tags:
-    return menu.app[DEPENDENCIES].tags
+    return menu.app[CONTEXT].tags
 
 
 def lookups(menu: MenuService, result: str) -> float:
-    name = menu.app[DEPENDENCIES].cache.name
+    name = menu.app[CONTEXT].cache.name
     value = REGISTRY.get_sample_value(
         "bobaku_cache_lookups_total", {"cache": name, "result": result}
     )
@@ -121,7 +121,7 @@ async def test_an_event_left_in_a_changed_document_is_published_later(
     )
     assert (await menu.menu_item(outlet, item))["price"] == 25000  # still cached
 
-    assert await menu.app[DEPENDENCIES].repository.outbox.sweep() >= 1
+    assert await menu.app[CONTEXT].repository.outbox.sweep() >= 1
 
     async def caught_up() -> bool:
         return (await menu.menu_item(outlet, item))["price"] == 19000

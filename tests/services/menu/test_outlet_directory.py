@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from menu_support import MenuService
+from menu_testing import MenuService
 from support import eventually
 
 from bobaku.kernel.bus import EventBus

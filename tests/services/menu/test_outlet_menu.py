@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from menu_support import NOON_IN_JAKARTA, MenuService
+from menu_testing import NOON_IN_JAKARTA, MenuService
 from support import eventually
 
 from bobaku.kernel.auth import Role

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from menu_support import NOON_IN_JAKARTA, MenuService
+from menu_testing import NOON_IN_JAKARTA, MenuService
 from support import eventually
 
 from bobaku.kernel.auth import Role

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-from menu_support import MenuService
+from menu_testing import MenuService
 
 from bobaku.kernel.auth import Role
 from bobaku.kernel.db import Databases

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from menu_support import MenuService
+from menu_testing import MenuService
 from support import eventually
 
 from bobaku.kernel.auth import Role

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from menu_support import MenuService
+from menu_testing import MenuService
 
 from bobaku.kernel.auth import Role
 from bobaku.kernel.web import DATABASES

@@ -30,7 +30,7 @@ from bobaku.services.supply.entrypoints.consumers import ARRIVALS, RELAY
 from bobaku.services.supply.seed import seed_supply
 
 sys.path.insert(0, str(Path(__file__).parent))
-from supply_support import Client, SupplyHarness
+from supply_testing import Client, SupplyHarness
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -7,13 +7,13 @@ import json
 from typing import Any
 
 from nats.js.errors import NotFoundError
-from supply_support import SupplyHarness
+from supply_testing import SupplyHarness
 from support import eventually
 
 from bobaku.kernel.bus import EVENTS_STREAM
 from bobaku.kernel.events import Event
 from bobaku.services.supply.domain.purchasing import PurchaseOrder
-from bobaku.services.supply.entrypoints.http import SUPPLY
+from bobaku.services.supply.entrypoints.http import CONTEXT
 
 # The ingredients one m001 (Brown Sugar Boba Milk Tea) with pearls (t001) and cheese foam
 # (t003) takes, from the demo recipes in services/supply/seed.py.
@@ -578,7 +578,7 @@ async def test_a_delivery_recorded_just_before_a_crash_is_still_booked_once(
         "POST", f"/outlets/{outlet}/purchase-orders/{po_id}/submit", token=manager
     )
     assert status == 200
-    documents = harness.supply.app[SUPPLY].purchase_orders
+    documents = harness.supply.app[CONTEXT].purchase_orders
     order, seq = await documents.load(franchise, po_id, lambda: PurchaseOrder(po_id))
     await documents.append(franchise, po_id, [order.receive({"tapioca-pearl": 1})], seq)
 

@@ -36,7 +36,7 @@ def concerns(event: Event, deployment: str) -> bool:
 
 
 @dataclass
-class Dependencies:
+class MenuContext:
     repository: MenuRepository
     ledgers: StockLedgers
     cache: Cache

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from bobaku.hub.channel_routes import routes_for
 from bobaku.hub.channels import UnknownChannel, channel_of_subject, parse_channel
-from bobaku.hub.routing import routes_for
 from bobaku.kernel.events import new_event
 
 

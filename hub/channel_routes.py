@@ -33,14 +33,14 @@ NOTIFICATION_REQUESTED = "notification.requested"
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class ChannelRoute:
     channel: Channel
     body: bytes  # the publication's data, JSON
     # The message id in the channel history: a repeat of the same route is stored once.
     msg_id: str
 
 
-def routes_for(event: Event, subject: str) -> list[Route]:
+def routes_for(event: Event, subject: str) -> list[ChannelRoute]:
     tokens = subject.split(".")
     channels: list[Channel] = []
     payload: dict[str, Any] = event.data
@@ -75,7 +75,7 @@ def routes_for(event: Event, subject: str) -> list[Route]:
             "data": payload,
         }
     )
-    return [Route(channel, body, f"{event.id}|{channel.name}") for channel in channels]
+    return [ChannelRoute(channel, body, f"{event.id}|{channel.name}") for channel in channels]
 
 
 def _token(tokens: list[str], index: int) -> str | None:

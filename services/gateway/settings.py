@@ -1,0 +1,18 @@
+"""The gateway's settings: the kernel's plus what only the gateway reads."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bobaku.kernel.settings import Settings
+
+
+class GatewaySettings(Settings):
+    cors_origins: list[str] = Field(
+        default=["http://127.0.0.1:18888", "http://localhost:18888"],
+        description="origins (the hub's pages, web apps) allowed to call the API from a browser",
+    )
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    anonymous_rate_limit_per_minute: int = Field(default=120, ge=1)
+    login_rate_limit_per_minute: int = Field(default=20, ge=1)
+    upstream_timeout_s: float = Field(default=5.0, gt=0)
