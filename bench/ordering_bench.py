@@ -23,7 +23,10 @@ What runs, in order:
    toppings, GoPay, a fresh ``Idempotency-Key``), over the five demo outlets; an order's
    time runs from sending the POST until its ``order.payment_completed`` event is stored in
    the order's event stream, seen by a core NATS subscription on ``es.order.>`` (the API is
-   never polled).
+   never polled). The saga holds the order's ingredients by recipe in the supply service;
+5. the same orders again with the order service restarted on the menu's whole-item counts
+   (``ORDER_STOCK_SERVICE=menu``, the saga before supply): the difference between the two is
+   what the supply step costs per order.
 
 Each load keeps a fixed number of operations in flight with the same client code (an order
 is in flight until it is paid), for a fixed time after a short warm-up. Throughput is what
@@ -84,7 +87,7 @@ COMMAND = (
     "PYTHONSAFEPATH=1 PYTHONPATH=scripts:tests .venv/bin/python bench/ordering_bench.py"
 )
 
-SERVICES = ("provider-sim", "customer", "menu", "payment", "order", "gateway")
+SERVICES = ("provider-sim", "customer", "menu", "supply", "payment", "order", "gateway")
 CONCURRENCY = 16
 WARMUP_S = 1.5
 READ_S = 10.0  # each baseline window, and the menu reads
@@ -92,7 +95,7 @@ ORDER_S = 30.0
 MAX_REQUESTS = 200_000  # per load, whatever the duration
 MAX_ORDERS = 10_000
 ORDER_TIMEOUT_S = 30.0  # an order not paid by then counts as an error
-DEADLINE_S = 200  # then the run is cancelled: everything is stopped on the way out
+DEADLINE_S = 320  # then the run is cancelled: everything is stopped on the way out
 CUSTOMERS = 8
 HIGH_LIMIT = "100000000"
 # Ports the infrastructure and `make run` bind (scripts/infra.sh, docs/contracts.md).
@@ -109,7 +112,7 @@ OPEN_ALL_WEEK = {
     for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 }
 ORDER_ITEM = {
-    "menu_id": "m001",  # not stock-counted: orders never run out
+    "menu_id": "m001",  # not counted by the menu; supply is stocked far beyond the run
     "quantity": 1,
     "customizations": {"sugar_level": 50, "ice_level": 30, "toppings": ["t001", "t003"]},
 }
@@ -532,6 +535,23 @@ async def open_all_day(session: aiohttp.ClientSession, gateway: str, issuer: Tok
                     raise RuntimeError(f"opening {outlet}: {resp.status} {await resp.text()}")
 
 
+async def stock_up(session: aiohttp.ClientSession, gateway: str, issuer: TokenIssuer) -> None:
+    """Count far more of every ingredient in than a run can use, so no order runs out."""
+    from bobaku.services.supply.seed import INGREDIENT_LIST
+
+    lines = [{"ingredient_id": row[0], "counted": 10_000_000} for row in INGREDIENT_LIST]
+    for franchise, outlets in DEMO_FRANCHISES.items():
+        owner = issuer.issue(f"u-owner-{franchise}", [Role.FRANCHISE_OWNER], franchise_id=franchise)
+        for outlet in outlets:
+            async with session.post(
+                f"{gateway}/api/v1/outlets/{outlet}/stock-takes",
+                json={"lines": lines},
+                headers={"Authorization": f"Bearer {owner}"},
+            ) as resp:
+                if resp.status != 201:
+                    raise RuntimeError(f"stocking {outlet}: {resp.status} {await resp.text()}")
+
+
 async def register_customers(
     session: aiohttp.ClientSession, gateway: str, run: Run, count: int
 ) -> list[str]:
@@ -585,6 +605,8 @@ class Results:
     menu: Load
     orders: Load
     order_post: Load
+    orders_menu: Load
+    order_post_menu: Load
     baseline_after: Load
     menu_bytes: int
     read_s: float
@@ -636,6 +658,7 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
         gateway = f"http://127.0.0.1:{plat.running['gateway'].proc.port}"
         async with aiohttp.ClientSession() as session:
             await open_all_day(session, gateway, run.issuer)
+            await stock_up(session, gateway, run.issuer)
             tokens = await register_customers(session, gateway, run, CUSTOMERS)
             async with session.get(gateway + MENU_PATH) as resp:  # the warm-up read
                 menu_body = await resp.read()
@@ -652,26 +675,35 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
             log(f"menu reads: GET {gateway}{MENU_PATH}")
             menu = await read_load(gateway + MENU_PATH, "menu", concurrency, read_s, cpu)
 
-            log("orders: POST /api/v1/orders until payment_completed")
+            log("orders: POST /api/v1/orders until payment_completed (stock held by supply)")
             watch = PaymentWatch()
             await nc.subscribe("es.order.>", cb=watch.on_message, pending_msgs_limit=1_000_000)
             await nc.flush()
-            responses: list[tuple[float, float]] = []
-            async with client_session(concurrency) as session:
-                orders = await run_load(
-                    "orders",
-                    order_placer(session, gateway, tokens, watch, responses),
-                    concurrency=concurrency,
-                    seconds=order_s,
-                    max_count=MAX_ORDERS,
-                    cpu=cpu,
-                )
 
-            order_post = Load(
-                "order POST",
-                concurrency,
-                latencies_s=[lat for at, lat in responses if at >= orders.measure_from],
-            )
+            async def order_load(name: str) -> tuple[Load, Load]:
+                responses: list[tuple[float, float]] = []
+                async with client_session(concurrency) as session:
+                    load = await run_load(
+                        name,
+                        order_placer(session, gateway, tokens, watch, responses),
+                        concurrency=concurrency,
+                        seconds=order_s,
+                        max_count=MAX_ORDERS,
+                        cpu=cpu,
+                    )
+                post = Load(
+                    f"{name} POST",
+                    concurrency,
+                    latencies_s=[lat for at, lat in responses if at >= load.measure_from],
+                )
+                return load, post
+
+            orders, order_post = await order_load("orders")
+            log("orders again, the order service on the menu's whole-item counts (no supply)")
+            plat.envs["order"]["ORDER_STOCK_SERVICE"] = "menu"
+            await plat.restart("order")
+            cpu.pids["order"] = plat.running["order"].child.pid
+            orders_menu, order_post_menu = await order_load("orders without supply")
 
             log("baseline again")
             after = await read_load(hello_url, "baseline after", concurrency, read_s, cpu)
@@ -685,7 +717,17 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
             await nc.close()
         keys.cleanup()
     results = Results(
-        before, menu, orders, order_post, after, len(menu_body), read_s, order_s, started
+        before,
+        menu,
+        orders,
+        order_post,
+        orders_menu,
+        order_post_menu,
+        after,
+        len(menu_body),
+        read_s,
+        order_s,
+        started,
     )
     results.machine = {**machine_facts(), "load_before": load_before, "load_after": load_average()}
     return results
@@ -741,7 +783,8 @@ def table(r: Results) -> list[str]:
     for load, label in (
         (b, "baseline: raw aiohttp `GET /hello` (both windows)"),
         (r.menu, "cached menu read through the gateway"),
-        (r.orders, "order: `POST /api/v1/orders` → `payment_completed`"),
+        (r.orders, "order: `POST /api/v1/orders` → `payment_completed` (supply in the saga)"),
+        (r.orders_menu, "the same order without supply (menu's whole-item counts)"),
     ):
         rows.append(
             f"| {label} | {load.completed_in_window:,} | {load.errors} | **{load.rate:,.1f}** "
@@ -801,24 +844,54 @@ def report(r: Results) -> str:
             "callback, capture, `order.payment_completed`)."
         ),
         "",
+        paragraph(supply_cost(r)),
+        "",
         paragraph(
             'CPU used during each load, in shares of one core ("shared": the '
             "infrastructure's servers, busy with other users' work too):"
         ),
         "",
     ]
-    for load in (bb, r.menu, r.orders):
+    for load in (bb, r.menu, r.orders, r.orders_menu):
         lines.append(textwrap.fill(f"- {load.name}: {cpu_line(load)}", 92, subsequent_indent="  "))
-    for load in (bb, r.menu, r.orders, ba):
+    for load in (bb, r.menu, r.orders, r.orders_menu, ba):
         if load.first_error:
             lines += ["", f"First {load.name} error: `{load.first_error}`"]
     return "\n".join(lines)
 
 
+def cpu_ms_per_order(load: Load, name: str) -> float:
+    """CPU time ``name`` spent per completed order during ``load``, in milliseconds."""
+    if not load.completed_in_window:
+        return float("nan")
+    return load.cpu.get(name, 0.0) * load.window_s / load.completed_in_window * 1000
+
+
+def supply_cost(r: Results) -> str:
+    with_s, without = r.orders, r.orders_menu
+    processes = ("supply", "order", "menu", "nats (shared)", "ferretdb (shared)")
+    per_order = ", ".join(
+        f"{name} {cpu_ms_per_order(with_s, name):.1f} vs {cpu_ms_per_order(without, name):.1f}"
+        for name in processes
+        if name in with_s.cpu
+    )
+    return (
+        "What supply in the saga costs per order (same run; with supply vs without): "
+        f"throughput {with_s.rate:,.1f} vs {without.rate:,.1f} paid orders/s "
+        f"({ratio(with_s.rate, without.rate)}); order time p50 {with_s.p50_ms:.1f} vs "
+        f"{without.p50_ms:.1f} ms ({with_s.p50_ms - without.p50_ms:+.1f} ms), p99 "
+        f"{with_s.p99_ms:.1f} vs {without.p99_ms:.1f} ms; the POST alone p50 "
+        f"{r.order_post.p50_ms:.1f} vs {r.order_post_menu.p50_ms:.1f} ms "
+        f"({r.order_post.p50_ms - r.order_post_menu.p50_ms:+.1f} ms: the reservation by "
+        "recipe, one expected-sequence append on the outlet's ledger). CPU milliseconds per "
+        f"order: {per_order}."
+    )
+
+
 SECTION_INTRO = """## Ordering
 
 `bench/ordering_bench.py` (`make bench`) starts the platform's processes with the launcher
-(customer, menu, payment, order, gateway, and the provider simulator in `instant` mode, so
+(customer, menu, supply, payment, order, gateway, and the provider simulator in `instant` mode, so
 a charge settles at once; rate limits set out of reach, logs at WARNING), seeds the demo
 brand, opens its outlets around the clock and registers 8 customers. Then, through the
 gateway on 127.0.0.1:
@@ -829,7 +902,11 @@ gateway on 127.0.0.1:
   `Idempotency-Key`) over the five demo outlets; an order's time runs from sending the POST
   to its `order.payment_completed` event being stored, observed by a core NATS subscription
   on `es.order.>` (the API is not polled). An order is in flight until it is paid, so the
-  orders/s figure is paid orders per second.
+  orders/s figure is paid orders per second. The saga holds the order's ingredients by
+  recipe in the supply service (the demo outlets are stocked far beyond the run);
+- **orders without supply**: the same load after restarting the order service with
+  `ORDER_STOCK_SERVICE=menu` (the menu's whole-item counts, the saga before supply); the
+  difference is what the supply step costs per order.
 
 The baseline, measured in the same run with the same client code before and after the
 platform's loads, is a raw aiohttp hello-world process (one route, no middleware,
@@ -869,6 +946,10 @@ def summary(r: Results) -> dict[str, float]:
         "order_p99_ms": round(r.orders.p99_ms, 1),
         "order_post_p50_ms": round(r.order_post.p50_ms, 1),
         "order_errors": r.orders.errors,
+        "orders_without_supply_per_s": round(r.orders_menu.rate, 2),
+        "order_without_supply_p50_ms": round(r.orders_menu.p50_ms, 1),
+        "order_post_without_supply_p50_ms": round(r.order_post_menu.p50_ms, 1),
+        "supply_cpu_ms_per_order": round(cpu_ms_per_order(r.orders, "supply"), 2),
     }
 
 

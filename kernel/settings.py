@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     order_url: str = "http://127.0.0.1:18083"
     payment_url: str = "http://127.0.0.1:18084"
     analytics_url: str = "http://127.0.0.1:18087"
+    supply_url: str = "http://127.0.0.1:18085"
     provider_sim_url: str = "http://127.0.0.1:18090"
     notification_url: str = "http://127.0.0.1:18086"
     hub_url: str = "http://127.0.0.1:18888"

@@ -92,11 +92,39 @@ LOYALTY = aggregate(
 STOCK = aggregate(
     "stock", "outlet_id", "menu", "Outlet stock ledgers: one subject per outlet's stock."
 )
+# The supply service's aggregates. Each names its event types in full (not "supply."):
+# supply.stock_low and supply.availability_changed are integration events on EVENTS.
+SUPPLY_STOCK_TYPES = (
+    "supply.stock_received", "supply.stock_wasted", "supply.stock_counted",
+    "supply.stock_reserved", "supply.stock_released", "supply.stock_committed",
+    "supply.stock_shipped",
+)  # fmt: skip
+SUPPLY = Stream(
+    aggregate_spec("supply"),
+    "es.supply.{tenant}.{outlet_id}",
+    SUPPLY_STOCK_TYPES,
+    ("supply",),
+    "Outlet ingredient ledgers: one subject per outlet, a balance per ingredient.",
+)
+SUPPLY_PO = Stream(
+    aggregate_spec("supplypo"),
+    "es.supplypo.{tenant}.{po_id}",
+    ("supply.po_",),
+    ("supply",),
+    "Purchase orders: one subject per purchase order.",
+)
+SUPPLY_TRANSFER = Stream(
+    aggregate_spec("supplytransfer"),
+    "es.supplytransfer.{tenant}.{transfer_id}",
+    ("supply.transfer_",),
+    ("supply",),
+    "Stock transfers between outlets of one franchise: one subject per transfer.",
+)
 EVENTS = Stream(
     EVENTS_SPEC,
     "events.{tenant}.{type}",
-    ("customer.", "menu.", "notification."),
-    ("customer", "menu", "order"),
+    ("customer.", "menu.", "notification.", "supply.stock_low", "supply.availability_changed"),
+    ("customer", "menu", "order", "supply"),
     "Integration events (facts that are no aggregate's own history); tenant `brand` for "
     "brand-wide ones.",
 )
@@ -108,7 +136,9 @@ DEAD_LETTERS = Stream(
     "Messages a consumer gave up on, with the reason in the header Bobaku-Dlq-Reason.",
 )
 
-CATALOG: tuple[Stream, ...] = (ORDER, PAYMENT, LOYALTY, STOCK, EVENTS, DEAD_LETTERS)
+CATALOG: tuple[Stream, ...] = (
+    ORDER, PAYMENT, LOYALTY, STOCK, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, DEAD_LETTERS,
+)  # fmt: skip
 
 
 def stream_of(event_type: str) -> Stream:

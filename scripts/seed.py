@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from bobaku.kernel.settings import Settings
 
-ORDER = ("customer", "menu", "payment", "order")
+ORDER = ("customer", "menu", "supply", "payment", "order")
 
 
 def settings_of(env: Mapping[str, str]) -> Settings:

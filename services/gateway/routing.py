@@ -43,6 +43,13 @@ ROUTES: tuple[UpstreamRoute, ...] = (
     _route(r"^/api/v1/me(/.*)?$", "customer"),
     _route(r"^/api/v1/rewards$", "customer", "GET"),
     _route(r"^/api/v1/outlets/[^/]+/(orders|kitchen)$", "order"),
+    _route(
+        r"^/api/v1/outlets/[^/]+/(ingredient-stock|receipts|waste|stock-takes|par-levels"
+        r"|suggested-purchase-orders|purchase-orders|transfers)(/.*)?$",
+        "supply",
+    ),
+    _route(r"^/api/v1/(ingredients|suppliers|recipes|topping-recipes)(/.*)?$", "supply"),
+    _route(r"^/api/v1/franchises/[^/]+/(ingredients|suppliers)(/.*)?$", "supply"),
     _route(r"^/api/v1/outlets(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/(items|toppings|categories)(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/franchises/[^/]+/prices(/.*)?$", "menu"),
@@ -75,6 +82,7 @@ class UpstreamTable:
             "payment": settings.payment_url,
             "notification": settings.notification_url,
             "analytics": settings.analytics_url,
+            "supply": settings.supply_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
         self.routing_bucket = settings.routing_bucket

@@ -26,6 +26,10 @@ from bobaku.services.menu.entrypoints.consumers import (
     stock_relay_spec,
 )
 from bobaku.services.menu.entrypoints.http import CONTEXT, api
+from bobaku.services.menu.entrypoints.supply_availability import (
+    supply_availability,
+    supply_availability_spec,
+)
 from bobaku.services.menu.service_layer.caching import Tags, register_invalidation
 from bobaku.services.menu.service_layer.context import EVENT_SOURCE, Clock, MenuContext
 from bobaku.services.menu.settings import MenuSettings, menu_settings
@@ -79,6 +83,10 @@ def _runtime(
             cache_invalidation_spec(deliveries), cache_invalidation(cache, deployment)
         )
         await bus.consume(stock_relay_spec(store.spec.name, deliveries), stock_relay(bus))
+        await bus.consume(
+            supply_availability_spec(deliveries),
+            supply_availability(databases, cache, Tags(deployment)),
+        )
         sweeper = outbox.sweeper("menu-outbox", settings.outbox_sweep_interval_s)
         sweeper.start()
         yield

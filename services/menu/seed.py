@@ -1,6 +1,7 @@
 """The demo brand's menu: 5 outlets in two franchises, a boba menu of 24 items in six
-categories, 10 toppings, a seasonal special, Bandung's own prices, and stock counts for
-the items that run out (the special and the popping-boba drinks; the rest is unlimited).
+categories, 10 toppings, a seasonal special and Bandung's own prices. The demo outlets
+count no items: what runs out is ingredients, held by the supply service (its seed gives
+the outlets their stock), and the menu shows an item sold out when supply says so.
 
 :func:`seed_demo` only adds what is missing (``$setOnInsert``), so running it twice — or
 after staff changed prices and hours — changes nothing. Each thing it adds is announced
@@ -203,9 +204,10 @@ def demo_outlets() -> list[Outlet]:
 # Bandung sells its two best sellers a little cheaper.
 DEMO_FRANCHISE_PRICES = {"fr-bandung": {"m001": 26000, "m002": 20000}}
 
-# Counted items per outlet: the special and the popping-boba drinks run out; the rest
-# is unlimited.
-DEMO_STOCK = {"m021": 40, "m011": 30, "m024": 25}
+# Items the demo outlets once counted here. Their stock moved to the supply service (as
+# the mango purée and popping boba they are made of); the seed stops counting them once
+# per outlet, so a deployment seeded before supply existed is migrated too.
+MOVED_TO_SUPPLY: dict[str, int | None] = {"m021": None, "m011": None, "m024": None}
 
 
 async def _insert_missing(collection: Any, doc_id: str, fields: dict[str, Any]) -> bool:
@@ -271,18 +273,18 @@ async def seed_menu(
 
 
 async def _seed_stock(databases: Databases, bus: EventBus) -> int:
-    """Count the demo's limited items once per outlet of this deployment."""
+    """Stop counting the items whose stock moved to supply, once per outlet."""
     ledgers = StockLedgers(AggregateStore(bus, "stock"), source=EVENT_SOURCE, memory=timedelta(7))
     await ledgers.start()
     marks = databases.platform[SEED_MARKS]
     seeded = 0
     for outlet in demo_outlets():
-        mark = f"stock:{outlet.id}"
+        mark = f"stock-moved-to-supply:{outlet.id}"
         if await marks.find_one({"_id": mark}):
             continue
 
         def restock(ledger: StockLedger) -> StockFact | None:
-            return ledger.restock(DEMO_STOCK)
+            return ledger.restock(MOVED_TO_SUPPLY)
 
         await ledgers.change(outlet.franchise_id, outlet.id, restock, lambda ledger: None)
         await _insert_missing(marks, mark, {"at": datetime.now(UTC)})

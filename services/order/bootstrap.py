@@ -14,12 +14,18 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.order.adapters import repository
 from bobaku.services.order.adapters.repository import OrderRepository
-from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
+from bobaku.services.order.adapters.upstreams import (
+    CustomerService,
+    MenuService,
+    PaymentService,
+    SupplyService,
+)
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
 from bobaku.services.order.service_layer import views
 from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
+from bobaku.services.order.settings import order_settings
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
@@ -34,15 +40,20 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
             "menu": ServiceClient("menu", settings.menu_url, token=token),
             "customer": ServiceClient("customer", settings.customer_url, token=token),
             "payment": ServiceClient("payment", settings.payment_url, token=token, timeout_s=10),
+            "supply": ServiceClient("supply", settings.supply_url, token=token),
         }
         outlets = OutletDirectory(clients["menu"], ttl_s=settings.outlet_directory_ttl_s)
         await outlets.follow(app[BUS])
+        menu = MenuService(clients["menu"], outlets)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
         await store.start()
         ctx = OrderContext(
             orders=OrderRepository(store, app[DATABASES]),
             views=OrderViews(app[DATABASES]),
-            menu=MenuService(clients["menu"], outlets),
+            menu=menu,
+            stock=SupplyService(clients["supply"])
+            if order_settings(settings).order_stock_service == "supply"
+            else menu,
             customers=CustomerService(clients["customer"]),
             payments=PaymentService(clients["payment"]),
         )

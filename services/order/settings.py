@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bobaku.kernel.settings import Settings
 
 
 class OrderSettings(Settings):
-    """Nothing of its own yet: the order service reads the kernel's fields (upstream URLs,
-    ``SERVICE_TOKEN``, ``OUTLET_DIRECTORY_TTL_S``…). Add the service's own here."""
+    """The kernel's fields (upstream URLs, ``SERVICE_TOKEN``, ``OUTLET_DIRECTORY_TTL_S``…)
+    and the order service's own."""
+
+    # Which service holds an order's stock in the saga (ORDER_STOCK_SERVICE): supply
+    # (ingredients by recipe), or the menu's whole-item counts (the saga before supply;
+    # kept for the ordering benchmark's comparison).
+    order_stock_service: Literal["supply", "menu"] = "supply"
+
+
+def order_settings(settings: Settings) -> OrderSettings:
+    if isinstance(settings, OrderSettings):
+        return settings
+    return OrderSettings(**settings.model_dump(exclude_unset=False))

@@ -100,10 +100,11 @@ async def force(
     assert status in (200, 201), reply
 
 
-async def stock_of(http: aiohttp.ClientSession, gw: str, token: str, item: str) -> int:
-    status, body = await call(http, "GET", f"{gw}/api/v1/outlets/outlet-01/stock", token)
+async def stock_of(http: aiohttp.ClientSession, gw: str, token: str, ingredient: str) -> int:
+    """Available units of an ingredient at outlet-01 (the supply service holds order stock)."""
+    status, body = await call(http, "GET", f"{gw}/api/v1/outlets/outlet-01/ingredient-stock", token)
     assert status == 200, body
-    entry = next(s for s in body["data"]["items"] if s["menu_id"] == item)
+    entry = next(s for s in body["data"]["items"] if s["ingredient_id"] == ingredient)
     return int(entry["available"])
 
 
@@ -201,17 +202,18 @@ async def test_a_failed_payment_cancels_the_order_and_releases_its_stock(
 ) -> None:
     gw = platform.gateway
     token, _ = await register(http, gw)
-    before = await stock_of(http, gw, manager(token_issuer), "m011")
+    before = await stock_of(http, gw, manager(token_issuer), "popping-boba")
     await force(http, platform, "ovo", outcome="failure", delay_s=0.2)
     _, placed = await place(http, gw, token, "ovo", items=[{"menu_id": "m011", "quantity": 3}])
     assert placed["data"]["status"]["current"] == "pending_payment"
-    assert await stock_of(http, gw, manager(token_issuer), "m011") == before - 3
+    # Three m011 hold 3 x 40 g of popping boba.
+    assert await stock_of(http, gw, manager(token_issuer), "popping-boba") == before - 120
 
     view = await reaches(http, gw, token, placed["data"]["id"], "cancelled")
     assert view["payment"]["status"] == "failed"
 
     async def released() -> bool:
-        return await stock_of(http, gw, manager(token_issuer), "m011") == before
+        return await stock_of(http, gw, manager(token_issuer), "popping-boba") == before
 
     await eventually(released, timeout=15)
 
@@ -221,14 +223,14 @@ async def test_a_payment_that_never_completes_times_out_and_releases_the_stock(
 ) -> None:
     gw = platform.gateway
     token, _ = await register(http, gw)
-    before = await stock_of(http, gw, manager(token_issuer), "m024")
+    before = await stock_of(http, gw, manager(token_issuer), "popping-boba")
     await force(http, platform, "dana", outcome="timeout")
     _, placed = await place(http, gw, token, "dana", items=[{"menu_id": "m024", "quantity": 2}])
     view = await reaches(http, gw, token, placed["data"]["id"], "cancelled", timeout=60)
     assert view["payment"]["status"] == "failed"
 
     async def released() -> bool:
-        return await stock_of(http, gw, manager(token_issuer), "m024") == before
+        return await stock_of(http, gw, manager(token_issuer), "popping-boba") == before
 
     await eventually(released, timeout=15)
 

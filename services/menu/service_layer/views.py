@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bobaku.services.menu.adapters.supply_availability import unavailable_items
 from bobaku.services.menu.domain.menu import OutletCatalog, effective_menu, iso
 from bobaku.services.menu.domain.model import ITEM_ID, OUTLET_ID, MenuItem, Outlet
 from bobaku.services.menu.service_layer.context import MenuContext
@@ -67,7 +68,10 @@ async def stock_left(deps: MenuContext, outlet: Outlet) -> dict[str, int]:
     """Units left per counted item at the outlet, cached until the next stock event."""
 
     async def load() -> dict[str, int]:
-        return await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.levels())
+        left = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.levels())
+        # Items the supply service says the outlet lacks the ingredients for: none left.
+        short = await unavailable_items(deps.repository.databases, outlet.franchise_id, outlet.id)
+        return {**left, **dict.fromkeys(short, 0)}
 
     return await deps.cache.get_or_load(
         f"stock-left:{outlet.id}", load, tags=[deps.tags.stock(outlet.id)]

@@ -35,7 +35,46 @@ class MenuService:
         return result
 
     async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
-        """Reserve the items; :class:`StockUnavailable` when the outlet refuses (409)."""
+        """Reserve the items (whole-item counts: the menu knows nothing of customizations);
+        :class:`StockUnavailable` when the outlet refuses (409)."""
+        counted = [{"menu_id": i["menu_id"], "quantity": i["quantity"]} for i in items]
+        try:
+            await self.client.request(
+                "POST",
+                "/internal/stock/reservations",
+                json_body={"order_id": order_id, "outlet_id": outlet_id, "items": counted},
+                headers={"Idempotency-Key": order_id},
+            )
+        except BobakuError as err:
+            if err.status == 409:
+                raise StockUnavailable(err.code, err.details) from err
+            raise
+
+    async def release(self, order_id: str) -> None:
+        await self.client.request(
+            "POST",
+            f"/internal/stock/reservations/{order_id}/release",
+            headers={"Idempotency-Key": order_id},
+        )
+
+    async def commit(self, order_id: str) -> None:
+        await self.client.request(
+            "POST",
+            f"/internal/stock/reservations/{order_id}/commit",
+            headers={"Idempotency-Key": order_id},
+        )
+
+
+class SupplyService:
+    """The order's ingredients, held by recipe in the supply service (docs/api/supply.md):
+    the same idempotent reserve / release / commit contract as the menu's whole-item counts,
+    with each line's customizations (sugar and ice levels, toppings)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
+        """:class:`StockUnavailable` when the outlet lacks an ingredient (409)."""
         try:
             await self.client.request(
                 "POST",
@@ -61,6 +100,9 @@ class MenuService:
             f"/internal/stock/reservations/{order_id}/commit",
             headers={"Idempotency-Key": order_id},
         )
+
+
+StockService = MenuService | SupplyService
 
 
 class CustomerService:

@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 
 from bobaku.kernel.events import Event, new_event
 from bobaku.services.order.adapters.repository import OrderRepository
-from bobaku.services.order.adapters.upstreams import CustomerService, MenuService, PaymentService
+from bobaku.services.order.adapters.upstreams import (
+    CustomerService,
+    MenuService,
+    PaymentService,
+    StockService,
+)
 from bobaku.services.order.domain.events import OrderEvent
 from bobaku.services.order.domain.model import Order
 from bobaku.services.order.service_layer.views import OrderViews
@@ -24,6 +29,9 @@ class OrderContext:
     orders: OrderRepository
     views: OrderViews
     menu: MenuService
+    # Where the order's stock is held: the supply service (ingredients by recipe), or the
+    # menu's whole-item counts (ORDER_STOCK_SERVICE=menu).
+    stock: StockService
     customers: CustomerService
     payments: PaymentService
     # One saga driver per order at a time in this process (the request that placed it and

@@ -68,9 +68,20 @@ async def run_step(ctx: OrderContext, order: Order, step: Step) -> Order:
 
 
 async def reserve_stock(ctx: OrderContext, order: Order, _: Step) -> Order:
-    items = [{"menu_id": line["menu_id"], "quantity": line["quantity"]} for line in order.lines]
+    items = [
+        {
+            "menu_id": line["menu_id"],
+            "quantity": line["quantity"],
+            "customizations": {
+                "sugar_level": line["customizations"].get("sugar_level"),
+                "ice_level": line["customizations"].get("ice_level"),
+                "toppings": [t["id"] for t in line["customizations"].get("toppings", [])],
+            },
+        }
+        for line in order.lines
+    ]
     try:
-        await ctx.menu.reserve(order.id, order.outlet_id, items)
+        await ctx.stock.reserve(order.id, order.outlet_id, items)
     except StockUnavailable as refused:
         rejected = record(order, StockRejected(reason=refused.reason, items=refused.items))
         cancelled = record(order, Cancelled(reason=refused.reason, by="saga"))
@@ -126,7 +137,7 @@ async def settle_free_order(ctx: OrderContext, order: Order, _: Step) -> Order:
 
 async def send_to_kitchen(ctx: OrderContext, order: Order, _: Step) -> Order:
     if order.stock == "reserved":
-        await ctx.menu.commit(order.id)
+        await ctx.stock.commit(order.id)
     ahead = await ctx.views.queue_length(order.franchise_id, order.outlet_id)
     paid_at = parse_utc(order.payment.paid_at) if order.payment.paid_at else datetime.now(UTC)
     drinks = sum(int(line["quantity"]) for line in order.lines)
@@ -139,7 +150,7 @@ async def compensate(ctx: OrderContext, order: Order, step: Step) -> Order:
     assert isinstance(step, Compensate)
     voided = False
     if step.release_stock:
-        await ctx.menu.release(order.id)
+        await ctx.stock.release(order.id)
     if step.restore_points:
         await ctx.customers.release(order.customer_id, order.id)
     if step.void_payment and order.payment.intent_id:

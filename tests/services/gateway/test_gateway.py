@@ -86,6 +86,7 @@ async def stack(
             "payment_url": url,
             "notification_url": url,
             "analytics_url": url,
+            "supply_url": url,
             "rate_limit_per_minute": 1000,
             "anonymous_rate_limit_per_minute": 1000,
             "login_rate_limit_per_minute": 3,

@@ -25,6 +25,7 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import DATABASES
 from bobaku.services.menu.bootstrap import build_app
 from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION, STOCK_RELAY
+from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,6 +71,7 @@ async def _forget_this_runs_consumers(settings: Settings, bus: EventBus) -> Asyn
     for stream, durable in (
         (EVENTS_STREAM, f"{settings.deployment_id}-{CACHE_INVALIDATION}"),
         ("ES_STOCK", f"{settings.deployment_id}-{STOCK_RELAY}"),
+        (EVENTS_STREAM, f"{settings.deployment_id}-{SUPPLY_AVAILABILITY}"),
     ):
         with contextlib.suppress(NotFoundError):
             await bus.js.delete_consumer(stream, durable)

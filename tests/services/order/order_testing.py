@@ -192,6 +192,8 @@ def world(**menu: Any) -> World:
         orders=orders,  # type: ignore[arg-type]
         views=views,  # type: ignore[arg-type]
         menu=fake_menu,  # type: ignore[arg-type]
+        # The fake menu also holds the stock (the real saga holds it in supply).
+        stock=fake_menu,  # type: ignore[arg-type]
         customers=customers,  # type: ignore[arg-type]
         payments=payments,  # type: ignore[arg-type]
     )

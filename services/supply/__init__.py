@@ -1,0 +1,1 @@
+"""The supply service: ingredients, recipes, outlet stock, purchase orders and transfers."""

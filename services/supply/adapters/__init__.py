@@ -1,0 +1,1 @@
+"""What the supply service talks to: MongoDB, JetStream aggregates, the menu service."""

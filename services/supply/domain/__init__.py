@@ -1,0 +1,1 @@
+"""Supply rules: plain Python, no I/O."""

@@ -1,0 +1,1 @@
+"""HTTP routes and event consumers of the supply service."""
