@@ -18,7 +18,7 @@ from bobaku.operator.routing import RoutingTable
 
 pytestmark = pytest.mark.slow
 
-SILO = ("order", "payment", "menu", "supply")
+SILO = ("order", "payment", "menu")
 Mongo = AsyncMongoClient[dict[str, Any]]
 Cluster = Any  # conftest.Cluster
 
