@@ -116,17 +116,30 @@ step "onboard a Franchise and its Outlets"
 "$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300
 kubectl get franchises,outlets -o wide
 
-step "an order through the gateway, watched on the hub"
-kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
-PIDS+=($!)
-kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do
-	curl -fsS -o /dev/null http://127.0.0.1:18080/healthz 2>/dev/null && break
+step "the gateway and the hub"
+if [[ $MODE == local ]]; then
+	# The host reaches Service addresses directly (kube-proxy's rules on this node).
+	GATEWAY=http://$(kubectl -n "$NAMESPACE" get svc gateway -o jsonpath='{.spec.clusterIP}'):8080
+	HUB=ws://$(kubectl -n "$NAMESPACE" get svc hub -o jsonpath='{.spec.clusterIP}'):8080
+else
+	kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
+	PIDS+=($!)
+	kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
+	PIDS+=($!)
+	GATEWAY=http://127.0.0.1:18080
+	HUB=ws://127.0.0.1:18888
+fi
+for _ in $(seq 100); do
+	curl -fsS -o /dev/null "$GATEWAY/healthz" 2>/dev/null && break
 	sleep 0.2
 done
+step "the silo serves its franchise through the gateway and refuses another (e2e/test_silo.py)"
+BOBAKU_E2E_JWT=$WORK/jwt BOBAKU_E2E_GATEWAY=$GATEWAY \
+	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_silo.py
+
+step "an order through the gateway, watched on the hub"
 "$PY" e2e/token.py mint "$WORK/jwt" u-e2e-customer >"$WORK/token"
-"$PY" e2e/scenario.py order --gateway http://127.0.0.1:18080 --hub ws://127.0.0.1:18888 \
+"$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120
 
 step "offboard"

@@ -33,6 +33,20 @@ SERVER = (
 )
 
 
+def answer(url: str, timeout: float = 60) -> str:
+    """The body at ``url`` once it answers: kube-proxy programs a new Service's endpoints
+    a moment after its pod is Ready (until then the rule rejects the connection)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def kubectl(*args: str, input: str | None = None, check: bool = True) -> str:
     done = subprocess.run(
         [KUBECTL, *args], input=input, capture_output=True, text=True, timeout=120, check=False
@@ -102,13 +116,11 @@ def test_a_pod_becomes_ready_and_answers_through_its_service(namespace: str) -> 
     assert pod_ip.startswith("10.244.0."), pod_ip
 
     # From the host to the pod's address on the bridge.
-    with urllib.request.urlopen(f"http://{pod_ip}:8080/", timeout=5) as resp:
-        assert resp.read().decode() == f"hello from {pod['metadata']['name']}"
+    assert answer(f"http://{pod_ip}:8080/") == f"hello from {pod['metadata']['name']}"
 
     # From the host to the Service's ClusterIP (kube-proxy's rules).
     svc = json.loads(kubectl("-n", namespace, "get", "service", "echo", "-o", "json"))
-    with urllib.request.urlopen(f"http://{svc['spec']['clusterIP']}/", timeout=5) as resp:
-        assert resp.read().decode().startswith("hello from echo-")
+    assert answer(f"http://{svc['spec']['clusterIP']}/").startswith("hello from echo-")
 
     # From another pod, by name: CoreDNS resolves it, kube-proxy forwards it.
     client = (

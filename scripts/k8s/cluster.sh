@@ -412,6 +412,7 @@ up() {
 		--service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
 		--service-account-issuer "https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
 		--authorization-mode Node,RBAC --allow-privileged=true \
+		--kubelet-preferred-address-types InternalIP \
 		--enable-admission-plugins NodeRestriction \
 		--profiling=false --v=1
 	start kube-controller-manager ready_kcm "$KCM" \
@@ -422,7 +423,6 @@ up() {
 		--service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
 		--cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
 		--use-service-account-credentials=true --service-cluster-ip-range "$SERVICE_CIDR" \
-		--controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller' \
 		--profiling=false --v=1
 	start kube-scheduler ready_scheduler "$SCHEDULER" \
 		--kubeconfig "$CONF/kube-scheduler.kubeconfig" \
