@@ -161,10 +161,12 @@ build_devservers() {
 	mkdir -p "$debs"
 	log "building the dev-servers image (NATS, Redis, FerretDB)…"
 	cp -a "$BASE" "$work"
-	(cd "$debs" && apt-get download redis-server redis-tools libjemalloc2 liblzf1 >"$IMG/debs.log" 2>&1) ||
+	(cd "$debs" && apt-get download redis-server redis-tools libjemalloc2 liblzf1 libatomic1 >"$IMG/debs.log" 2>&1) ||
 		die "apt-get download redis-server failed (log: $IMG/debs.log)"
 	local d
-	for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$work"; done
+	# --keep-directory-symlink: the packages ship ./lib/...; bookworm's /lib is a symlink
+	# to usr/lib (merged /usr), which a plain extraction would replace by a directory.
+	for d in "$debs"/*.deb; do dpkg-deb --fsys-tarfile "$d" | tar -x --keep-directory-symlink -C "$work"; done
 	install -m 0755 "$nats" "$work/usr/local/bin/nats-server"
 	install -m 0755 "$ferret" "$work/usr/local/bin/ferretdb"
 	add_user "$work"
