@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing infra-up infra-down infra-status clean
+.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -24,6 +24,9 @@ help:
 	@echo "make lint          ruff (lint + format check) and mypy"
 	@echo "make fmt           apply ruff's formatting and safe fixes"
 	@echo "make infra-up|infra-down|infra-status   the local servers alone"
+	@echo "make cluster       a one-node Kubernetes on this machine, with the platform images (root)"
+	@echo "make cluster-down  stop it and put the host back as it was; make cluster-status"
+	@echo "make e2e           the end-to-end scenario on that cluster (kind when Docker is there)"
 
 install: $(STAMP)
 
@@ -125,6 +128,24 @@ bench-analytics: $(STAMP)
 bench-operator: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \
 		$(BIN)/python bench/operator_bench.py
+
+# The one-node cluster (scripts/k8s/cluster.sh; docs/deployment.md) and the e2e on it.
+# `make cluster` builds the node's binaries and the images on first use (cached under
+# ~/.cache/bobaku), starts the node and imports the images; then
+#   export KUBECONFIG=$$(scripts/k8s/cluster.sh kubeconfig)
+cluster: $(STAMP)
+	@scripts/k8s/cluster.sh up >/dev/null
+	@scripts/k8s/images.sh all
+	@echo "[cluster] export KUBECONFIG=$$(scripts/k8s/cluster.sh kubeconfig) KUBECTL=$$(scripts/k8s/build.sh kubectl)"
+
+cluster-down:
+	@scripts/k8s/cluster.sh down
+
+cluster-status:
+	@scripts/k8s/cluster.sh status
+
+e2e: $(STAMP)
+	@e2e/run.sh
 
 clean: infra-down test-infra-down
 	rm -rf .run $(VENV) .mypy_cache .ruff_cache .pytest_cache

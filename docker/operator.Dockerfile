@@ -2,16 +2,24 @@
 # The BobaKu operator image (kopf): `python -m bobaku.operator`. Built from the
 # repository root:
 #   docker build -f docker/operator.Dockerfile -t ghcr.io/bobaku/bobaku-operator:0.1.0 .
-# The base is pinned to an exact Python release; CI may pin its digest on top.
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The same steps as scripts/k8s/images.sh (the local cluster's images, made without
+# Docker from a debootstrap rootfs): Debian bookworm with its python3 and python3-venv,
+# every pin of constraints.txt hash-checked into /opt/bobaku, our wheel, the development
+# tools dropped, user 10001. CI may pin the base's digest.
+ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------- build ---
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-RUN python -m venv /opt/bobaku
-COPY constraints.txt pyproject.toml README.md ./
-RUN /opt/bobaku/bin/pip install --require-hashes -r constraints.txt
+RUN python3 -m venv /opt/bobaku
+COPY constraints.txt pyproject.toml README.md scripts/k8s/debian-python.txt ./
+# debian-python.txt: the one extra pin Debian's python 3.11.2 needs (async-timeout for redis).
+RUN cat constraints.txt debian-python.txt >requirements.txt \
+ && /opt/bobaku/bin/pip install --require-hashes -r requirements.txt
 COPY src ./src
 COPY kernel ./kernel
 COPY services ./services
@@ -23,8 +31,11 @@ RUN /opt/bobaku/bin/python /tmp/strip_dev.py pyproject.toml | xargs -r /opt/boba
  && /opt/bobaku/bin/python -c "import kopf, bobaku.operator.runtime"
 
 # -------------------------------------------------------------------------- runtime ---
-FROM ${PYTHON_IMAGE} AS runtime
-RUN groupadd --system --gid 10001 bobaku \
+FROM ${BASE_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 bobaku \
  && useradd --system --uid 10001 --gid bobaku --no-create-home --shell /usr/sbin/nologin bobaku
 COPY --from=build /opt/bobaku /opt/bobaku
 # PYTHONSAFEPATH: `python -m` never puts the working directory on sys.path (a checkout's

@@ -2,18 +2,26 @@
 # The BobaKu platform image: the gateway, the hub and every domain service, one command
 # each (the chart and the operator set it). Built from the repository root:
 #   docker build -f docker/platform.Dockerfile -t ghcr.io/bobaku/bobaku-platform:0.1.0 .
-# The base is pinned to an exact Python release; CI may pin its digest on top
-# (--build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:...).
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The same steps as scripts/k8s/images.sh (the local cluster's images, made without
+# Docker from a debootstrap rootfs): Debian bookworm with its python3 and python3-venv,
+# every pin of constraints.txt hash-checked into /opt/bobaku, our wheel, the development
+# tools dropped, user 10001. CI may pin the base's digest
+# (--build-arg BASE_IMAGE=debian:bookworm-slim@sha256:...).
+ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------- build ---
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-RUN python -m venv /opt/bobaku
+RUN python3 -m venv /opt/bobaku
 # Every package and its hash from constraints.txt (the same pins as `make install`).
-COPY constraints.txt pyproject.toml README.md ./
-RUN /opt/bobaku/bin/pip install --require-hashes -r constraints.txt
+COPY constraints.txt pyproject.toml README.md scripts/k8s/debian-python.txt ./
+# debian-python.txt: the one extra pin Debian's python 3.11.2 needs (async-timeout for redis).
+RUN cat constraints.txt debian-python.txt >requirements.txt \
+ && /opt/bobaku/bin/pip install --require-hashes -r requirements.txt
 # The code lives in the top-level folders; src/bobaku/ links them into one package, and
 # setuptools follows the links when it builds the wheel.
 COPY src ./src
@@ -28,8 +36,11 @@ RUN /opt/bobaku/bin/python /tmp/strip_dev.py pyproject.toml | xargs -r /opt/boba
  && /opt/bobaku/bin/python -c "import bobaku.kernel, bobaku.services.gateway"
 
 # -------------------------------------------------------------------------- runtime ---
-FROM ${PYTHON_IMAGE} AS runtime
-RUN groupadd --system --gid 10001 bobaku \
+FROM ${BASE_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 bobaku \
  && useradd --system --uid 10001 --gid bobaku --no-create-home --shell /usr/sbin/nologin bobaku
 COPY --from=build /opt/bobaku /opt/bobaku
 # PYTHONSAFEPATH: `python -m` never puts the working directory on sys.path.

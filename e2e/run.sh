@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# The kind end-to-end run: a cluster, the images, the chart, a Franchise and its Outlets,
-# an order through the gateway watched on the hub. Needs Docker, kind and kubectl (the
-# GitHub Actions workflow has them); helm is built by scripts/k8s/build.sh like everywhere.
+# The end-to-end run: a cluster, the images, the chart, a Franchise and its Outlets, an
+# order through the gateway watched on the hub. Two kinds of cluster, the same scenario:
+#   local  the one-node cluster on this machine (scripts/k8s/cluster.sh; no Docker): the
+#          images are made by scripts/k8s/images.sh and imported into its containerd
+#   kind   Docker + kind (the GitHub Actions workflow): docker build + kind load
+# helm and kubectl are built by scripts/k8s/build.sh like everywhere.
 #
-# Usage: e2e/run.sh            (BOBAKU_E2E_KEEP=1 keeps the cluster afterwards)
-#
-# Every step below that can run without Docker is a script the local suite also runs:
-# scripts/k8s/build.sh (tools), e2e/scenario.py onboard/offboard (against the test control
-# plane), the chart through helm lint/template and a server-side dry run.
+# Usage: e2e/run.sh [local|kind]   (default: kind when docker and kind are installed, else
+#                                   local; BOBAKU_E2E_KEEP=1 keeps the cluster afterwards)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 CLUSTER=${BOBAKU_E2E_CLUSTER:-bobaku-e2e}
 NAMESPACE=bobaku-system
-TAG=e2e
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bobaku-e2e.XXXXXX")
-export KUBECONFIG=$WORK/kubeconfig
 export PYTHONSAFEPATH=1
 PIDS=()
+MODE=${1:-}
+if [[ -z $MODE ]]; then
+	if command -v docker >/dev/null && command -v kind >/dev/null; then MODE=kind; else MODE=local; fi
+fi
 
 step() { printf '\n[e2e] === %s\n' "$*" >&2; }
 die() {
@@ -27,11 +29,31 @@ die() {
 	exit 1
 }
 
-for tool in docker kind kubectl; do
-	command -v "$tool" >/dev/null || die "$tool not found: this run needs Docker, kind and kubectl (see e2e/README.md)"
-done
 [[ -x $PY ]] || die "no Python at $PY: run 'make install' first"
 HELM=$(scripts/k8s/build.sh helm)
+case $MODE in
+kind)
+	for tool in docker kind kubectl; do
+		command -v "$tool" >/dev/null || die "$tool not found: the kind run needs Docker, kind and kubectl (see e2e/README.md)"
+	done
+	KUBECTL=$(command -v kubectl)
+	export KUBECONFIG=$WORK/kubeconfig
+	TAG=e2e
+	REGISTRY=bobaku
+	VALUES=(-f e2e/values.yaml)
+	;;
+local)
+	KUBECTL=$(scripts/k8s/build.sh kubectl)
+	export KUBECONFIG
+	KUBECONFIG=$(scripts/k8s/cluster.sh kubeconfig)
+	TAG=dev
+	REGISTRY=bobaku.local
+	VALUES=(-f e2e/cluster-values.yaml)
+	;;
+*) die "unknown cluster '$MODE' (local or kind)" ;;
+esac
+export KUBECTL
+kubectl() { "$KUBECTL" "$@"; }
 
 cleanup() {
 	local status=$?
@@ -44,23 +66,35 @@ cleanup() {
 		kubectl get events -A --sort-by=.lastTimestamp 2>/dev/null | tail -40 || true
 	fi
 	if [[ ${BOBAKU_E2E_KEEP:-0} != 1 ]]; then
-		kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+		if [[ $MODE == kind ]]; then
+			kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+		else
+			scripts/k8s/cluster.sh down || true
+		fi
 	fi
 	rm -rf "$WORK"
 	exit "$status"
 }
 trap cleanup EXIT
 
-step "cluster $CLUSTER"
-if ! kind get clusters | grep -qx "$CLUSTER"; then
-	kind create cluster --name "$CLUSTER" --config e2e/kind.yaml --wait 180s
+if [[ $MODE == kind ]]; then
+	step "cluster $CLUSTER (kind)"
+	if ! kind get clusters | grep -qx "$CLUSTER"; then
+		kind create cluster --name "$CLUSTER" --config e2e/kind.yaml --wait 180s
+	fi
+	kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG"
+	step "images"
+	docker build -f docker/platform.Dockerfile -t "$REGISTRY/bobaku-platform:$TAG" .
+	docker build -f docker/operator.Dockerfile -t "$REGISTRY/bobaku-operator:$TAG" .
+	kind load docker-image --name "$CLUSTER" "$REGISTRY/bobaku-platform:$TAG" "$REGISTRY/bobaku-operator:$TAG"
+else
+	step "cluster (one node on this machine: scripts/k8s/cluster.sh)"
+	scripts/k8s/cluster.sh up >/dev/null
+	step "images (scripts/k8s/images.sh, imported into the node's containerd)"
+	scripts/k8s/images.sh all
+	step "the node runs pods (e2e/test_node.py)"
+	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_node.py
 fi
-kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG"
-
-step "images"
-docker build -f docker/platform.Dockerfile -t "bobaku/bobaku-platform:$TAG" .
-docker build -f docker/operator.Dockerfile -t "bobaku/bobaku-operator:$TAG" .
-kind load docker-image --name "$CLUSTER" "bobaku/bobaku-platform:$TAG" "bobaku/bobaku-operator:$TAG"
 
 step "signing keys"
 "$PY" e2e/token.py keys "$WORK/jwt"
@@ -68,28 +102,44 @@ kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -
 kubectl -n "$NAMESPACE" create secret generic bobaku-jwt \
 	--from-file=public.pem="$WORK/jwt/public.pem" --from-file=private.pem="$WORK/jwt/private.pem" \
 	--dry-run=client -o yaml | kubectl apply -f -
+"$PY" e2e/token.py service "$WORK/jwt" >"$WORK/service-token"
+kubectl -n "$NAMESPACE" create secret generic bobaku-service-token \
+	--from-file=SERVICE_TOKEN="$WORK/service-token" --dry-run=client -o yaml | kubectl apply -f -
 
 step "chart"
 "$HELM" lint --strict charts/bobaku
 "$HELM" upgrade --install bobaku charts/bobaku --namespace "$NAMESPACE" \
-	-f e2e/values.yaml --set image.tag="$TAG" --set auth.jwtSecret=bobaku-jwt \
+	"${VALUES[@]}" --set image.tag="$TAG" --set auth.jwtSecret=bobaku-jwt \
 	--wait --timeout 10m
 
 step "onboard a Franchise and its Outlets"
 "$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300
 kubectl get franchises,outlets -o wide
 
-step "an order through the gateway, watched on the hub"
-kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
-PIDS+=($!)
-kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do
-	curl -fsS -o /dev/null http://127.0.0.1:18080/healthz 2>/dev/null && break
+step "the gateway and the hub"
+if [[ $MODE == local ]]; then
+	# The host reaches Service addresses directly (kube-proxy's rules on this node).
+	GATEWAY=http://$(kubectl -n "$NAMESPACE" get svc gateway -o jsonpath='{.spec.clusterIP}'):8080
+	HUB=ws://$(kubectl -n "$NAMESPACE" get svc hub -o jsonpath='{.spec.clusterIP}'):8080
+else
+	kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
+	PIDS+=($!)
+	kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
+	PIDS+=($!)
+	GATEWAY=http://127.0.0.1:18080
+	HUB=ws://127.0.0.1:18888
+fi
+for _ in $(seq 100); do
+	curl -fsS -o /dev/null "$GATEWAY/healthz" 2>/dev/null && break
 	sleep 0.2
 done
+step "the silo serves its franchise through the gateway and refuses another (e2e/test_silo.py)"
+BOBAKU_E2E_JWT=$WORK/jwt BOBAKU_E2E_GATEWAY=$GATEWAY \
+	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_silo.py
+
+step "an order through the gateway, watched on the hub"
 "$PY" e2e/token.py mint "$WORK/jwt" u-e2e-customer >"$WORK/token"
-"$PY" e2e/scenario.py order --gateway http://127.0.0.1:18080 --hub ws://127.0.0.1:18888 \
+"$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120
 
 step "offboard"

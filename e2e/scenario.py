@@ -154,7 +154,8 @@ async def order(args: argparse.Namespace) -> None:
             placed = await r.json()
             if r.status >= 300:
                 raise SystemExit(f"gateway refused the order ({r.status}): {placed}")
-        order_id = placed["data"]["order_id"]
+        # The order view (docs/api/order.md) names the order `id`.
+        order_id = placed["data"]["id"]
         say("order-placed", order_id=order_id, status=placed["data"].get("status"))
         await ws.send_json({"id": 2, "op": "subscribe", "channel": f"order:{order_id}"})
         seen: list[str] = []

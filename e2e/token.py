@@ -2,6 +2,7 @@
 
 python e2e/token.py keys  DIR          # DIR/private.pem, DIR/public.pem (Ed25519)
 python e2e/token.py mint  DIR SUBJECT  # prints a customer token signed with DIR/private.pem
+python e2e/token.py service DIR        # prints a role-service token (SERVICE_TOKEN), 30 days
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main() -> None:
         key = generate_private_key()
         (directory / "private.pem").write_bytes(private_key_pem(key))
         (directory / "public.pem").write_bytes(public_key_pem(key.public_key()))
-    elif command == "mint":
+    elif command in ("mint", "service"):
         settings = Settings()
         issuer = TokenIssuer(
             load_private_key((directory / "private.pem").read_bytes()),
@@ -35,7 +36,10 @@ def main() -> None:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
-        print(issuer.issue(sys.argv[3], [Role.CUSTOMER], ttl_s=1800))
+        if command == "mint":
+            print(issuer.issue(sys.argv[3], [Role.CUSTOMER], ttl_s=1800))
+        else:
+            print(issuer.issue("bobaku-e2e", [Role.SERVICE], ttl_s=30 * 86400), end="")
     else:
         raise SystemExit(__doc__)
 

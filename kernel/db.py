@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bobaku.kernel.deployment import Deployment
 from bobaku.kernel.errors import BadRequest
 from bobaku.kernel.settings import Settings
 
@@ -81,11 +82,17 @@ class Databases:
     """The process's MongoDB client and the per-franchise database resolver."""
 
     def __init__(
-        self, client: AsyncMongoClient[Document], prefix: str, catalog: IndexCatalog
+        self,
+        client: AsyncMongoClient[Document],
+        prefix: str,
+        catalog: IndexCatalog,
+        deployment: Deployment | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self.catalog = catalog
+        # A silo reaches only its own franchise's database (403 otherwise).
+        self.deployment = deployment or Deployment()
         self._indexed: set[str] = set()
         self._lock = asyncio.Lock()
 
@@ -98,7 +105,12 @@ class Databases:
             connectTimeoutMS=3000,
             tz_aware=True,
         )
-        return cls(client, settings.mongodb_db_prefix, catalog or IndexCatalog())
+        return cls(
+            client,
+            settings.mongodb_db_prefix,
+            catalog or IndexCatalog(),
+            Deployment.from_settings(settings),
+        )
 
     @property
     def platform(self) -> AsyncDatabase[Document]:
@@ -109,6 +121,7 @@ class Databases:
         await self._ensure_indexes(self.platform, "platform")
 
     async def franchise(self, franchise_id: str) -> AsyncDatabase[Document]:
+        self.deployment.guard(franchise_id)
         db = self.client[franchise_db_name(self.prefix, franchise_id)]
         if db.name not in self._indexed:
             async with self._lock:

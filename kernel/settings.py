@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     # operator writes it, the gateway watches it.
     routing_bucket: str = Field(default="bobaku_routing", pattern=r"^[A-Za-z0-9_-]+$")
 
+    # Deployment shape (kernel/deployment.py): pooled serves every franchise; a silo serves
+    # FRANCHISE_ID only and refuses any other franchise's data with 403.
+    deployment_mode: Literal["pooled", "silo"] = "pooled"
+    franchise_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    # The merged HQ -> franchise (-> outlet) configuration the operator mounts; re-read
+    # every config_reload_s seconds when it changes.
+    bobaku_config_file: Path | None = None
+    config_reload_s: float = Field(default=2.0, gt=0)
+
     @field_validator("nats_url")
     @classmethod
     def _nats_scheme(cls, v: str) -> str:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -42,6 +43,7 @@ from bobaku.kernel.context import (
     trace_id_var,
 )
 from bobaku.kernel.db import Databases, IndexCatalog
+from bobaku.kernel.deployment import Deployment, LiveConfig
 from bobaku.kernel.errors import (
     BobakuError,
     MalformedJSON,
@@ -67,6 +69,8 @@ VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 CHECKS = web.AppKey("readiness_checks", dict)
 PRINCIPAL = web.RequestKey("principal", Principal)
 DRAINING = web.AppKey("draining", asyncio.Event)
+DEPLOYMENT = web.AppKey("deployment", Deployment)
+CONFIG = web.AppKey("config", LiveConfig)
 
 CORRELATION_HEADER = "X-Correlation-ID"
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -232,6 +236,23 @@ def _http_error(exc: web.HTTPException) -> BobakuError:
     return err
 
 
+@web.middleware
+async def silo_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """In a silo: a caller whose token names another franchise is refused before any
+    handler runs (403 and a security event). Data access is guarded again in
+    :meth:`Databases.franchise`, for callers whose token names no franchise."""
+    if request.headers.get("Authorization") and VERIFIER in request.app:
+        try:
+            who = principal(request)
+        except Unauthorized:
+            who = None  # the handler answers 401 if it needs a caller
+        if who is not None:
+            request.app[DEPLOYMENT].guard(who.franchise_id, subject=who.subject)
+    return await handler(request)
+
+
 async def healthz(request: web.Request) -> web.Response:
     return ok({"alive": True, "service": request.app[SETTINGS].service_name})
 
@@ -282,11 +303,16 @@ def create_app(
     """A service application with health, metrics, errors, limits and its connections."""
     # Before the Application exists: with tracing on, its class gets the SERVER-span middleware.
     tracing.setup_tracing(settings.service_name, version=settings.service_version)
-    app = web.Application(
-        client_max_size=settings.max_body_bytes,
-        middlewares=[context_middleware, metrics_and_errors_middleware],
-    )
+    deployment = Deployment.from_settings(settings)
+    middlewares = [context_middleware, metrics_and_errors_middleware]
+    if deployment.is_silo:
+        middlewares.append(silo_middleware)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
+    app[DEPLOYMENT] = deployment
+    if settings.bobaku_config_file is not None:
+        app[CONFIG] = LiveConfig(settings.bobaku_config_file, poll_s=settings.config_reload_s)
+        app.cleanup_ctx.append(_watch_config)
     if settings.jwt_public_key_file is not None:
         app[VERIFIER] = verifier_from_settings(settings)
     app[CHECKS] = dict(extra_checks or {})
@@ -297,6 +323,14 @@ def create_app(
     app.cleanup_ctx.append(_connections(set(uses), indexes))
     app.on_shutdown.append(_drain)
     return app
+
+
+async def _watch_config(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[CONFIG].watch(), name="config-watch")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _connections(

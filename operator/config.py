@@ -27,7 +27,7 @@ class OperatorSettings(Settings):
     operator_resync_s: float = Field(default=60.0, ge=1.0)
     # How soon an Outlet whose Franchise is missing or not ready yet is tried again.
     operator_retry_s: float = Field(default=15.0, ge=0.5)
-    # The image of the silo services (order, payment, menu, supply).
+    # The image of the silo services (SILO_SERVICES in model.py).
     operator_service_image: str = "ghcr.io/bobaku/bobaku-platform:0.1.0"
     operator_image_pull_policy: str = Field(
         default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$"

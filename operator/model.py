@@ -33,7 +33,9 @@ FRANCHISE_LABEL = "bobaku.io/franchise"
 OUTLET_LABEL = "bobaku.io/outlet"
 TIER_LABEL = "bobaku.io/tier"
 
-SILO_SERVICES = ("order", "payment", "menu", "supply")
+# The services a franchise's silo runs: only those that exist in this release (supply
+# joins when its service lands).
+SILO_SERVICES = ("order", "payment", "menu")
 SERVICE_PORT = 8080
 
 

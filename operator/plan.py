@@ -46,6 +46,7 @@ Manifest = dict[str, Any]
 
 CONFIG_MAP = "bobaku-franchise-config"
 DATABASE_SECRET = "bobaku-database"
+JWT_PUBLIC_KEY_FILE = "/etc/bobaku/jwt-public.pem"
 NETWORK_POLICY = "bobaku-franchise-isolation"
 RESOURCE_QUOTA = "bobaku-franchise-quota"
 CONFIG_HASH_ANNOTATION = "bobaku.io/config-hash"
@@ -75,9 +76,15 @@ class Environment:
     db_prefix: str = "bobaku"
     nats_url: str = "nats://nats.bobaku-system.svc:4222"
     redis_url: str = "redis://redis.bobaku-system.svc:6379/0"
+    # What the silo services need to reach the platform's brand-wide processes and to
+    # verify tokens, as the operator itself was given them (plain variables, no secrets).
+    platform_env: tuple[tuple[str, str], ...] = ()
+    # The PEM public key that verifies access tokens (not a secret), if the operator has one.
+    jwt_public_key: str | None = None
 
     @classmethod
     def from_settings(cls, settings: OperatorSettings) -> Environment:
+        key = settings.jwt_public_key_file
         return cls(
             platform_namespace=settings.operator_namespace,
             service_image=settings.operator_service_image,
@@ -86,6 +93,15 @@ class Environment:
             db_prefix=settings.mongodb_db_prefix,
             nats_url=settings.tenant_nats_url,
             redis_url=settings.tenant_redis_url,
+            platform_env=(
+                ("CUSTOMER_URL", settings.customer_url),
+                ("PROVIDER_SIM_URL", settings.provider_sim_url),
+                ("HUB_URL", settings.hub_url),
+                ("JWT_KEY_ID", settings.jwt_key_id),
+                ("JWT_ISSUER", settings.jwt_issuer),
+                ("JWT_AUDIENCE", settings.jwt_audience),
+            ),
+            jwt_public_key=key.read_text() if key is not None and key.is_file() else None,
         )
 
 
@@ -241,14 +257,30 @@ def plan_namespace(franchise: Franchise) -> Manifest:
     }
 
 
+def silo_urls(franchise: Franchise, env: Environment) -> dict[str, str]:
+    """Each silo service's address, as the others in the namespace call it."""
+    ns = namespace_name(franchise.name)
+    urls = {
+        f"{service.upper()}_URL": f"http://{service}.{ns}.svc.{env.cluster_domain}:{SERVICE_PORT}"
+        for service in SILO_SERVICES
+    }
+    if "PAYMENT_URL" in urls:
+        urls["PAYMENT_WEBHOOK_BASE_URL"] = urls["PAYMENT_URL"]
+    return urls
+
+
 def plan_config_map(franchise: Franchise, config: Mapping[str, Any], env: Environment) -> Manifest:
+    extra: dict[str, str] = dict(env.platform_env) | silo_urls(franchise, env)
+    if env.jwt_public_key:
+        extra |= {"jwt-public.pem": env.jwt_public_key, "JWT_PUBLIC_KEY_FILE": JWT_PUBLIC_KEY_FILE}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(
             franchise, CONFIG_MAP, franchise_labels(franchise, **{COMPONENT: "config"})
         ),
-        "data": {
+        "data": extra
+        | {
             "config.json": canonical_json(config),
             # Plain variables for the silo services' environment (envFrom).
             "FRANCHISE_ID": franchise.name,
@@ -474,7 +506,12 @@ def plan_deployment(
                             "name": "config",
                             "configMap": {
                                 "name": CONFIG_MAP,
-                                "items": [{"key": "config.json", "path": "config.json"}],
+                                "items": [{"key": "config.json", "path": "config.json"}]
+                                + (
+                                    [{"key": "jwt-public.pem", "path": "jwt-public.pem"}]
+                                    if env.jwt_public_key
+                                    else []
+                                ),
                             },
                         },
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},

@@ -117,3 +117,43 @@ async def test_every_rendered_object_is_accepted_by_the_api_server(helm: Path, a
     assert len(accepted) == len(objects)
     for sent, got in zip(objects, accepted, strict=True):
         assert (got["kind"], got["metadata"]["name"]) == (sent["kind"], sent["metadata"]["name"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [CHART / "values.yaml", ROOT / "e2e" / "cluster-values.yaml", ROOT / "e2e" / "values.yaml"],
+)
+def test_every_service_the_chart_or_a_silo_can_run_exists(values: Path) -> None:
+    import importlib.util
+
+    import yaml
+
+    from bobaku.operator.model import SILO_SERVICES
+
+    services = yaml.safe_load(values.read_text()).get("services", {})
+    modules = [svc.get("module", name) for name, svc in services.items()] + list(SILO_SERVICES)
+    missing = [m for m in modules if importlib.util.find_spec(f"bobaku.services.{m}") is None]
+    assert not missing, f"{values.name} names services that do not exist: {missing}"
+
+
+def test_each_enabled_service_is_told_where_the_others_are(helm: Path) -> None:
+    objects = render(helm, "-f", str(ROOT / "e2e" / "cluster-values.yaml"))
+    gateway = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "gateway"
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["ORDER_URL"] == "http://order.bobaku-system.svc:8080"
+    assert env["PROVIDER_SIM_URL"] == "http://provider-sim.bobaku-system.svc:8080"
+    assert "SERVICE_TOKEN" in env
+    sim = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "provider-sim"
+    )
+    assert (
+        sim["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+        == "bobaku.services.provider_sim"
+    )
+    # The default values deploy no demo simulator.
+    assert not [o for o in render(helm) if o["metadata"]["name"] == "provider-sim"]

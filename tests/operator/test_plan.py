@@ -76,15 +76,10 @@ def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
     assert plan.database.name == "bobaku_fr_jkt"
     assert plan.outlets == ["a", "b"]
     objects = plan.objects
-    assert set(by_kind(objects, "Deployment")) == {"order", "payment", "menu", "supply"}
-    assert set(by_kind(objects, "Service")) == {"order", "payment", "menu", "supply"}
-    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {
-        "order",
-        "payment",
-        "menu",
-        "supply",
-    }
-    assert set(by_kind(objects, "PodDisruptionBudget")) == {"order", "payment", "menu", "supply"}
+    assert set(by_kind(objects, "Deployment")) == {"order", "payment", "menu"}
+    assert set(by_kind(objects, "Service")) == {"order", "payment", "menu"}
+    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {"order", "payment", "menu"}
+    assert set(by_kind(objects, "PodDisruptionBudget")) == {"order", "payment", "menu"}
     assert set(by_kind(objects, "ConfigMap")) == {"bobaku-franchise-config", "outlet-a", "outlet-b"}
     assert set(by_kind(objects, "NetworkPolicy")) == {"bobaku-franchise-isolation"}
     assert set(by_kind(objects, "ResourceQuota")) == {"bobaku-franchise-quota"}
@@ -155,7 +150,6 @@ def test_the_routing_entry_has_the_gateways_contract_shape() -> None:
             "order": "http://order.bobaku-fr-bdg-1.svc.cluster.local:8080",
             "payment": "http://payment.bobaku-fr-bdg-1.svc.cluster.local:8080",
             "menu": "http://menu.bobaku-fr-bdg-1.svc.cluster.local:8080",
-            "supply": "http://supply.bobaku-fr-bdg-1.svc.cluster.local:8080",
         },
         "outlets": ["a", "b"],
         "updated_at": "2026-01-01T00:00:00Z",
@@ -197,12 +191,12 @@ def test_availability_reads_the_deployments_status() -> None:
     none, _ = availability([])
     assert none.status == "Unknown"
     some, workloads = availability(
-        [deployment(s, 2, 2) for s in ("order", "payment", "menu")] + [deployment("supply", 2, 1)]
+        [deployment(s, 2, 2) for s in ("order", "payment")] + [deployment("menu", 2, 1)]
     )
     assert (some.status, some.reason) == ("False", "ReplicasUnavailable")
-    assert "supply 1/2" in some.message
-    assert workloads["supply"] == {"replicas": 2, "availableReplicas": 1}
-    all_up, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu", "supply")])
+    assert "menu 1/2" in some.message
+    assert workloads["menu"] == {"replicas": 2, "availableReplicas": 1}
+    all_up, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu")])
     assert all_up.status == "True"
 
 
@@ -213,3 +207,25 @@ def test_the_pause_annotation(value: str, paused: bool) -> None:
         "spec": {"displayName": "Jakarta"},
     }
     assert Franchise.from_body(body).paused is paused
+
+
+def test_silo_services_are_told_where_the_platform_and_each_other_are() -> None:
+    env = Environment(
+        platform_namespace="bobaku-system",
+        platform_env=(("CUSTOMER_URL", "http://customer.bobaku-system.svc:8080"),),
+        jwt_public_key="-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n",
+    )
+    objects = plan_franchise(franchise(), [], {}, env).objects
+    data = by_kind(objects, "ConfigMap")["bobaku-franchise-config"]["data"]
+    assert data["CUSTOMER_URL"] == "http://customer.bobaku-system.svc:8080"
+    assert data["MENU_URL"] == "http://menu.bobaku-fr-jkt.svc.cluster.local:8080"
+    assert data["PAYMENT_WEBHOOK_BASE_URL"] == data["PAYMENT_URL"]
+    assert data["JWT_PUBLIC_KEY_FILE"] == "/etc/bobaku/jwt-public.pem"
+    assert data["DEPLOYMENT_MODE"] == "silo"
+    volume = by_kind(objects, "Deployment")["order"]["spec"]["template"]["spec"]["volumes"][0]
+    assert {"key": "jwt-public.pem", "path": "jwt-public.pem"} in volume["configMap"]["items"]
+    # Without a key, no key file is promised to the services.
+    bare = plan_franchise(franchise(), [], {}, ENV).objects
+    assert (
+        "JWT_PUBLIC_KEY_FILE" not in by_kind(bare, "ConfigMap")["bobaku-franchise-config"]["data"]
+    )

@@ -82,6 +82,28 @@ capabilities:
     secretKeyRef:
       name: {{ include "bobaku.mongodbSecret" . }}
       key: MONGODB_URL
+{{- /* Where the other processes are: one *_URL per service entry, and the hub. */}}
+{{- $ns := .Release.Namespace }}
+{{- range $name, $svc := .Values.services }}
+{{- if and $svc.enabled $svc.upstream }}
+- name: {{ $svc.upstream }}
+  value: {{ printf "http://%s.%s.svc:8080" $name $ns | quote }}
+{{- end }}
+{{- end }}
+{{- if .Values.hub.enabled }}
+- name: HUB_URL
+  value: {{ printf "http://hub.%s.svc:%v" $ns .Values.hub.port | quote }}
+{{- end }}
+{{- $payment := get .Values.services "payment" | default dict }}
+{{- if $payment.enabled }}
+- name: PAYMENT_WEBHOOK_BASE_URL
+  value: {{ printf "http://payment.%s.svc:8080" $ns | quote }}
+{{- end }}
+{{- with .Values.auth.serviceTokenSecret }}
+- name: SERVICE_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ . }}, key: SERVICE_TOKEN}
+{{- end }}
 {{- end }}
 
 {{/*
