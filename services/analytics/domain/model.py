@@ -37,7 +37,7 @@ together.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -97,7 +97,18 @@ def _ts(event: Event) -> float:
 
 
 def fold(facts: OrderFacts, event: Event) -> OrderFacts:
-    """Fold one order event into the facts; the result does not depend on arrival order."""
+    """Fold one order event into the facts; the result does not depend on arrival order.
+
+    An event without the fields its type promises (written by a producer that skipped the
+    schema, or a version this service does not know) changes nothing: it is skipped, not
+    retried into the dead letters while every later order waits behind it."""
+    try:
+        return _fold(replace(facts), event)
+    except (KeyError, TypeError, ValueError):
+        return facts
+
+
+def _fold(facts: OrderFacts, event: Event) -> OrderFacts:
     d = event.data
     kind = event.type
     if kind == "order.created":

@@ -125,3 +125,12 @@ def test_percentiles_from_the_histogram_and_merging_contributions() -> None:
     merge(total, {"a": {"x": 2}})
     merge(total, {"a": {"x": -2, "y": 1}})
     assert total == {"a": {"y": 1}}
+
+
+def test_an_event_without_the_fields_its_type_promises_changes_nothing() -> None:
+    good = created("o1", T0, [line("m001", 1, 41000, [])])
+    broken = good.model_copy(update={"data": {"order_id": "o1", "outlet_id": OUTLET}})
+    assert fold(OrderFacts("o1"), broken) == OrderFacts("o1")
+    # The order's real events still count in full around it.
+    events = [broken, good, paid("o1", T0, 41000), good.model_copy(update={"data": {}})]
+    assert contribution(facts_of(events), RULES, NOW)[DAY]["placed"] == 1
