@@ -33,9 +33,8 @@ FRANCHISE_LABEL = "bobaku.io/franchise"
 OUTLET_LABEL = "bobaku.io/outlet"
 TIER_LABEL = "bobaku.io/tier"
 
-# The services a franchise's silo runs: only those that exist in this release (supply
-# joins when its service lands).
-SILO_SERVICES = ("order", "payment", "menu")
+# The services a franchise's silo runs (each must exist: tests/operator/test_chart.py).
+SILO_SERVICES = ("order", "payment", "menu", "supply")
 SERVICE_PORT = 8080
 
 

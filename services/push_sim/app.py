@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bobaku.kernel.web import metrics
 from bobaku.services.push_sim.settings import PushSimSettings
 
 APNS_TOKEN = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -226,4 +227,6 @@ def build_app(settings: PushSimSettings) -> web.Application:
     app.router.add_get("/_control/sent", control_sent)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
+    # Scraped like every process the launcher starts (the simulator stands in for FCM/APNs).
+    app.router.add_get("/metrics", metrics)
     return app

@@ -159,7 +159,8 @@ async def test_prometheus_scrapes_every_process_the_launcher_starts(
         async def all_up() -> set[str]:
             result = await prom_query(http, 'up{job="bobaku"} == 1')
             seen = {r["metric"]["service"] for r in result}
-            return seen if seen == expected else set()
+            assert seen == expected, f"up: {sorted(seen)}; not up: {sorted(expected - seen)}"
+            return seen
 
         assert await eventually(all_up, timeout=60, interval=1) == expected
         # NATS (JetStream consumers), Redis and Prometheus's own peers are scraped too.

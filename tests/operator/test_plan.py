@@ -76,10 +76,15 @@ def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
     assert plan.database.name == "bobaku_fr_jkt"
     assert plan.outlets == ["a", "b"]
     objects = plan.objects
-    assert set(by_kind(objects, "Deployment")) == {"order", "payment", "menu"}
-    assert set(by_kind(objects, "Service")) == {"order", "payment", "menu"}
-    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {"order", "payment", "menu"}
-    assert set(by_kind(objects, "PodDisruptionBudget")) == {"order", "payment", "menu"}
+    assert set(by_kind(objects, "Deployment")) == {"order", "payment", "menu", "supply"}
+    assert set(by_kind(objects, "Service")) == {"order", "payment", "menu", "supply"}
+    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {
+        "order",
+        "payment",
+        "menu",
+        "supply",
+    }
+    assert set(by_kind(objects, "PodDisruptionBudget")) == {"order", "payment", "menu", "supply"}
     assert set(by_kind(objects, "ConfigMap")) == {"bobaku-franchise-config", "outlet-a", "outlet-b"}
     assert set(by_kind(objects, "NetworkPolicy")) == {"bobaku-franchise-isolation"}
     assert set(by_kind(objects, "ResourceQuota")) == {"bobaku-franchise-quota"}
@@ -150,6 +155,7 @@ def test_the_routing_entry_has_the_gateways_contract_shape() -> None:
             "order": "http://order.bobaku-fr-bdg-1.svc.cluster.local:8080",
             "payment": "http://payment.bobaku-fr-bdg-1.svc.cluster.local:8080",
             "menu": "http://menu.bobaku-fr-bdg-1.svc.cluster.local:8080",
+            "supply": "http://supply.bobaku-fr-bdg-1.svc.cluster.local:8080",
         },
         "outlets": ["a", "b"],
         "updated_at": "2026-01-01T00:00:00Z",
@@ -191,12 +197,12 @@ def test_availability_reads_the_deployments_status() -> None:
     none, _ = availability([])
     assert none.status == "Unknown"
     some, workloads = availability(
-        [deployment(s, 2, 2) for s in ("order", "payment")] + [deployment("menu", 2, 1)]
+        [deployment(s, 2, 2) for s in ("order", "payment", "menu")] + [deployment("supply", 2, 1)]
     )
     assert (some.status, some.reason) == ("False", "ReplicasUnavailable")
-    assert "menu 1/2" in some.message
-    assert workloads["menu"] == {"replicas": 2, "availableReplicas": 1}
-    all_up, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu")])
+    assert "supply 1/2" in some.message
+    assert workloads["supply"] == {"replicas": 2, "availableReplicas": 1}
+    all_up, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu", "supply")])
     assert all_up.status == "True"
 
 
