@@ -56,6 +56,13 @@ async def open_outlet(
         json={"opening_hours": WEEK},
     )  # fmt: skip
     assert status == 200, body
+
+    async def open_now() -> bool:
+        # The new hours reach the menu's cached outlet by event: order only once they have.
+        status, body = await call(http, "GET", f"{gw}/api/v1/outlets/{outlet}")
+        return status == 200 and bool(body["data"]["open_now"])
+
+    await eventually(open_now, timeout=20)
     lines = [{"ingredient_id": i, "counted": n} for i, n in stock.items()]
     status, body = await call(
         http, "POST", f"{gw}/api/v1/outlets/{outlet}/stock-takes", owner(issuer),
