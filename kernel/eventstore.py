@@ -13,18 +13,20 @@ kept in a KV bucket and a load replays only the events after it.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
 from bobaku.kernel import tracing
 from bobaku.kernel.bus import EventBus, decode_events, encode_events
-from bobaku.kernel.errors import ConcurrencyConflict
-from bobaku.kernel.events import Event
+from bobaku.kernel.errors import ConcurrencyConflict, DependencyUnavailable
+from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.streams import aggregate_spec
 from bobaku.kernel.telemetry import observe_stored
 
@@ -149,3 +151,118 @@ class AggregateStore:
                 subject, json.dumps({"state": encode(state), "last_seq": stream.last_seq}).encode()
             )
         return Snapshot(state, stream.last_seq)
+
+
+class Fact(Protocol):
+    """What a decision records: one event's type and data."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+
+F = TypeVar("F", bound=Fact)
+T = TypeVar("T")
+
+
+@dataclass
+class _Live(Generic[S]):
+    state: S
+    seq: int
+
+
+class LiveAggregates(Generic[S]):
+    """Aggregates under contention, kept in memory and changed by decide-then-append.
+
+    Each aggregate (keyed by tenant and id) is folded once, from its snapshot if any, and
+    afterwards brought up to date by reading only the events appended since its sequence.
+    :meth:`change` decides on that state and appends the fact with the sequence it was
+    decided at; when another writer (another replica) got there first the append fails with
+    ``ConcurrencyConflict`` and the change is decided again on the newer state, so a
+    contended resource (the last units of stock) is never handed out twice. A lock per
+    aggregate keeps this process's own writers from racing each other.
+    """
+
+    def __init__(
+        self,
+        store: AggregateStore,
+        *,
+        source: str,
+        empty: Callable[[str], S],
+        apply: Callable[[S, Event], S],
+        encode: Callable[[S], dict[str, Any]] | None = None,
+        decode: Callable[[dict[str, Any]], S] | None = None,
+        busy: str = "the aggregate",
+        key_name: str = "id",
+        max_attempts: int = 40,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self._empty, self._apply, self._encode, self._decode = empty, apply, encode, decode
+        self._busy, self._key_name, self._max_attempts = busy, key_name, max_attempts
+        self._live: dict[str, _Live[S]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.conflicts = 0  # appends that lost a race and were decided again
+
+    async def start(self) -> None:
+        await self.store.start()
+
+    def subject(self, tenant: str, key: str) -> str:
+        return self.store.subject(tenant, key)
+
+    async def _current(self, subject: str, key: str) -> _Live[S]:
+        """The state with every event appended so far (the caller holds the lock)."""
+        live = self._live.get(subject)
+        if live is None:
+            snap = await self.store.load_state(
+                subject, lambda: self._empty(key), self._apply,
+                encode=self._encode, decode=self._decode,
+            )  # fmt: skip
+            live = self._live[subject] = _Live(snap.state, snap.last_seq)
+            return live
+        newer = await self.store.load(subject, after_seq=live.seq)
+        for event in newer.events:
+            live.state = self._apply(live.state, event)
+        live.seq = newer.last_seq
+        return live
+
+    async def read(self, tenant: str, key: str, view: Callable[[S], T]) -> tuple[T, int]:
+        """``view`` of the state as stored now, and the stream sequence it reflects."""
+        subject = self.subject(tenant, key)
+        async with self._locks.setdefault(subject, asyncio.Lock()):
+            live = await self._current(subject, key)
+            return view(live.state), live.seq
+
+    async def change(
+        self, tenant: str, key: str, decide: Callable[[S], F | None], view: Callable[[S], T]
+    ) -> tuple[F | None, T]:
+        """Decide on the latest state and record the fact, deciding again after a lost race.
+
+        Returns the recorded fact (``None`` when there was nothing to record, e.g. a repeat)
+        and ``view`` of the state afterwards. Exceptions raised by ``decide`` pass through;
+        nothing is written then.
+        """
+        subject = self.subject(tenant, key)
+        lock = self._locks.setdefault(subject, asyncio.Lock())
+        for attempt in range(1, self._max_attempts + 1):
+            async with lock:
+                live = await self._current(subject, key)
+                fact = decide(live.state)
+                if fact is None:
+                    return None, view(live.state)
+                event = new_event(fact.type, dict(fact.data), source=self.source, tenant=tenant)
+                try:
+                    seq = await self.store.append(subject, [event], live.seq)
+                except ConcurrencyConflict:
+                    self.conflicts += 1
+                else:
+                    live.state, live.seq = self._apply(live.state, event), seq
+                    return fact, view(live.state)
+            # Another replica wrote first: back off a little (jittered) and decide again.
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))
+        raise DependencyUnavailable(
+            f"{self._busy} is too busy right now; try again",
+            details={self._key_name: key, "attempts": self._max_attempts},
+        )

@@ -68,7 +68,7 @@ async def stock_left(deps: MenuContext, outlet: Outlet) -> dict[str, int]:
     """Units left per counted item at the outlet, cached until the next stock event."""
 
     async def load() -> dict[str, int]:
-        left = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.levels())
+        left, _ = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.levels())
         # Items the supply service says the outlet lacks the ingredients for: none left.
         short = await unavailable_items(deps.repository.databases, outlet.franchise_id, outlet.id)
         return {**left, **dict.fromkeys(short, 0)}
@@ -145,7 +145,7 @@ async def toppings(deps: MenuContext) -> list[dict[str, Any]]:
 
 async def stock_report(deps: MenuContext, outlet: Outlet) -> dict[str, Any]:
     """Counted items at the outlet, read from the aggregate itself (not the cache)."""
-    items = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.report())
+    items, _ = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.report())
     return {"outlet_id": outlet.id, "franchise_id": outlet.franchise_id, "items": items}
 
 
