@@ -52,15 +52,9 @@ EXPORTER_PORT=${BOBAKU_INFRA_EXPORTER_PORT:-19100}
 read -r -a OBS_SERVERS <<<"${BOBAKU_OBSERVABILITY_SERVERS:-alertmanager prometheus jaeger}"
 SETSID=$(command -v setsid || true)
 
-log() { printf '[observability] %s\n' "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
-show_tail() {
-	log "last lines of $1:"
-	tail -n "${2:-25}" "$1" 2>/dev/null | sed 's/^/[observability]   | /' >&2 || true
-}
+LOG_TAG=observability
+# shellcheck source=lib/processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/processes.sh"
 
 # ---------------------------------------------------------------- builds ---
 
@@ -178,19 +172,8 @@ cmd_build() {
 
 # ------------------------------------------------------------- processes ---
 
-pid_file() { echo "$RUN_DIR/pids/$1.pid"; }
-log_file() { echo "$RUN_DIR/logs/$1.log"; }
 PROM_DIR=$RUN_DIR/prometheus
 TARGETS_DIR=$PROM_DIR/targets
-
-alive() {
-	kill -0 "$1" 2>/dev/null || return 1
-	[[ -r /proc/$1/stat ]] || return 0
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) }
-	[[ ${stat%% *} != Z ]]
-}
 
 proc_name() {
 	case $1 in
@@ -199,19 +182,6 @@ proc_name() {
 	jaeger) echo jaeger-all-in-one ;;
 	exporter) echo python ;;
 	esac
-}
-
-running_pid() {
-	local file pid argv0
-	file=$(pid_file "$1")
-	[[ -s $file ]] || return 1
-	pid=$(<"$file")
-	[[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
-	if [[ -r /proc/$pid/cmdline ]]; then
-		argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n1)
-		[[ $argv0 == *"$(proc_name "$1")"* ]] || return 1
-	fi
-	echo "$pid"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
