@@ -1,14 +1,10 @@
 """The facts analytics is fed from: the order aggregate's history and the loyalty ledger.
 
-Both are event-sourced streams (``kernel/eventstore.py``); analytics only reads them.
+Both are event-sourced streams of the kernel's catalog (``kernel/streams.py``: ``ORDER``,
+``LOYALTY``); analytics only reads them.
 """
 
 from __future__ import annotations
-
-ORDER_STREAM = "ES_ORDER"
-ORDER_SUBJECTS = ("es.order.>",)
-LOYALTY_STREAM = "ES_LOYALTY"
-LOYALTY_SUBJECTS = ("es.loyalty.>",)
 
 # Order events that change a figure (kitchen steps included); others are ignored.
 ORDER_EVENTS = frozenset(

@@ -8,30 +8,30 @@ figures are recomputed from its folded facts, and a loyalty event carries a mark
 
 from __future__ import annotations
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, EventBus
-from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.streams import ensure_streams
 from bobaku.services.analytics.adapters.store import ProjectionStore
-from bobaku.services.analytics.domain.events import (
-    LOYALTY_STREAM,
-    LOYALTY_SUBJECTS,
-    ORDER_STREAM,
-    ORDER_SUBJECTS,
-)
 from bobaku.services.analytics.service_layer.handlers import live_handler
 
 
-def consumer_specs(durable: str) -> tuple[ConsumerSpec, ConsumerSpec]:
-    common = {"max_deliveries": 20, "retry_delays_s": (0.2, 1.0, 5.0), "batch": 128}
-    return (
-        ConsumerSpec(f"{durable}-orders", ORDER_STREAM, ORDER_SUBJECTS, **common),  # type: ignore[arg-type]
-        ConsumerSpec(f"{durable}-loyalty", LOYALTY_STREAM, LOYALTY_SUBJECTS, **common),  # type: ignore[arg-type]
+def consumer_specs(durable: str) -> tuple[ConsumerSpec, ...]:
+    return tuple(
+        ConsumerSpec(
+            f"{durable}-{name}",
+            stream.name,
+            (stream.wildcard,),
+            max_deliveries=20,
+            retry_delays_s=(0.2, 1.0, 5.0),
+            batch=128,
+        )
+        for name, stream in (("orders", streams.ORDER), ("loyalty", streams.LOYALTY))
     )
 
 
 async def start_consumers(bus: EventBus, store: ProjectionStore, durable: str) -> None:
     # The streams may not exist yet on a fresh server: declare them as their owners do.
-    for kind in ("order", "loyalty"):
-        await AggregateStore(bus, kind).start()
+    await ensure_streams(bus, streams.ORDER, streams.LOYALTY)
     handler = live_handler(store)
     for spec in consumer_specs(durable):
         await bus.consume(spec, handler)

@@ -12,15 +12,11 @@ from dataclasses import dataclass, field
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import Delivery, EventBus, Handler, decode_events
 from bobaku.kernel.events import Event
 from bobaku.services.analytics.adapters.store import ProjectionStore
-from bobaku.services.analytics.domain.events import (
-    LOYALTY_EVENTS,
-    LOYALTY_STREAM,
-    ORDER_EVENTS,
-    ORDER_STREAM,
-)
+from bobaku.services.analytics.domain.events import LOYALTY_EVENTS, ORDER_EVENTS
 from bobaku.services.analytics.domain.model import (
     Contribution,
     OrderFacts,
@@ -114,7 +110,7 @@ async def rebuild(
     current = await store.generation(fresh=True)
     gen = current + 1
     await store.drop(gen)  # a rebuild that died half-way left it behind
-    upto = {s: await last_seq(bus, s) for s in (ORDER_STREAM, LOYALTY_STREAM)}
+    upto = {s: await last_seq(bus, s) for s in (streams.ORDER.name, streams.LOYALTY.name)}
     total = sum(upto.values())
     facts: dict[str, OrderFacts] = {}
     loyalty: Contribution = {}
