@@ -19,6 +19,7 @@ from aiohttp import web
 from bobaku.kernel.auth import Principal, Role
 from bobaku.kernel.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import page_request
 from bobaku.kernel.web import ok, principal, read_json
 from bobaku.services.notification.adapters.repos import prefs_doc, token_id
 from bobaku.services.notification.domain import links
@@ -38,7 +39,7 @@ from bobaku.services.notification.entrypoints.schemas import (
 from bobaku.services.notification.service_layer.clock import iso, utc_now
 from bobaku.services.notification.service_layer.delivery import Deliverer
 from bobaku.services.notification.service_layer.notify import Notifier
-from bobaku.services.notification.service_layer.views import Views
+from bobaku.services.notification.service_layer.views import Views, inbox_position
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,6 @@ SUPPORT = (Role.HQ_ADMIN,)
 ALERTED = (Role.STAFF, Role.OUTLET_MANAGER, Role.FRANCHISE_OWNER)
 DEFAULT_PAGE, MAX_PAGE = 20, 50
 NID = re.compile(r"^ntf-[0-9a-f]{24}$")
-CURSOR = re.compile(r"^\d{1,9}\.\d{1,3}$")
 
 
 def _svc(request: web.Request) -> Services:
@@ -221,16 +221,8 @@ async def user_notifications(request: web.Request) -> web.Response:
 
 
 async def _page(request: web.Request, user_id: str) -> dict[str, Any]:
-    raw_limit = request.query.get("limit", str(DEFAULT_PAGE))
-    cursor = request.query.get("cursor")
-    fields = []
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        fields.append({"field": "limit", "problem": f"an integer from 1 to {MAX_PAGE}"})
-    if cursor is not None and not CURSOR.match(cursor):
-        fields.append({"field": "cursor", "problem": "not a cursor this API returned"})
-    if fields:
-        raise ValidationFailed("invalid query parameters", details={"fields": fields})
-    return await _svc(request).views.page(user_id, int(raw_limit), cursor)
+    page = page_request(request.query, inbox_position, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    return await _svc(request).views.page(user_id, page.limit, page.cursor)
 
 
 # --- staff and manager alerts --------------------------------------------------------------

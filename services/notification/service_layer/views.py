@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bobaku.kernel.pagination import as_int, encode_cursor
 from bobaku.services.notification.adapters.records import Records
 from bobaku.services.notification.adapters.repos import PAGE_SIZE, InboxRepo, StatusRepo
 from bobaku.services.notification.domain.kinds import overall
@@ -47,13 +48,11 @@ def notification_view(record: dict[str, Any], status: dict[str, Any] | None) -> 
     }
 
 
-def encode_cursor(page: int, offset: int) -> str:
-    return f"{page}.{offset}"
-
-
-def decode_cursor(cursor: str) -> tuple[int, int]:
-    page, offset = cursor.split(".")
-    return int(page), int(offset)
+def inbox_position(value: Any) -> tuple[int, int]:
+    """A decoded cursor: the inbox page key and the position in it (kernel.pagination)."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise ValueError("not an inbox position")
+    return as_int(value[0]), as_int(value[1])
 
 
 @dataclass
@@ -68,14 +67,16 @@ class Views:
             return None
         return notification_view(record, await self.status.get(nid))
 
-    async def page(self, user_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def page(
+        self, user_id: str, limit: int, cursor: tuple[int, int] | None
+    ) -> dict[str, Any]:
         """Newest first. The cursor names a page key and a position in it."""
         head = await self.inbox.head(user_id)
         count = head.get("count", 0)
         if cursor is None:
             page, offset = (count - 1) // PAGE_SIZE, None
         else:
-            page, offset = decode_cursor(cursor)
+            page, offset = cursor
         ids: list[str] = []
         next_cursor = None
         while page >= 0 and len(ids) < limit:
@@ -85,10 +86,10 @@ class Views:
             ids.extend(reversed(take))
             start = end - len(take)
             if start > 0:
-                next_cursor = encode_cursor(page, start)
+                next_cursor = encode_cursor([page, start])
                 break
             page, offset = page - 1, None
-            next_cursor = encode_cursor(page, PAGE_SIZE) if page >= 0 else None
+            next_cursor = encode_cursor([page, PAGE_SIZE]) if page >= 0 else None
         items = [view for nid in ids if (view := await self.one(nid)) is not None]
         return {
             "items": items,
