@@ -42,6 +42,9 @@ class StockLedgers(LiveAggregates[OutletStock]):
 
 
 class Foldable(Protocol):
+    @property
+    def id(self) -> str: ...
+
     def apply(self, type: str, data: Any, at: str) -> Any: ...
 
 
@@ -70,3 +73,10 @@ class Documents:
     ) -> int:
         events = [new_event(t, d, source=self.source, tenant=franchise_id) for t, d in facts]
         return await self.store.append(self.store.subject(franchise_id, doc_id), events, seq)
+
+    async def create(self, franchise_id: str, doc: A, fact: tuple[str, dict[str, Any]]) -> A:
+        """Record a new document's first fact and fold it in, stamped as :meth:`load` would."""
+        event = new_event(*fact, source=self.source, tenant=franchise_id)
+        await self.store.append(self.store.subject(franchise_id, doc.id), [event], 0)
+        doc.apply(event.type, event.data, utc_iso(event.timestamp))
+        return doc

@@ -456,9 +456,7 @@ async def draft_purchase_order(
     invalid(problems)
     po = PurchaseOrder(new_id("po"))
     fact = po.draft(outlet_id, supplier_id, expected_delivery, priced)
-    await supply.purchase_orders.append(franchise_id, po.id, [fact], 0)
-    po.apply(*fact, at=datetime.now(UTC).isoformat())
-    return po.view()
+    return (await supply.purchase_orders.create(franchise_id, po, fact)).view()
 
 
 async def get_purchase_order(
@@ -594,9 +592,7 @@ async def request_transfer(
     quantities = await _lines_of_known(supply, lines)
     transfer = Transfer(new_id("trf"))
     fact = transfer.request(outlet_id, to_outlet_id, quantities)
-    await supply.transfers.append(franchise_id, transfer.id, [fact], 0)
-    transfer.apply(*fact, at=datetime.now(UTC).isoformat())
-    return transfer.view()
+    return (await supply.transfers.create(franchise_id, transfer, fact)).view()
 
 
 async def get_transfer(
