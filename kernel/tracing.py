@@ -37,6 +37,19 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 log = logging.getLogger(__name__)
 
 TRACER_NAME = "bobaku"
+# The standard OpenTelemetry variables a process reads to export and sample, which the
+# operator hands on to the silos it creates (so they trace as the platform does).
+# Sampling: OTEL_TRACES_SAMPLER (default parentbased_always_on: every trace) and
+# OTEL_TRACES_SAMPLER_ARG (the ratio for *traceidratio); the chart sets
+# parentbased_traceidratio at 0.1. Parent-based means the root's decision travels in
+# ``traceparent``, so a kept trace is whole across processes.
+PROPAGATED_ENV = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
+)
 _state: dict[str, Any] = {"enabled": False, "service": None, "provider": None}
 
 
@@ -52,6 +65,11 @@ def wanted() -> bool:
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
+
+
+def propagated_env() -> tuple[tuple[str, str], ...]:
+    """The tracing variables of this process's environment that are set, in a fixed order."""
+    return tuple((name, os.environ[name]) for name in PROPAGATED_ENV if os.environ.get(name))
 
 
 def setup_tracing(service_name: str, *, version: str = "0.1.0", tornado: bool = False) -> bool:
@@ -92,7 +110,11 @@ def setup_tracing(service_name: str, *, version: str = "0.1.0", tornado: bool = 
 
         TornadoInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     _state.update(enabled=True, service=service_name, provider=provider)
-    log.info("tracing on: OTLP to %s", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    log.info(
+        "tracing on: OTLP to %s, sampler %s",
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        provider.sampler.get_description(),
+    )
     return True
 
 

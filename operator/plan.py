@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from bobaku.kernel import tracing
 from bobaku.kernel.db import IndexCatalog, IndexSpec, franchise_db_name
 from bobaku.operator.conditions import Condition
 from bobaku.operator.config import OperatorSettings
@@ -50,6 +51,13 @@ JWT_PUBLIC_KEY_FILE = "/etc/bobaku/jwt-public.pem"
 NETWORK_POLICY = "bobaku-franchise-isolation"
 RESOURCE_QUOTA = "bobaku-franchise-quota"
 CONFIG_HASH_ANNOTATION = "bobaku.io/config-hash"
+# Prometheus's kubernetes_sd convention, as the chart's pods carry them: each silo serves
+# /metrics on its http port.
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(SERVICE_PORT),
+    "prometheus.io/path": "/metrics",
+}
 RUN_AS = 10001
 
 # The franchise database's indexes, created with the database. Each is declared once,
@@ -100,6 +108,7 @@ class Environment:
                 ("JWT_KEY_ID", settings.jwt_key_id),
                 ("JWT_ISSUER", settings.jwt_issuer),
                 ("JWT_AUDIENCE", settings.jwt_audience),
+                *tracing.propagated_env(),
             ),
             jwt_public_key=key.read_text() if key is not None and key.is_file() else None,
         )
@@ -479,7 +488,11 @@ def plan_deployment(
                 "metadata": {
                     "labels": labels,
                     # A configuration change rolls the pods, which read it at start-up.
-                    "annotations": {CONFIG_HASH_ANNOTATION: config_digest},
+                    "annotations": {
+                        CONFIG_HASH_ANNOTATION: config_digest,
+                        # Scraped like the chart's own pods (monitoring.podAnnotations).
+                        **SCRAPE_ANNOTATIONS,
+                    },
                 },
                 "spec": {
                     "automountServiceAccountToken": False,

@@ -157,3 +157,101 @@ def test_each_enabled_service_is_told_where_the_others_are(helm: Path) -> None:
     )
     # The default values deploy no demo simulator.
     assert not [o for o in render(helm) if o["metadata"]["name"] == "provider-sim"]
+
+
+def _pod_templates(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        o["metadata"]["name"]: o["spec"]["template"] for o in objects if o["kind"] == "Deployment"
+    }
+
+
+def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def test_every_pod_tells_prometheus_where_its_metrics_are(helm: Path) -> None:
+    pods = _pod_templates(render(helm))
+    assert {"gateway", "hub", "bobaku-operator"} <= set(pods)
+    for name, pod in pods.items():
+        annotations = pod["metadata"].get("annotations", {})
+        container = pod["spec"]["containers"][0]
+        ports = {p["containerPort"] for p in container["ports"]}
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        assert int(annotations["prometheus.io/port"]) in ports, name
+    # The operator serves /metrics only when told a port: the annotation's port is that one.
+    operator = pods["bobaku-operator"]
+    env = {e["name"]: e.get("value") for e in operator["spec"]["containers"][0]["env"]}
+    assert env["OPERATOR_METRICS_PORT"] == operator["metadata"]["annotations"]["prometheus.io/port"]
+    assert env["OPERATOR_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_scrape_annotations_can_be_turned_off(helm: Path) -> None:
+    pods = _pod_templates(render(helm, "--set", "monitoring.podAnnotations=false"))
+    for name, pod in pods.items():
+        assert "prometheus.io/scrape" not in pod["metadata"].get("annotations", {}), name
+    kinds = {o["kind"] for o in render(helm)}
+    assert not kinds & {"ServiceMonitor", "PodMonitor"}
+
+
+def test_the_prometheus_operator_monitors_select_every_process(helm: Path) -> None:
+    objects = render(
+        helm,
+        "--set", "monitoring.serviceMonitor.enabled=true",
+        "--set", "monitoring.serviceMonitor.labels.release=kps",
+        "--set", "monitoring.serviceMonitor.interval=15s",
+    )  # fmt: skip
+    monitors = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    service_monitor = monitors[("ServiceMonitor", "bobaku-platform")]
+    pod_monitor = monitors[("PodMonitor", "bobaku-operator")]
+    for monitor in (service_monitor, pod_monitor):
+        assert monitor["metadata"]["labels"]["release"] == "kps"
+    # Every Service of the chart is selected and has the port the endpoint names.
+    selector = service_monitor["spec"]["selector"]["matchLabels"]
+    (endpoint,) = service_monitor["spec"]["endpoints"]
+    assert endpoint["interval"] == "15s"
+    assert endpoint["path"] == "/metrics"
+    services = [o for o in objects if o["kind"] == "Service"]
+    platform = [s for s in services if s["metadata"]["name"] in {"gateway", "hub", "customer"}]
+    assert len(platform) == 3
+    for service in platform:
+        assert _matches(selector, service["metadata"]["labels"]), service["metadata"]["name"]
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    # The PodMonitor selects the operator's pods, whose container has the named port.
+    operator = _pod_templates(objects)["bobaku-operator"]
+    assert _matches(pod_monitor["spec"]["selector"]["matchLabels"], operator["metadata"]["labels"])
+    (pod_endpoint,) = pod_monitor["spec"]["podMetricsEndpoints"]
+    assert pod_endpoint["port"] in {p["name"] for p in operator["spec"]["containers"][0]["ports"]}
+
+
+def test_bad_monitoring_values_are_refused(helm: Path) -> None:
+    result = helm_run(
+        helm, "template", "bobaku", str(CHART),
+        "--set", "monitoring.serviceMonitor.interval=often", check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "interval" in result.stderr
+
+
+def test_tracing_is_wired_into_every_process_only_when_an_endpoint_is_given(helm: Path) -> None:
+    def env_of(objects: list[dict[str, Any]]) -> dict[str, dict[str, str | None]]:
+        return {
+            name: {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+            for name, pod in _pod_templates(objects).items()
+        }
+
+    quiet = env_of(render(helm))
+    assert not [(n, k) for n, env in quiet.items() for k in env if k.startswith("OTEL_")]
+    traced = env_of(
+        render(helm, "--set", "tracing.otlpEndpoint=http://collector:4318",
+               "--set", "tracing.sampleRatio=0.25")
+    )  # fmt: skip
+    for name, env in traced.items():
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318", name
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio", name
+        assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25", name
+    refused = helm_run(
+        helm, "template", "bobaku", str(CHART), "--set", "tracing.sampleRatio=2", check=False
+    )
+    assert refused.returncode != 0
+    assert "sampleRatio" in refused.stderr

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bobaku.operator.conditions import Condition, merge_conditions, ready
+from bobaku.operator.config import OperatorSettings
 from bobaku.operator.model import SIZING, Franchise, Outlet, Tier
 from bobaku.operator.plan import (
     Environment,
@@ -116,6 +117,19 @@ def test_a_configuration_change_rolls_the_pods_and_nothing_else_does() -> None:
 
     assert digest({"a": 1}) == digest({"a": 1}, outlet("new"))
     assert digest({"a": 1}) != digest({"a": 2})
+
+
+def test_every_silo_pod_tells_prometheus_the_port_it_serves_metrics_on() -> None:
+    plan = plan_franchise(franchise(), [outlet("a")], {}, ENV)
+    deployments = by_kind(plan.objects, "Deployment")
+    assert deployments
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]
+        annotations = pod["metadata"]["annotations"]
+        ports = {p["containerPort"] for c in pod["spec"]["containers"] for p in c["ports"]}
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        assert int(annotations["prometheus.io/port"]) in ports, name
 
 
 def test_only_the_franchises_live_outlets_are_registered() -> None:
@@ -235,3 +249,25 @@ def test_silo_services_are_told_where_the_platform_and_each_other_are() -> None:
     assert (
         "JWT_PUBLIC_KEY_FILE" not in by_kind(bare, "ConfigMap")["bobaku-franchise-config"]["data"]
     )
+
+
+def test_silos_trace_and_sample_as_the_operator_was_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger.observability.svc:4318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.1")
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    env = Environment.from_settings(OperatorSettings())
+    data = by_kind(plan_franchise(franchise(), [], {}, env).objects, "ConfigMap")[
+        "bobaku-franchise-config"
+    ]["data"]
+    assert data["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger.observability.svc:4318"
+    assert data["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert data["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+    # An operator that does not trace hands on nothing (the silos' tracing stays off).
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):
+        monkeypatch.delenv(name)
+    quiet = Environment.from_settings(OperatorSettings())
+    data = by_kind(plan_franchise(franchise(), [], {}, quiet).objects, "ConfigMap")[
+        "bobaku-franchise-config"
+    ]["data"]
+    assert not [k for k in data if k.startswith("OTEL_")]

@@ -25,6 +25,16 @@ app.kubernetes.io/name: {{ .name }}
 {{- printf "%s/%s:%s" .Values.image.registry .Values.image.operator (include "bobaku.tag" .) -}}
 {{- end }}
 
+{{/* Prometheus scrape annotations for a pod template (monitoring.podAnnotations). */}}
+{{- define "bobaku.scrapeAnnotations" -}}
+{{- if .root.Values.monitoring.podAnnotations }}
+annotations:
+  prometheus.io/scrape: "true"
+  prometheus.io/port: {{ .port | quote }}
+  prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
 {{- define "bobaku.operatorServiceAccount" -}}bobaku-operator{{- end }}
 
 {{- define "bobaku.natsUrl" -}}
@@ -82,6 +92,16 @@ capabilities:
     secretKeyRef:
       name: {{ include "bobaku.mongodbSecret" . }}
       key: MONGODB_URL
+{{- with .Values.tracing }}
+{{- if .otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .otlpEndpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .sampleRatio | quote }}
+{{- end }}
+{{- end }}
 {{- /* Where the other processes are: one *_URL per service entry, and the hub. */}}
 {{- $ns := .Release.Namespace }}
 {{- range $name, $svc := .Values.services }}
@@ -138,6 +158,7 @@ spec:
         {{- include "bobaku.labels" $root | nindent 8 }}
         app.kubernetes.io/name: {{ .name }}
         app.kubernetes.io/component: {{ .component | default "service" }}
+      {{- include "bobaku.scrapeAnnotations" (dict "root" $root "port" .port) | nindent 6 }}
     spec:
       automountServiceAccountToken: false
       enableServiceLinks: false
