@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -96,7 +96,7 @@ run: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-hub bench-operator bench-notification bench-analytics
+bench: bench-ordering bench-tracing bench-scrape bench-hub bench-operator bench-notification bench-analytics
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
@@ -108,12 +108,19 @@ bench-notification: $(STAMP)
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/notification_bench.py
 
-# The ordering benchmark with tracing off, then on (spans to the suite's Jaeger): the cost of
-# the instrumentation as ratios (docs/observability.md).
+# The ordering benchmark with tracing off, on for every trace, then sampled 1 in 10 as the
+# chart does (spans to the suite's Jaeger): the instrumentation's cost as ratios and CPU per
+# order (docs/performance.md, Tracing).
 bench-tracing: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py --tracing-cost $(BENCH_ARGS)
+
+# What a Prometheus scrape costs each process: bytes, series, CPU per scrape.
+bench-scrape: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests:bench $(BIN)/python bench/scrape_bench.py
 
 bench-hub: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
