@@ -18,6 +18,7 @@ from typing import Any, cast
 import kopf
 
 from bobaku.operator.kube import Credentials
+from bobaku.operator.metrics import observed
 from bobaku.operator.model import (
     FINALIZER,
     FRANCHISE_LABEL,
@@ -94,7 +95,8 @@ def build_registry(
     @kopf.on.update(GROUP, VERSION, "franchises", id="reconcile", backoff=retry, registry=registry)
     async def franchise_changed(name: str, **_: Any) -> None:
         try:
-            await reconciler.reconcile_franchise(name)
+            async with observed("Franchise", "change", RetryLater):
+                await reconciler.reconcile_franchise(name)
         except RetryLater as exc:
             raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
 
@@ -110,14 +112,16 @@ def build_registry(
     )
     async def franchise_resync(name: str, **_: Any) -> None:
         try:
-            await reconciler.reconcile_franchise(name, trigger="resync")
+            async with observed("Franchise", "resync", RetryLater):
+                await reconciler.reconcile_franchise(name, trigger="resync")
         except RetryLater as exc:
             log.info("resync of Franchise %s: %s", name, exc)
 
     @kopf.on.delete(GROUP, VERSION, "franchises", id="retire", backoff=retry, registry=registry)
     async def franchise_deleted(body: kopf.Body, **_: Any) -> None:
         try:
-            await reconciler.delete_franchise(body)
+            async with observed("Franchise", "delete", RetryLater):
+                await reconciler.delete_franchise(body)
         except RetryLater as exc:
             raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
 
@@ -128,7 +132,8 @@ def build_registry(
         franchise = labels.get(FRANCHISE_LABEL)
         if type == "DELETED" and franchise:
             try:
-                await reconciler.reconcile_franchise(franchise, trigger="drift")
+                async with observed("Franchise", "drift", RetryLater):
+                    await reconciler.reconcile_franchise(franchise, trigger="drift")
             except RetryLater as exc:
                 log.info("drift correction of Franchise %s: %s", franchise, exc)
 
@@ -139,7 +144,8 @@ def build_registry(
     @kopf.on.update(GROUP, VERSION, "outlets", id="reconcile", backoff=retry, registry=registry)
     async def outlet_changed(name: str, **_: Any) -> None:
         try:
-            await reconciler.reconcile_outlet(name)
+            async with observed("Outlet", "change", RetryLater):
+                await reconciler.reconcile_outlet(name)
         except RetryLater as exc:
             raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
 
@@ -155,12 +161,14 @@ def build_registry(
     )
     async def outlet_resync(name: str, **_: Any) -> None:
         try:
-            await reconciler.reconcile_outlet(name, trigger="resync")
+            async with observed("Outlet", "resync", RetryLater):
+                await reconciler.reconcile_outlet(name, trigger="resync")
         except RetryLater as exc:
             log.info("resync of Outlet %s: %s", name, exc)
 
     @kopf.on.delete(GROUP, VERSION, "outlets", id="retire", backoff=retry, registry=registry)
     async def outlet_deleted(body: kopf.Body, **_: Any) -> None:
-        await reconciler.delete_outlet(body)
+        async with observed("Outlet", "delete", RetryLater):
+            await reconciler.delete_outlet(body)
 
     return registry

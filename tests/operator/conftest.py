@@ -154,6 +154,7 @@ class OperatorProcess:
     log_path: Path
     kubeconfig: Path
     health_url: str
+    metrics_url: str
 
     def tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
@@ -191,11 +192,16 @@ async def operator_kubeconfig(control_plane: ControlPlane, installed: list[Manif
 async def operator(
     operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[OperatorProcess]:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    popen = envtest.start_operator(operator_env(operator_kubeconfig, port), log_path, cwd=ROOT)
+    env = operator_env(operator_kubeconfig, port, OPERATOR_METRICS_PORT=str(metrics_port))
+    popen = envtest.start_operator(env, log_path, cwd=ROOT)
     process = OperatorProcess(
-        popen, log_path, operator_kubeconfig, f"http://127.0.0.1:{port}/healthz"
+        popen,
+        log_path,
+        operator_kubeconfig,
+        f"http://127.0.0.1:{port}/healthz",
+        f"http://127.0.0.1:{metrics_port}/metrics",
     )
 
     async def healthy() -> bool:
