@@ -57,12 +57,15 @@
   }
 
   // A ticket this screen has not seen (an order.being_prepared v1.0 without lines, or a
-  // move of an order it missed): the kitchen's list has it; the rest is left as it is.
-  async function fetchMissing() {
+  // move of an order it missed): the kitchen's list has it (the tickets already shown stay
+  // as they are), and the move that led here applies on top, as the read model may lag it.
+  async function fetchMissing(id, changes) {
     try {
       for (const ticket of await kitchenTickets()) {
         if (!tickets.has(ticket.id)) tickets.set(ticket.id, ticket);
       }
+      const ticket = tickets.get(id);
+      if (ticket) Object.assign(ticket, changes);
       render();
     } catch (err) {
       toast(`Cannot load the kitchen: ${err.message}`);
@@ -71,8 +74,8 @@
 
   function move(id, changes) {
     const ticket = tickets.get(id);
-    if (!ticket) return fetchMissing();
-    Object.assign(ticket, changes, { pending: false });
+    if (!ticket) fetchMissing(id, changes);
+    else Object.assign(ticket, changes, { pending: false });
   }
 
   function apply(event) {
