@@ -86,8 +86,18 @@ ORDER = aggregate("order", "order_id", "order", "The Order aggregates: one subje
 PAYMENT = aggregate(
     "payment", "intent_id", "payment", "The Payment aggregates: one subject per intent."
 )
-LOYALTY = aggregate(
-    "loyalty", "customer_id", "customer", "Loyalty ledgers: one subject per customer."
+# The ledger's own facts, named in full: loyalty.reward_expiring is an integration event on
+# EVENTS (whoever tracks expiry publishes it; the notification service listens).
+LOYALTY_LEDGER_TYPES = (
+    "loyalty.points_earned", "loyalty.points_redeemed", "loyalty.redemption_released",
+    "loyalty.points_reversed", "loyalty.tier_changed",
+)  # fmt: skip
+LOYALTY = Stream(
+    aggregate_spec("loyalty"),
+    "es.loyalty.{tenant}.{customer_id}",
+    LOYALTY_LEDGER_TYPES,
+    ("customer",),
+    "Loyalty ledgers: one subject per customer.",
 )
 STOCK = aggregate(
     "stock", "outlet_id", "menu", "Outlet stock ledgers: one subject per outlet's stock."
@@ -123,7 +133,14 @@ SUPPLY_TRANSFER = Stream(
 EVENTS = Stream(
     EVENTS_SPEC,
     "events.{tenant}.{type}",
-    ("customer.", "menu.", "notification.", "supply.stock_low", "supply.availability_changed"),
+    (
+        "customer.",
+        "menu.",
+        "notification.",
+        "supply.stock_low",
+        "supply.availability_changed",
+        "loyalty.reward_expiring",
+    ),
     ("customer", "menu", "order", "supply"),
     "Integration events (facts that are no aggregate's own history); tenant `brand` for "
     "brand-wide ones.",

@@ -258,6 +258,77 @@ async function scenario(context, pages, step) {
     all: await allTicketIds(kds),
   };
   result.screenshots.push(await shot(kds, "kds-after-reload"));
+
+  // The station filter, on tickets that came back over HTTP after a reload: a blender order
+  // among the toppings station's.
+  step("station_filter");
+  emit("kds_stations");
+  const { order_id: blend, item: blendItem } = await expectCommand("watch");
+  await ticketIn(kds, blend, "preparing", blendItem);
+  await kds.reload();
+  await waitLive(kds, "the KDS after the second reload");
+  await ticketIn(kds, blend, "preparing", blendItem);
+  await ticketIn(kds, first, "ready");
+  result.stations = {
+    options: await kds.locator("#station option").evaluateAll((nodes) => nodes.map((n) => n.value)),
+    blend_after_reload: await ticketsOf(kds, blend),
+  };
+  for (const station of ["blender", "toppings", ""]) {
+    await kds.locator("#station").selectOption(station);
+    result.stations[station || "all"] = await allTicketIds(kds);
+  }
+  result.screenshots.push(await shot(kds, "kds-stations"));
+
+  // Recall: a bumped ticket recalled comes back to the preparing rail, its clock kept.
+  step("recall");
+  const startOf = async (id) => kds.locator(`article.ticket[data-order="${id}"] .timer`).getAttribute("data-start");
+  const startedBefore = await startOf(second);
+  await kds.locator(`#preparing article.ticket[data-order="${second}"] button.bump`).click();
+  await ticketIn(kds, second, "ready");
+  const bumped = await ticketsOf(kds, second);
+  await kds.locator(`#ready article.ticket[data-order="${second}"] button.recall`).click();
+  await ticketIn(kds, second, "preparing");
+  result.recall = {
+    bumped,
+    recalled: await ticketsOf(kds, second),
+    start_kept: startedBefore !== null && startedBefore === (await startOf(second)),
+  };
+
+  // The SLA colours, on a screen whose clock the test holds (Playwright's fake clock): set
+  // to just before the amber threshold of the blender ticket, just past it, and past red.
+  step("sla_timers");
+  const sla = await context.newPage();
+  pages.sla = sla;
+  await sla.setViewportSize({ width: 1280, height: 800 });
+  await sla.clock.install();
+  await login(sla, `${HUB}/kds`, env("STAFF_EMAIL"), env("STAFF_PASSWORD"), { display: "Clock" });
+  await waitLive(sla, "the clock-held KDS");
+  await ticketIn(sla, blend, "preparing", blendItem);
+  const limits = await sla.evaluate(() => ({
+    warn_ms: window.Bobaku.config.kdsWarnSeconds * 1000,
+    target_ms: window.Bobaku.config.kdsTargetSeconds * 1000,
+  }));
+  const start = Number(await sla.locator(`#preparing article.ticket[data-order="${blend}"] .timer`).getAttribute("data-start"));
+  result.sla = { ...limits, start };
+  const moments = {
+    fresh: start + limits.warn_ms - 10000,
+    amber: start + limits.warn_ms + 10000,
+    red: start + limits.target_ms + 10000,
+  };
+  for (const [name, at] of Object.entries(moments)) {
+    await sla.clock.pauseAt(at); // fires the page's due timers (its 1 s tick) once, at `at`
+    result.sla[name] = await sla.evaluate((id) => {
+      const node = document.querySelector(`#preparing article.ticket[data-order="${id}"]`);
+      return {
+        classes: [...node.classList],
+        timer: node.querySelector(".timer").textContent,
+        border: getComputedStyle(node).borderTopColor,
+      };
+    }, blend);
+  }
+  result.screenshots.push(await shot(sla, "kds-sla-red"));
+  await sla.close();
+  delete pages.sla;
   return result;
 }
 

@@ -13,7 +13,6 @@
   const $ = (id) => document.getElementById(id);
 
   const tickets = new Map(); // order id → ticket
-  const knownLines = new Map(); // order id → lines seen on order.created
   const stations = new Set();
   const displays = new Map(); // client id → presence info
   let outletId = null;
@@ -22,76 +21,73 @@
   let buffered = [];
 
   // -- tickets ----------------------------------------------------------------------------
+  //
+  // One shape, the order service's kitchen ticket (docs/api/order.md, "Kitchen tickets"):
+  // GET /outlets/{id}/kitchen serves whole tickets, and order.being_prepared (v1.1) carries
+  // the same lines, so a ticket shows the same whether it came live or after a reload.
 
-  function toppingName(t) {
-    return typeof t === "string" ? t : t.name || t.id;
-  }
-
-  // Levels come as numbers from events and as "50%" from the gateway's composite view.
-  function level(value) {
-    if (value === undefined || value === null) return undefined;
-    const n = parseInt(String(value), 10);
-    return Number.isNaN(n) ? undefined : n;
-  }
-
-  function normalizeLines(lines) {
-    return (lines || []).map((l) => {
-      const c = l.customizations || {};
+  function linesOf(lines) {
+    return lines.map((l) => {
       if (l.station) stations.add(l.station);
       return {
-        name: l.name || l.menu_name || l.menu_id || "item",
-        quantity: l.quantity || 1,
+        name: l.name,
+        quantity: l.quantity,
         station: l.station || "",
-        sugar: level(c.sugar_level),
-        ice: level(c.ice_level),
-        toppings: (c.toppings || []).map(toppingName),
+        sugar: l.sugar_level,
+        ice: l.ice_level,
+        toppings: l.toppings,
       };
     });
   }
 
-  function fromRecord(raw) {
-    const id = raw.order_id || raw.id;
-    const started =
-      raw.being_prepared_at || raw.started_at || raw.accepted_at || raw.paid_at || raw.created_at || raw.timestamp;
+  function fromTicket(t) {
     return {
-      id,
-      status: raw.status === "ready" ? "ready" : "preparing",
-      startedAt: Date.parse(started) || Date.now(),
-      lines: normalizeLines(raw.lines || raw.items),
+      id: t.order_id,
+      status: t.status === "ready" ? "ready" : "preparing",
+      startedAt: Date.parse(t.started_at),
+      readyAt: t.ready_at ? Date.parse(t.ready_at) : undefined,
+      lines: linesOf(t.lines),
       pending: false,
     };
   }
 
-  async function fetchDetails(ticket) {
+  async function kitchenTickets() {
+    const page = await gateway.get(`/outlets/${encodeURIComponent(outletId)}/kitchen`);
+    return page.items.map(fromTicket);
+  }
+
+  // A ticket this screen has not seen (an order.being_prepared v1.0 without lines, or a
+  // move of an order it missed): the kitchen's list has it (the tickets already shown stay
+  // as they are), and the move that led here applies on top, as the read model may lag it.
+  async function fetchMissing(id, changes) {
     try {
-      const view = await gateway.get(`/orders/${encodeURIComponent(ticket.id)}`);
-      const order = view.order || view; // the gateway's composite view wraps the order
-      ticket.lines = normalizeLines(order.lines || order.items);
+      for (const ticket of await kitchenTickets()) {
+        if (!tickets.has(ticket.id)) tickets.set(ticket.id, ticket);
+      }
+      const ticket = tickets.get(id);
+      if (ticket) Object.assign(ticket, changes);
       render();
     } catch (err) {
-      toast(`Cannot load ${shortOrder(ticket.id)}: ${err.message}`);
+      toast(`Cannot load the kitchen: ${err.message}`);
     }
   }
 
-  function upsert(id, changes, timestamp) {
-    let ticket = tickets.get(id);
-    if (!ticket) {
-      ticket = { id, status: "preparing", startedAt: timestamp, lines: normalizeLines(knownLines.get(id)), pending: false };
-      tickets.set(id, ticket);
-      if (!ticket.lines.length) fetchDetails(ticket);
-    }
-    Object.assign(ticket, changes, { pending: false });
+  function move(id, changes) {
+    const ticket = tickets.get(id);
+    if (!ticket) fetchMissing(id, changes);
+    else Object.assign(ticket, changes, { pending: false });
   }
 
   function apply(event) {
     const data = event.data || {};
     const id = data.order_id;
     if (!id) return;
-    const at = Date.parse(event.timestamp) || Date.now();
-    if (event.type === "order.created") knownLines.set(id, data.lines || data.items);
-    else if (event.type === "order.being_prepared") upsert(id, { status: "preparing" }, at);
-    else if (event.type === "order.recalled") upsert(id, { status: "preparing" }, at);
-    else if (event.type === "order.ready") upsert(id, { status: "ready", readyAt: at }, at);
+    const at = Date.parse(event.timestamp);
+    if (event.type === "order.being_prepared") {
+      if (tickets.has(id) || !data.lines) move(id, { status: "preparing", readyAt: undefined });
+      else tickets.set(id, { id, status: "preparing", startedAt: at, lines: linesOf(data.lines), pending: false });
+    } else if (event.type === "order.recalled") move(id, { status: "preparing", readyAt: undefined });
+    else if (event.type === "order.ready") move(id, { status: "ready", readyAt: at });
     else if (GONE.has(event.type)) tickets.delete(id);
     else return;
     render();
@@ -108,15 +104,9 @@
     loading = true;
     buffered = [];
     try {
-      const [kitchen, ready] = await Promise.all([
-        gateway.get(`/outlets/${encodeURIComponent(outletId)}/kitchen`),
-        gateway.get(`/outlets/${encodeURIComponent(outletId)}/orders?status=ready&limit=50`).catch(() => ({ items: [] })),
-      ]);
+      const loaded = await kitchenTickets();
       tickets.clear();
-      for (const raw of [].concat(kitchen.items || kitchen, ready.items || ready)) {
-        const ticket = fromRecord(raw);
-        if (ticket.id) tickets.set(ticket.id, ticket);
-      }
+      for (const ticket of loaded) tickets.set(ticket.id, ticket);
     } catch (err) {
       toast(`Cannot load the kitchen: ${err.message}`);
     } finally {
@@ -152,8 +142,8 @@
 
   function lineView(line, station) {
     const extras = [];
-    if (line.sugar !== undefined) extras.push(`sugar ${line.sugar}%`);
-    if (line.ice !== undefined) extras.push(`ice ${line.ice}%`);
+    if (line.sugar !== null && line.sugar !== undefined) extras.push(`sugar ${line.sugar}%`);
+    if (line.ice !== null && line.ice !== undefined) extras.push(`ice ${line.ice}%`);
     const off = station && line.station !== station;
     return el(
       "li",
@@ -165,9 +155,15 @@
     );
   }
 
+  // The SLA colours of a ticket being prepared: amber ("warn") from WARN, red ("late") from
+  // TARGET, by the page's clock against the ticket's started_at.
+  function slaClass(age) {
+    return age >= TARGET ? "late" : age >= WARN ? "warn" : "";
+  }
+
   function ticketView(ticket, station, now) {
     const age = now - ticket.startedAt;
-    const late = ticket.status === "preparing" ? (age >= TARGET ? "late" : age >= WARN ? "warn" : "") : "";
+    const late = ticket.status === "preparing" ? slaClass(age) : "";
     return el(
       "article",
       { class: `ticket ${ticket.status} ${late}`, "data-order": ticket.id },
@@ -201,8 +197,9 @@
       const timer = node.querySelector(".timer");
       const age = now - Number(timer.dataset.start);
       timer.textContent = elapsed(age);
-      node.classList.toggle("warn", age >= WARN && age < TARGET);
-      node.classList.toggle("late", age >= TARGET);
+      const sla = slaClass(age);
+      node.classList.toggle("warn", sla === "warn");
+      node.classList.toggle("late", sla === "late");
     }
   }
 
@@ -250,7 +247,7 @@
       .get(`/outlets/${encodeURIComponent(outletId)}`)
       .then((outlet) => {
         $("outlet-name").textContent = outlet.name || outletId;
-        for (const s of outlet.stations || []) stations.add(typeof s === "string" ? s : s.name || s.id);
+        for (const name of outlet.stations) stations.add(name);
         render();
       })
       .catch(() => ($("outlet-name").textContent = outletId));

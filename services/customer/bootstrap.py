@@ -25,10 +25,8 @@ from bobaku.services.customer.adapters.passwords import PasswordHasher
 from bobaku.services.customer.adapters.refresh_tokens import RefreshTokenStore
 from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.entrypoints import consumers
-from bobaku.services.customer.entrypoints.http import CONTEXT, ISSUER, CustomerContext, api, jwks
-from bobaku.services.customer.service_layer.accounts import Accounts
-from bobaku.services.customer.service_layer.loyalty import LoyaltyService
-from bobaku.services.customer.service_layer.projection import LoyaltyProjector
+from bobaku.services.customer.entrypoints.http import CONTEXT, ISSUER, api, jwks
+from bobaku.services.customer.service_layer.context import CustomerContext
 from bobaku.services.customer.service_layer.views import CustomerViews
 from bobaku.services.customer.settings import CustomerSettings
 
@@ -97,28 +95,20 @@ def _wiring(
         outbox = Outbox(bus, databases, platform_collections=(users.USERS,))
         passwords = password_hasher(settings)
         await passwords.prepare()
-        loyalty = LoyaltyService(ledgers=ledgers, users=user_repo)
-        loyalty_read_models = LoyaltyViews(databases)
-        app[CONTEXT] = CustomerContext(
-            accounts=Accounts(
-                users=user_repo,
-                refresh_tokens=RefreshTokenStore(databases),
-                passwords=passwords,
-                issuer=issuer,
-                outbox=outbox,
-                access_ttl_s=settings.access_token_ttl_s,
-                refresh_ttl_s=settings.refresh_token_ttl_s,
-            ),
-            loyalty=loyalty,
-            views=CustomerViews(users=user_repo, loyalty=loyalty_read_models),
+        ctx = CustomerContext(
+            users=user_repo,
+            refresh_tokens=RefreshTokenStore(databases),
+            passwords=passwords,
+            issuer=issuer,
+            outbox=outbox,
+            ledgers=ledgers,
+            views=CustomerViews(users=user_repo, loyalty=LoyaltyViews(databases), ledgers=ledgers),
+            access_ttl_s=settings.access_token_ttl_s,
+            refresh_ttl_s=settings.refresh_token_ttl_s,
         )
-        projector = LoyaltyProjector(ledgers=ledgers, views=loyalty_read_models)
-        await bus.consume(
-            consumers.order_consumer(settings), consumers.loyalty_from_orders(loyalty)
-        )
-        await bus.consume(
-            consumers.projection_consumer(settings), consumers.ledger_projection(projector)
-        )
+        app[CONTEXT] = ctx
+        await bus.consume(consumers.order_consumer(settings), consumers.loyalty_from_orders(ctx))
+        await bus.consume(consumers.projection_consumer(settings), consumers.ledger_projection(ctx))
         relay = outbox.sweeper("outbox-relay", settings.outbox_relay_interval_s)
         relay.start()
         yield

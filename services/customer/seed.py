@@ -31,9 +31,10 @@ from bobaku.services.customer.adapters.passwords import PasswordHasher
 from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.bootstrap import indexes, password_hasher
 from bobaku.services.customer.domain import loyalty
-from bobaku.services.customer.domain.loyalty import Fact, Ledger
+from bobaku.services.customer.domain.errors import EmailTaken
+from bobaku.services.customer.domain.events import LoyaltyEvent
+from bobaku.services.customer.domain.loyalty import Ledger
 from bobaku.services.customer.domain.users import (
-    EmailTaken,
     Language,
     User,
     new_customer,
@@ -169,10 +170,10 @@ class SeedReport:
 
 def history_facts(
     customer_id: str, email: str, history: tuple[Earn | Redeem, ...], now: datetime
-) -> list[tuple[datetime, Fact]]:
+) -> list[tuple[datetime, LoyaltyEvent]]:
     """The ledger facts of a demo history, decided by the domain rules at their dates."""
     ledger = Ledger(customer_id)
-    dated: list[tuple[datetime, Fact]] = []
+    dated: list[tuple[datetime, LoyaltyEvent]] = []
     for step in history:
         at = now - timedelta(days=step.days_ago)
         suffix = hashlib.sha256(f"{email}:{step.order}".encode()).hexdigest()[:8]

@@ -5,11 +5,15 @@ Headless Chromium (Debian's ``chromium``, driven by ``playwright-core`` from
 demo customer's orders through the gateway at the moments the browser asks for them; the
 barista bumps the ticket and the customer's tracking page turns ``ready``. Then the KDS's
 link to the hub is cut while an order is placed, and the page is reloaded while another is:
-each ticket must show exactly once. Screenshots land in ``.run/test-artifacts/browser/``.
+each ticket must show exactly once. A blender order, then another reload: the station filter
+shows each ticket by the station it came back with. A bumped ticket is recalled. Last, a
+second screen whose clock the script holds (Playwright's fake clock, no waiting) shows a
+ticket plain, amber and red as its age passes the thresholds. Screenshots land in
+``.run/test-artifacts/browser/``.
 
 The two sides talk in JSON lines (see ``e2e/browser/kitchen_flow.mjs``): the script says
-where it is (``kds_ready``, ``kds_offline``, ``kds_reloading``, then ``done`` or
-``failed``), and this test answers each with ``{"cmd": "watch", "order_id": ...}``.
+where it is (``kds_ready``, ``kds_offline``, ``kds_reloading``, ``kds_stations``, then
+``done`` or ``failed``), and this test answers each with ``{"cmd": "watch", "order_id": ...}``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ ORDER = {
     ],
     "payment_method": "gopay",
 }
+# A drink of another station (the blender's), for the station filter.
+BLEND_ITEM = "Taro Boba Smoothie"
+BLEND_ORDER = {**ORDER, "items": [{"menu_id": "m020", "quantity": 1}]}
 
 
 # -- the tools: Chromium from Debian, playwright-core from npm ------------------------------
@@ -137,10 +144,14 @@ async def login(http: aiohttp.ClientSession, gw: str, email: str, password: str)
 
 
 async def place_order(
-    http: aiohttp.ClientSession, platform: RunningPlatform, token: str, wait: bool = True
+    http: aiohttp.ClientSession,
+    platform: RunningPlatform,
+    token: str,
+    wait: bool = True,
+    order: dict[str, Any] = ORDER,
 ) -> str:
     """The brief's order (2 Brown Sugar Boba Milk Tea, 50% sugar, 30% ice, pearl and cheese
-    foam), paid with GoPay, which the simulator settles."""
+    foam) unless told another, paid with GoPay, which the simulator settles."""
     gw = platform.gateway
     status, reply = await call(
         http, "POST", f"{platform.url('provider-sim')}/_control/gopay/next",
@@ -148,7 +159,7 @@ async def place_order(
     )  # fmt: skip
     assert status in (200, 201), reply
     status, placed = await call(
-        http, "POST", f"{gw}/api/v1/orders", token, json=ORDER,
+        http, "POST", f"{gw}/api/v1/orders", token, json=order,
         headers={"Idempotency-Key": secrets.token_hex(8)},
     )  # fmt: skip
     assert status == 201, placed
@@ -272,9 +283,11 @@ class Browser:
                 return event
         raise AssertionError(f"no {expected} from the browser; so far: {self.transcript}")
 
-    async def watch(self, order_id: str) -> None:
+    async def watch(
+        self, order_id: str, item: str = ITEM, toppings: tuple[str, ...] = TOPPINGS
+    ) -> None:
         assert self.process.stdin is not None
-        command = {"cmd": "watch", "order_id": order_id, "item": ITEM, "toppings": TOPPINGS}
+        command = {"cmd": "watch", "order_id": order_id, "item": item, "toppings": toppings}
         self.process.stdin.write(json.dumps(command).encode() + b"\n")
         await self.process.stdin.drain()
 
@@ -325,6 +338,10 @@ async def test_a_barista_bumps_an_order_on_the_kitchen_display_and_the_customer_
         third = await place_order(http, platform, customer)
         await feed.wait_for("order.being_prepared", third)
         await browser.watch(third)
+
+        await browser.next_event("kds_stations")
+        blend = await place_order(http, platform, customer, order=BLEND_ORDER)
+        await browser.watch(blend, BLEND_ITEM, ())
 
         result = await browser.next_event("done")
     finally:
@@ -381,6 +398,49 @@ async def test_a_barista_bumps_an_order_on_the_kitchen_display_and_the_customer_
     assert [t["rail"] for t in result["after_reload"]["first"]] == ["ready"]
     assert [t["rail"] for t in result["after_reload"]["second"]] == ["preparing"]
     assert [t["rail"] for t in result["after_reload"]["third"]] == ["preparing"]
+
+    # The station filter works on tickets loaded after a reload: each keeps its station.
+    stations = result["stations"]
+    assert {"blender", "toppings", "tea_bar"} <= set(stations["options"]), stations["options"]
+    [blend_ticket] = stations["blend_after_reload"]
+    assert blend_ticket["rail"] == "preparing"
+    assert f"1\N{MULTIPLICATION SIGN} {BLEND_ITEM}" in blend_ticket["text"]
+    assert "blender" in blend_ticket["text"]  # the line's station tag, from the HTTP ticket
+    assert stations["blender"] == [blend]
+    assert sorted(stations["toppings"]) == sorted([first, second, third])
+    assert sorted(stations["all"]) == sorted([first, second, third, blend])
+
+    # Recall: the bumped ticket came back to preparing with its SLA clock kept.
+    recall = result["recall"]
+    assert [t["rail"] for t in recall["bumped"]] == ["ready"]
+    assert [(t["rail"], t["button"]) for t in recall["recalled"]] == [("preparing", "Bump → ready")]
+    assert recall["start_kept"] is True
+    status, recalled = await call(
+        http, "GET", f"{platform.gateway}/api/v1/orders/{second}", customer
+    )
+    assert status == 200, recalled
+    assert recalled["data"]["order"]["status"]["current"] == "being_prepared"
+    assert [h["status"] for h in recalled["data"]["order"]["status"]["history"]][-2:] == [
+        "ready",
+        "being_prepared",
+    ]
+
+    # SLA colours by the held clock: none just before amber, amber past it, red past target.
+    sla = result["sla"]
+
+    def clock(ms: int) -> str:
+        return f"{ms // 60000}:{ms // 1000 % 60:02d}"
+
+    assert sla["fresh"]["timer"] == clock(sla["warn_ms"] - 10000)
+    assert not {"warn", "late"} & set(sla["fresh"]["classes"]), sla["fresh"]
+    assert sla["amber"]["timer"] == clock(sla["warn_ms"] + 10000)
+    assert "warn" in sla["amber"]["classes"]
+    assert "late" not in sla["amber"]["classes"]
+    assert sla["amber"]["border"] == "rgb(245, 166, 35)"  # --warn
+    assert sla["red"]["timer"] == clock(sla["target_ms"] + 10000)
+    assert "late" in sla["red"]["classes"]
+    assert "warn" not in sla["red"]["classes"]
+    assert sla["red"]["border"] == "rgb(208, 49, 45)"  # --late
 
     assert result["page_errors"] == []
     for name in ("kds-before-bump", "kds-after-bump", "tracking-ready"):

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bobaku.kernel.auth import Principal, Role
+from bobaku.kernel.auth import OUTLET_MANAGERS, Principal, Role
 from bobaku.kernel.errors import NotFound, ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.web import ok, principal, validation_fields
@@ -194,7 +194,7 @@ def outlet_scope(request: web.Request) -> tuple[str, str]:
     who = principal(request)
     fid, oid = request.match_info["franchise_id"], request.match_info["outlet_id"]
     who.require_outlet(fid, oid)
-    who.require_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER, Role.OUTLET_MANAGER)
+    who.require_role(*OUTLET_MANAGERS)
     return f"o:{fid}:{oid}", oid
 
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.eventstore import AggregateStore
-from bobaku.services.customer.domain.loyalty import Fact, Ledger
+from bobaku.services.customer.domain.events import LoyaltyEvent
+from bobaku.services.customer.domain.loyalty import Ledger
 
 SOURCE = "customer-service"
 
@@ -39,13 +40,15 @@ class LedgerStore:
     async def events(self, customer_id: str) -> list[Event]:
         return (await self.store.load(self.subject(customer_id))).events
 
-    async def append(self, customer_id: str, facts: Sequence[Fact], *, expected_seq: int) -> int:
+    async def append(
+        self, customer_id: str, facts: Sequence[LoyaltyEvent], *, expected_seq: int
+    ) -> int:
         """Commit ``facts`` atomically if the ledger is still at ``expected_seq``."""
         events = [new_event(f.type, f.data, source=SOURCE) for f in facts]
         return await self.store.append(self.subject(customer_id), events, expected_seq)
 
     async def append_history(
-        self, customer_id: str, dated: Sequence[tuple[datetime, Fact]], *, expected_seq: int
+        self, customer_id: str, dated: Sequence[tuple[datetime, LoyaltyEvent]], *, expected_seq: int
     ) -> int:
         """Commit facts that happened in the past (the seed's history), each at its time."""
         events = [

@@ -18,16 +18,14 @@ from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.db import Databases, Document, IndexSpec
 from bobaku.kernel.events import Event
-from bobaku.services.customer.domain.loyalty import (
+from bobaku.services.customer.domain.events import (
     POINTS_EARNED,
     POINTS_REDEEMED,
     POINTS_REVERSED,
     REDEMPTION_RELEASED,
     TIER_CHANGED,
-    Ledger,
-    Standing,
-    standing,
 )
+from bobaku.services.customer.domain.loyalty import Ledger, Standing, standing
 
 ACCOUNTS = "loyalty_accounts"
 HISTORY = "loyalty_history"

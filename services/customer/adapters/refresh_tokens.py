@@ -14,6 +14,7 @@ from datetime import datetime
 from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.db import Databases, Document, IndexSpec
+from bobaku.services.customer.domain.errors import AlreadySucceeded
 from bobaku.services.customer.domain.sessions import StoredRefreshToken
 
 REFRESH_TOKENS = "refresh_tokens"
@@ -24,10 +25,6 @@ INDEXES = (
         "platform", REFRESH_TOKENS, [("parent", 1)], unique=True, name="refresh_parent_unique"
     ),
 )
-
-
-class AlreadySucceeded(Exception):
-    """The parent token already has a successor: it was spent concurrently."""
 
 
 class RefreshTokenStore:

@@ -15,8 +15,8 @@ from bobaku.kernel.auth import Role
 from bobaku.kernel.db import Databases, Document, IndexSpec
 from bobaku.kernel.events import Event
 from bobaku.kernel.outbox import OUTBOX, Pending, outbox_entry
+from bobaku.services.customer.domain.errors import EmailTaken, UserIdTaken
 from bobaku.services.customer.domain.users import (
-    EmailTaken,
     Notifications,
     Preferences,
     User,
@@ -82,10 +82,6 @@ def from_document(doc: Document) -> User:
         franchise_id=doc.get("franchise_id"),
         outlet_ids=tuple(doc.get("outlet_ids", [])),
     )
-
-
-class UserIdTaken(Exception):
-    """A freshly drawn user id is already in use: draw another."""
 
 
 class UserRepository:

@@ -1,6 +1,6 @@
 """Loyalty: a points ledger per customer, tiers over a rolling year, and rewards.
 
-The ledger is event-sourced. Its facts:
+The ledger is event-sourced. Its facts (typed in ``domain/events.py``):
 
 - ``loyalty.points_earned``: 1 point per full Rp1,000 paid for an order, once per order;
 - ``loyalty.points_redeemed``: rewards bought with points for an order, once per order;
@@ -27,13 +27,25 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bobaku.kernel.errors import Conflict, NotFound
-
-POINTS_EARNED = "loyalty.points_earned"
-POINTS_REDEEMED = "loyalty.points_redeemed"
-REDEMPTION_RELEASED = "loyalty.redemption_released"
-POINTS_REVERSED = "loyalty.points_reversed"
-TIER_CHANGED = "loyalty.tier_changed"
+from bobaku.services.customer.domain.errors import (
+    InsufficientPoints,
+    RedemptionMismatch,
+    RedemptionNotFound,
+    RedemptionReleased,
+)
+from bobaku.services.customer.domain.events import (
+    POINTS_EARNED,
+    POINTS_REDEEMED,
+    POINTS_REVERSED,
+    REDEMPTION_RELEASED,
+    TIER_CHANGED,
+    LoyaltyEvent,
+    PointsEarned,
+    PointsRedeemed,
+    PointsReversed,
+    RedemptionGivenBack,
+    TierChanged,
+)
 
 RUPIAH_PER_POINT = 1000
 ROLLING_WINDOW = timedelta(days=365)
@@ -166,30 +178,6 @@ class Redemption:
         }
 
 
-@dataclass(frozen=True)
-class Fact:
-    """An event to append to the ledger, before it is wrapped in the envelope."""
-
-    type: str
-    data: dict[str, Any]
-
-
-class InsufficientPoints(Conflict):
-    code = "insufficient_points"
-
-
-class RedemptionReleased(Conflict):
-    code = "redemption_released"
-
-
-class RedemptionMismatch(Conflict):
-    code = "redemption_mismatch"
-
-
-class RedemptionNotFound(NotFound):
-    code = "redemption_not_found"
-
-
 @dataclass
 class Ledger:
     customer_id: str
@@ -242,7 +230,7 @@ class Ledger:
             self.recorded_tier = Tier(data["tier"])
         return self
 
-    def after(self, facts: Sequence[Fact], at: datetime) -> Ledger:
+    def after(self, facts: Sequence[LoyaltyEvent], at: datetime) -> Ledger:
         """A copy of the ledger with ``facts`` applied (for checking a decision)."""
         ledger = copy.deepcopy(self)
         for fact in facts:
@@ -251,8 +239,8 @@ class Ledger:
 
 
 def with_tier_change(
-    ledger: Ledger, facts: list[Fact], now: datetime, order_id: str | None = None
-) -> list[Fact]:
+    ledger: Ledger, facts: list[LoyaltyEvent], now: datetime, order_id: str | None = None
+) -> list[LoyaltyEvent]:
     """``facts`` plus a ``loyalty.tier_changed`` if, once they apply, the tier differs from
     the last recorded one (including a move caused by earnings ageing out of the window)."""
     if not facts:
@@ -260,15 +248,14 @@ def with_tier_change(
     after = ledger.after(facts, now).standing(now)
     if after.tier == ledger.recorded_tier:
         return facts
-    change: dict[str, Any] = {
-        "customer_id": ledger.customer_id,
-        "previous_tier": str(ledger.recorded_tier),
-        "tier": str(after.tier),
-        "points": after.rolling_12m_points,
-    }
-    if order_id is not None:
-        change["order_id"] = order_id
-    return [*facts, Fact(TIER_CHANGED, change)]
+    change = TierChanged(
+        customer_id=ledger.customer_id,
+        previous_tier=str(ledger.recorded_tier),
+        tier=str(after.tier),
+        points=after.rolling_12m_points,
+        order_id=order_id,
+    )
+    return [*facts, change]
 
 
 def earn_for_payment(
@@ -278,20 +265,19 @@ def earn_for_payment(
     amount: int,
     now: datetime,
     franchise_id: str | None = None,
-) -> list[Fact]:
+) -> list[LoyaltyEvent]:
     """Points for a paid order, once: a second payment event for the order earns nothing."""
     points = points_for_payment(amount)
     if order_id in ledger.earnings or points == 0:
         return []
-    data: dict[str, Any] = {
-        "customer_id": ledger.customer_id,
-        "order_id": order_id,
-        "points": points,
-        "amount": amount,
-    }
-    if franchise_id:
-        data["franchise_id"] = franchise_id
-    return with_tier_change(ledger, [Fact(POINTS_EARNED, data)], now, order_id)
+    earned = PointsEarned(
+        customer_id=ledger.customer_id,
+        order_id=order_id,
+        points=points,
+        amount=amount,
+        franchise_id=franchise_id or None,
+    )
+    return with_tier_change(ledger, [earned], now, order_id)
 
 
 def reverse_for_refund(
@@ -302,7 +288,7 @@ def reverse_for_refund(
     amount: int,
     full: bool,
     now: datetime,
-) -> list[Fact]:
+) -> list[LoyaltyEvent]:
     """Take back the order's points in proportion to what has been refunded, once per refund.
 
     The target is computed on the cumulative refunded amount (``points * refunded // paid``,
@@ -318,22 +304,19 @@ def reverse_for_refund(
     else:
         target = earning.points * refunded // earning.amount
     points = max(0, target - earning.reversed_points)
-    fact = Fact(
-        POINTS_REVERSED,
-        {
-            "customer_id": ledger.customer_id,
-            "order_id": order_id,
-            "refund_id": refund_id,
-            "points": points,
-            "refunded_amount": max(0, amount),
-        },
+    fact = PointsReversed(
+        customer_id=ledger.customer_id,
+        order_id=order_id,
+        refund_id=refund_id,
+        points=points,
+        refunded_amount=max(0, amount),
     )
     return with_tier_change(ledger, [fact], now, order_id)
 
 
 def redeem(
     ledger: Ledger, *, order_id: str, rewards: Sequence[Reward], now: datetime
-) -> tuple[list[Fact], Redemption]:
+) -> tuple[list[LoyaltyEvent], Redemption]:
     """Spend points on ``rewards`` for an order. A repeat for the same order and rewards
     returns the first redemption and spends nothing."""
     existing = ledger.redemptions.get(order_id)
@@ -357,20 +340,19 @@ def redeem(
             details={"required": cost, "available": ledger.points},
         )
     redemption = Redemption(order_id, cost, sum(r.discount_amount for r in rewards), tuple(rewards))
-    fact = Fact(
-        POINTS_REDEEMED,
-        {
-            "customer_id": ledger.customer_id,
-            "order_id": order_id,
-            "points": cost,
-            "discount_amount": redemption.discount_amount,
-            "rewards": [r.as_dict() for r in rewards],
-        },
+    fact = PointsRedeemed(
+        customer_id=ledger.customer_id,
+        order_id=order_id,
+        points=cost,
+        discount_amount=redemption.discount_amount,
+        rewards=[r.as_dict() for r in rewards],
     )
     return with_tier_change(ledger, [fact], now, order_id), redemption
 
 
-def release(ledger: Ledger, *, order_id: str, now: datetime) -> tuple[list[Fact], Redemption]:
+def release(
+    ledger: Ledger, *, order_id: str, now: datetime
+) -> tuple[list[LoyaltyEvent], Redemption]:
     """Give an order's redeemed points back; releasing twice gives them back once."""
     redemption = ledger.redemptions.get(order_id)
     if redemption is None:
@@ -379,8 +361,7 @@ def release(ledger: Ledger, *, order_id: str, now: datetime) -> tuple[list[Fact]
         )
     if redemption.released:
         return [], redemption
-    fact = Fact(
-        REDEMPTION_RELEASED,
-        {"customer_id": ledger.customer_id, "order_id": order_id, "points": redemption.points},
+    fact = RedemptionGivenBack(
+        customer_id=ledger.customer_id, order_id=order_id, points=redemption.points
     )
     return with_tier_change(ledger, [fact], now, order_id), redemption

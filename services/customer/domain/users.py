@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Literal
 
 from bobaku.kernel.auth import OUTLET_STAFF, Role
-from bobaku.kernel.errors import Conflict, NotFound
 
 Language = Literal["id", "en"]
 
@@ -21,14 +20,6 @@ _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
     r"@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
-
-
-class EmailTaken(Conflict):
-    code = "email_taken"
-
-
-class UserNotFound(NotFound):
-    code = "user_not_found"
 
 
 def normalize_email(email: str) -> str:

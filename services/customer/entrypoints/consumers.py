@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, Handler, Reject
 from bobaku.kernel.events import Event
+from bobaku.services.customer.domain.commands import EarnPoints, ReversePoints
 from bobaku.services.customer.entrypoints.schemas import PLAIN_ID
-from bobaku.services.customer.service_layer.loyalty import LoyaltyService
-from bobaku.services.customer.service_layer.projection import LoyaltyProjector
+from bobaku.services.customer.service_layer import handlers
+from bobaku.services.customer.service_layer.context import CustomerContext
 from bobaku.services.customer.settings import CustomerSettings
 
 ORDER_STREAM = streams.ORDER.name
@@ -61,26 +62,28 @@ def projection_consumer(settings: CustomerSettings) -> ConsumerSpec:
     )
 
 
-def loyalty_from_orders(loyalty: LoyaltyService) -> Handler:
+def loyalty_from_orders(ctx: CustomerContext) -> Handler:
     async def on_order_event(event: Event, delivery: Delivery) -> None:
         try:
             if event.type == "order.payment_completed":
                 paid = PaymentCompleted.model_validate(event.data)
-                await loyalty.earn_for_payment(
+                earn = EarnPoints(
                     customer_id=paid.customer_id,
                     order_id=paid.order_id,
                     amount=paid.amount,
                     franchise_id=event.tenant,
                 )
+                await handlers.earn_points(ctx, earn)
             elif event.type == "order.refunded":
                 refund = OrderRefunded.model_validate(event.data)
-                await loyalty.reverse_for_refund(
+                reverse = ReversePoints(
                     customer_id=refund.customer_id,
                     order_id=refund.order_id,
                     refund_id=refund.refund_id,
                     amount=refund.amount,
                     full=refund.full,
                 )
+                await handlers.reverse_points(ctx, reverse)
         except ValidationError as exc:
             # It will never become valid by waiting: dead-letter it with the reason.
             raise Reject(f"{event.type} {event.id} lacks what loyalty needs: {exc}") from exc
@@ -88,9 +91,9 @@ def loyalty_from_orders(loyalty: LoyaltyService) -> Handler:
     return on_order_event
 
 
-def ledger_projection(projector: LoyaltyProjector) -> Handler:
+def ledger_projection(ctx: CustomerContext) -> Handler:
     async def on_ledger_event(event: Event, delivery: Delivery) -> None:
         customer_id = delivery.subject.rsplit(".", 1)[-1]
-        await projector.project(customer_id, event, delivery.stream_seq, delivery.index_in_batch)
+        await ctx.views.project(customer_id, event, delivery.stream_seq, delivery.index_in_batch)
 
     return on_ledger_event

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +12,7 @@ from bobaku.kernel.errors import NotFound
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_int, page_request
 from bobaku.kernel.web import VERIFIER, ok, principal, read_json
+from bobaku.services.customer.domain import commands
 from bobaku.services.customer.domain.loyalty import REWARDS
 from bobaku.services.customer.entrypoints.schemas import (
     PLAIN_ID,
@@ -31,19 +31,10 @@ from bobaku.services.customer.entrypoints.schemas import (
     UpdateProfile,
     UserView,
 )
-from bobaku.services.customer.service_layer.accounts import Accounts, Session
-from bobaku.services.customer.service_layer.loyalty import LoyaltyService
-from bobaku.services.customer.service_layer.views import CustomerViews, user_view
-
-
-@dataclass(frozen=True)
-class CustomerContext:
-    """The wired use cases, as the composition root built them."""
-
-    accounts: Accounts
-    loyalty: LoyaltyService
-    views: CustomerViews
-
+from bobaku.services.customer.service_layer import handlers
+from bobaku.services.customer.service_layer.context import CustomerContext
+from bobaku.services.customer.service_layer.handlers import Session
+from bobaku.services.customer.service_layer.views import user_view
 
 CONTEXT = web.AppKey("customer_context", CustomerContext)
 ISSUER = web.AppKey("token_issuer", TokenIssuer)
@@ -72,13 +63,14 @@ def session_view(session: Session) -> dict[str, Any]:
 )
 async def register_customer(request: web.Request) -> web.Response:
     body = await read_json(request, RegisterCustomer)
-    session = await request.app[CONTEXT].accounts.register_customer(
+    cmd = commands.RegisterCustomer(
         email=body.email,
         password=body.password,
         name=body.name,
         phone=body.phone,
         language=body.language,
     )
+    session = await handlers.register_customer(request.app[CONTEXT], cmd)
     return ok(session_view(session), status=201)
 
 
@@ -93,7 +85,8 @@ async def register_customer(request: web.Request) -> web.Response:
 )
 async def log_in(request: web.Request) -> web.Response:
     body = await read_json(request, LogIn)
-    session = await request.app[CONTEXT].accounts.log_in(email=body.email, password=body.password)
+    cmd = commands.LogIn(email=body.email, password=body.password)
+    session = await handlers.log_in(request.app[CONTEXT], cmd)
     return ok(session_view(session))
 
 
@@ -108,7 +101,8 @@ async def log_in(request: web.Request) -> web.Response:
 )
 async def rotate_refresh_token(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshTokenBody)
-    pair = await request.app[CONTEXT].accounts.refresh(body.refresh_token)
+    cmd = commands.RefreshSession(body.refresh_token)
+    pair = await handlers.refresh_session(request.app[CONTEXT], cmd)
     return ok(pair.as_dict())
 
 
@@ -123,7 +117,7 @@ async def rotate_refresh_token(request: web.Request) -> web.Response:
 )
 async def log_out(request: web.Request) -> web.Response:
     body = await read_json(request, RefreshTokenBody)
-    await request.app[CONTEXT].accounts.log_out(body.refresh_token)
+    await handlers.log_out(request.app[CONTEXT], commands.LogOut(body.refresh_token))
     return ok({"revoked": True})
 
 
@@ -143,7 +137,7 @@ async def jwks(request: web.Request) -> web.Response:
 
 @api.get("/me", summary="The caller's profile and preferences", response=UserView, errors=(404,))
 async def show_profile(request: web.Request) -> web.Response:
-    user = await request.app[CONTEXT].accounts.profile(principal(request).subject)
+    user = await handlers.profile(request.app[CONTEXT], principal(request).subject)
     return ok(user_view(user))
 
 
@@ -163,7 +157,7 @@ async def update_profile(request: web.Request) -> web.Response:
         if prefs is not None and prefs.notifications is not None
         else None
     )
-    user = await request.app[CONTEXT].accounts.update_profile(
+    cmd = commands.UpdateProfile(
         who.subject,
         name=body.name,
         phone=body.phone,
@@ -171,6 +165,7 @@ async def update_profile(request: web.Request) -> web.Response:
         language=prefs.language if prefs is not None else None,
         notifications=notifications,
     )
+    user = await handlers.update_profile(request.app[CONTEXT], cmd)
     return ok(user_view(user))
 
 
@@ -230,9 +225,8 @@ async def redeem_rewards(request: web.Request) -> web.Response:
     require_service(request)
     customer_id = path_id(request, "customer_id")
     body = await read_json(request, RedeemRewards)
-    result = await request.app[CONTEXT].loyalty.redeem(
-        customer_id=customer_id, order_id=body.order_id, reward_ids=body.reward_ids
-    )
+    cmd = commands.RedeemRewards(customer_id, body.order_id, body.reward_ids)
+    result = await handlers.redeem_rewards(request.app[CONTEXT], cmd)
     return ok(result, status=201)
 
 
@@ -245,9 +239,8 @@ async def redeem_rewards(request: web.Request) -> web.Response:
 )
 async def release_redemption(request: web.Request) -> web.Response:
     require_service(request)
-    result = await request.app[CONTEXT].loyalty.release(
-        customer_id=path_id(request, "customer_id"), order_id=path_id(request, "order_id")
-    )
+    cmd = commands.ReleaseRedemption(path_id(request, "customer_id"), path_id(request, "order_id"))
+    result = await handlers.release_redemption(request.app[CONTEXT], cmd)
     return ok(result)
 
 

@@ -1,23 +1,44 @@
-"""Read-side queries: what the customer sees of their loyalty, and the card other services
-read about a customer (on the order view's hot path, so two reads by primary key)."""
+"""The customer service's read models: the loyalty projection (``loyalty_accounts`` and
+``loyalty_history``, kept in step with the ledgers) and the queries: what the customer sees
+of their loyalty, and the card other services read about a customer (on the order view's
+hot path, so two reads by primary key).
+
+The projector is the only writer of both collections, and every write is replay-safe: the
+history entry is keyed by event id, and the account is recomputed from the ledger itself
+and stored only if it is newer than what is there."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import utc_iso
 from bobaku.kernel.pagination import encode_cursor
-from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
+from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
+from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews, position_of
 from bobaku.services.customer.adapters.users import UserRepository
+from bobaku.services.customer.domain.errors import UserNotFound
 from bobaku.services.customer.domain.loyalty import Standing
-from bobaku.services.customer.domain.users import User, UserNotFound
+from bobaku.services.customer.domain.users import User
 from bobaku.services.customer.service_layer.clock import utc_now
 
 
 class CustomerViews:
-    def __init__(self, *, users: UserRepository, loyalty: LoyaltyViews) -> None:
+    def __init__(
+        self, *, users: UserRepository, loyalty: LoyaltyViews, ledgers: LedgerStore
+    ) -> None:
         self.users = users
         self.loyalty = loyalty
+        self.ledgers = ledgers
+
+    async def project(self, customer_id: str, event: Event, stream_seq: int, index: int) -> None:
+        """One ledger event into the read models (``index``: its place in its batch)."""
+        await self.loyalty.record_entry(customer_id, event, position_of(stream_seq, index))
+        # A batch's later events, or a redelivery, find the account already past them.
+        if await self.loyalty.account_seq(customer_id) >= stream_seq:
+            return
+        ledger, last_seq = await self.ledgers.load(customer_id)
+        await self.loyalty.save_account(customer_id, ledger, last_seq, utc_now())
 
     async def loyalty_summary(
         self, customer_id: str, *, limit: int, before: int | None

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from bobaku.kernel.errors import ValidationFailed
-from bobaku.services.menu.domain import events
+from bobaku.services.menu.domain import errors, events
 from bobaku.services.menu.domain import menu as rules
 from bobaku.services.menu.domain import stock as ledger_rules
 from bobaku.services.menu.domain.commands import (
@@ -37,7 +37,7 @@ from bobaku.services.menu.domain.model import (
     valid_timezone,
 )
 from bobaku.services.menu.domain.stock import StockFact, StockLedger
-from bobaku.services.menu.service_layer import errors, views
+from bobaku.services.menu.service_layer import views
 from bobaku.services.menu.service_layer.context import MenuContext
 
 

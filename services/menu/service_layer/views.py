@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from bobaku.services.menu.adapters.supply_availability import unavailable_items
+from bobaku.services.menu.domain.errors import ItemNotFound, OutletNotFound
 from bobaku.services.menu.domain.menu import OutletCatalog, effective_menu, iso
 from bobaku.services.menu.domain.model import ITEM_ID, OUTLET_ID, MenuItem, Outlet
 from bobaku.services.menu.service_layer.context import MenuContext
-from bobaku.services.menu.service_layer.errors import ItemNotFound, OutletNotFound
 
 
 async def find_outlet(deps: MenuContext, outlet_id: str) -> Outlet | None:

@@ -27,6 +27,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
+from bobaku.kernel.events.envelope import parse_utc
 from bobaku.services.notification.domain.kinds import DEFAULT_LANGUAGE, LANGUAGES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -57,7 +58,7 @@ def short_order(order_id: str) -> str:
 def _moment(value: Any, zone: ZoneInfo) -> datetime | None:
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = parse_utc(value)
         except ValueError:
             return None
     return value.astimezone(zone) if isinstance(value, datetime) else None

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, StreamSpec
 from bobaku.kernel.events import Event
 from bobaku.kernel.idempotency import ProcessedEvents, idempotent
@@ -26,13 +27,16 @@ NOTIFICATIONS = StreamSpec(
 )
 # The streams events come from, and what to take from each.
 SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("orders", "ES_ORDER", ("es.order.>",)),
-    ("payments", "ES_PAYMENT", ("es.payment.>",)),
-    ("loyalty", "ES_LOYALTY", ("es.loyalty.>",)),
+    ("orders", streams.ORDER.name, (streams.ORDER.wildcard,)),
+    ("payments", streams.PAYMENT.name, (streams.PAYMENT.wildcard,)),
+    ("loyalty", streams.LOYALTY.name, (streams.LOYALTY.wildcard,)),
     (
         "integration",
-        "EVENTS",
-        ("events.*.supply.stock_low", "events.*.loyalty.reward_expiring"),
+        streams.EVENTS.name,
+        (
+            streams.EVENTS.filter("supply.stock_low"),
+            streams.EVENTS.filter("loyalty.reward_expiring"),
+        ),
     ),
 )
 RETRIES = (0.5, 2.0, 10.0, 30.0)

@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 @dataclass(frozen=True)
 class OrderEvent:
     TYPE: ClassVar[str]
+    # The schema version the event is published under (``kernel/events/schemas/<TYPE>/``):
+    # a field added to a class bumps its minor version.
+    VERSION: ClassVar[str] = "1.0"
 
     def data(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +88,10 @@ class PaymentFailed(OrderEvent):
 @dataclass(frozen=True)
 class BeingPrepared(OrderEvent):
     TYPE = "order.being_prepared"
+    VERSION = "1.1"
     estimated_completion: str
+    # What the kitchen makes: ``domain.kitchen.ticket_line`` of every line (v1.1).
+    lines: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)

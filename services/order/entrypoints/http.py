@@ -79,6 +79,34 @@ class OrderPage(BaseModel):
     next_cursor: str | None
 
 
+class TicketLine(BaseModel):
+    menu_id: str
+    name: str
+    quantity: int
+    station: str | None
+    sugar_level: int | None = Field(description="percent")
+    ice_level: int | None = Field(description="percent")
+    toppings: list[str] = Field(description="names")
+
+
+class KitchenTicket(BaseModel):
+    """See ``domain.kitchen.ticket``: what the kitchen display shows of an order."""
+
+    order_id: str
+    outlet_id: str
+    status: Literal["being_prepared", "ready"]
+    started_at: str = Field(description="when the kitchen first got it; a recall keeps it")
+    ready_at: str | None
+    estimated_completion: str | None
+    stations: list[str]
+    lines: list[TicketLine]
+
+
+class TicketPage(BaseModel):
+    items: list[KitchenTicket]
+    next_cursor: str | None
+
+
 def _ctx(request: web.Request) -> OrderContext:
     return request.app[CONTEXT]
 
@@ -167,7 +195,7 @@ async def outlet_orders(request: web.Request) -> web.Response:
 
 @api.get(
     "/outlets/{outlet_id}/kitchen",
-    response=OrderPage,
+    response=TicketPage,
     summary="Kitchen tickets: being prepared and ready, oldest first",
     query=(("station", "string", "only tickets with an item for this station"),),
 )
@@ -175,9 +203,10 @@ async def kitchen_queue(request: web.Request) -> web.Response:
     who = principal(request)
     outlet_id = request.match_info["outlet_id"]
     franchise_id = await _outlet_franchise(request, who, outlet_id)
-    tickets = await _ctx(request).views.kitchen_queue(
+    docs = await _ctx(request).views.kitchen_queue(
         franchise_id, outlet_id, request.query.get("station")
     )
+    tickets = [doc["ticket"] for doc in docs if doc.get("ticket")]
     return ok({"items": tickets, "next_cursor": None})
 
 

@@ -63,4 +63,6 @@ def record(order: Order, event: OrderEvent) -> Event:
         "customer_id": order.customer_id,
         **event.data(),
     }
-    return new_event(event.TYPE, body, source=SOURCE, tenant=order.franchise_id)
+    return new_event(
+        event.TYPE, body, source=SOURCE, tenant=order.franchise_id, version=event.VERSION
+    )

@@ -28,6 +28,7 @@ from bobaku.services.order.domain.events import (
     StockRejected,
     StockReserved,
 )
+from bobaku.services.order.domain.kitchen import ticket_lines
 from bobaku.services.order.domain.model import Order, Status
 from bobaku.services.order.domain.saga import (
     Compensate,
@@ -142,7 +143,7 @@ async def send_to_kitchen(ctx: OrderContext, order: Order, _: Step) -> Order:
     paid_at = parse_utc(order.payment.paid_at) if order.payment.paid_at else datetime.now(UTC)
     drinks = sum(int(line["quantity"]) for line in order.lines)
     eta = estimated_completion(max(paid_at, datetime.now(UTC)), drinks, ahead)
-    event = BeingPrepared(estimated_completion=utc_iso(eta))
+    event = BeingPrepared(estimated_completion=utc_iso(eta), lines=ticket_lines(order))
     return await ctx.orders.append(order, [record(order, event)])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bobaku.kernel.db import Databases, IndexSpec
+from bobaku.services.order.domain import kitchen
 from bobaku.services.order.domain.model import Order, Status, view
 
 ORDERS = "orders"
@@ -36,6 +37,7 @@ def read_model(order: Order) -> dict[str, Any]:
         status_detail=doc.pop("status"),
         paid_at=order.payment.paid_at,
         stations=sorted({line.get("station") or "" for line in order.lines} - {""}),
+        ticket=kitchen.ticket(order),
     )
     return {"_id": order.id, **doc}
 

@@ -54,7 +54,7 @@ async def test_a_paid_order_on_jetstream_earns_its_points_exactly_once(
     # publishing a second envelope for the same payment, and a redelivery of the first one.
     await orders.append("fr-jakarta", order_id, paid)
     await orders.paid(customer_id, 82_000, order_id=order_id)
-    handler = loyalty_from_orders(api.app[CONTEXT].loyalty)
+    handler = loyalty_from_orders(api.app[CONTEXT])
     await handler(paid, Delivery(f"es.order.fr-jakarta.{order_id}", "ES_ORDER", 1, 2))
     await asyncio.sleep(0.3)  # let the consumer handle what it was sent
 

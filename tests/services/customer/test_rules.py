@@ -7,17 +7,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bobaku.services.customer.domain import loyalty
-from bobaku.services.customer.domain.loyalty import (
-    POINTS_EARNED,
-    POINTS_REVERSED,
-    REWARDS_BY_ID,
-    TIER_CHANGED,
-    Fact,
+from bobaku.services.customer.domain.errors import (
     InsufficientPoints,
-    Ledger,
     RedemptionMismatch,
     RedemptionNotFound,
     RedemptionReleased,
+)
+from bobaku.services.customer.domain.events import (
+    POINTS_EARNED,
+    POINTS_REVERSED,
+    TIER_CHANGED,
+    LoyaltyEvent,
+)
+from bobaku.services.customer.domain.loyalty import (
+    REWARDS_BY_ID,
+    Ledger,
     Tier,
     tier_for,
 )
@@ -26,13 +30,13 @@ from bobaku.services.customer.domain.sessions import StoredRefreshToken, Verdict
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
-def applied(ledger: Ledger, facts: list[Fact], at: datetime = NOW) -> Ledger:
+def applied(ledger: Ledger, facts: list[LoyaltyEvent], at: datetime = NOW) -> Ledger:
     for fact in facts:
         ledger.apply(fact.type, fact.data, at)
     return ledger
 
 
-def earned(ledger: Ledger, order_id: str, amount: int, at: datetime = NOW) -> list[Fact]:
+def earned(ledger: Ledger, order_id: str, amount: int, at: datetime = NOW) -> list[LoyaltyEvent]:
     facts = loyalty.earn_for_payment(ledger, order_id=order_id, amount=amount, now=at)
     applied(ledger, facts, at)
     return facts

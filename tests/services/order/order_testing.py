@@ -92,7 +92,11 @@ def quote_line(menu_id: str = "m001", quantity: int = 2, price: int = 41000) -> 
         "unit_price": price,
         "base_price": 28000,
         "quantity": quantity,
-        "customizations": {"sugar_level": 50, "ice_level": 30, "toppings": [{"id": "t001"}]},
+        "customizations": {
+            "sugar_level": 50,
+            "ice_level": 30,
+            "toppings": [{"id": "t001", "name": "Pearl", "price": 6000}],
+        },
         "subtotal": price * quantity,
         "station": "tea_bar",
     }
