@@ -9,6 +9,7 @@ broken channel never holds up the others.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -217,13 +218,16 @@ class Notifier:
 
     async def create(self, intent: Intent, user_id: str, role: str) -> str:
         nid = notification_id(intent.cause, intent.kind, user_id)
-        existing = await self.status.get(nid)
+        # Independent reads, together: the handler's time is its round trips.
+        existing, prefs, card = await asyncio.gather(
+            self.status.get(nid),
+            self.prefs.get(user_id),
+            self.customers.card(user_id),  # staff have accounts there too
+        )
         if existing is not None:
             await self._queue(nid, existing, intent.tenant)  # a redelivery: resume, never resend
             return nid
         kind = KINDS[intent.kind]
-        prefs = await self.prefs.get(user_id)
-        card = await self.customers.card(user_id)  # staff have accounts there too
         language = prefs.language_or((card or {}).get("language"))
         profile_switches = (card or {}).get("notifications") or {}
         now = utc_now()
@@ -282,12 +286,18 @@ class Notifier:
             "channels": channels,
         }
         in_app = channels.get(str(Channel.IN_APP), {}).get("status") == str(Status.QUEUED)
-        if await self.status.create(nid, status) and in_app:
-            await self.inbox.add(user_id, nid)
-        await self._queue(nid, await self.status.get(nid) or status, intent.tenant)
+        if not await self.status.create(nid, status):
+            # Another delivery of the cause got there first: queue what it wrote.
+            await self._queue(nid, await self.status.get(nid) or status, intent.tenant)
+            return nid
+        await asyncio.gather(
+            *([self.inbox.add(user_id, nid)] if in_app else []),
+            self._queue(nid, status, intent.tenant),
+        )
         return nid
 
     async def _queue(self, nid: str, status: dict[str, Any], tenant: str | None) -> None:
+        jobs = []
         for channel, entry in status["channels"].items():
             if entry.get("status") != str(Status.QUEUED):
                 continue
@@ -301,4 +311,5 @@ class Notifier:
                 tenant=tenant,
                 event_id=f"dlv-{nid}-{channel}",
             )
-            await self.bus.publish(job, subject=delivery_subject(channel))
+            jobs.append(self.bus.publish(job, subject=delivery_subject(channel)))
+        await asyncio.gather(*jobs)
