@@ -23,7 +23,6 @@ from nats.js.errors import (
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
 )
 from nats.js.kv import KeyValue
 
@@ -112,9 +111,3 @@ class State:
                     raise
                 await asyncio.sleep(0.005)
         raise RuntimeError(f"too much contention on {key}")
-
-    async def keys(self, prefix: str) -> list[str]:
-        try:
-            return list(await self.kv.keys(filters=[f"{prefix}.>"]))
-        except NoKeysError:
-            return []
