@@ -252,7 +252,8 @@ def report(
         "CPU per event (3 notifications: in-app, email, push), from the first event until "
         "every push reached the simulator: "
         + ", ".join(f"{name} {cpu[name] / args.events * 1000:.1f} ms" for name in sorted(cpu))
-        + ". Unlike the lag, this does not depend on what else the machine is running.",
+        + ". It depends less than the lag on what else the machine runs (still ±30 % "
+        "between runs on a shared machine).",
         "",
         "Throughput is bounded by the offered rate when the service keeps up (then "
         "notifications/s ≈ the event rate); the lag shows the cost per channel: in-app is a "
