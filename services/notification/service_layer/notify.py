@@ -18,6 +18,7 @@ from typing import Any
 from bobaku.kernel.auth import Role
 from bobaku.kernel.bus import EventBus, RetryLater
 from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.eventstore import AggregateStore
 from bobaku.services.notification.adapters.directory import Customers, KitchenPresence
 from bobaku.services.notification.adapters.records import Records
 from bobaku.services.notification.adapters.repos import (
@@ -64,6 +65,8 @@ class Notifier:
     late_grace_s: float = 300.0
     failure_window_s: int = 600
     failure_threshold: int = 3
+    # The order aggregates (ES_ORDER), read when a late check comes due.
+    orders: AggregateStore | None = None
     prefs: PreferencesRepo = field(init=False)
     status: StatusRepo = field(init=False)
     inbox: InboxRepo = field(init=False)
@@ -181,6 +184,8 @@ class Notifier:
         current = await self.state.get(f"late.{part(tenant or '')}.{part(data['order_id'])}")
         if not current or current.get("ready") or current.get("ticket") != data["ticket"]:
             return
+        if await self._left_the_kitchen(tenant, data["order_id"]):
+            return  # ready in time; this service just has not read that event yet
         intent = Intent(
             "order_late",
             data["ticket"],
@@ -194,6 +199,14 @@ class Notifier:
         )
         for user_id, role in await self._recipients(intent):
             await self.create(intent, user_id, role)
+
+    async def _left_the_kitchen(self, tenant: str | None, order_id: str) -> bool:
+        """The order's own stream, the source of truth: the ready mark above comes from a
+        consumer that may be behind the timer."""
+        if self.orders is None:
+            return False
+        stream = await self.orders.load(self.orders.subject(tenant, order_id))
+        return any(e.type in DONE_STATUSES for e in stream.events)
 
     async def _recipients(self, intent: Intent) -> list[tuple[str, str]]:
         audience = KINDS[intent.kind].audience
