@@ -46,8 +46,9 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
         bus, databases = app[BUS], app[DATABASES]
         await bus.ensure_stream(NOTIFICATIONS)
         # Declaring the aggregate streams here lets this service start before their owners.
-        for kind in ("order", "payment", "loyalty"):
-            await AggregateStore(bus, kind).start()
+        stores = {kind: AggregateStore(bus, kind) for kind in ("order", "payment", "loyalty")}
+        for aggregates in stores.values():
+            await aggregates.start()
         state = State(bus)
         await state.start()
         http = aiohttp.ClientSession()
@@ -72,6 +73,7 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
             late_grace_s=settings.late_grace_s,
             failure_window_s=settings.provider_failure_window_s,
             failure_threshold=settings.provider_failure_threshold,
+            orders=stores["order"],
         )
         deliverer = Deliverer(
             bus=bus,

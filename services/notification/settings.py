@@ -47,8 +47,10 @@ class NotificationSettings(Settings):
     # A Retry-After longer than this is capped (the message is redelivered then).
     max_retry_after_s: float = Field(default=300.0, gt=0)
 
-    # Staff alerts: an order still not ready this long after its estimated completion.
-    late_grace_s: float = Field(default=300.0, ge=0)
+    # Staff alerts: an order still not ready this long after its estimated completion (the
+    # service target). Negative: warn that long before the estimate (the suite uses it to
+    # see the alert within seconds of the order reaching the kitchen).
+    late_grace_s: float = Field(default=300.0, ge=-3600, le=24 * 3600)
     # Payment failures in this window (per franchise and provider) that raise an alert.
     provider_failure_window_s: int = Field(default=600, ge=10)
     provider_failure_threshold: int = Field(default=3, ge=1)

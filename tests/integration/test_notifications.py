@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from mailpit_testkit import Mailpit
+from nats.js.errors import NoKeysError
 from support import RunningPlatform, call, eventually
 
 from bobaku.hub.notifications import render as hub_render
@@ -106,7 +107,13 @@ async def pushes(
     return body  # type: ignore[no-any-return]
 
 
-async def place_and_pay(http: aiohttp.ClientSession, platform: RunningPlatform, token: str) -> str:
+async def place_and_pay(
+    http: aiohttp.ClientSession,
+    platform: RunningPlatform,
+    token: str,
+    outlet: str = "outlet-01",
+    items: list[dict[str, Any]] | None = None,
+) -> str:
     gw = platform.gateway
     await call(
         http, "POST", f"{platform.url('provider-sim')}/_control/gopay/next",
@@ -114,7 +121,7 @@ async def place_and_pay(http: aiohttp.ClientSession, platform: RunningPlatform, 
     )  # fmt: skip
     status, placed = await call(
         http, "POST", f"{gw}/api/v1/orders", token,
-        json={"outlet_id": "outlet-01", "items": [ITEM], "payment_method": "gopay"},
+        json={"outlet_id": outlet, "items": items or [ITEM], "payment_method": "gopay"},
         headers={"Idempotency-Key": secrets.token_hex(8)},
     )  # fmt: skip
     assert status == 201, placed
@@ -128,16 +135,45 @@ async def place_and_pay(http: aiohttp.ClientSession, platform: RunningPlatform, 
     return order_id
 
 
-def barista(issuer: TokenIssuer, user: str = "u-barista-ntf") -> str:
-    return issuer.issue(user, [Role.STAFF], franchise_id="fr-jakarta", outlet_ids=["outlet-01"])
+FRANCHISE_OF = {"outlet-01": "fr-jakarta", "outlet-02": "fr-jakarta", "outlet-03": "fr-jakarta",
+                "outlet-04": "fr-bandung", "outlet-05": "fr-bandung"}  # fmt: skip
+
+
+def barista(issuer: TokenIssuer, user: str = "u-barista-ntf", outlet: str = "outlet-01") -> str:
+    return issuer.issue(user, [Role.STAFF], franchise_id=FRANCHISE_OF[outlet], outlet_ids=[outlet])
+
+
+def manager(issuer: TokenIssuer, outlet: str) -> str:
+    return issuer.issue(
+        f"u-mgr-{secrets.token_hex(3)}", [Role.OUTLET_MANAGER],
+        franchise_id=FRANCHISE_OF[outlet], outlet_ids=[outlet],
+    )  # fmt: skip
+
+
+def owner(issuer: TokenIssuer, franchise: str) -> str:
+    return issuer.issue(
+        f"u-owner-{secrets.token_hex(3)}", [Role.FRANCHISE_OWNER], franchise_id=franchise
+    )
+
+
+async def subscribe(http: aiohttp.ClientSession, gw: str, token: str) -> None:
+    """Staff, managers and owners ask for their alerts (their token says where)."""
+    status, body = await call(http, "PUT", f"{gw}/api/v1/notifications/subscriptions/me", token)
+    assert status == 200, body
 
 
 async def kitchen(
-    http: aiohttp.ClientSession, gw: str, issuer: TokenIssuer, order_id: str, action: str
+    http: aiohttp.ClientSession,
+    gw: str,
+    issuer: TokenIssuer,
+    order_id: str,
+    action: str,
+    outlet: str = "outlet-01",
 ) -> None:
     status, body = await call(
-        http, "POST", f"{gw}/api/v1/orders/{order_id}/{action}", barista(issuer)
-    )
+        http, "POST", f"{gw}/api/v1/orders/{order_id}/{action}",
+        barista(issuer, f"u-barista-{outlet}", outlet),
+    )  # fmt: skip
     assert status == 200, body
 
 
@@ -410,35 +446,223 @@ async def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(
     assert mine["data"]["items"] == []
 
 
-async def test_managers_hear_of_low_stock_once(
+async def test_managers_and_owners_hear_once_of_low_stock_from_supply(
     platform: RunningPlatform, http: aiohttp.ClientSession, bus: EventBus,
     token_issuer: TokenIssuer,
 ) -> None:  # fmt: skip
     gw = platform.gateway
-    manager = token_issuer.issue(
-        f"u-mgr-{secrets.token_hex(3)}", [Role.OUTLET_MANAGER],
-        franchise_id="fr-jakarta", outlet_ids=["outlet-02"],
-    )  # fmt: skip
-    status, body = await call(http, "PUT", f"{gw}/api/v1/notifications/subscriptions/me", manager)
-    assert status == 200, body
-    # supply.stock_low is the supply service's (schema designed there): accepted as it comes.
-    event = {
-        "id": f"evt-{secrets.token_hex(8)}", "type": "supply.stock_low", "version": "1.0",
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "source": "supply-service", "tenant": "fr-jakarta",
-        "data": {"outlet_id": "outlet-02", "ingredient_id": "tapioca-pearls",
-                 "ingredient_name": "Tapioca pearls", "available": 2, "unit": "kg"},
-        "metadata": {"correlation_id": "c-1", "trace_id": "t-1"},
-    }  # fmt: skip
-    raw = json.dumps(event).encode()
-    for copy in ("a", "b"):
+    boss, owners = manager(token_issuer, "outlet-02"), owner(token_issuer, "fr-jakarta")
+    staff = barista(token_issuer, f"u-barista-{secrets.token_hex(3)}", "outlet-02")
+    for who in (boss, owners, staff):
+        await subscribe(http, gw, who)
+    lows: list[Event] = []
+
+    async def on(msg: Any) -> None:
+        lows.append(Event.from_json(msg.data))
+
+    sub = await bus.nc.subscribe("events.fr-jakarta.supply.stock_low", cb=on)
+    try:
+        # A count below the reorder point (600 g of 1,500 g): the supply service says so.
+        status, body = await call(
+            http, "POST", f"{gw}/api/v1/outlets/outlet-02/stock-takes", boss,
+            json={"lines": [{"ingredient_id": "oolong-tea", "counted": 100}]},
+            headers={"Idempotency-Key": secrets.token_hex(8)},
+        )  # fmt: skip
+        assert status == 201, body
+        [note] = await of_kind(http, gw, boss, "stock_low")
+
+        async def low() -> list[Event]:
+            return [e for e in lows if e.data["ingredient_id"] == "oolong-tea"]
+
+        [event] = await eventually(low)
+    finally:
+        await sub.unsubscribe()
+    assert event.source == "supply-service"
+    assert note["body"] == "Stok Roasted oolong tea leaves di outlet-02 tinggal 100 g."
+    assert note["tenant"] == "fr-jakarta"
+    [for_owner] = await of_kind(http, gw, owners, "stock_low")
+    assert for_owner["body"] == note["body"]
+
+    # The same event again, as a redelivery: nobody hears twice. Another count is the
+    # marker: once its alert is there, the copies were handled.
+    for copy in ("copy-1", "copy-2"):
         await bus.js.publish(
-            "events.fr-jakarta.supply.stock_low", raw, headers={"Nats-Msg-Id": event["id"] + copy}
+            "events.fr-jakarta.supply.stock_low", event.to_json(), headers={"Nats-Msg-Id": copy}
         )
-    [note] = await of_kind(http, gw, manager, "stock_low")
-    assert note["body"] == "Stok Tapioca pearls di outlet-02 tinggal 2 kg."
-    await asyncio.sleep(0)  # the copy went through the same consumer, in order
-    assert len([n for n in await inbox(http, gw, manager) if n["kind"] == "stock_low"]) == 1
+    status, body = await call(
+        http, "POST", f"{gw}/api/v1/outlets/outlet-02/stock-takes", boss,
+        json={"lines": [{"ingredient_id": "jasmine-tea", "counted": 100}]},
+        headers={"Idempotency-Key": secrets.token_hex(8)},
+    )  # fmt: skip
+    assert status == 201, body
+    alerts = await of_kind(http, gw, boss, "stock_low", count=2)
+    assert sorted(n["body"].split(" di ")[0] for n in alerts) == [
+        "Stok Jasmine green tea leaves",
+        "Stok Roasted oolong tea leaves",
+    ]
+    # The owner is told after the manager (recipients in id order), so wait for both.
+    assert len(await of_kind(http, gw, owners, "stock_low", count=2)) == 2
+    assert len([n for n in await inbox(http, gw, boss) if n["kind"] == "stock_low"]) == 2
+    # Stock is the managers' business, not the baristas' (a barista would be told first).
+    assert [n for n in await inbox(http, gw, staff) if n["kind"] == "stock_low"] == []
+
+
+async def test_managers_and_owners_hear_once_of_a_dispute_but_not_the_baristas(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    boss, owners = manager(token_issuer, "outlet-01"), owner(token_issuer, "fr-jakarta")
+    # Recipients are handled in id order: a barista ("u-barista-…") would come first.
+    staff = barista(token_issuer, f"u-barista-{secrets.token_hex(3)}", "outlet-01")
+    for who in (boss, owners, staff):
+        await subscribe(http, gw, who)
+    token, _, _ = await register(http, gw)
+    order_id = await place_and_pay(http, platform, token)
+    _, view = await call(http, "GET", f"{gw}/api/v1/orders/{order_id}", token)
+    transaction = view["data"]["order"]["payment"]["transaction_id"]
+    amount = sum(item["subtotal"] for item in view["data"]["order"]["items"])
+
+    async def opened() -> Any:
+        status, body = await call(
+            http, "POST", f"{platform.url('provider-sim')}/_control/gopay/disputes",
+            json={"transaction_id": transaction, "amount": amount, "reason": "not received"},
+        )  # fmt: skip
+        return body if status == 201 else None  # 409 until the charge has settled
+
+    await eventually(opened, timeout=20, interval=0.3)
+    [note] = await of_kind(http, gw, boss, "dispute_opened")
+    assert note["order_id"] == order_id
+    assert note["tenant"] == "fr-jakarta"
+    assert note["body"].startswith("Bank pelanggan menyengketakan pembayaran Rp")
+    assert "(not received)" in note["body"]
+    [for_owner] = await of_kind(http, gw, owners, "dispute_opened")
+    assert for_owner["order_id"] == order_id
+    assert [n for n in await inbox(http, gw, staff) if n["kind"] == "dispute_opened"] == []
+
+
+async def test_staff_hear_once_of_an_order_past_its_service_target_not_of_one_ready_in_time(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    """The suite's LATE_GRACE_S puts the service target seconds after the kitchen gets an
+    order (outlet-03: no other test orders there, so no queue lengthens the estimate)."""
+    gw = platform.gateway
+    staff = barista(token_issuer, f"u-barista-{secrets.token_hex(3)}", "outlet-03")
+    await subscribe(http, gw, staff)
+    token, _, _ = await register(http, gw)
+    on_time = await place_and_pay(http, platform, token, outlet="outlet-03")
+    await kitchen(http, gw, token_issuer, on_time, "bump", outlet="outlet-03")
+    late = await place_and_pay(http, platform, token, outlet="outlet-03")
+
+    async def alerts() -> list[dict[str, Any]]:
+        return [n for n in await inbox(http, gw, staff) if n["kind"] == "order_late"]
+
+    # The on-time order's check came due first; the late one's alert is the only one.
+    [alert] = await eventually(alerts, timeout=60, interval=0.5)
+    assert alert["order_id"] == late
+    short = "#" + late.rsplit("-", 1)[-1].upper()
+    assert alert["body"].startswith(f"Pesanan {short} di outlet-03 melewati target")
+    assert alert["tenant"] == "fr-jakarta"
+    await settled(http, gw, staff, alert["id"], in_app="sent")
+    await kitchen(http, gw, token_issuer, late, "bump", outlet="outlet-03")
+    assert len(await alerts()) == 1
+
+
+async def test_a_customer_hears_once_of_a_tier_change_in_their_language(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer,
+    mailpit: Mailpit,
+) -> None:  # fmt: skip
+    gw = platform.gateway
+    token, _, email = await register(http, gw, language="id")
+    # 20 drinks at Rp26,000 (fr-bandung's price): more than the 500 points silver needs.
+    order_id = await place_and_pay(
+        http, platform, token, outlet="outlet-04", items=[{**ITEM, "quantity": 20}]
+    )
+    await kitchen(http, gw, token_issuer, order_id, "bump", outlet="outlet-04")
+    await kitchen(http, gw, token_issuer, order_id, "complete", outlet="outlet-04")
+    [note] = await of_kind(http, gw, token, "tier_changed")
+    assert note["title"] == "Level keanggotaan berubah"
+    assert note["body"] == "Level Anda sekarang silver (sebelumnya member)."
+    await settled(http, gw, token, note["id"], in_app="sent", email="sent")
+    subjects = [m["Subject"] for m in await mailpit.messages_to(email)]
+    assert subjects.count("Level keanggotaan berubah") == 1
+    # The points that decided it were told too, and the change only once.
+    await of_kind(http, gw, token, "points_earned")
+    assert len([n for n in await inbox(http, gw, token) if n["kind"] == "tier_changed"]) == 1
+
+
+class KitchenDisplay:
+    """A kitchen display on the platform's hub: connected, subscribed to its outlet's
+    kitchen channel (which puts it in the hub's presence), answering pings."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            frame = json.loads(msg.data)
+            if "id" in frame and frame["id"] in self.replies:
+                self.replies.pop(frame["id"]).set_result(frame)
+            elif frame.get("type") == "ping":
+                await self.ws.send_str('{"op":"pong"}')
+
+    async def call(self, ident: int, op: str, **fields: Any) -> dict[str, Any]:
+        self.replies[ident] = asyncio.get_running_loop().create_future()
+        await self.ws.send_str(json.dumps({"id": ident, "op": op, **fields}))
+        return await asyncio.wait_for(self.replies[ident], 10)
+
+    @classmethod
+    async def online(
+        cls, http: aiohttp.ClientSession, hub: str, token: str, outlet: str
+    ) -> KitchenDisplay:
+        display = cls(await http.ws_connect(f"{hub.replace('http', 'ws', 1)}/ws"))
+        assert "result" in await display.call(1, "connect", token=token, name="Tea bar")
+        reply = await display.call(2, "subscribe", channel=f"outlet:{outlet}:kitchen")
+        assert reply["result"]["presence"] is True, reply
+        return display
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.task
+
+
+async def test_staff_hear_of_a_new_order_only_while_no_kitchen_display_is_online(
+    platform: RunningPlatform, http: aiohttp.ClientSession, bus: EventBus,
+    token_issuer: TokenIssuer,
+) -> None:  # fmt: skip
+    gw = platform.gateway
+    staff = barista(token_issuer, f"u-barista-{secrets.token_hex(3)}", "outlet-02")
+    await subscribe(http, gw, staff)
+    token, _, _ = await register(http, gw)
+    presence = await bus.js.key_value("hub_presence")
+    prefix = f"{platform.envs['hub']['DEPLOYMENT_ID']}.outlet-02."
+
+    async def displays() -> int:
+        try:
+            return len([k for k in await presence.keys() if k.startswith(prefix)])
+        except NoKeysError:
+            return 0
+
+    display = await KitchenDisplay.online(http, platform.url("hub"), staff, "outlet-02")
+    try:
+        await eventually(displays, timeout=10)
+        watched = await place_and_pay(http, platform, token, outlet="outlet-02")
+        # The customer's own message comes from the same decision as the staff alert.
+        await of_kind(http, gw, token, "order_accepted")
+    finally:
+        await display.close()
+
+    async def gone() -> bool:
+        return await displays() == 0
+
+    await eventually(gone, timeout=20)
+    unwatched = await place_and_pay(http, platform, token, outlet="outlet-02")
+    await of_kind(http, gw, token, "order_accepted", count=2)
+    alerts = await of_kind(http, gw, staff, "kitchen_offline_order")
+    assert [n["order_id"] for n in alerts] == [unwatched]
+    for order_id in (watched, unwatched):
+        await kitchen(http, gw, token_issuer, order_id, "bump", outlet="outlet-02")
 
 
 async def test_smtp_down_is_retried_and_delivered_when_back_without_holding_up_push(

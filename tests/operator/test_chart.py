@@ -255,3 +255,94 @@ def test_tracing_is_wired_into_every_process_only_when_an_endpoint_is_given(helm
     )
     assert refused.returncode != 0
     assert "sampleRatio" in refused.stderr
+def _deployment(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name)
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_the_notification_service_gets_mailpit_the_push_simulator_and_its_secrets(
+    helm: Path,
+) -> None:
+    objects = render(helm)
+    notification = _deployment(objects, "notification")
+    container = notification["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "bobaku.services.notification"
+    env = _env(notification)
+    ns = "bobaku-system.svc"
+    assert env["SMTP_HOST"]["value"] == f"mailpit.{ns}"
+    assert env["SMTP_PORT"]["value"] == "1025"
+    assert env["FCM_URL"]["value"] == f"http://push-sim.{ns}:8080/fcm"
+    assert env["APNS_URL"]["value"] == f"http://push-sim.{ns}:8080/apns"
+    assert env["GATEWAY_PUBLIC_URL"]["value"] == f"http://gateway.{ns}:8080"
+    assert env["CUSTOMER_URL"]["value"] == f"http://customer.{ns}:8080"
+    for key in ("NOTIFICATION_SIGNING_KEY", "PUSH_CREDENTIAL"):
+        assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "bobaku-notification", "key": key}
+    # The simulator checks the same credential, and sends its receipts to the service.
+    sim = _env(_deployment(objects, "push-sim"))
+    assert sim["PUSH_CREDENTIAL"] == env["PUSH_CREDENTIAL"]
+    assert sim["NOTIFICATION_URL"]["value"] == f"http://notification.{ns}:8080"
+    # Only those two get them.
+    assert not {"SMTP_HOST", "PUSH_CREDENTIAL"} & set(_env(_deployment(objects, "customer")))
+    [secret] = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == (
+        "bobaku-notification")]  # fmt: skip
+    assert secret["stringData"]["PUSH_CREDENTIAL"] == "dev-push-credential"  # the simulator's
+    key = secret["stringData"]["NOTIFICATION_SIGNING_KEY"]
+    assert len(key) == 48
+    assert key != render(helm)[objects.index(secret)]["stringData"]["NOTIFICATION_SIGNING_KEY"]
+    mailpit = _deployment(objects, "mailpit")
+    ports = {p["name"]: p["containerPort"] for p in
+             mailpit["spec"]["template"]["spec"]["containers"][0]["ports"]}  # fmt: skip
+    assert ports == {"smtp": 1025, "http": 8025}
+    assert mailpit["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert ("Service", "mailpit") in {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+
+def test_the_notification_service_uses_the_mail_server_providers_and_secret_it_is_given(
+    helm: Path,
+) -> None:
+    objects = render(
+        helm,
+        "--set", "services.push-sim.enabled=false,notification.mailpit.enabled=false",
+        "--set", "notification.smtp.host=smtp.example.net,notification.smtp.port=2525",
+        "--set", "notification.existingSecret=notification-keys",
+        "--set", "notification.gatewayPublicUrl=https://api.bobaku.id",
+        "--set", "auth.serviceTokenSecret=service-token",
+    )  # fmt: skip
+    names = {o["metadata"]["name"] for o in objects}
+    assert not {"mailpit", "push-sim", "bobaku-notification"} & names
+    env = _env(_deployment(objects, "notification"))
+    assert env["SMTP_HOST"]["value"] == "smtp.example.net"
+    assert env["SMTP_PORT"]["value"] == "2525"
+    assert env["FCM_URL"]["value"] == "https://fcm.googleapis.com"
+    assert env["APNS_URL"]["value"] == "https://api.push.apple.com"
+    assert env["GATEWAY_PUBLIC_URL"]["value"] == "https://api.bobaku.id"
+    for key in ("NOTIFICATION_SIGNING_KEY", "PUSH_CREDENTIAL"):
+        assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "notification-keys", "key": key}
+    assert env["SERVICE_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "service-token"
+    # A credential of one's own goes into the chart's Secret.
+    objects = render(
+        helm, "--set", "services.push-sim.enabled=false,notification.pushCredential=real-one"
+    )
+    [secret] = [o for o in objects if o["metadata"]["name"] == "bobaku-notification"]
+    assert secret["stringData"]["PUSH_CREDENTIAL"] == "real-one"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("notification.mailpit.enabled=false", "notification.smtp.host is required"),
+        ("services.push-sim.enabled=false", "notification.pushCredential or notification.exis"),
+        ("notification.smtp.port=0", "notification/smtp/port"),
+        ("notification.fcmUrl=fcm.example", "notification/fcmUrl"),
+    ],
+)  # fmt: skip
+def test_the_chart_refuses_a_notification_service_without_mail_or_push_settings(
+    helm: Path, values: str, message: str
+) -> None:
+    result = helm_run(helm, "template", "b", str(CHART), "--set", values, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr

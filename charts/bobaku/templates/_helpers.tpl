@@ -184,6 +184,7 @@ spec:
             - name: HTTP_PORT
               value: {{ .port | quote }}
             {{- include "bobaku.commonEnv" $root | nindent 12 }}
+            {{- include "bobaku.serviceEnv" (dict "root" $root "name" .name) | nindent 12 }}
             {{- with $root.Values.auth.jwtSecret }}
             - name: JWT_PUBLIC_KEY_FILE
               value: /etc/bobaku/jwt/public.pem

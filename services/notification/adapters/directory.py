@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nats.js.errors import BucketNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from bobaku.kernel.bus import EventBus
@@ -38,12 +38,23 @@ class KitchenPresence:
         self._kv: KeyValue | None = None
 
     async def online(self, outlet_id: str) -> int:
+        """Displays of the outlet online now. A watch filtered by the server on the outlet's
+        keys: ``KeyValue.keys(filters=...)`` would read every key of the bucket and match
+        the filters as substrings (a wildcard never matches)."""
         if self._kv is None:
             try:
                 self._kv = await self.bus.js.key_value(self.bucket)
             except BucketNotFoundError:
                 return 0  # no hub has ever run: nobody is watching a kitchen display
+        watcher = await self._kv.watch(
+            f"{self.scope}.{outlet_id}.*", ignore_deletes=True, meta_only=True
+        )
         try:
-            return len(await self._kv.keys(filters=[f"{self.scope}.{outlet_id}.*"]))
-        except NoKeysError:
-            return 0
+            count = 0
+            async for entry in watcher:
+                if entry is None:  # the end of what is stored now
+                    break
+                count += 1
+            return count
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]

@@ -159,18 +159,7 @@ class StatusRepo:
 
     async def create(self, nid: str, doc: dict[str, Any]) -> bool:
         """True if this call created the status (the first handling of the cause)."""
-        created = False
-
-        def mutate(raw: Any) -> Any:
-            nonlocal created
-            if raw:
-                created = False
-                return raw
-            created = True
-            return doc
-
-        await self.state.change(f"st.{nid}", mutate)
-        return created
+        return await self.state.create(f"st.{nid}", doc)
 
     async def update_channel(self, nid: str, channel: str, **fields: Any) -> dict[str, Any]:
         def mutate(raw: Any) -> Any:

@@ -23,7 +23,6 @@ from nats.js.errors import (
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
 )
 from nats.js.kv import KeyValue
 
@@ -72,6 +71,18 @@ class State:
         with contextlib.suppress(KeyNotFoundError, KeyDeletedError):
             await self.kv.delete(key)
 
+    async def create(self, key: str, value: Any) -> bool:
+        """Write ``value`` only if the key holds nothing: one round trip; False if it did."""
+        try:
+            await self.kv.create(key, json.dumps(value).encode())
+        except KeyWrongLastSequenceError:
+            return False
+        except Exception as exc:  # the server's "wrong last sequence" as a generic API error
+            if "wrong last sequence" not in str(exc).lower():
+                raise
+            return False
+        return True
+
     async def change(self, key: str, mutate: Callable[[Any], Any]) -> Any:
         """Compare-and-set: apply ``mutate`` to the current value (None if absent) until no
         other writer got there first; returns the value written."""
@@ -100,9 +111,3 @@ class State:
                     raise
                 await asyncio.sleep(0.005)
         raise RuntimeError(f"too much contention on {key}")
-
-    async def keys(self, prefix: str) -> list[str]:
-        try:
-            return list(await self.kv.keys(filters=[f"{prefix}.>"]))
-        except NoKeysError:
-            return []

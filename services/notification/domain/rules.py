@@ -77,7 +77,7 @@ def intents_for(event: Event) -> list[Intent]:
         return [
             Intent(
                 CUSTOMER_KINDS[event.type],
-                event.id,
+                _customer_cause(event),
                 event.tenant or data.get("franchise_id"),
                 user_id=str(data["customer_id"]),
                 params={k: v for k, v in data.items() if k != "customer_id"},
@@ -94,6 +94,15 @@ def intents_for(event: Event) -> list[Intent]:
             )
         ]
     return []
+
+
+def _customer_cause(event: Event) -> str:
+    """A reminder that a reward lapses is about that reward and that date, whichever event
+    (or how many) says so; every other fact is its own event."""
+    data = event.data
+    if event.type == "loyalty.reward_expiring" and data.get("reward_id"):
+        return f"expiry:{data['customer_id']}:{data['reward_id']}:{data.get('expires_at')}"
+    return event.id
 
 
 def provider_of(transaction_id: str | None) -> str:

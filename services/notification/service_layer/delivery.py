@@ -9,6 +9,7 @@ after the last try marks the channel ``failed`` with the reason and dead-letters
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +30,16 @@ FINAL = {str(Status.SENT), str(Status.DELIVERED), str(Status.FAILED), str(Status
 
 
 class ChannelFailed(Exception):
-    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry_after_s: float | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.retry_after_s = retry_after_s
+        # What the try got done before it failed (push: tokens accepted), kept for the next.
+        self.progress = progress or {}
 
 
 @dataclass
@@ -48,7 +56,8 @@ class Deliverer:
 
     async def handle(self, event: Event, _: Delivery) -> None:
         nid, channel = event.data["notification_id"], event.data["channel"]
-        current = await self.status.get(nid)
+        # Both reads at once: a job's latency is its round trips one after the other.
+        current, record = await asyncio.gather(self.status.get(nid), self.records.get(nid))
         if current is None:
             raise Reject(f"no status for notification {nid}")
         entry = current["channels"].get(channel, {})
@@ -59,11 +68,11 @@ class Deliverer:
             wait = (parse_utc(not_before) - utc_now()).total_seconds()
             if wait > 0:
                 raise RetryLater(min(wait, 3600.0), "deferred to the end of quiet hours")
-        record = await self.records.get(nid)
         if record is None:
             raise Reject(f"notification {nid} has a status but no record")
+        # The try is counted with its outcome, in one write (a crash in the middle of a send
+        # does not count it; the consumer's max_deliveries still bounds the redeliveries).
         attempt = int(entry.get("attempts", 0)) + 1
-        await self.status.update_channel(nid, channel, attempts=attempt, updated_at=iso(utc_now()))
         try:
             result = await self._send(Channel(channel), record, entry)
         except _Stop:
@@ -72,16 +81,21 @@ class Deliverer:
             reason = str(exc)
             if attempt >= self.tries[channel]:
                 await self.status.update_channel(
-                    nid, channel, status=str(Status.FAILED), error=reason, updated_at=iso(utc_now())
-                )
+                    nid, channel, status=str(Status.FAILED), error=reason, attempts=attempt,
+                    updated_at=iso(utc_now()), **exc.progress,
+                )  # fmt: skip
                 raise Reject(f"{channel} failed after {attempt} tries: {reason}") from exc
-            await self.status.update_channel(nid, channel, error=reason)
+            await self.status.update_channel(
+                nid, channel, error=reason, attempts=attempt, updated_at=iso(utc_now()),
+                **exc.progress,
+            )  # fmt: skip
             if exc.retry_after_s is not None:
                 raise RetryLater(min(exc.retry_after_s, self.max_retry_after_s), reason) from exc
             raise
         await self.status.update_channel(
-            nid, channel, status=str(Status.SENT), error=None, updated_at=iso(utc_now()), **result
-        )
+            nid, channel, status=str(Status.SENT), error=None, attempts=attempt,
+            updated_at=iso(utc_now()), **result,
+        )  # fmt: skip
 
     async def _send(
         self, channel: Channel, record: dict[str, Any], entry: dict[str, Any]
@@ -155,9 +169,12 @@ class Deliverer:
         )
         removed: list[str] = list(entry.get("removed_tokens") or [])
         failure: tuple[str, float | None] | None = None
-        for ident, info in sorted(tokens.items()):
-            if ident in done:
-                continue  # accepted on an earlier try: never push it twice
+        todo = [(i, info) for i, info in sorted(tokens.items()) if i not in done]
+        for n, (ident, info) in enumerate(todo):  # accepted on an earlier try: never again
+            if n:
+                # Progress is kept per token, so a retry only sends what is still missing
+                # (the last token's goes with the outcome).
+                await self.status.update_channel(nid, "push", tokens=done, removed_tokens=removed)
             result = await self.push.send(info["platform"], info["token"], message)
             if result.outcome is Outcome.ACCEPTED:
                 done[ident] = result.message_id or ""
@@ -171,16 +188,16 @@ class Deliverer:
                 log.warning("push refused", extra={"token_id": ident, "error": result.error})
             else:
                 failure = failure or (result.error, result.retry_after_s)
-            # Progress is kept per token, so a retry only sends what is still missing.
-            await self.status.update_channel(nid, "push", tokens=done, removed_tokens=removed)
+        progress = {"tokens": done, "removed_tokens": removed}
         if failure is not None:
-            raise ChannelFailed(f"push: {failure[0]}", failure[1])
+            raise ChannelFailed(f"push: {failure[0]}", failure[1], progress)
         if not done:
             await self.status.update_channel(
-                nid, "push", status=str(Status.SUPPRESSED), reason="no valid device token"
-            )
+                nid, "push", status=str(Status.SUPPRESSED), reason="no valid device token",
+                **progress,
+            )  # fmt: skip
             raise _Stop
-        return {"tokens": done}
+        return progress
 
     async def receipt(self, nid: str, token_message_id: str) -> bool:
         """A provider's delivery receipt: the push reached a device."""

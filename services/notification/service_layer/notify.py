@@ -9,6 +9,7 @@ broken channel never holds up the others.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +18,7 @@ from typing import Any
 from bobaku.kernel.auth import Role
 from bobaku.kernel.bus import EventBus, RetryLater
 from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.eventstore import AggregateStore
 from bobaku.services.notification.adapters.directory import Customers, KitchenPresence
 from bobaku.services.notification.adapters.records import Records
 from bobaku.services.notification.adapters.repos import (
@@ -63,6 +65,8 @@ class Notifier:
     late_grace_s: float = 300.0
     failure_window_s: int = 600
     failure_threshold: int = 3
+    # The order aggregates (ES_ORDER), read when a late check comes due.
+    orders: AggregateStore | None = None
     prefs: PreferencesRepo = field(init=False)
     status: StatusRepo = field(init=False)
     inbox: InboxRepo = field(init=False)
@@ -180,6 +184,8 @@ class Notifier:
         current = await self.state.get(f"late.{part(tenant or '')}.{part(data['order_id'])}")
         if not current or current.get("ready") or current.get("ticket") != data["ticket"]:
             return
+        if await self._left_the_kitchen(tenant, data["order_id"]):
+            return  # ready in time; this service just has not read that event yet
         intent = Intent(
             "order_late",
             data["ticket"],
@@ -193,6 +199,14 @@ class Notifier:
         )
         for user_id, role in await self._recipients(intent):
             await self.create(intent, user_id, role)
+
+    async def _left_the_kitchen(self, tenant: str | None, order_id: str) -> bool:
+        """The order's own stream, the source of truth: the ready mark above comes from a
+        consumer that may be behind the timer."""
+        if self.orders is None:
+            return False
+        stream = await self.orders.load(self.orders.subject(tenant, order_id))
+        return any(e.type in DONE_STATUSES for e in stream.events)
 
     async def _recipients(self, intent: Intent) -> list[tuple[str, str]]:
         audience = KINDS[intent.kind].audience
@@ -217,13 +231,16 @@ class Notifier:
 
     async def create(self, intent: Intent, user_id: str, role: str) -> str:
         nid = notification_id(intent.cause, intent.kind, user_id)
-        existing = await self.status.get(nid)
+        # Independent reads, together: the handler's time is its round trips.
+        existing, prefs, card = await asyncio.gather(
+            self.status.get(nid),
+            self.prefs.get(user_id),
+            self.customers.card(user_id),  # staff have accounts there too
+        )
         if existing is not None:
             await self._queue(nid, existing, intent.tenant)  # a redelivery: resume, never resend
             return nid
         kind = KINDS[intent.kind]
-        prefs = await self.prefs.get(user_id)
-        card = await self.customers.card(user_id)  # staff have accounts there too
         language = prefs.language_or((card or {}).get("language"))
         profile_switches = (card or {}).get("notifications") or {}
         now = utc_now()
@@ -282,12 +299,18 @@ class Notifier:
             "channels": channels,
         }
         in_app = channels.get(str(Channel.IN_APP), {}).get("status") == str(Status.QUEUED)
-        if await self.status.create(nid, status) and in_app:
-            await self.inbox.add(user_id, nid)
-        await self._queue(nid, await self.status.get(nid) or status, intent.tenant)
+        if not await self.status.create(nid, status):
+            # Another delivery of the cause got there first: queue what it wrote.
+            await self._queue(nid, await self.status.get(nid) or status, intent.tenant)
+            return nid
+        await asyncio.gather(
+            *([self.inbox.add(user_id, nid)] if in_app else []),
+            self._queue(nid, status, intent.tenant),
+        )
         return nid
 
     async def _queue(self, nid: str, status: dict[str, Any], tenant: str | None) -> None:
+        jobs = []
         for channel, entry in status["channels"].items():
             if entry.get("status") != str(Status.QUEUED):
                 continue
@@ -301,4 +324,5 @@ class Notifier:
                 tenant=tenant,
                 event_id=f"dlv-{nid}-{channel}",
             )
-            await self.bus.publish(job, subject=delivery_subject(channel))
+            jobs.append(self.bus.publish(job, subject=delivery_subject(channel)))
+        await asyncio.gather(*jobs)
