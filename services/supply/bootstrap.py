@@ -14,10 +14,13 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.streams import SUPPLY_PO, SUPPLY_TRANSFER
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.lists import PURCHASE_ORDERS, TRANSFERS, DocumentLists
 from bobaku.services.supply.adapters.repository import INDEXES, SupplyRepository
 from bobaku.services.supply.entrypoints.consumers import (
     arrivals,
     arrivals_spec,
+    lists_projector,
+    lists_spec,
     relay,
     relay_spec,
 )
@@ -52,13 +55,23 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         menu = ServiceClient("menu", settings.menu_url, token=settings.service_token)
         outlets = OutletDirectory(menu, ttl_s=settings.outlet_directory_ttl_s)
         await outlets.follow(bus)
-        supply = SupplyContext(SupplyRepository(app[DATABASES]), ledgers, pos, transfers, outlets)
+        databases = app[DATABASES]
+        supply = SupplyContext(
+            SupplyRepository(databases),
+            ledgers,
+            pos,
+            transfers,
+            outlets,
+            po_lists=DocumentLists(databases, PURCHASE_ORDERS),
+            transfer_lists=DocumentLists(databases, TRANSFERS),
+        )
         app[CONTEXT] = supply
         if run_consumers:
             deliveries = settings.event_max_deliveries
             await bus.consume(relay_spec(deliveries), relay(bus, supply))
             for stream in (SUPPLY_PO, SUPPLY_TRANSFER):
                 await bus.consume(arrivals_spec(stream, deliveries), arrivals(supply))
+                await bus.consume(lists_spec(stream, deliveries), lists_projector(supply, stream))
         yield
         await outlets.stop()
         await menu.close()

@@ -14,7 +14,9 @@ from typing import Any
 from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
 from bobaku.kernel.outlets import OutletDirectory
+from bobaku.kernel.pagination import PageRequest, page_of
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.lists import DocumentLists
 from bobaku.services.supply.adapters.repository import SupplyRepository
 from bobaku.services.supply.domain import ledger as rules
 from bobaku.services.supply.domain.ledger import OutletStock, StockFact
@@ -52,6 +54,8 @@ class SupplyContext:
     purchase_orders: Documents
     transfers: Documents
     outlets: OutletDirectory
+    po_lists: DocumentLists
+    transfer_lists: DocumentLists
 
 
 class InsufficientStock(Conflict):
@@ -676,3 +680,98 @@ async def cancel_transfer(
     if fact is not None:
         await supply.transfers.append(franchise_id, transfer_id, [fact], seq)
     return (await _transfer(supply, franchise_id, outlet_id, transfer_id))[0].view()
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def po_entry(po: PurchaseOrder) -> dict[str, Any]:
+    """A purchase order as its lists show it."""
+    view = po.view()
+    return {
+        "id": po.id,
+        "outlet_id": po.outlet_id,
+        "supplier_id": po.supplier_id,
+        "expected_delivery": po.expected_delivery,
+        "status": po.status,
+        "total_amount": view["total_amount"],
+        "created_at": po.history[0]["at"] if po.history else None,
+        "updated_at": po.history[-1]["at"] if po.history else None,
+    }
+
+
+def transfer_entry(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "from_outlet_id": transfer.from_outlet_id,
+        "to_outlet_id": transfer.to_outlet_id,
+        "status": transfer.status,
+        "created_at": transfer.history[0]["at"] if transfer.history else None,
+        "updated_at": transfer.history[-1]["at"] if transfer.history else None,
+    }
+
+
+async def project_purchase_order(supply: SupplyContext, franchise_id: str, po_id: str) -> None:
+    po, _ = await supply.purchase_orders.load(franchise_id, po_id, lambda: PurchaseOrder(po_id))
+    if po.exists:
+        await supply.po_lists.project(franchise_id, po_entry(po), [f"o:{po.outlet_id}", "f"])
+
+
+async def project_transfer(supply: SupplyContext, franchise_id: str, transfer_id: str) -> None:
+    transfer, _ = await supply.transfers.load(
+        franchise_id, transfer_id, lambda: Transfer(transfer_id)
+    )
+    if transfer.exists:
+        scopes = [f"o:{transfer.from_outlet_id}", f"o:{transfer.to_outlet_id}", "f"]
+        await supply.transfer_lists.project(franchise_id, transfer_entry(transfer), scopes)
+
+
+async def _listed(
+    lists: DocumentLists, franchise_id: str, scope: str, status: str | None, page: PageRequest[int]
+) -> dict[str, Any]:
+    """One page, newest first. Without a status: everything still open. An open status's
+    cursor is an offset into it; a final status's is the position to continue below."""
+    kind = lists.kind
+    if status is not None and status not in kind.statuses:
+        invalid([("status", f"one of {list(kind.statuses)}", status)])
+    if status is None or status in kind.open:
+        entries = await lists.open_entries(
+            franchise_id, scope, kind.open if status is None else (status,)
+        )
+        start = page.cursor or 0
+        fetched = entries[start : start + page.limit + 1]
+        items, cursor = page_of(fetched, page.limit, lambda _: start + page.limit)
+    else:
+        before = page.cursor
+        if before is None:
+            before = await lists.final_count(franchise_id, scope, status)
+        fetched = await lists.final_entries(franchise_id, scope, status, before, page.limit + 1)
+        items, cursor = page_of(fetched, page.limit, lambda _: max(0, before - page.limit))
+    return {"items": items, "next_cursor": cursor}
+
+
+async def list_outlet_documents(
+    supply: SupplyContext,
+    who: Principal,
+    what: str,
+    outlet_id: str,
+    status: str | None,
+    page: PageRequest[int],
+) -> dict[str, Any]:
+    franchise_id = await outlet_access(supply, who, outlet_id, STAFF)
+    lists = supply.po_lists if what == "po" else supply.transfer_lists
+    return await _listed(lists, franchise_id, f"o:{outlet_id}", status, page)
+
+
+async def list_franchise_documents(
+    supply: SupplyContext,
+    who: Principal,
+    what: str,
+    franchise_id: str,
+    status: str | None,
+    page: PageRequest[int],
+) -> dict[str, Any]:
+    who.require_role(*OWNERS)
+    who.require_franchise(franchise_id)
+    lists = supply.po_lists if what == "po" else supply.transfer_lists
+    return await _listed(lists, franchise_id, "f", status, page)
