@@ -14,6 +14,7 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.streams import SUPPLY_PO, SUPPLY_TRANSFER
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.forecasts import DemandForecasts
 from bobaku.services.supply.adapters.lists import PURCHASE_ORDERS, TRANSFERS, DocumentLists
 from bobaku.services.supply.adapters.repository import INDEXES, SupplyRepository
 from bobaku.services.supply.entrypoints.consumers import (
@@ -54,6 +55,8 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         await transfers.start()
         menu = ServiceClient("menu", settings.menu_url, token=settings.service_token)
         outlets = OutletDirectory(menu, ttl_s=settings.outlet_directory_ttl_s)
+        # Suggestions must not wait long for a forecast: par levels are the fallback.
+        analytics = ServiceClient("analytics", settings.analytics_url, timeout_s=3, retries=0)
         await outlets.follow(bus)
         databases = app[DATABASES]
         supply = SupplyContext(
@@ -64,6 +67,7 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
             outlets,
             po_lists=DocumentLists(databases, PURCHASE_ORDERS),
             transfer_lists=DocumentLists(databases, TRANSFERS),
+            forecasts=DemandForecasts(analytics),
         )
         app[CONTEXT] = supply
         if run_consumers:
@@ -75,5 +79,6 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         yield
         await outlets.stop()
         await menu.close()
+        await analytics.close()
 
     return runtime

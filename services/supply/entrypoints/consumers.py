@@ -82,6 +82,8 @@ def lists_spec(stream: Stream, max_deliveries: int) -> ConsumerSpec:
         filter_subjects=(stream.wildcard,),
         max_deliveries=max_deliveries,
         max_ack_pending=1,
+        # One at a time anyway: a bigger fetch would wait out its timeout for the rest.
+        batch=1,
     )
 
 

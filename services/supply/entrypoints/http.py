@@ -272,11 +272,14 @@ async def get_par_levels(request: web.Request) -> web.Response:
 
 @api.get(
     "/outlets/{outlet_id}/suggested-purchase-orders",
-    summary="Draft purchase orders from par levels, one per supplier (manager)",
+    summary="Draft purchase orders from par levels and the analytics forecast over each "
+    "supplier's lead time, one per supplier (manager); par levels alone if analytics fails",
 )
 async def get_suggestions(request: web.Request) -> web.Response:
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip() or None
     data = await h.suggested_purchase_orders(
-        supply_of(request), principal(request), _m(request, "outlet_id")
+        supply_of(request), principal(request), _m(request, "outlet_id"), token
     )
     return ok(data)
 

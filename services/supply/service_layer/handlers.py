@@ -16,6 +16,7 @@ from bobaku.kernel.errors import ConcurrencyConflict, Conflict, NotFound, Valida
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.pagination import PageRequest, page_of
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.forecasts import HORIZON_DAYS, DemandForecasts
 from bobaku.services.supply.adapters.lists import DocumentLists
 from bobaku.services.supply.adapters.repository import SupplyRepository
 from bobaku.services.supply.domain import ledger as rules
@@ -37,6 +38,7 @@ from bobaku.services.supply.domain.recipes import (
     OrderLine,
     Recipe,
     RecipeLine,
+    forecast_use,
 )
 
 SOURCE = "supply-service"
@@ -56,6 +58,7 @@ class SupplyContext:
     outlets: OutletDirectory
     po_lists: DocumentLists
     transfer_lists: DocumentLists
+    forecasts: DemandForecasts
 
 
 class InsufficientStock(Conflict):
@@ -295,13 +298,38 @@ async def par_levels(supply: SupplyContext, who: Principal, outlet_id: str) -> d
 
 
 async def suggested_purchase_orders(
-    supply: SupplyContext, who: Principal, outlet_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str, token: str | None
 ) -> dict[str, Any]:
+    """Par levels and the analytics forecast over each supplier's lead time (asked with the
+    caller's token); par levels alone, saying why, when the forecast cannot be had."""
     franchise_id = await outlet_access(supply, who, outlet_id)
     levels = await supply.repository.par_levels(franchise_id, outlet_id)
     available, _ = await supply.ledgers.read(franchise_id, outlet_id, lambda s: s.availability())
     ingredients = await supply.repository.franchise_ingredients(franchise_id)
-    return {"outlet_id": outlet_id, "purchase_orders": suggest(levels, available, ingredients)}
+    forecast = await supply.forecasts.daily_cups(franchise_id, outlet_id, token)
+    basis: dict[str, Any]
+    if forecast.unavailable is None:
+        lead = {
+            s["id"]: int(s.get("lead_time_days", 0))
+            for s in await supply.repository.suppliers(franchise_id)
+        }
+        days_of = {
+            i: min(lead.get(x.supplier_id or "", 0), HORIZON_DAYS) for i, x in ingredients.items()
+        }
+        demand = forecast_use(await supply.repository.cookbook(), forecast.cups, days_of)
+        basis = {
+            "basis": "forecast",
+            "forecast_from": forecast.first_day,
+            "forecast_items": sorted(forecast.cups),
+        }
+    else:
+        demand = {}
+        basis = {"basis": "par_levels", "forecast_unavailable": forecast.unavailable}
+    return {
+        "outlet_id": outlet_id,
+        **basis,
+        "purchase_orders": suggest(levels, available, ingredients, demand),
+    }
 
 
 # --- reservations (the order saga) -------------------------------------------------------

@@ -66,8 +66,12 @@ async def test_purchase_orders_are_listed_by_outlet_and_status_newest_first(
     assert entry["total_amount"] == 2 * 90_000
     # The franchise's list has both outlets' orders.
     owner = harness.owner(franchise)
-    everything = await _ids(harness, f"/franchises/{franchise}/purchase-orders", owner)
-    assert set(everything) == {first, second, elsewhere}
+
+    async def franchise_wide() -> bool:
+        found = await _ids(harness, f"/franchises/{franchise}/purchase-orders", owner)
+        return set(found) == {first, second, elsewhere}
+
+    await eventually(franchise_wide, timeout=20)
 
     # Pages: limit and the cursor walk the list without repeating or skipping.
     status, body = await harness.call("GET", f"{base}?limit=1", token=manager)

@@ -467,7 +467,11 @@ async def test_falling_below_the_reorder_point_announces_low_stock_and_suggests_
     status, body = await harness.call(
         "GET", f"/outlets/{outlet}/suggested-purchase-orders", token=manager
     )
+    # No analytics answers here: par levels alone, and the answer says so.
+    assert body["data"]["basis"] == "par_levels"
+    assert "analytics" in body["data"]["forecast_unavailable"]
     [suggestion] = body["data"]["purchase_orders"]
+    assert suggestion["lines"][0]["forecast_use"] == 0
     assert suggestion["supplier_id"] == "sup-boba-nusantara"
     assert suggestion["lines"][0]["packs"] == 2
     assert suggestion["total_amount"] == 2 * 90_000
