@@ -15,7 +15,8 @@ Franchise collection ``supply_lists``, every document read and written by ``_id`
 ``scope`` is ``o:<outlet_id>`` (each outlet a transfer touches) or ``f`` (the franchise).
 One projector writes it (:meth:`DocumentLists.project`, the durable consumers
 ``supply-lists-*`` with one message in flight), from the PO and transfer aggregates, so the
-lists can be rebuilt from the streams.
+lists can be rebuilt from the streams. Each event re-reads its document's current state, so a
+late or a repeated event converges on the same lists.
 """
 
 from __future__ import annotations

@@ -51,12 +51,16 @@ async def test_purchase_orders_are_listed_by_outlet_and_status_newest_first(
     )
     assert status == 200
 
+    # The lists are a projection: they show each order where its latest event put it, a
+    # moment after the calls.
     async def projected() -> bool:
-        return await _ids(harness, f"{base}?status=cancelled", manager) == [third]
+        return (
+            await _ids(harness, f"{base}?status=cancelled", manager) == [third]
+            and await _ids(harness, f"{base}?status=draft", manager) == [first]
+            and await _ids(harness, f"{base}?status=submitted", manager) == [second]
+        )
 
-    await eventually(projected)
-    assert await _ids(harness, f"{base}?status=draft", manager) == [first]
-    assert await _ids(harness, f"{base}?status=submitted", manager) == [second]
+    await eventually(projected, timeout=20)
     # Without a status: what is still open there, newest first; not the other outlet's.
     assert await _ids(harness, base, manager) == [second, first]
     status, body = await harness.call("GET", f"{base}?status=submitted", token=manager)
@@ -101,12 +105,12 @@ async def test_transfers_are_listed_at_both_outlets(harness: SupplyHarness) -> N
     assert status == 200
 
     async def shipped_at_both() -> bool:
-        return all(
-            await _ids(harness, f"/outlets/{o}/transfers?status=shipped", owner) == [transfer]
-            for o in (source, target)
-        )
+        for o in (source, target):
+            if await _ids(harness, f"/outlets/{o}/transfers?status=shipped", owner) != [transfer]:
+                return False
+        return True
 
-    await eventually(shipped_at_both)
+    await eventually(shipped_at_both, timeout=20)
     assert await _ids(harness, f"/outlets/{source}/transfers?status=requested", owner) == []
     target_manager = harness.manager(franchise, target)
     assert await _ids(harness, f"/outlets/{target}/transfers", target_manager) == [transfer]
