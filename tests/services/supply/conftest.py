@@ -22,7 +22,7 @@ from bobaku.kernel.bus import EVENTS_STREAM, EventBus
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import DATABASES
 from bobaku.services.menu.bootstrap import build_app as build_menu
-from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION, STOCK_RELAY
+from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION
 from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
 from bobaku.services.supply.bootstrap import build_app as build_supply
@@ -80,7 +80,6 @@ async def harness(
         ("ES_SUPPLYPO", f"{LISTS}-es-supplypo"),
         ("ES_SUPPLYTRANSFER", f"{LISTS}-es-supplytransfer"),
         (EVENTS_STREAM, CACHE_INVALIDATION),
-        ("ES_STOCK", STOCK_RELAY),
         (EVENTS_STREAM, SUPPLY_AVAILABILITY),
     ):
         with contextlib.suppress(NotFoundError):
