@@ -24,9 +24,9 @@ What runs, in order:
    time runs from sending the POST until its ``order.payment_completed`` event is stored in
    the order's event stream, seen by a core NATS subscription on ``es.order.>`` (the API is
    never polled). The saga holds the order's ingredients by recipe in the supply service;
-5. the same orders again with the order service restarted on the menu's whole-item counts
-   (``ORDER_STOCK_SERVICE=menu``, the saga before supply): the difference between the two is
-   what the supply step costs per order.
+5. the same orders again with the order service restarted without a stock step
+   (``ORDER_STOCK_SERVICE=none``, the saga holding no stock, a baseline only): the difference
+   between the two is what the supply step costs per order.
 
 Each load keeps a fixed number of operations in flight with the same client code (an order
 is in flight until it is paid), for a fixed time after a short warm-up. Throughput is what
@@ -112,7 +112,7 @@ OPEN_ALL_WEEK = {
     for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 }
 ORDER_ITEM = {
-    "menu_id": "m001",  # not counted by the menu; supply is stocked far beyond the run
+    "menu_id": "m001",  # supply is stocked far beyond the run
     "quantity": 1,
     "customizations": {"sugar_level": 50, "ice_level": 30, "toppings": ["t001", "t003"]},
 }
@@ -605,8 +605,8 @@ class Results:
     menu: Load
     orders: Load
     order_post: Load
-    orders_menu: Load
-    order_post_menu: Load
+    orders_bare: Load
+    order_post_bare: Load
     baseline_after: Load
     menu_bytes: int
     read_s: float
@@ -699,11 +699,11 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
                 return load, post
 
             orders, order_post = await order_load("orders")
-            log("orders again, the order service on the menu's whole-item counts (no supply)")
-            plat.envs["order"]["ORDER_STOCK_SERVICE"] = "menu"
+            log("orders again, the order service without a stock step (no supply)")
+            plat.envs["order"]["ORDER_STOCK_SERVICE"] = "none"
             await plat.restart("order")
             cpu.pids["order"] = plat.running["order"].child.pid
-            orders_menu, order_post_menu = await order_load("orders without supply")
+            orders_bare, order_post_bare = await order_load("orders without supply")
 
             log("baseline again")
             after = await read_load(hello_url, "baseline after", concurrency, read_s, cpu)
@@ -721,8 +721,8 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
         menu,
         orders,
         order_post,
-        orders_menu,
-        order_post_menu,
+        orders_bare,
+        order_post_bare,
         after,
         len(menu_body),
         read_s,
@@ -784,7 +784,7 @@ def table(r: Results) -> list[str]:
         (b, "baseline: raw aiohttp `GET /hello` (both windows)"),
         (r.menu, "cached menu read through the gateway"),
         (r.orders, "order: `POST /api/v1/orders` → `payment_completed` (supply in the saga)"),
-        (r.orders_menu, "the same order without supply (menu's whole-item counts)"),
+        (r.orders_bare, "the same order without supply (no stock step)"),
     ):
         rows.append(
             f"| {label} | {load.completed_in_window:,} | {load.errors} | **{load.rate:,.1f}** "
@@ -852,9 +852,9 @@ def report(r: Results) -> str:
         ),
         "",
     ]
-    for load in (bb, r.menu, r.orders, r.orders_menu):
+    for load in (bb, r.menu, r.orders, r.orders_bare):
         lines.append(textwrap.fill(f"- {load.name}: {cpu_line(load)}", 92, subsequent_indent="  "))
-    for load in (bb, r.menu, r.orders, r.orders_menu, ba):
+    for load in (bb, r.menu, r.orders, r.orders_bare, ba):
         if load.first_error:
             lines += ["", f"First {load.name} error: `{load.first_error}`"]
     return "\n".join(lines)
@@ -868,7 +868,7 @@ def cpu_ms_per_order(load: Load, name: str) -> float:
 
 
 def supply_cost(r: Results) -> str:
-    with_s, without = r.orders, r.orders_menu
+    with_s, without = r.orders, r.orders_bare
     processes = ("supply", "order", "menu", "nats (shared)", "ferretdb (shared)")
     per_order = ", ".join(
         f"{name} {cpu_ms_per_order(with_s, name):.1f} vs {cpu_ms_per_order(without, name):.1f}"
@@ -881,8 +881,8 @@ def supply_cost(r: Results) -> str:
         f"({ratio(with_s.rate, without.rate)}); order time p50 {with_s.p50_ms:.1f} vs "
         f"{without.p50_ms:.1f} ms ({with_s.p50_ms - without.p50_ms:+.1f} ms), p99 "
         f"{with_s.p99_ms:.1f} vs {without.p99_ms:.1f} ms; the POST alone p50 "
-        f"{r.order_post.p50_ms:.1f} vs {r.order_post_menu.p50_ms:.1f} ms "
-        f"({r.order_post.p50_ms - r.order_post_menu.p50_ms:+.1f} ms: the reservation by "
+        f"{r.order_post.p50_ms:.1f} vs {r.order_post_bare.p50_ms:.1f} ms "
+        f"({r.order_post.p50_ms - r.order_post_bare.p50_ms:+.1f} ms: the reservation by "
         "recipe, one expected-sequence append on the outlet's ledger). CPU milliseconds per "
         f"order: {per_order}."
     )
@@ -905,7 +905,7 @@ gateway on 127.0.0.1:
   orders/s figure is paid orders per second. The saga holds the order's ingredients by
   recipe in the supply service (the demo outlets are stocked far beyond the run);
 - **orders without supply**: the same load after restarting the order service with
-  `ORDER_STOCK_SERVICE=menu` (the menu's whole-item counts, the saga before supply); the
+  `ORDER_STOCK_SERVICE=none` (the saga without a stock step, a baseline only); the
   difference is what the supply step costs per order.
 
 The baseline, measured in the same run with the same client code before and after the
@@ -946,9 +946,9 @@ def summary(r: Results) -> dict[str, float]:
         "order_p99_ms": round(r.orders.p99_ms, 1),
         "order_post_p50_ms": round(r.order_post.p50_ms, 1),
         "order_errors": r.orders.errors,
-        "orders_without_supply_per_s": round(r.orders_menu.rate, 2),
-        "order_without_supply_p50_ms": round(r.orders_menu.p50_ms, 1),
-        "order_post_without_supply_p50_ms": round(r.order_post_menu.p50_ms, 1),
+        "orders_without_supply_per_s": round(r.orders_bare.rate, 2),
+        "order_without_supply_p50_ms": round(r.orders_bare.p50_ms, 1),
+        "order_post_without_supply_p50_ms": round(r.order_post_bare.p50_ms, 1),
         "supply_cpu_ms_per_order": round(cpu_ms_per_order(r.orders, "supply"), 2),
     }
 

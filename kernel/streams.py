@@ -99,9 +99,6 @@ LOYALTY = Stream(
     ("customer",),
     "Loyalty ledgers: one subject per customer.",
 )
-STOCK = aggregate(
-    "stock", "outlet_id", "menu", "Outlet stock ledgers: one subject per outlet's stock."
-)
 # The supply service's aggregates. Each names its event types in full (not "supply."):
 # supply.stock_low and supply.availability_changed are integration events on EVENTS.
 SUPPLY_STOCK_TYPES = (
@@ -154,7 +151,7 @@ DEAD_LETTERS = Stream(
 )
 
 CATALOG: tuple[Stream, ...] = (
-    ORDER, PAYMENT, LOYALTY, STOCK, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, DEAD_LETTERS,
+    ORDER, PAYMENT, LOYALTY, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, DEAD_LETTERS,
 )  # fmt: skip
 
 

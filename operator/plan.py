@@ -42,11 +42,16 @@ from bobaku.operator.model import (
 from bobaku.services.menu.adapters import repository as menu_repository
 from bobaku.services.order.service_layer import views as order_views
 from bobaku.services.payment.adapters import read_models as payment_read_models
+from bobaku.services.supply.adapters import repository as supply_repository
 
 Manifest = dict[str, Any]
 
 CONFIG_MAP = "bobaku-franchise-config"
 DATABASE_SECRET = "bobaku-database"
+# The platform's service token (a role-service JWT) copied into the franchise namespace:
+# the silo services call each other's /internal routes with it (order → supply and menu,
+# supply → menu). Optional in the pod, so a platform without one still starts its silos.
+SERVICE_TOKEN_SECRET = "bobaku-service-token"
 JWT_PUBLIC_KEY_FILE = "/etc/bobaku/jwt-public.pem"
 NETWORK_POLICY = "bobaku-franchise-isolation"
 RESOURCE_QUOTA = "bobaku-franchise-quota"
@@ -69,6 +74,7 @@ SILO_INDEXES: tuple[IndexSpec, ...] = (
     *order_views.INDEXES,
     *payment_read_models.INDEXES,
     *menu_repository.INDEXES.specs,
+    *supply_repository.INDEXES.specs,
 )
 FRANCHISE_INDEXES = IndexCatalog.of(*SILO_INDEXES).only("franchise")
 
@@ -105,6 +111,8 @@ class Environment:
                 ("CUSTOMER_URL", settings.customer_url),
                 ("PROVIDER_SIM_URL", settings.provider_sim_url),
                 ("HUB_URL", settings.hub_url),
+                # supply's reorder suggestions read the (brand-wide) analytics forecast.
+                ("ANALYTICS_URL", settings.analytics_url),
                 ("JWT_KEY_ID", settings.jwt_key_id),
                 ("JWT_ISSUER", settings.jwt_issuer),
                 ("JWT_AUDIENCE", settings.jwt_audience),
@@ -403,6 +411,18 @@ def plan_database_secret(franchise: Franchise, access: DatabaseAccess) -> Manife
     }
 
 
+def plan_service_token_secret(franchise: Franchise, token: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(
+            franchise, SERVICE_TOKEN_SECRET, franchise_labels(franchise, **{COMPONENT: "auth"})
+        ),
+        "type": "Opaque",
+        "data": {"SERVICE_TOKEN": base64.b64encode(token.encode()).decode()},
+    }
+
+
 # ------------------------------------------------------------------------------ silo ---
 
 
@@ -455,6 +475,16 @@ def plan_deployment(
             {
                 "name": "MONGODB_URL",
                 "valueFrom": {"secretKeyRef": {"name": DATABASE_SECRET, "key": "MONGODB_URL"}},
+            },
+            {
+                "name": "SERVICE_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": SERVICE_TOKEN_SECRET,
+                        "key": "SERVICE_TOKEN",
+                        "optional": True,
+                    }
+                },
             },
         ],
         "resources": _resources(sizing),

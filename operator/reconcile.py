@@ -53,6 +53,7 @@ from bobaku.operator.plan import (
     plan_database_secret,
     plan_franchise,
     plan_outlet_config_map,
+    plan_service_token_secret,
     registered_outlets,
     routing_entry,
     tenant_connection_string,
@@ -402,6 +403,10 @@ class Reconciler:
                 password=password if outcome.user else None,
             )
             result = await self.kube.apply(plan_database_secret(franchise, access))
+            if self.settings.service_token:
+                await self.kube.apply(
+                    plan_service_token_secret(franchise, self.settings.service_token)
+                )
         except KubeError as exc:
             raise StepFailed(
                 Condition("DatabaseReady", "False", "SecretFailed", _short(exc))

@@ -49,7 +49,10 @@ ROUTES: tuple[UpstreamRoute, ...] = (
         "supply",
     ),
     _route(r"^/api/v1/(ingredients|suppliers|recipes|topping-recipes)(/.*)?$", "supply"),
-    _route(r"^/api/v1/franchises/[^/]+/(ingredients|suppliers)(/.*)?$", "supply"),
+    _route(
+        r"^/api/v1/franchises/[^/]+/(ingredients|suppliers|purchase-orders|transfers)(/.*)?$",
+        "supply",
+    ),
     _route(r"^/api/v1/outlets(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/(items|toppings|categories)(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/franchises/[^/]+/prices(/.*)?$", "menu"),

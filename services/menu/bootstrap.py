@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bobaku.kernel.cache import Cache
-from bobaku.kernel.eventstore import AggregateStore
 from bobaku.kernel.outbox import Outbox
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
@@ -18,12 +17,9 @@ from bobaku.services.menu.adapters.repository import (
     PLATFORM_OUTBOXES,
     MenuRepository,
 )
-from bobaku.services.menu.adapters.stock_ledgers import StockLedgers
 from bobaku.services.menu.entrypoints.consumers import (
     cache_invalidation,
     cache_invalidation_spec,
-    stock_relay,
-    stock_relay_spec,
 )
 from bobaku.services.menu.entrypoints.http import CONTEXT, api
 from bobaku.services.menu.entrypoints.supply_availability import (
@@ -31,7 +27,7 @@ from bobaku.services.menu.entrypoints.supply_availability import (
     supply_availability_spec,
 )
 from bobaku.services.menu.service_layer.caching import Tags, register_invalidation
-from bobaku.services.menu.service_layer.context import EVENT_SOURCE, Clock, MenuContext
+from bobaku.services.menu.service_layer.context import Clock, MenuContext
 from bobaku.services.menu.settings import MenuSettings, menu_settings
 
 
@@ -59,11 +55,6 @@ def _runtime(
             platform_collections=PLATFORM_OUTBOXES,
             franchise_collections=FRANCHISE_OUTBOXES,
         )
-        store = AggregateStore(bus, "stock", snapshot_every=settings.stock_snapshot_every)
-        ledgers = StockLedgers(
-            store, source=EVENT_SOURCE, memory=timedelta(days=settings.reservation_memory_days)
-        )
-        await ledgers.start()
         # One cache per deployment, shared by its replicas.
         deployment = settings.deployment_id
         cache = register_invalidation(
@@ -72,7 +63,6 @@ def _runtime(
         )
         app[CONTEXT] = MenuContext(
             repository=MenuRepository(databases, outbox),
-            ledgers=ledgers,
             cache=cache,
             clock=clock,
             default_timezone=settings.default_timezone,
@@ -82,7 +72,6 @@ def _runtime(
         await bus.consume(
             cache_invalidation_spec(deliveries), cache_invalidation(cache, deployment)
         )
-        await bus.consume(stock_relay_spec(store.spec.name, deliveries), stock_relay(bus))
         await bus.consume(
             supply_availability_spec(deliveries),
             supply_availability(databases, cache, Tags(deployment)),

@@ -1,7 +1,10 @@
 """The demo brand's menu: 5 outlets in two franchises, a boba menu of 24 items in six
 categories, 10 toppings, a seasonal special and Bandung's own prices. The demo outlets
-count no items: what runs out is ingredients, held by the supply service (its seed gives
-the outlets their stock), and the menu shows an item sold out when supply says so.
+count nothing: what runs out is ingredients, held by the supply service. The item counts
+the demo once kept here (the seasonal mango drinks and the popping-boba drinks, a few of
+each) were migrated into supply's seed as the ingredients they are made of (its opening
+stock takes leave mango purée and popping boba short), and the menu shows an item sold
+out when supply announces it cannot be made.
 
 :func:`seed_demo` only adds what is missing (``$setOnInsert``), so running it twice — or
 after staff changed prices and hours — changes nothing. Each thing it adds is announced
@@ -20,7 +23,6 @@ from typing import Any
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.db import Databases
 from bobaku.kernel.events import Event, new_event
-from bobaku.kernel.eventstore import AggregateStore
 from bobaku.kernel.settings import Settings
 from bobaku.services.menu.adapters.repository import (
     CATEGORIES,
@@ -30,7 +32,6 @@ from bobaku.services.menu.adapters.repository import (
     OUTLETS,
     TOPPINGS,
 )
-from bobaku.services.menu.adapters.stock_ledgers import StockLedgers
 from bobaku.services.menu.domain import events
 from bobaku.services.menu.domain.model import (
     DEFAULT_ICE_LEVELS,
@@ -42,11 +43,8 @@ from bobaku.services.menu.domain.model import (
     Topping,
     WeeklyHours,
 )
-from bobaku.services.menu.domain.stock import StockFact, StockLedger
 from bobaku.services.menu.service_layer.context import EVENT_SOURCE, from_deployment
 from bobaku.services.menu.settings import MenuSettings
-
-SEED_MARKS = "menu_seed_marks"
 
 CATEGORY_LIST = [
     Category("c01", "Milk Tea", 1),
@@ -204,11 +202,6 @@ def demo_outlets() -> list[Outlet]:
 # Bandung sells its two best sellers a little cheaper.
 DEMO_FRANCHISE_PRICES = {"fr-bandung": {"m001": 26000, "m002": 20000}}
 
-# Items the demo outlets once counted here. Their stock moved to the supply service (as
-# the mango purée and popping boba they are made of); the seed stops counting them once
-# per outlet, so a deployment seeded before supply existed is migrated too.
-MOVED_TO_SUPPLY: dict[str, int | None] = {"m021": None, "m011": None, "m024": None}
-
 
 async def _insert_missing(collection: Any, doc_id: str, fields: dict[str, Any]) -> bool:
     result = await collection.update_one({"_id": doc_id}, {"$setOnInsert": fields}, upsert=True)
@@ -238,7 +231,7 @@ async def seed_menu(
     """Add what is missing of the demo menu; returns how many things of each kind it added."""
     now = now or datetime.now(UTC)
     platform = databases.platform
-    added = {"categories": 0, "toppings": 0, "items": 0, "outlets": 0, "prices": 0, "stock": 0}
+    added = {"categories": 0, "toppings": 0, "items": 0, "outlets": 0, "prices": 0}
     announce: list[Event] = []
 
     def event(change: events.MenuChanged) -> Event:
@@ -268,28 +261,7 @@ async def seed_menu(
                 announce.append(event(events.price_changed(franchise_id, item_id, price, None)))
     for announcement in announce:
         await bus.publish(announcement)
-    added["stock"] = await _seed_stock(databases, bus)
     return added
-
-
-async def _seed_stock(databases: Databases, bus: EventBus) -> int:
-    """Stop counting the items whose stock moved to supply, once per outlet."""
-    ledgers = StockLedgers(AggregateStore(bus, "stock"), source=EVENT_SOURCE, memory=timedelta(7))
-    await ledgers.start()
-    marks = databases.platform[SEED_MARKS]
-    seeded = 0
-    for outlet in demo_outlets():
-        mark = f"stock-moved-to-supply:{outlet.id}"
-        if await marks.find_one({"_id": mark}):
-            continue
-
-        def restock(ledger: StockLedger) -> StockFact | None:
-            return ledger.restock(MOVED_TO_SUPPLY)
-
-        await ledgers.change(outlet.franchise_id, outlet.id, restock, lambda ledger: None)
-        await _insert_missing(marks, mark, {"at": datetime.now(UTC)})
-        seeded += 1
-    return seeded
 
 
 async def _main() -> None:

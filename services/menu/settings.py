@@ -18,11 +18,6 @@ class MenuSettings(Settings):
     menu_cache_ttl_s: int = Field(default=300, ge=1)
     # How often changes whose event could not be published at once are published again.
     outbox_sweep_interval_s: float = Field(default=5.0, gt=0)
-    # Stock aggregates keep a snapshot every this many events (0: never).
-    stock_snapshot_every: int = Field(default=200, ge=0)
-    # Closed reservations (released or committed) are remembered this long, so a late
-    # repeat of the same order's call is still recognised.
-    reservation_memory_days: int = Field(default=7, ge=1)
 
     @field_validator("default_timezone")
     @classmethod

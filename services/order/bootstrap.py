@@ -17,6 +17,7 @@ from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import (
     CustomerService,
     MenuService,
+    NoStock,
     PaymentService,
     SupplyService,
 )
@@ -53,7 +54,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
             menu=menu,
             stock=SupplyService(clients["supply"])
             if order_settings(settings).order_stock_service == "supply"
-            else menu,
+            else NoStock(),
             customers=CustomerService(clients["customer"]),
             payments=PaymentService(clients["payment"]),
         )

@@ -11,10 +11,10 @@ class OrderSettings(Settings):
     """The kernel's fields (upstream URLs, ``SERVICE_TOKEN``, ``OUTLET_DIRECTORY_TTL_S``…)
     and the order service's own."""
 
-    # Which service holds an order's stock in the saga (ORDER_STOCK_SERVICE): supply
-    # (ingredients by recipe), or the menu's whole-item counts (the saga before supply;
-    # kept for the ordering benchmark's comparison).
-    order_stock_service: Literal["supply", "menu"] = "supply"
+    # Who holds an order's stock in the saga (ORDER_STOCK_SERVICE): supply (ingredients by
+    # recipe), or none, only for the ordering benchmark's baseline (the saga without the
+    # stock step: what that step costs per order).
+    order_stock_service: Literal["supply", "none"] = "supply"
 
 
 def order_settings(settings: Settings) -> OrderSettings:

@@ -14,10 +14,14 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.streams import SUPPLY_PO, SUPPLY_TRANSFER
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.forecasts import DemandForecasts
+from bobaku.services.supply.adapters.lists import PURCHASE_ORDERS, TRANSFERS, DocumentLists
 from bobaku.services.supply.adapters.repository import INDEXES, SupplyRepository
 from bobaku.services.supply.entrypoints.consumers import (
     arrivals,
     arrivals_spec,
+    lists_projector,
+    lists_spec,
     relay,
     relay_spec,
 )
@@ -51,16 +55,30 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
         await transfers.start()
         menu = ServiceClient("menu", settings.menu_url, token=settings.service_token)
         outlets = OutletDirectory(menu, ttl_s=settings.outlet_directory_ttl_s)
+        # Suggestions must not wait long for a forecast: par levels are the fallback.
+        analytics = ServiceClient("analytics", settings.analytics_url, timeout_s=3, retries=0)
         await outlets.follow(bus)
-        supply = SupplyContext(SupplyRepository(app[DATABASES]), ledgers, pos, transfers, outlets)
+        databases = app[DATABASES]
+        supply = SupplyContext(
+            SupplyRepository(databases),
+            ledgers,
+            pos,
+            transfers,
+            outlets,
+            po_lists=DocumentLists(databases, PURCHASE_ORDERS),
+            transfer_lists=DocumentLists(databases, TRANSFERS),
+            forecasts=DemandForecasts(analytics),
+        )
         app[CONTEXT] = supply
         if run_consumers:
             deliveries = settings.event_max_deliveries
             await bus.consume(relay_spec(deliveries), relay(bus, supply))
             for stream in (SUPPLY_PO, SUPPLY_TRANSFER):
                 await bus.consume(arrivals_spec(stream, deliveries), arrivals(supply))
+                await bus.consume(lists_spec(stream, deliveries), lists_projector(supply, stream))
         yield
         await outlets.stop()
         await menu.close()
+        await analytics.close()
 
     return runtime

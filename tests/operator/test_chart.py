@@ -346,3 +346,28 @@ def test_the_chart_refuses_a_notification_service_without_mail_or_push_settings(
     result = helm_run(helm, "template", "b", str(CHART), "--set", values, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+def test_supply_runs_with_what_it_needs(helm: Path) -> None:
+    """On by default; with the cluster values (menu and analytics beside it, a service token)
+    it is told where the menu is, carries the token, and the gateway can route to it."""
+    assert ("Deployment", "supply") in {(o["kind"], o["metadata"]["name"]) for o in render(helm)}
+    objects = render(
+        helm,
+        "-f",
+        str(ROOT / "e2e" / "cluster-values.yaml"),
+        "--set",
+        "services.analytics.enabled=true",
+    )
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    container = deployments["supply"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "bobaku.services.supply"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MENU_URL"]["value"] == "http://menu.bobaku-system.svc:8080"
+    assert env["ANALYTICS_URL"]["value"] == "http://analytics.bobaku-system.svc:8080"
+    assert env["SERVICE_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "SERVICE_TOKEN"
+    gateway = deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "SUPPLY_URL", "value": "http://supply.bobaku-system.svc:8080"} in gateway["env"]
+    order = {
+        e["name"]: e
+        for e in deployments["order"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert order["SUPPLY_URL"]["value"] == "http://supply.bobaku-system.svc:8080"

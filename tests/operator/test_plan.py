@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from bobaku.operator.plan import (
     desired_replicas,
     merge_config,
     plan_franchise,
+    plan_service_token_secret,
     registered_outlets,
     routing_entry,
     tenant_connection_string,
@@ -97,7 +99,8 @@ def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
     assert order["spec"]["replicas"] == 2
     container = order["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi"}
-    assert container["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == "bobaku-database"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MONGODB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "bobaku-database"
     assert by_kind(objects, "PodDisruptionBudget")["order"]["spec"]["minAvailable"] == 1
 
 
@@ -244,6 +247,29 @@ def test_silo_services_are_told_where_the_platform_and_each_other_are() -> None:
     assert data["DEPLOYMENT_MODE"] == "silo"
     volume = by_kind(objects, "Deployment")["order"]["spec"]["template"]["spec"]["volumes"][0]
     assert {"key": "jwt-public.pem", "path": "jwt-public.pem"} in volume["configMap"]["items"]
+    # The operator passes on where the brand-wide services are, analytics among them
+    # (supply's reorder suggestions read its forecast).
+    told = dict(
+        Environment.from_settings(OperatorSettings(analytics_url="http://an:1")).platform_env
+    )
+    assert told["ANALYTICS_URL"] == "http://an:1"
+    # Every silo service (supply among them) calls the others' /internal routes with the
+    # platform's service token, from the Secret the operator copies into the namespace.
+    for service, deployment in by_kind(objects, "Deployment").items():
+        env_of = {
+            e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        ref = env_of["SERVICE_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "bobaku-service-token", "key": "SERVICE_TOKEN", "optional": True}, (
+            service
+        )
+    secret = plan_service_token_secret(franchise(), "tok.en.jwt")
+    assert secret["metadata"] == {
+        **secret["metadata"],
+        "name": "bobaku-service-token",
+        "namespace": "bobaku-fr-jkt",
+    }
+    assert base64.b64decode(secret["data"]["SERVICE_TOKEN"]) == b"tok.en.jwt"
     # Without a key, no key file is promised to the services.
     bare = plan_franchise(franchise(), [], {}, ENV).objects
     assert (

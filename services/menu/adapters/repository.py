@@ -1,8 +1,7 @@
 """Where the menu's documents live in MongoDB.
 
 Platform database (brand-wide): ``menu_categories``, ``menu_items``, ``menu_toppings``,
-``outlets`` (each with its franchise) and ``stock_reservation_places`` (which outlet holds
-an order's stock reservation, so release and commit find it by order id alone).
+and ``outlets`` (each with its franchise). Stock is the supply service's.
 Franchise databases: ``franchise_prices`` (one document per overridden item) and
 ``outlet_availability`` (one document per outlet: ``items.<item_id>: bool``).
 
@@ -28,7 +27,6 @@ CATEGORIES = "menu_categories"
 ITEMS = "menu_items"
 TOPPINGS = "menu_toppings"
 OUTLETS = "outlets"
-RESERVATION_PLACES = "stock_reservation_places"
 FRANCHISE_PRICES = "franchise_prices"
 OUTLET_AVAILABILITY = "outlet_availability"
 
@@ -180,25 +178,3 @@ class MenuRepository:
         db = await self.databases.franchise(franchise_id)
         update = {"$set": {f"items.{item}": bool(v) for item, v in items.items()}}
         await self._write(db, OUTLET_AVAILABILITY, outlet_id, update, event, upsert=True)
-
-    # --- where each stock reservation lives --------------------------------------------
-
-    async def place_reservation(
-        self, order_id: str, franchise_id: str, outlet_id: str
-    ) -> tuple[str, str]:
-        """Remember the outlet of an order's reservation; the first one named wins."""
-        places = self.platform[RESERVATION_PLACES]
-        doc = {"_id": order_id, "franchise_id": franchise_id, "outlet_id": outlet_id}
-        try:
-            await places.insert_one(doc)
-        except DuplicateKeyError:
-            found = await places.find_one({"_id": order_id})
-            if found is not None:
-                return str(found["franchise_id"]), str(found["outlet_id"])
-        return franchise_id, outlet_id
-
-    async def reservation_place(self, order_id: str) -> tuple[str, str] | None:
-        found = await self.platform[RESERVATION_PLACES].find_one({"_id": order_id})
-        if found is None:
-            return None
-        return str(found["franchise_id"]), str(found["outlet_id"])

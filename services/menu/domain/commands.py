@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bobaku.services.menu.domain.menu import OrderLine
@@ -51,30 +51,6 @@ class SetOpeningHours:
 @dataclass(frozen=True)
 class RegisterOutlet:
     outlet: Outlet
-
-
-@dataclass(frozen=True)
-class Restock:
-    outlet_id: str
-    # Units on hand per item; None stops counting the item (it becomes unlimited).
-    counts: Mapping[str, int | None]
-
-
-@dataclass(frozen=True)
-class ReserveStock:
-    order_id: str
-    outlet_id: str
-    lines: tuple[tuple[str, int], ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class ReleaseReservation:
-    order_id: str
-
-
-@dataclass(frozen=True)
-class CommitReservation:
-    order_id: str
 
 
 @dataclass(frozen=True)

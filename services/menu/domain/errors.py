@@ -18,7 +18,7 @@ class ItemExists(Conflict):
 
 
 class OutletFranchiseFixed(Conflict):
-    """An outlet never moves to another franchise: its stock history is filed under it."""
+    """An outlet never moves to another franchise: its orders and stock are filed under it."""
 
     code = "outlet_franchise_fixed"
 
@@ -29,23 +29,3 @@ class OutletClosed(Conflict):
 
 class ItemUnavailable(Conflict):
     code = "item_unavailable"
-
-
-class InsufficientStock(Conflict):
-    code = "insufficient_stock"
-
-
-class ReservationNotFound(NotFound):
-    code = "reservation_not_found"
-
-
-class ReservationElsewhere(Conflict):
-    code = "reservation_elsewhere"
-
-
-class ReservationReleased(Conflict):
-    code = "reservation_released"
-
-
-class ReservationCommitted(Conflict):
-    code = "reservation_committed"

@@ -13,7 +13,6 @@ PRICE_CHANGED = "menu.price_changed"
 AVAILABILITY_CHANGED = "menu.availability_changed"
 HOURS_CHANGED = "menu.hours_changed"
 OUTLET_CHANGED = "menu.outlet_changed"
-STOCK_CHANGED = "menu.stock_changed"
 
 
 @dataclass(frozen=True)
@@ -72,21 +71,3 @@ def outlet_changed(franchise_id: str, outlet_id: str, change: str) -> MenuChange
         franchise_id,
         {"franchise_id": franchise_id, "outlet_id": outlet_id, "change": change},
     )
-
-
-def stock_changed(
-    franchise_id: str,
-    outlet_id: str,
-    cause: str,
-    items: Sequence[Mapping[str, Any]],
-    order_id: str | None,
-) -> MenuChanged:
-    data: dict[str, Any] = {
-        "franchise_id": franchise_id,
-        "outlet_id": outlet_id,
-        "cause": cause,
-        "items": [dict(i) for i in items],
-    }
-    if order_id is not None:
-        data["order_id"] = order_id
-    return MenuChanged(STOCK_CHANGED, franchise_id, data)

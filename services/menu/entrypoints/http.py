@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
+from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, Principal, Role
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
@@ -291,35 +291,6 @@ async def set_opening_hours(request: web.Request) -> web.Response:
     return ok(s.shaped(s.OutletOut, await handlers.set_opening_hours(cmd, context_of(request))))
 
 
-@api.put(
-    "/outlets/{outlet_id}/stock",
-    summary="Set the counts of items on hand; null stops counting (outlet_manager, owner, hq)",
-    body=s.StockBody,
-    response=s.StockOut,
-    errors=(404,),
-)
-async def restock(request: web.Request) -> web.Response:
-    outlet = await _outlet_for(request, principal(request), *OUTLET_MANAGERS)
-    body = await read_json(request, s.StockBody)
-    cmd = commands.Restock(outlet.id, dict(body.items))
-    return ok(s.shaped(s.StockOut, await handlers.restock(cmd, context_of(request))))
-
-
-@api.get(
-    "/outlets/{outlet_id}/stock",
-    summary="Counted items: on hand, reserved, available (staff of the outlet)",
-    response=s.StockOut,
-    errors=(404,),
-)
-async def get_stock(request: web.Request) -> web.Response:
-    who = principal(request)
-    if who.has_role(Role.SERVICE):
-        outlet = await views.get_outlet(context_of(request), request.match_info["outlet_id"])
-    else:
-        outlet = await _outlet_for(request, who, *OUTLET_STAFF)
-    return ok(s.shaped(s.StockOut, await views.stock_report(context_of(request), outlet)))
-
-
 # --- internal (service role) -------------------------------------------------------------
 
 
@@ -383,47 +354,3 @@ async def quote_order(request: web.Request) -> web.Response:
         commands.QuoteOrder(body.outlet_id, lines), context_of(request)
     )
     return ok(s.shaped(s.QuoteOut, quote))
-
-
-@api.post(
-    "/internal/stock/reservations",
-    summary="Hold stock for an order, all or nothing; idempotent on order_id (service)",
-    body=s.ReservationBody,
-    response=s.ReservationOut,
-    status=201,
-    errors=(409, 503),
-)
-async def reserve_stock(request: web.Request) -> web.Response:
-    principal(request).require_role(Role.SERVICE)
-    body = await read_json(request, s.ReservationBody)
-    cmd = commands.ReserveStock(
-        body.order_id, body.outlet_id, tuple((i.menu_id, i.quantity) for i in body.items)
-    )
-    view = await handlers.reserve_stock(cmd, context_of(request))
-    return ok(s.shaped(s.ReservationOut, view), status=201)
-
-
-@api.post(
-    "/internal/stock/reservations/{order_id}/release",
-    summary="Give an order's stock back; idempotent (service)",
-    response=s.ReservationOut,
-    errors=(404, 409, 503),
-)
-async def release_reservation(request: web.Request) -> web.Response:
-    principal(request).require_role(Role.SERVICE)
-    cmd = commands.ReleaseReservation(request.match_info["order_id"])
-    view = await handlers.release_reservation(cmd, context_of(request))
-    return ok(s.shaped(s.ReservationOut, view))
-
-
-@api.post(
-    "/internal/stock/reservations/{order_id}/commit",
-    summary="Mark an order's stock as used; idempotent (service)",
-    response=s.ReservationOut,
-    errors=(404, 409, 503),
-)
-async def commit_reservation(request: web.Request) -> web.Response:
-    principal(request).require_role(Role.SERVICE)
-    cmd = commands.CommitReservation(request.match_info["order_id"])
-    view = await handlers.commit_reservation(cmd, context_of(request))
-    return ok(s.shaped(s.ReservationOut, view))

@@ -128,15 +128,6 @@ class HoursBody(RequestBody):
     opening_hours: dict[Weekday, Annotated[list[ShiftBody], Field(max_length=4)]]
 
 
-class StockBody(RequestBody):
-    """Units on hand per item; ``null`` stops counting the item (unlimited)."""
-
-    items: Annotated[
-        dict[ItemId, Annotated[int, Field(ge=0, le=100_000)] | None],
-        Field(min_length=1, max_length=200),
-    ]
-
-
 class OutletRegistration(RequestBody):
     franchise_id: FranchiseId
     name: Name
@@ -165,20 +156,6 @@ class QuoteLineBody(RequestBody):
 class QuoteBody(RequestBody):
     outlet_id: OutletId
     items: Annotated[list[QuoteLineBody], Field(min_length=1, max_length=50)]
-
-
-class ReservationLineBody(RequestBody):
-    menu_id: ItemId
-    quantity: Quantity
-
-
-class ReservationBody(RequestBody):
-    order_id: OrderId
-    outlet_id: OutletId
-    items: Annotated[list[ReservationLineBody], Field(min_length=1, max_length=50)]
-
-
-# --- responses ----------------------------------------------------------------------------
 
 
 class Out(BaseModel):
@@ -309,19 +286,6 @@ class AvailabilityOut(Out):
     unavailable: list[str]
 
 
-class StockLineOut(Out):
-    menu_id: str
-    on_hand: int
-    reserved: int
-    available: int
-
-
-class StockOut(Out):
-    outlet_id: str
-    franchise_id: str
-    items: list[StockLineOut]
-
-
 class QuoteOutletOut(Out):
     id: str
     franchise_id: str
@@ -352,18 +316,6 @@ class QuoteOut(Out):
     outlet: QuoteOutletOut
     lines: list[QuoteLineOut]
     total: int
-
-
-class HeldOut(Out):
-    menu_id: str
-    quantity: int
-
-
-class ReservationOut(Out):
-    order_id: str
-    outlet_id: str
-    status: Literal["reserved", "released", "committed"]
-    items: list[HeldOut]
 
 
 def shaped(model: type[Out], data: Any) -> Any:

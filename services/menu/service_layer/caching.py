@@ -5,7 +5,8 @@ Tags, per deployment (``<deployment>:`` in front, because deployments may share 
 - ``menu:brand``: anything from the HQ catalog (every outlet's menu, item and topping reads);
 - ``menu:fr:<franchise>``: that franchise's prices (its outlets' menus);
 - ``menu:outlet:<outlet_id>``: one outlet's record, hours and availability (and its menu);
-- ``stock:<outlet_id>``: the units left at one outlet.
+- ``stock:<outlet_id>``: the items one outlet cannot make, as the supply service announced
+  them (dropped by its ``supply.availability_changed``, see ``entrypoints/supply_availability.py``).
 
 Every replica's reads go through the same Redis, and a durable consumer of the ``menu.*``
 events applies :func:`register_invalidation`'s hooks: so one replica's change is seen by
@@ -54,5 +55,4 @@ def register_invalidation(cache: Cache, tags: Tags) -> Cache:
     cache.on_event(events.AVAILABILITY_CHANGED, _of("outlet_id", tags.outlet))
     cache.on_event(events.HOURS_CHANGED, _of("outlet_id", tags.outlet))
     cache.on_event(events.OUTLET_CHANGED, _of("outlet_id", tags.outlet))
-    cache.on_event(events.STOCK_CHANGED, _of("outlet_id", tags.stock))
     return cache

@@ -9,7 +9,6 @@ from datetime import datetime
 from bobaku.kernel.cache import Cache
 from bobaku.kernel.events import Event, EventMetadata, new_event
 from bobaku.services.menu.adapters.repository import MenuRepository
-from bobaku.services.menu.adapters.stock_ledgers import StockLedgers
 from bobaku.services.menu.domain.events import MenuChanged
 from bobaku.services.menu.service_layer.caching import Tags
 
@@ -23,8 +22,7 @@ def from_deployment(event: Event, deployment: str) -> Event:
 
     Catalog data lives in each deployment's own databases, but deployments may share a NATS
     server (a test run beside ``make run``); their caches must not react to each other's
-    catalog changes. Stock announcements carry no deployment: the stock aggregates live on
-    NATS itself, so every deployment sharing it sees the same stock.
+    catalog changes.
     """
     metadata = EventMetadata(**event.metadata.model_dump(), deployment=deployment)
     return event.model_copy(update={"metadata": metadata})
@@ -38,7 +36,6 @@ def concerns(event: Event, deployment: str) -> bool:
 @dataclass
 class MenuContext:
     repository: MenuRepository
-    ledgers: StockLedgers
     cache: Cache
     # The time, as an aware datetime; tests pass their own to check hours and seasons.
     clock: Clock

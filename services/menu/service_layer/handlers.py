@@ -14,17 +14,12 @@ from typing import Any
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.services.menu.domain import errors, events
 from bobaku.services.menu.domain import menu as rules
-from bobaku.services.menu.domain import stock as ledger_rules
 from bobaku.services.menu.domain.commands import (
     AddItem,
     ChangeItem,
-    CommitReservation,
     QuoteOrder,
     RegisterOutlet,
-    ReleaseReservation,
     RemoveFranchisePrice,
-    ReserveStock,
-    Restock,
     SetFranchisePrice,
     SetOpeningHours,
     SetOutletAvailability,
@@ -36,7 +31,6 @@ from bobaku.services.menu.domain.model import (
     item_problems,
     valid_timezone,
 )
-from bobaku.services.menu.domain.stock import StockFact, StockLedger
 from bobaku.services.menu.service_layer import views
 from bobaku.services.menu.service_layer.context import MenuContext
 
@@ -187,116 +181,6 @@ async def register_outlet(cmd: RegisterOutlet, deps: MenuContext) -> tuple[dict[
     event = deps.event(events.outlet_changed(outlet.franchise_id, outlet.id, change))
     await deps.repository.save_outlet(outlet, event)
     return views.outlet_record(outlet, deps), existing is None
-
-
-# --- stock ------------------------------------------------------------------------------
-
-
-def _report(ledger: StockLedger) -> list[dict[str, Any]]:
-    return ledger.report()
-
-
-async def restock(cmd: Restock, deps: MenuContext) -> dict[str, Any]:
-    outlet = await views.get_outlet(deps, cmd.outlet_id)
-    known = {i.id for i in await deps.repository.items(active_only=False)}
-    refuse(
-        rules.Problem(f"items.{item_id}", f"no item {item_id} in the catalog", item_id)
-        for item_id in sorted(cmd.counts)
-        if item_id not in known
-    )
-
-    def decide(ledger: StockLedger) -> StockFact:
-        return ledger.restock(cmd.counts)
-
-    _, report = await deps.ledgers.change(outlet.franchise_id, outlet.id, decide, _report)
-    return {"outlet_id": outlet.id, "franchise_id": outlet.franchise_id, "items": report}
-
-
-def _reservation_view(ledger: StockLedger, order_id: str) -> dict[str, Any]:
-    """The order's reservation: its status and the counted units it holds."""
-    reservation = ledger.reservation(order_id)
-    held = reservation.held if reservation else {}
-    return {
-        "order_id": order_id,
-        "outlet_id": ledger.outlet_id,
-        "status": reservation.status if reservation else None,
-        "items": [{"menu_id": k, "quantity": v} for k, v in sorted(held.items())],
-    }
-
-
-async def reserve_stock(cmd: ReserveStock, deps: MenuContext) -> dict[str, Any]:
-    outlet = await views.find_outlet(deps, cmd.outlet_id)
-    if outlet is None:
-        raise invalid([rules.Problem("outlet_id", "no such outlet", cmd.outlet_id)])
-    catalog = await views.outlet_catalog(deps, outlet)
-    refuse(
-        rules.Problem(f"items.{i}.menu_id", "no such item on this outlet's menu", menu_id)
-        for i, (menu_id, _) in enumerate(cmd.lines)
-        if catalog.item(menu_id) is None
-    )
-    wanted: dict[str, int] = {}
-    for menu_id, quantity in cmd.lines:
-        wanted[menu_id] = wanted.get(menu_id, 0) + quantity
-    place = await deps.repository.place_reservation(cmd.order_id, outlet.franchise_id, outlet.id)
-    if place != (outlet.franchise_id, outlet.id):
-        raise errors.ReservationElsewhere(
-            f"order {cmd.order_id} already holds stock at {place[1]}",
-            details={"order_id": cmd.order_id, "outlet_id": place[1]},
-        )
-
-    def decide(ledger: StockLedger) -> StockFact | None:
-        return ledger.reserve(cmd.order_id, wanted)
-
-    try:
-        _, view = await deps.ledgers.change(
-            outlet.franchise_id,
-            outlet.id,
-            decide,
-            lambda ledger: _reservation_view(ledger, cmd.order_id),
-        )
-    except ledger_rules.InsufficientStock as exc:
-        raise errors.InsufficientStock(
-            "not enough stock for this order; nothing was reserved",
-            details={
-                "order_id": cmd.order_id,
-                "outlet_id": outlet.id,
-                "items": [s.as_record() for s in exc.shortages],
-            },
-        ) from exc
-    return view
-
-
-async def _settle(order_id: str, deps: MenuContext, settle: str) -> dict[str, Any]:
-    place = await deps.repository.reservation_place(order_id)
-    if place is None:
-        raise errors.ReservationNotFound(
-            f"no stock reservation for order {order_id}", details={"order_id": order_id}
-        )
-    franchise_id, outlet_id = place
-
-    def decide(ledger: StockLedger) -> StockFact | None:
-        return ledger.release(order_id) if settle == "release" else ledger.commit(order_id)
-
-    try:
-        _, view = await deps.ledgers.change(
-            franchise_id, outlet_id, decide, lambda ledger: _reservation_view(ledger, order_id)
-        )
-    except ledger_rules.ReservationNotFound as exc:
-        raise errors.ReservationNotFound(str(exc), details={"order_id": order_id}) from exc
-    except ledger_rules.ReservationClosed as exc:
-        closed = (
-            errors.ReservationReleased if exc.status == "released" else errors.ReservationCommitted
-        )
-        raise closed(str(exc), details={"order_id": order_id, "status": exc.status}) from exc
-    return view
-
-
-async def release_reservation(cmd: ReleaseReservation, deps: MenuContext) -> dict[str, Any]:
-    return await _settle(cmd.order_id, deps, "release")
-
-
-async def commit_reservation(cmd: CommitReservation, deps: MenuContext) -> dict[str, Any]:
-    return await _settle(cmd.order_id, deps, "commit")
 
 
 # --- quotes -----------------------------------------------------------------------------

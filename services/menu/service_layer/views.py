@@ -65,13 +65,13 @@ async def outlet_catalog(deps: MenuContext, outlet: Outlet) -> OutletCatalog:
 
 
 async def stock_left(deps: MenuContext, outlet: Outlet) -> dict[str, int]:
-    """Units left per counted item at the outlet, cached until the next stock event."""
+    """The items the outlet cannot make (none left), as the supply service last announced
+    them (``supply.availability_changed``): the menu counts no stock of its own. Cached
+    until the next announcement for the outlet."""
 
     async def load() -> dict[str, int]:
-        left, _ = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.levels())
-        # Items the supply service says the outlet lacks the ingredients for: none left.
         short = await unavailable_items(deps.repository.databases, outlet.franchise_id, outlet.id)
-        return {**left, **dict.fromkeys(short, 0)}
+        return dict.fromkeys(short, 0)
 
     return await deps.cache.get_or_load(
         f"stock-left:{outlet.id}", load, tags=[deps.tags.stock(outlet.id)]
@@ -141,12 +141,6 @@ async def toppings(deps: MenuContext) -> list[dict[str, Any]]:
         return [t.as_record() for t in await deps.repository.toppings()]
 
     return await deps.cache.get_or_load("toppings", load, tags=[deps.tags.brand])
-
-
-async def stock_report(deps: MenuContext, outlet: Outlet) -> dict[str, Any]:
-    """Counted items at the outlet, read from the aggregate itself (not the cache)."""
-    items, _ = await deps.ledgers.read(outlet.franchise_id, outlet.id, lambda s: s.report())
-    return {"outlet_id": outlet.id, "franchise_id": outlet.franchise_id, "items": items}
 
 
 async def franchise_prices(deps: MenuContext, franchise_id: str) -> list[dict[str, Any]]:

@@ -34,40 +34,10 @@ class MenuService:
         )
         return result
 
-    async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
-        """Reserve the items (whole-item counts: the menu knows nothing of customizations);
-        :class:`StockUnavailable` when the outlet refuses (409)."""
-        counted = [{"menu_id": i["menu_id"], "quantity": i["quantity"]} for i in items]
-        try:
-            await self.client.request(
-                "POST",
-                "/internal/stock/reservations",
-                json_body={"order_id": order_id, "outlet_id": outlet_id, "items": counted},
-                headers={"Idempotency-Key": order_id},
-            )
-        except BobakuError as err:
-            if err.status == 409:
-                raise StockUnavailable(err.code, err.details) from err
-            raise
-
-    async def release(self, order_id: str) -> None:
-        await self.client.request(
-            "POST",
-            f"/internal/stock/reservations/{order_id}/release",
-            headers={"Idempotency-Key": order_id},
-        )
-
-    async def commit(self, order_id: str) -> None:
-        await self.client.request(
-            "POST",
-            f"/internal/stock/reservations/{order_id}/commit",
-            headers={"Idempotency-Key": order_id},
-        )
-
 
 class SupplyService:
-    """The order's ingredients, held by recipe in the supply service (docs/api/supply.md):
-    the same idempotent reserve / release / commit contract as the menu's whole-item counts,
+    """The order's ingredients, held by recipe in the supply service (docs/api/supply.md),
+    the one holder of stock: idempotent reserve / release / commit keyed by the order id,
     with each line's customizations (sugar and ice levels, toppings)."""
 
     def __init__(self, client: ServiceClient) -> None:
@@ -102,7 +72,22 @@ class SupplyService:
         )
 
 
-StockService = MenuService | SupplyService
+class NoStock:
+    """Holds nothing (``ORDER_STOCK_SERVICE=none``): the ordering benchmark's baseline, the
+    saga without its stock step. Never a deployment's setting: nothing would stop an
+    outlet selling what it does not have."""
+
+    async def reserve(self, order_id: str, outlet_id: str, items: list[dict[str, Any]]) -> None:
+        return None
+
+    async def release(self, order_id: str) -> None:
+        return None
+
+    async def commit(self, order_id: str) -> None:
+        return None
+
+
+StockService = SupplyService | NoStock
 
 
 class CustomerService:

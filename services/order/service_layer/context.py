@@ -29,8 +29,8 @@ class OrderContext:
     orders: OrderRepository
     views: OrderViews
     menu: MenuService
-    # Where the order's stock is held: the supply service (ingredients by recipe), or the
-    # menu's whole-item counts (ORDER_STOCK_SERVICE=menu).
+    # Where the order's stock is held: the supply service (ingredients by recipe); nothing
+    # only in the ordering benchmark's baseline (ORDER_STOCK_SERVICE=none).
     stock: StockService
     customers: CustomerService
     payments: PaymentService

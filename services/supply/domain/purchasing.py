@@ -292,23 +292,34 @@ def suggest(
     par_levels: Mapping[str, ParLevel],
     available: Mapping[str, int | None],
     ingredients: Mapping[str, Ingredient],
+    demand: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """A draft purchase order per supplier: every ingredient below its reorder point,
-    topped up to par, rounded up to whole packs."""
+    """A draft purchase order per supplier, in whole packs.
+
+    ``demand`` is what each ingredient is expected to be used for until a delivery ordered
+    now arrives (the forecast over the supplier's lead time); without it, nothing. What will
+    be left then, ``available - demand``, is compared with the reorder point: below it, the
+    ingredient is ordered up to ``par + demand - available``, so that par is on the shelf
+    when the delivery comes. With no demand this is the par-level rule: below ``reorder_at``,
+    top up to ``par``."""
+    demand = demand or {}
     by_supplier: dict[str, list[dict[str, Any]]] = {}
     for ingredient_id, level in sorted(par_levels.items()):
         ingredient = ingredients.get(ingredient_id)
         if ingredient is None:
             continue
         left = available.get(ingredient_id) or 0
-        if left >= level.reorder_at:
+        expected_use = demand.get(ingredient_id, 0)
+        projected = left - expected_use
+        if projected >= level.reorder_at:
             continue
-        short = level.par - left
+        short = level.par - projected
         packs = -(-short // ingredient.pack_size)
         by_supplier.setdefault(ingredient.supplier_id or "unassigned", []).append(
             {
                 "ingredient_id": ingredient_id,
                 "available": left,
+                "forecast_use": expected_use,
                 "par": level.par,
                 "reorder_at": level.reorder_at,
                 "packs": packs,

@@ -9,6 +9,7 @@ reservation never holds less than the barista will use. Each topping adds its ow
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -161,3 +162,20 @@ class Cookbook:
                     out.append(menu_id)
                     break
         return out
+
+
+def forecast_use(
+    cookbook: Cookbook,
+    cups: Mapping[str, Sequence[float]],
+    days_of: Mapping[str, int],
+) -> dict[str, int]:
+    """Units of each ingredient the forecast cups take over each ingredient's ``days_of``
+    (its supplier's lead time): the standard drink's recipe (regular, 100 % sugar and ice,
+    no toppings) times the cups of the first that many days, rounded up once at the end."""
+    use: dict[str, float] = {}
+    for menu_id, daily in sorted(cups.items()):
+        per_cup = cookbook.needs([OrderLine(menu_id=menu_id, quantity=1)])
+        for ingredient_id, amount in per_cup.items():
+            days = days_of.get(ingredient_id, 0)
+            use[ingredient_id] = use.get(ingredient_id, 0.0) + amount * sum(daily[:days])
+    return {i: math.ceil(round(v, 6)) for i, v in sorted(use.items()) if v > 0}

@@ -19,9 +19,15 @@ from typing import Any
 
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event, new_event
-from bobaku.kernel.streams import SUPPLY, Stream
+from bobaku.kernel.streams import SUPPLY, SUPPLY_PO, Stream
 from bobaku.services.supply.domain.ledger import STOCK_EVENTS
-from bobaku.services.supply.service_layer.handlers import SOURCE, SupplyContext, book_recorded
+from bobaku.services.supply.service_layer.handlers import (
+    SOURCE,
+    SupplyContext,
+    book_recorded,
+    project_purchase_order,
+    project_transfer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,36 @@ def arrivals(supply: SupplyContext) -> Handler:
     async def handle(event: Event, _: Delivery) -> None:
         if event.tenant:
             await book_recorded(supply, event.tenant, event.type, dict(event.data))
+
+    return handle
+
+
+LISTS = "supply-lists"
+
+
+def lists_spec(stream: Stream, max_deliveries: int) -> ConsumerSpec:
+    """The list projector, one per stream (``supply-lists-es-supplypo``, ``…-es-supplytransfer``).
+    One message in flight across every replica: each list document has one writer at a time."""
+    return ConsumerSpec(
+        durable=f"{LISTS}-{stream.name.lower().replace('_', '-')}",
+        stream=stream.name,
+        filter_subjects=(stream.wildcard,),
+        max_deliveries=max_deliveries,
+        max_ack_pending=1,
+        # One at a time anyway: a bigger fetch would wait out its timeout for the rest.
+        batch=1,
+    )
+
+
+def lists_projector(supply: SupplyContext, stream: Stream) -> Handler:
+    """Moves the document (``es.<kind>.<franchise>.<id>``) to where its status belongs."""
+    project = project_purchase_order if stream.name == SUPPLY_PO.name else project_transfer
+
+    async def handle(event: Event, delivery: Delivery) -> None:
+        franchise_id, doc_id = event.tenant, delivery.subject.rsplit(".", 1)[-1]
+        if not franchise_id:
+            raise Reject(f"event {event.id} names no franchise")
+        await project(supply, franchise_id, doc_id)
 
     return handle
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from bobaku.kernel.auth import Role
 from bobaku.kernel.errors import NotFound
 from bobaku.kernel.openapi import Api
+from bobaku.kernel.pagination import PAGE_QUERY, PageRequest, as_int, bad_query, page_request
 from bobaku.kernel.web import ok, principal, read_json
 from bobaku.services.supply.domain.purchasing import ParLevel
 from bobaku.services.supply.domain.recipes import Ingredient, Recipe, RecipeLine
@@ -271,11 +272,14 @@ async def get_par_levels(request: web.Request) -> web.Response:
 
 @api.get(
     "/outlets/{outlet_id}/suggested-purchase-orders",
-    summary="Draft purchase orders from par levels, one per supplier (manager)",
+    summary="Draft purchase orders from par levels and the analytics forecast over each "
+    "supplier's lead time, one per supplier (manager); par levels alone if analytics fails",
 )
 async def get_suggestions(request: web.Request) -> web.Response:
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip() or None
     data = await h.suggested_purchase_orders(
-        supply_of(request), principal(request), _m(request, "outlet_id")
+        supply_of(request), principal(request), _m(request, "outlet_id"), token
     )
     return ok(data)
 
@@ -428,6 +432,59 @@ async def cancel_transfer(request: web.Request) -> web.Response:
         supply_of(request), who, _m(request, "outlet_id"), _m(request, "transfer_id"), body.reason
     )
     return ok(data)
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+LIST_QUERY = (
+    ("status", "string", "only this status (default: every open one)"),
+    *PAGE_QUERY,
+)
+
+
+def _list_query(request: web.Request) -> tuple[str | None, PageRequest[int]]:
+    """``status``, ``limit`` and ``cursor``; anything else is a 422 naming it."""
+    for name in request.query:
+        if name not in ("status", "limit", "cursor"):
+            raise bad_query(name, "not a parameter of this list")
+    return request.query.get("status") or None, page_request(request.query, as_int)
+
+
+def _lister(what: str, level: str) -> Any:
+    async def handle(request: web.Request) -> web.Response:
+        status, page = _list_query(request)
+        if level == "outlet":
+            data = await h.list_outlet_documents(
+                supply_of(request), principal(request), what, _m(request, "outlet_id"), status, page
+            )
+        else:
+            data = await h.list_franchise_documents(
+                supply_of(request),
+                principal(request),
+                what,
+                _m(request, "franchise_id"),
+                status,
+                page,
+            )
+        return ok(data)
+
+    handle.__name__ = f"list_{what}_{level}"
+    return handle
+
+
+for _what, _noun in (("po", "purchase-orders"), ("transfer", "transfers")):
+    api.get(
+        f"/outlets/{{outlet_id}}/{_noun}",
+        query=LIST_QUERY,
+        summary=f"The outlet's {_noun.replace('-', ' ')}, newest first (staff of the outlet)",
+        errors=(404, 422),
+    )(_lister(_what, "outlet"))
+    api.get(
+        f"/franchises/{{franchise_id}}/{_noun}",
+        query=LIST_QUERY,
+        summary=f"The franchise's {_noun.replace('-', ' ')}, newest first (owner, hq)",
+        errors=(422,),
+    )(_lister(_what, "franchise"))
 
 
 # --- the order saga (service) ----------------------------------------------------------

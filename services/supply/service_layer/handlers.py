@@ -14,7 +14,10 @@ from typing import Any
 from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
 from bobaku.kernel.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
 from bobaku.kernel.outlets import OutletDirectory
+from bobaku.kernel.pagination import PageRequest, page_of
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.forecasts import HORIZON_DAYS, DemandForecasts
+from bobaku.services.supply.adapters.lists import DocumentLists
 from bobaku.services.supply.adapters.repository import SupplyRepository
 from bobaku.services.supply.domain import ledger as rules
 from bobaku.services.supply.domain.ledger import OutletStock, StockFact
@@ -35,6 +38,7 @@ from bobaku.services.supply.domain.recipes import (
     OrderLine,
     Recipe,
     RecipeLine,
+    forecast_use,
 )
 
 SOURCE = "supply-service"
@@ -52,6 +56,9 @@ class SupplyContext:
     purchase_orders: Documents
     transfers: Documents
     outlets: OutletDirectory
+    po_lists: DocumentLists
+    transfer_lists: DocumentLists
+    forecasts: DemandForecasts
 
 
 class InsufficientStock(Conflict):
@@ -291,13 +298,38 @@ async def par_levels(supply: SupplyContext, who: Principal, outlet_id: str) -> d
 
 
 async def suggested_purchase_orders(
-    supply: SupplyContext, who: Principal, outlet_id: str
+    supply: SupplyContext, who: Principal, outlet_id: str, token: str | None
 ) -> dict[str, Any]:
+    """Par levels and the analytics forecast over each supplier's lead time (asked with the
+    caller's token); par levels alone, saying why, when the forecast cannot be had."""
     franchise_id = await outlet_access(supply, who, outlet_id)
     levels = await supply.repository.par_levels(franchise_id, outlet_id)
     available, _ = await supply.ledgers.read(franchise_id, outlet_id, lambda s: s.availability())
     ingredients = await supply.repository.franchise_ingredients(franchise_id)
-    return {"outlet_id": outlet_id, "purchase_orders": suggest(levels, available, ingredients)}
+    forecast = await supply.forecasts.daily_cups(franchise_id, outlet_id, token)
+    basis: dict[str, Any]
+    if forecast.unavailable is None:
+        lead = {
+            s["id"]: int(s.get("lead_time_days", 0))
+            for s in await supply.repository.suppliers(franchise_id)
+        }
+        days_of = {
+            i: min(lead.get(x.supplier_id or "", 0), HORIZON_DAYS) for i, x in ingredients.items()
+        }
+        demand = forecast_use(await supply.repository.cookbook(), forecast.cups, days_of)
+        basis = {
+            "basis": "forecast",
+            "forecast_from": forecast.first_day,
+            "forecast_items": sorted(forecast.cups),
+        }
+    else:
+        demand = {}
+        basis = {"basis": "par_levels", "forecast_unavailable": forecast.unavailable}
+    return {
+        "outlet_id": outlet_id,
+        **basis,
+        "purchase_orders": suggest(levels, available, ingredients, demand),
+    }
 
 
 # --- reservations (the order saga) -------------------------------------------------------
@@ -676,3 +708,98 @@ async def cancel_transfer(
     if fact is not None:
         await supply.transfers.append(franchise_id, transfer_id, [fact], seq)
     return (await _transfer(supply, franchise_id, outlet_id, transfer_id))[0].view()
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def po_entry(po: PurchaseOrder) -> dict[str, Any]:
+    """A purchase order as its lists show it."""
+    view = po.view()
+    return {
+        "id": po.id,
+        "outlet_id": po.outlet_id,
+        "supplier_id": po.supplier_id,
+        "expected_delivery": po.expected_delivery,
+        "status": po.status,
+        "total_amount": view["total_amount"],
+        "created_at": po.history[0]["at"] if po.history else None,
+        "updated_at": po.history[-1]["at"] if po.history else None,
+    }
+
+
+def transfer_entry(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "from_outlet_id": transfer.from_outlet_id,
+        "to_outlet_id": transfer.to_outlet_id,
+        "status": transfer.status,
+        "created_at": transfer.history[0]["at"] if transfer.history else None,
+        "updated_at": transfer.history[-1]["at"] if transfer.history else None,
+    }
+
+
+async def project_purchase_order(supply: SupplyContext, franchise_id: str, po_id: str) -> None:
+    po, _ = await supply.purchase_orders.load(franchise_id, po_id, lambda: PurchaseOrder(po_id))
+    if po.exists:
+        await supply.po_lists.project(franchise_id, po_entry(po), [f"o:{po.outlet_id}", "f"])
+
+
+async def project_transfer(supply: SupplyContext, franchise_id: str, transfer_id: str) -> None:
+    transfer, _ = await supply.transfers.load(
+        franchise_id, transfer_id, lambda: Transfer(transfer_id)
+    )
+    if transfer.exists:
+        scopes = [f"o:{transfer.from_outlet_id}", f"o:{transfer.to_outlet_id}", "f"]
+        await supply.transfer_lists.project(franchise_id, transfer_entry(transfer), scopes)
+
+
+async def _listed(
+    lists: DocumentLists, franchise_id: str, scope: str, status: str | None, page: PageRequest[int]
+) -> dict[str, Any]:
+    """One page, newest first. Without a status: everything still open. An open status's
+    cursor is an offset into it; a final status's is the position to continue below."""
+    kind = lists.kind
+    if status is not None and status not in kind.statuses:
+        invalid([("status", f"one of {list(kind.statuses)}", status)])
+    if status is None or status in kind.open:
+        entries = await lists.open_entries(
+            franchise_id, scope, kind.open if status is None else (status,)
+        )
+        start = page.cursor or 0
+        fetched = entries[start : start + page.limit + 1]
+        items, cursor = page_of(fetched, page.limit, lambda _: start + page.limit)
+    else:
+        before = page.cursor
+        if before is None:
+            before = await lists.final_count(franchise_id, scope, status)
+        fetched = await lists.final_entries(franchise_id, scope, status, before, page.limit + 1)
+        items, cursor = page_of(fetched, page.limit, lambda _: max(0, before - page.limit))
+    return {"items": items, "next_cursor": cursor}
+
+
+async def list_outlet_documents(
+    supply: SupplyContext,
+    who: Principal,
+    what: str,
+    outlet_id: str,
+    status: str | None,
+    page: PageRequest[int],
+) -> dict[str, Any]:
+    franchise_id = await outlet_access(supply, who, outlet_id, STAFF)
+    lists = supply.po_lists if what == "po" else supply.transfer_lists
+    return await _listed(lists, franchise_id, f"o:{outlet_id}", status, page)
+
+
+async def list_franchise_documents(
+    supply: SupplyContext,
+    who: Principal,
+    what: str,
+    franchise_id: str,
+    status: str | None,
+    page: PageRequest[int],
+) -> dict[str, Any]:
+    who.require_role(*OWNERS)
+    who.require_franchise(franchise_id)
+    lists = supply.po_lists if what == "po" else supply.transfer_lists
+    return await _listed(lists, franchise_id, "f", status, page)

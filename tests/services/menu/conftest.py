@@ -24,7 +24,7 @@ from bobaku.kernel.bus import EVENTS_STREAM, EventBus
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import DATABASES
 from bobaku.services.menu.bootstrap import build_app
-from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION, STOCK_RELAY
+from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION
 from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
 
@@ -48,10 +48,7 @@ async def menu(
         await databases.drop_franchise(franchise)
     await client.close()
     for franchise in service.franchises:
-        for stream, subject in (
-            ("ES_STOCK", f"es.stock.{franchise}.>"),
-            (EVENTS_STREAM, f"events.{franchise}.>"),
-        ):
+        for stream, subject in ((EVENTS_STREAM, f"events.{franchise}.>"),):
             with contextlib.suppress(NotFoundError):
                 await bus.js.purge_stream(stream, subject=subject)
 
@@ -70,7 +67,6 @@ async def _forget_this_runs_consumers(settings: Settings, bus: EventBus) -> Asyn
     # so runs do not pile up consumers on the shared streams.
     for stream, durable in (
         (EVENTS_STREAM, f"{settings.deployment_id}-{CACHE_INVALIDATION}"),
-        ("ES_STOCK", f"{settings.deployment_id}-{STOCK_RELAY}"),
         (EVENTS_STREAM, f"{settings.deployment_id}-{SUPPLY_AVAILABILITY}"),
     ):
         with contextlib.suppress(NotFoundError):

@@ -116,3 +116,17 @@ class MenuService:
         """How many messages the stream holds on ``subject`` (wildcards allowed)."""
         info = await self.bus.js.stream_info(stream, subjects_filter=subject)
         return sum((info.state.subjects or {}).values())
+
+    async def caches_settled(self) -> None:
+        """Wait until the cache-invalidation consumer has handled every event published so
+        far, so that a test's own setup (a new item, a new outlet) cannot drop what the test
+        is about to cache."""
+        from support import eventually
+
+        durable = f"{self.settings.deployment_id}-menu-cache"
+
+        async def caught_up() -> bool:
+            info = await self.bus.js.consumer_info(EVENTS_STREAM, durable)
+            return not info.num_pending and not info.num_ack_pending
+
+        await eventually(caught_up)

@@ -1,4 +1,4 @@
-"""The menu's rules without any server: hours, seasons, pricing and the stock ledger."""
+"""The menu's rules without any server: hours, seasons and pricing."""
 
 from __future__ import annotations
 
@@ -23,12 +23,6 @@ from bobaku.services.menu.domain.model import (
     Topping,
     WeeklyHours,
     parse_clock,
-)
-from bobaku.services.menu.domain.stock import (
-    InsufficientStock,
-    ReservationClosed,
-    ReservationNotFound,
-    StockLedger,
 )
 
 JAKARTA_NOON = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)  # Tuesday 12:00 WIB
@@ -164,70 +158,3 @@ def test_overlapping_or_empty_periods_are_refused() -> None:
     )
     assert [day for day, _ in bad.problems()] == ["mon", "tue", "xyz"]
     assert WeeklyHours({"mon": (Shift(600, 840), Shift(900, 1320))}).problems() == []
-
-
-# --- the stock ledger ---------------------------------------------------------------------
-
-
-def recorded(ledger: StockLedger, fact: object, at: datetime = JAKARTA_NOON) -> StockLedger:
-    assert fact is not None
-    return ledger.apply(fact.type, fact.data, at)  # type: ignore[attr-defined]
-
-
-def test_a_reservation_holds_counted_units_only_and_a_repeat_records_nothing() -> None:
-    ledger = StockLedger("outlet-1")
-    recorded(ledger, ledger.restock({"m021": 3}))
-    fact = ledger.reserve("ord-1", {"m021": 2, "m001": 5})
-    assert fact is not None
-    assert fact.data["items"] == [{"menu_id": "m021", "quantity": 2}]
-    recorded(ledger, fact)
-    assert ledger.available("m021") == 1
-    assert ledger.available("m001") is None
-    assert ledger.reserve("ord-1", {"m021": 2}) is None
-
-
-def test_a_short_item_refuses_the_whole_order() -> None:
-    ledger = StockLedger("outlet-1")
-    recorded(ledger, ledger.restock({"m021": 1, "m011": 5}))
-    with pytest.raises(InsufficientStock) as caught:
-        ledger.reserve("ord-1", {"m011": 2, "m021": 2})
-    assert [s.as_record() for s in caught.value.shortages] == [
-        {"menu_id": "m021", "requested": 2, "available": 1}
-    ]
-    assert ledger.available("m011") == 5
-
-
-def test_release_gives_units_back_and_commit_uses_them() -> None:
-    ledger = StockLedger("outlet-1")
-    recorded(ledger, ledger.restock({"m021": 5}))
-    recorded(ledger, ledger.reserve("ord-1", {"m021": 2}))
-    recorded(ledger, ledger.reserve("ord-2", {"m021": 1}))
-    recorded(ledger, ledger.release("ord-1"))
-    recorded(ledger, ledger.commit("ord-2"))
-    assert ledger.report() == [{"menu_id": "m021", "on_hand": 4, "reserved": 0, "available": 4}]
-    assert ledger.release("ord-1") is None
-    assert ledger.commit("ord-2") is None
-    with pytest.raises(ReservationClosed):
-        ledger.commit("ord-1")
-    with pytest.raises(ReservationClosed):
-        ledger.release("ord-2")
-    with pytest.raises(ReservationNotFound):
-        ledger.release("ord-404")
-
-
-def test_settled_reservations_are_forgotten_after_the_memory_window() -> None:
-    ledger = StockLedger("outlet-1", memory=timedelta(days=7))
-    recorded(ledger, ledger.reserve("ord-old", {}))
-    recorded(ledger, ledger.commit("ord-old"))
-    recorded(ledger, ledger.reserve("ord-open", {}))
-    recorded(ledger, ledger.restock({"m001": 1}), JAKARTA_NOON + timedelta(days=8))
-    assert set(ledger.reservations) == {"ord-open"}
-
-
-def test_a_ledger_survives_its_snapshot() -> None:
-    ledger = StockLedger("outlet-1")
-    recorded(ledger, ledger.restock({"m021": 5}))
-    recorded(ledger, ledger.reserve("ord-1", {"m021": 2}))
-    again = StockLedger.from_record(ledger.as_record())
-    assert again.report() == ledger.report()
-    assert again.reserve("ord-1", {"m021": 2}) is None

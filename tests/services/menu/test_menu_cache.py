@@ -40,6 +40,7 @@ async def franchise_prices(menu: MenuService, franchise: str) -> Any:
 async def test_a_menu_read_is_served_from_redis_after_the_first(menu: MenuService) -> None:
     item = await menu.new_item(base_price=25000)
     outlet, franchise = await menu.new_outlet()
+    await menu.caches_settled()
     assert (await menu.menu_item(outlet, item))["price"] == 25000
     keys = [k async for k in menu.app[REDIS].scan_iter(match=f"cache:*:outlet-catalog:{outlet}:*")]
     assert len(keys) == 1

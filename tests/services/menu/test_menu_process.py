@@ -28,13 +28,8 @@ ROUTES = {
     ("delete", "/franchises/{franchise_id}/prices/{item_id}"),
     ("put", "/outlets/{outlet_id}/availability"),
     ("put", "/outlets/{outlet_id}/hours"),
-    ("put", "/outlets/{outlet_id}/stock"),
-    ("get", "/outlets/{outlet_id}/stock"),
     ("put", "/internal/outlets/{outlet_id}"),
     ("post", "/internal/quotes"),
-    ("post", "/internal/stock/reservations"),
-    ("post", "/internal/stock/reservations/{order_id}/release"),
-    ("post", "/internal/stock/reservations/{order_id}/commit"),
 }
 
 

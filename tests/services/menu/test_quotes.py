@@ -10,6 +10,7 @@ from menu_testing import NOON_IN_JAKARTA, MenuService
 from support import eventually
 
 from bobaku.kernel.auth import Role
+from bobaku.kernel.events import new_event
 
 BRIEF_LINE = {
     "menu_id": "m001",
@@ -142,14 +143,29 @@ async def test_an_unavailable_item_is_refused_naming_the_item(menu: MenuService)
     ]
 
 
-async def test_a_sold_out_item_is_refused(menu: MenuService) -> None:
+def availability_changed(franchise: str, outlet: str, unavailable: list[str], seq: int) -> Any:
+    """What the supply service announces when an outlet can no longer (or again) make items."""
+    return new_event(
+        "supply.availability_changed",
+        {
+            "franchise_id": franchise,
+            "outlet_id": outlet,
+            "unavailable": unavailable,
+            "became_unavailable": unavailable,
+            "became_available": [],
+            "seq": seq,
+        },
+        source="supply-service",
+        tenant=franchise,
+    )
+
+
+async def test_an_item_supply_cannot_make_is_sold_out_until_supply_says_otherwise(
+    menu: MenuService,
+) -> None:
     item = await menu.new_item()
     outlet, franchise = await menu.new_outlet()
-    manager = menu.token(Role.OUTLET_MANAGER, franchise_id=franchise, outlet_ids=[outlet])
-    status, _ = await menu.call(
-        "PUT", f"/outlets/{outlet}/stock", json={"items": {item: 0}}, token=manager
-    )
-    assert status == 200
+    await menu.bus.publish(availability_changed(franchise, outlet, [item], seq=7))
 
     async def sold_out() -> Any:
         status, body = await quote(menu, {"outlet_id": outlet, "items": [line(menu_id=item)]})
@@ -157,6 +173,16 @@ async def test_a_sold_out_item_is_refused(menu: MenuService) -> None:
 
     body = await eventually(sold_out)
     assert body["error"]["details"]["items"][0]["reason"] == "sold_out"
+    # An older announcement arriving late changes nothing; a newer one brings it back.
+    await menu.bus.publish(availability_changed(franchise, outlet, [], seq=3))
+    await menu.bus.publish(availability_changed(franchise, outlet, [item], seq=8))
+    await menu.bus.publish(availability_changed(franchise, outlet, [], seq=9))
+
+    async def back() -> bool:
+        status, _ = await quote(menu, {"outlet_id": outlet, "items": [line(menu_id=item)]})
+        return status == 200
+
+    await eventually(back)
 
 
 async def test_only_platform_services_may_ask_for_quotes(menu: MenuService) -> None:

@@ -9,14 +9,12 @@ from typing import Any
 import pytest_asyncio
 from menu_testing import MenuService
 
-from bobaku.kernel.auth import Role
 from bobaku.kernel.db import Databases
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import DATABASES
 from bobaku.services.menu.adapters.repository import INDEXES
 from bobaku.services.menu.seed import seed_demo
 
-COLLECTIONS = ("menu_categories", "menu_toppings", "menu_items", "outlets", "menu_seed_marks")
+COLLECTIONS = ("menu_categories", "menu_toppings", "menu_items", "outlets")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -53,7 +51,6 @@ async def test_seeding_twice_adds_the_demo_once_and_then_nothing(
         "items": 24,
         "outlets": 6,
         "prices": 2,
-        "stock": 6,
     }
     seeded = await contents(databases)
     second = await seed_demo(settings)
@@ -101,14 +98,3 @@ async def test_the_demo_brand_has_its_outlets_menu_toppings_and_bandung_prices(
     assert (by_id["t003"]["name"], by_id["t003"]["price"]) == ("Cheese Foam", 8000)
     assert (await menu.menu_item("outlet-04", "m001"))["price"] == 26000
     assert (await menu.menu_item("outlet-04", "m003"))["price"] == 25000
-
-
-async def test_the_demo_counts_no_items_its_stock_is_ingredients_in_supply(
-    menu: MenuService,
-) -> None:
-    databases = menu.app[DATABASES]
-    assert await databases.platform["menu_seed_marks"].count_documents({}) == 6
-    owner = menu.token(Role.FRANCHISE_OWNER, franchise_id="fr-jakarta")
-    status, body = await menu.call("GET", "/outlets/outlet-02/stock", token=owner)
-    assert status == 200
-    assert body["data"]["items"] == []

@@ -43,9 +43,7 @@ async def everything_about(menu: MenuService, at: Scene) -> tuple[Any, ...]:
         await platform["outlets"].count_documents({}),
         [d async for d in franchise["franchise_prices"].find()],
         [d async for d in franchise["outlet_availability"].find()],
-        await platform["stock_reservation_places"].count_documents({}),
         await menu.events_on(f"events.{at.franchise}.>"),
-        await menu.events_on(f"es.stock.{at.franchise}.>", stream="ES_STOCK"),
     )
 
 
@@ -61,28 +59,13 @@ Body = Callable[[Scene], Any]
 HOURS = "/outlets/{outlet}/hours"
 ITEM = "/items/{item}"
 PRICE = "/franchises/{franchise}/prices/{item}"
-STOCK = "/outlets/{outlet}/stock"
 AVAILABILITY = "/outlets/{outlet}/availability"
-RESERVE = "/internal/stock/reservations"
 REGISTER = "/internal/outlets/{outlet}"
 NEW = {"id": "m777777", "name": "Pandan Latte", "category_id": "c01", "base_price": 25000}
 
 
 def new_item(**changes: Any) -> Body:
     return lambda at: {**NEW, **changes}
-
-
-def stock(**counts: Any) -> Body:
-    return lambda at: {"items": counts}
-
-
-def reservation(**changes: Any) -> Body:
-    return lambda at: {
-        "order_id": "ord-20261124-0badbad0",
-        "outlet_id": at.outlet,
-        "items": [{"menu_id": "m021", "quantity": 1}],
-        **changes,
-    }
 
 
 CASES: list[tuple[str, str, str, Body, int]] = [
@@ -128,11 +111,6 @@ CASES: list[tuple[str, str, str, Body, int]] = [
         {"open": "10:00", "close": "10:00"}]}}, 422),
     ("PUT", HOURS, "manager", lambda at: {"timezone": "Mars/Olympus", "opening_hours": {}}, 422),
     ("PUT", HOURS, "manager", lambda at: {"timezone": "Asia/Jakarta"}, 422),
-    ("PUT", STOCK, "manager", stock(m021=-1), 422),
-    ("PUT", STOCK, "manager", stock(m021=1.5), 422),
-    ("PUT", STOCK, "manager", stock(m999999=5), 422),
-    ("PUT", STOCK, "manager", stock(), 422),
-    ("PUT", "/outlets/outlet-999999999/stock", "hq", stock(m021=5), 404),
     # internal
     ("PUT", REGISTER, "service", lambda at: {"franchise_id": "FR JKT", "name": "X"}, 422),
     ("PUT", REGISTER, "service", lambda at: {"franchise_id": at.franchise}, 422),
@@ -144,12 +122,6 @@ CASES: list[tuple[str, str, str, Body, int]] = [
     ("PUT", "/internal/outlets/shop-1", "service",
      lambda at: {"franchise_id": at.franchise, "name": "X"}, 422),
     ("PUT", REGISTER, "hq", lambda at: {"franchise_id": at.franchise, "name": "X"}, 403),
-    ("POST", RESERVE, "service", reservation(order_id="order-1"), 422),
-    ("POST", RESERVE, "service", reservation(items=[]), 422),
-    ("POST", RESERVE, "service", reservation(items=[{"menu_id": "m021", "quantity": 0}]), 422),
-    ("POST", RESERVE, "service", reservation(items=[{"menu_id": "m021"}]), 422),
-    ("POST", RESERVE, "service", reservation(outlet_id="outlet-999999999"), 422),
-    ("POST", RESERVE, "manager", reservation(), 403),
     ("POST", "/internal/quotes", "service",
      lambda at: {"outlet_id": at.outlet, "items": [{"menu_id": at.item, "quantity": 1,
                                                    "customizations": {"sugar_level": 40}}]}, 422),
@@ -180,9 +152,7 @@ async def test_a_refused_write_answers_with_the_envelope_and_changes_nothing(
         ("PUT", PRICE, "owner"),
         ("PUT", AVAILABILITY, "manager"),
         ("PUT", HOURS, "manager"),
-        ("PUT", STOCK, "manager"),
         ("PUT", REGISTER, "service"),
-        ("POST", RESERVE, "service"),
         ("POST", "/internal/quotes", "service"),
     ],
 )

@@ -22,11 +22,11 @@ from bobaku.kernel.bus import EVENTS_STREAM, EventBus
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import DATABASES
 from bobaku.services.menu.bootstrap import build_app as build_menu
-from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION, STOCK_RELAY
+from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION
 from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
 from bobaku.services.supply.bootstrap import build_app as build_supply
-from bobaku.services.supply.entrypoints.consumers import ARRIVALS, RELAY
+from bobaku.services.supply.entrypoints.consumers import ARRIVALS, LISTS, RELAY
 from bobaku.services.supply.seed import seed_supply
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,6 +47,9 @@ async def harness(
             "service_name": "supply",
             "menu_url": str(menu.make_url("")).rstrip("/"),
             "service_token": service_token,
+            # No analytics here (nothing listens on the discard port): suggestions fall
+            # back to par levels. tests/integration/test_supply_saga.py has the real one.
+            "analytics_url": "http://127.0.0.1:9",
         }
     )
     replicas: list[Client] = []
@@ -74,8 +77,9 @@ async def harness(
         ("ES_SUPPLY", RELAY),
         ("ES_SUPPLYPO", f"{ARRIVALS}-es-supplypo"),
         ("ES_SUPPLYTRANSFER", f"{ARRIVALS}-es-supplytransfer"),
+        ("ES_SUPPLYPO", f"{LISTS}-es-supplypo"),
+        ("ES_SUPPLYTRANSFER", f"{LISTS}-es-supplytransfer"),
         (EVENTS_STREAM, CACHE_INVALIDATION),
-        ("ES_STOCK", STOCK_RELAY),
         (EVENTS_STREAM, SUPPLY_AVAILABILITY),
     ):
         with contextlib.suppress(NotFoundError):

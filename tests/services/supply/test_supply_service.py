@@ -467,7 +467,11 @@ async def test_falling_below_the_reorder_point_announces_low_stock_and_suggests_
     status, body = await harness.call(
         "GET", f"/outlets/{outlet}/suggested-purchase-orders", token=manager
     )
+    # No analytics answers here: par levels alone, and the answer says so.
+    assert body["data"]["basis"] == "par_levels"
+    assert "analytics" in body["data"]["forecast_unavailable"]
     [suggestion] = body["data"]["purchase_orders"]
+    assert suggestion["lines"][0]["forecast_use"] == 0
     assert suggestion["supplier_id"] == "sup-boba-nusantara"
     assert suggestion["lines"][0]["packs"] == 2
     assert suggestion["total_amount"] == 2 * 90_000
@@ -595,3 +599,33 @@ async def test_a_delivery_recorded_just_before_a_crash_is_still_booked_once(
     assert status == 200, body
     assert body["data"]["status"] == "received"
     assert (await harness.stock(outlet, franchise))["tapioca-pearl"]["on_hand"] == 9000
+
+
+async def test_a_bad_reservation_is_refused_naming_the_field_and_holds_nothing(
+    harness: SupplyHarness,
+) -> None:
+    """The saga's reservation call (moved here with the menu's whole-item counts)."""
+    outlet, franchise = await harness.new_outlet()
+    await harness.count(outlet, franchise, {"tapioca-pearl": 1000})
+    good = {"order_id": "ord-20261124-0badbad0", "outlet_id": outlet, "items": [drink("m001")]}
+    for changes, field in (
+        ({"order_id": "order 1"}, "order_id"),
+        ({"items": []}, "items"),
+        ({"items": [{"menu_id": "m001", "quantity": 0}]}, "items.0.quantity"),
+        ({"items": [{"menu_id": "m001"}]}, "items.0.quantity"),
+        ({"outlet_id": "outlet-999999999"}, "outlet_id"),
+    ):
+        status, body = await harness.call(
+            "POST", "/internal/stock/reservations", json={**good, **changes}, token=harness.service
+        )
+        assert status == 422, (changes, body)
+        assert body["error"]["details"]["fields"][0]["field"] == field, changes
+    # Only the saga (a service token) reserves; a manager of the outlet may not.
+    status, body = await harness.call(
+        "POST",
+        "/internal/stock/reservations",
+        json=good,
+        token=harness.manager(franchise, outlet),
+    )
+    assert status == 403
+    assert (await harness.stock(outlet, franchise))["tapioca-pearl"]["reserved"] == 0

@@ -1,0 +1,87 @@
+"""The outlet stock ledger's rules without a server (moved here with the menu's whole-item
+counts, which the supply ledger replaced): reservations hold tracked units only, all or
+nothing, settle once, are forgotten after the memory window, and survive a snapshot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bobaku.services.supply.domain.ledger import (
+    InsufficientStock,
+    OutletStock,
+    ReservationClosed,
+    ReservationNotFound,
+    StockFact,
+)
+
+NOON = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+def recorded(ledger: OutletStock, fact: StockFact | None, at: datetime = NOON) -> OutletStock:
+    assert fact is not None
+    return ledger.apply(fact.type, fact.data, at)
+
+
+def test_a_reservation_holds_tracked_units_only_and_a_repeat_records_nothing() -> None:
+    ledger = OutletStock("outlet-1")
+    recorded(ledger, ledger.receive("r-1", {"tapioca-pearl": 300}, "manual"))
+    fact = ledger.reserve("ord-1", {"tapioca-pearl": 120, "ice": 500})
+    assert fact is not None
+    assert [x["ingredient_id"] for x in fact.data["lines"]] == ["tapioca-pearl"]
+    recorded(ledger, fact)
+    assert ledger.available("tapioca-pearl") == 180
+    assert ledger.available("ice") is None  # never received or counted: not limiting
+    assert ledger.reserve("ord-1", {"tapioca-pearl": 120}) is None
+
+
+def test_one_short_ingredient_refuses_the_whole_order() -> None:
+    ledger = OutletStock("outlet-1")
+    recorded(ledger, ledger.receive("r-1", {"tapioca-pearl": 50, "fresh-milk": 500}, "manual"))
+    with pytest.raises(InsufficientStock) as caught:
+        ledger.reserve("ord-1", {"fresh-milk": 150, "tapioca-pearl": 60})
+    assert [s.as_record() for s in caught.value.shortages] == [
+        {"ingredient_id": "tapioca-pearl", "requested": 60, "available": 50}
+    ]
+    assert ledger.available("fresh-milk") == 500
+
+
+def test_release_gives_units_back_and_commit_uses_them_each_once() -> None:
+    ledger = OutletStock("outlet-1")
+    recorded(ledger, ledger.receive("r-1", {"cup-500": 5}, "manual"))
+    recorded(ledger, ledger.reserve("ord-1", {"cup-500": 2}))
+    recorded(ledger, ledger.reserve("ord-2", {"cup-500": 1}))
+    recorded(ledger, ledger.release("ord-1"))
+    recorded(ledger, ledger.commit("ord-2"))
+    assert ledger.report() == [
+        {"ingredient_id": "cup-500", "on_hand": 4, "reserved": 0, "available": 4}
+    ]
+    assert ledger.release("ord-1") is None
+    assert ledger.commit("ord-2") is None
+    with pytest.raises(ReservationClosed):
+        ledger.commit("ord-1")
+    with pytest.raises(ReservationClosed):
+        ledger.release("ord-2")
+    with pytest.raises(ReservationNotFound):
+        ledger.release("ord-404")
+
+
+def test_settled_reservations_are_forgotten_after_the_memory_window() -> None:
+    ledger = OutletStock("outlet-1", memory=WEEK)
+    recorded(ledger, ledger.reserve("ord-old", {}))
+    recorded(ledger, ledger.commit("ord-old"))
+    recorded(ledger, ledger.reserve("ord-open", {}))
+    recorded(ledger, ledger.receive("r-1", {"cup-500": 1}, "manual"), NOON + timedelta(days=8))
+    assert set(ledger.reservations) == {"ord-open"}
+
+
+def test_a_ledger_survives_its_snapshot() -> None:
+    ledger = OutletStock("outlet-1")
+    recorded(ledger, ledger.receive("r-1", {"cup-500": 5}, "manual"))
+    recorded(ledger, ledger.reserve("ord-1", {"cup-500": 2}))
+    again = OutletStock.from_record(ledger.as_record(), WEEK)
+    assert again.report() == ledger.report()
+    assert again.reserve("ord-1", {"cup-500": 2}) is None
+    assert again.receive("r-1", {"cup-500": 5}, "manual") is None
