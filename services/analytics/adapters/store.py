@@ -91,13 +91,14 @@ class ProjectionStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    async def apply_order_event(self, event: Event, gen: int | None = None) -> bool:
+    async def apply_order_event(self, event: Event, gen: int | None = None) -> OrderFacts | None:
         """Fold the event into its order and move the counters by the difference.
 
-        Returns whether any counter moved (False for a repeat or an event without effect)."""
+        Returns the order's facts if any counter moved (None for a repeat or an event without
+        effect)."""
         order_id = event.data.get("order_id")
         if not order_id:
-            return False
+            return None
         p = self.prefix(gen if gen is not None else await self.generation())
         okey = f"{p}:o:{order_id}"
         for _ in range(WATCH_RETRIES):
@@ -125,7 +126,7 @@ class ProjectionStore:
                     await pipe.execute()
                 except WatchError:
                     continue
-                return bool(diff)
+                return facts if diff else None
         raise RuntimeError(f"order {order_id} kept changing under {WATCH_RETRIES} attempts")
 
     async def apply_loyalty_event(self, event: Event, counter: str, gen: int | None = None) -> bool:

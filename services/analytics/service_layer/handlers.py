@@ -24,22 +24,29 @@ from bobaku.services.analytics.domain.model import (
     fold,
     merge,
 )
+from bobaku.services.analytics.service_layer.feed import FiguresFeed
 
 log = logging.getLogger(__name__)
 
 
-async def handle(store: ProjectionStore, event: Event, gen: int | None = None) -> bool:
-    """Apply one event to the current generation; True if a figure moved."""
+async def handle(
+    store: ProjectionStore, event: Event, gen: int | None = None, feed: FiguresFeed | None = None
+) -> bool:
+    """Apply one event to the current generation; True if a figure moved (and then, with a
+    ``feed``, the order's franchise and outlet are told the hub's feeds)."""
     if event.type in ORDER_EVENTS:
-        return await store.apply_order_event(event, gen)
+        facts = await store.apply_order_event(event, gen)
+        if facts is not None and feed is not None:
+            feed.moved(facts)
+        return facts is not None
     if (counter := LOYALTY_EVENTS.get(event.type)) is not None:
         return await store.apply_loyalty_event(event, counter, gen)
     return False
 
 
-def live_handler(store: ProjectionStore) -> Handler:
+def live_handler(store: ProjectionStore, feed: FiguresFeed | None = None) -> Handler:
     async def on_event(event: Event, _: Delivery) -> None:
-        await handle(store, event)
+        await handle(store, event, feed=feed)
 
     return on_event
 
@@ -110,7 +117,8 @@ async def rebuild(
     current = await store.generation(fresh=True)
     gen = current + 1
     await store.drop(gen)  # a rebuild that died half-way left it behind
-    upto = {s: await last_seq(bus, s) for s in (streams.ORDER.name, streams.LOYALTY.name)}
+    read = (streams.ORDER.name, streams.LOYALTY.name, streams.ORDER_HISTORY.name)
+    upto = {s: await last_seq(bus, s) for s in read}
     total = sum(upto.values())
     facts: dict[str, OrderFacts] = {}
     loyalty: Contribution = {}
