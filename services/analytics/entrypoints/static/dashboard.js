@@ -156,6 +156,7 @@
       const stamp = new Intl.DateTimeFormat("en-GB", { timeZone: zone, timeStyle: "medium" }).format(new Date());
       $("updated").textContent = `updated ${stamp}`;
       $("updated").dataset.count = updates;
+      $("updated").dataset.settled = $("today-orders").dataset.value; // what this reload showed
     } catch (err) {
       if (err.status === 403 || err.status === 401) deny(err);
     }
