@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -59,6 +60,12 @@ async def stream_events(
     while the caller keeps up: a push consumer overran a slow fold and dropped messages."""
     if upto_seq <= after_seq:
         return
+    try:
+        state = (await bus.js.stream_info(stream)).state
+    except NotFoundError:
+        return
+    if state.messages == 0 or upto_seq < state.first_seq:
+        return  # purged (the generated history is, by the benchmark)
     sub = await bus.js.pull_subscribe(
         ">",
         stream=stream,
@@ -72,7 +79,11 @@ async def stream_events(
     try:
         seq = after_seq
         while seq < upto_seq:
-            for msg in await sub.fetch(min(batch, upto_seq - seq), timeout=10):
+            try:
+                msgs = await sub.fetch(min(batch, upto_seq - seq), timeout=5)
+            except NatsTimeoutError:
+                break  # nothing more stored up to upto_seq (the rest was deleted)
+            for msg in msgs:
                 seq = msg.metadata.sequence.stream
                 try:
                     events = decode_events(msg.data, msg.headers)
