@@ -14,11 +14,12 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint fmt test test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
 	@echo "make test          lint + the whole test suite against real NATS, Redis, FerretDB"
+	@echo "make seed-history  a generated past year of orders for the demo brand's analytics"
 	@echo "make bench         benchmarks (ordering, operator, hub); figures go to docs/performance.md"
 	@echo "make chaos         fault tests at full size (1,000 hub clients dropped at random)"
 	@echo "make lint          ruff (lint + format check) and mypy"
@@ -93,6 +94,14 @@ test-infra-down:
 run: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \
 		PYTHONPATH=scripts exec $(BIN)/python scripts/run.py
+
+# A generated past year for the demo brand's dashboards (docs/analytics.md), against the
+# servers of `make run`; run it again and nothing is added. SEED_HISTORY_ARGS: --days (at
+# most 400), --scale (demand x, at most 2), --seed.
+SEED_HISTORY_ARGS ?= --days 365 --scale 0.5
+seed-history: $(STAMP) infra-up
+	@set -a; source .run/infra.env; set +a; \
+		$(BIN)/python -m bobaku.services.analytics seed-history $(SEED_HISTORY_ARGS)
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.

@@ -9,16 +9,25 @@ the same events in the same run, and the forecast's backtest against seasonal na
    nothing (fetch, decode, ack) drains it;
 3. the projections: the same consumer with the analytics handler (fold, Redis transaction)
    drains it again;
-4. the backtest: generated history for 3 outlets x 4 items, 4 weekly origins.
+4. the lag under load: orders published at ``--rate`` orders/s for ``--load-s`` seconds to
+   the live projection with its feed (``analytics.figures_moved``, what the dashboard reloads
+   on); per order, the time from its payment's publication to the feed event naming it,
+   against a bare consumer's receipt of the same payment (the baseline);
+5. the rebuild of the generated year: ``seed-history`` (365 days, the demo brand) into
+   ``ES_ORDERHISTORY``, then ``rebuild`` from every stream it reads, against a bare read
+   (ordered consumer, decode only) of the same streams;
+6. the backtest: generated history for 3 outlets x 4 items, 4 weekly origins.
 
 Prints a table and rewrites the "Measured" section of ``docs/analytics.md``. Bounded in
-count; deletes its stream, consumers and Redis keys.
+count and time; deletes its streams, consumers and Redis keys, and purges the generated
+history (``make seed-history`` puts it back; the tests seed their own days).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import secrets
 import sys
@@ -28,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.events import Event, new_event
@@ -35,8 +45,15 @@ from bobaku.kernel.settings import Settings
 from bobaku.services.analytics.adapters.store import ProjectionStore
 from bobaku.services.analytics.domain import history
 from bobaku.services.analytics.domain.model import Rules
+from bobaku.services.analytics.service_layer.feed import FIGURES_MOVED, FiguresFeed
 from bobaku.services.analytics.service_layer.forecast import backtest
-from bobaku.services.analytics.service_layer.handlers import live_handler
+from bobaku.services.analytics.service_layer.handlers import (
+    last_seq,
+    live_handler,
+    rebuild,
+    stream_events,
+)
+from bobaku.services.analytics.service_layer.seed_history import seed_history
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "analytics.md"
 
@@ -92,7 +109,110 @@ async def drain(bus: EventBus, stream: str, durable: str, handler: Any, total: i
     return total / elapsed
 
 
-async def run(orders: int) -> dict[str, float]:
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict[str, float]:
+    """Payment → figures_moved naming the order, per order, under a steady order load."""
+    bus = await EventBus.connect(settings, streams=(streams.EVENTS.spec,))
+    redis = redis_from_settings(settings)
+    tag = secrets.token_hex(3)
+    spec = StreamSpec(f"BENCH_LAG_{tag.upper()}", (f"benchlag{tag}.>",))
+    await bus.ensure_stream(spec)
+    store = ProjectionStore(redis, settings.deployment_id, Rules(zone=ZoneInfo("Asia/Jakarta")))
+    feed = FiguresFeed(bus, interval_s=0.5)
+    paid_at: dict[str, float] = {}
+    bare_lag: list[float] = []
+    figure_lag: list[float] = []
+
+    async def bare(event: Event, _: Delivery) -> None:
+        if event.type == "order.payment_completed" and event.data["order_id"] in paid_at:
+            bare_lag.append(time.perf_counter() - paid_at[event.data["order_id"]])
+
+    async def moved(msg: Any) -> None:
+        now = time.perf_counter()
+        for order_id in Event.from_json(msg.data).data["order_ids"]:
+            if order_id in paid_at and order_id not in seen:
+                seen.add(order_id)
+                figure_lag.append(now - paid_at[order_id])
+        if len(seen) >= count:
+            all_seen.set()
+
+    seen: set[str] = set()
+    all_seen = asyncio.Event()
+    sub = await bus.nc.subscribe(streams.EVENTS.filter(FIGURES_MOVED, "fr-bench"), cb=moved)
+    feed.start()
+    consumers = [
+        await bus.consume(ConsumerSpec("bench-lag-bare", spec.name, batch=128), bare),
+        await bus.consume(
+            ConsumerSpec("bench-lag-projection", spec.name, batch=128), live_handler(store, feed)
+        ),
+    ]
+    subject = spec.subjects[0].removesuffix(">")
+    count = int(rate * load_s)
+    try:
+        t0 = time.perf_counter()
+        for i in range(count):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            events = order_events(100_000 + i, datetime.now(UTC))
+            for event in events[:2]:  # created, then paid: now
+                event = event.model_copy(update={"timestamp": datetime.now(UTC)})
+                if event.type == "order.payment_completed":
+                    paid_at[event.data["order_id"]] = time.perf_counter()
+                await bus.js.publish(f"{subject}{i}", event.to_json())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_seen.wait(), timeout=60)
+    finally:
+        for consumer in consumers:
+            await consumer.stop(grace_s=5)
+        await feed.stop()
+        await sub.unsubscribe()
+        await bus.js.delete_stream(spec.name)
+        await store.drop(1)
+        await redis.aclose()
+        await bus.close()
+    return {
+        "lag_orders": count, "lag_rate": rate, "lag_seen": len(figure_lag),
+        "lag_p50": quantile(figure_lag, 0.5), "lag_p99": quantile(figure_lag, 0.99),
+        "bare_p50": quantile(bare_lag, 0.5), "bare_p99": quantile(bare_lag, 0.99),
+    }  # fmt: skip
+
+
+async def rebuild_year(settings: Settings) -> dict[str, float]:
+    """The generated year (the demo brand, 365 days) seeded, then rebuilt from the streams."""
+    bus = await EventBus.connect(settings)
+    redis = redis_from_settings(settings)
+    zone = ZoneInfo("Asia/Jakarta")
+    store = ProjectionStore(redis, settings.deployment_id, Rules(zone=zone))
+    try:
+        t = time.perf_counter()
+        seeded = await seed_history(bus, end=datetime.now(zone).date(), days=365, zone=zone)
+        seed_s = time.perf_counter() - t
+        read = (streams.ORDER.name, streams.LOYALTY.name, streams.ORDER_HISTORY.name)
+        t = time.perf_counter()
+        messages = 0
+        for name in read:
+            async for _ in stream_events(bus, name, 0, await last_seq(bus, name)):
+                messages += 1
+        bare_s = time.perf_counter() - t
+        t = time.perf_counter()
+        done = await rebuild(bus, store, switch=False)
+        rebuild_s = time.perf_counter() - t
+        await store.drop(done.generation)
+    finally:
+        await bus.js.purge_stream(streams.ORDER_HISTORY.name)
+        await redis.aclose()
+        await bus.close()
+    return {
+        "year_orders": seeded.orders + seeded.orders_existing, "seed_s": seed_s,
+        "rebuild_events": done.events, "rebuild_orders": done.orders, "rebuild_s": rebuild_s,
+        "read_s": bare_s,
+    }  # fmt: skip
+
+
+async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
     settings = Settings(service_name="analytics-bench", deployment_id=f"b{secrets.token_hex(3)}")
     bus = await EventBus.connect(settings)
     redis = redis_from_settings(settings)
@@ -121,6 +241,9 @@ async def run(orders: int) -> dict[str, float]:
         await redis.aclose()
         await bus.close()
 
+    lag = await lag_under_load(settings, rate, load_s)
+    year = await rebuild_year(settings)
+
     start, days = date(2026, 1, 1), 330
     items = ("m001", "m003", "m012", history.SEASONAL_ITEM)
     sales = list(history.generate(start, days, outlets=history.OUTLETS[:3], items=items))
@@ -136,6 +259,7 @@ async def run(orders: int) -> dict[str, float]:
         "series": bt.series, "daily_wape": bt.daily_wape, "naive_daily_wape": bt.naive_daily_wape,
         "daily_mape": bt.daily_mape, "naive_daily_mape": bt.naive_daily_mape,
         "hourly_wape": bt.hourly_wape, "naive_hourly_wape": bt.naive_hourly_wape,
+        **lag, **year,
     }  # fmt: skip
 
 
@@ -155,6 +279,18 @@ def table(r: dict[str, float]) -> str:
             f"| {r['daily_mape'] / r['naive_daily_mape']:.2f} |",
             f"| hourly WAPE | {r['hourly_wape']:.3f} | {r['naive_hourly_wape']:.3f} "
             f"| {r['hourly_wape'] / r['naive_hourly_wape']:.2f} |",
+            f"| payment → figure on the feed, p50 ({int(r['lag_seen'])}/{int(r['lag_orders'])} "
+            f"orders at {r['lag_rate']:g}/s) | {1000 * r['lag_p50']:.0f} ms "
+            f"| {1000 * r['bare_p50']:.0f} ms (bare consumer receives the payment) "
+            f"| {r['lag_p50'] / r['bare_p50']:.1f} |",
+            f"| payment → figure on the feed, p99 | {1000 * r['lag_p99']:.0f} ms "
+            f"| {1000 * r['bare_p99']:.0f} ms | {r['lag_p99'] / r['bare_p99']:.1f} |",
+            f"| rebuild of the generated year ({int(r['year_orders'])} orders; "
+            f"{int(r['rebuild_events'])} events, {int(r['rebuild_orders'])} orders in all streams) "
+            f"| {r['rebuild_s']:.1f} s | {r['read_s']:.1f} s (bare read of the same streams) "
+            f"| {r['rebuild_s'] / r['read_s']:.1f} |",
+            f"| seeding the generated year (make seed-history, without its rebuild) "
+            f"| {r['seed_s']:.1f} s | | |",
             f"| backtest time | {r['backtest_s']:.1f} s | | |",
         ]
     )
@@ -163,8 +299,10 @@ def table(r: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=600)
+    parser.add_argument("--rate", type=float, default=10.0, help="orders/s for the lag")
+    parser.add_argument("--load-s", type=float, default=30.0, help="seconds of order load")
     args = parser.parse_args()
-    result = asyncio.run(run(args.orders))
+    result = asyncio.run(run(args.orders, args.rate, min(args.load_s, 120.0)))
     text = table(result)
     print(text)
     doc = DOC.read_text()

@@ -184,6 +184,7 @@ SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("order", streams.ORDER.name, (streams.ORDER.wildcard,)),
     ("payment", streams.PAYMENT.name, (streams.PAYMENT.wildcard,)),
     ("notification", streams.EVENTS.name, (streams.EVENTS.filter("notification.requested"),)),
+    ("analytics", streams.EVENTS.name, (streams.EVENTS.filter("analytics.figures_moved"),)),
 )
 
 

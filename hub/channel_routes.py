@@ -5,6 +5,9 @@
 - ``payment.*`` (ES_PAYMENT, ``es.payment.<fr>.<intent>``) → ``franchise:{fr}:ops``
 - ``notification.requested`` (EVENTS, ``events.<fr>.notification.requested``) →
   ``user:{user_id}:inbox``, as a message rendered in the user's language
+- ``analytics.figures_moved`` (EVENTS, ``events.<fr>.analytics.figures_moved``) →
+  ``franchise:{fr}:ops`` and ``outlet:{outlet_id}:kitchen`` of each outlet it names (the
+  dashboard reloads its figures from the analytics API when they moved)
 
 Plain functions without I/O. A publication's data is the event in a compact form
 (``id``, ``type``, ``timestamp``, ``tenant``, ``data``); for the inbox, ``data`` is the
@@ -30,6 +33,7 @@ from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import utc_iso
 
 NOTIFICATION_REQUESTED = "notification.requested"
+FIGURES_MOVED = "analytics.figures_moved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,12 @@ def routes_for(event: Event, subject: str) -> list[ChannelRoute]:
         franchise = event.tenant or _token(tokens, 2)
         if valid_id(franchise):
             channels.append(ops_channel(franchise))
+    elif event.type == FIGURES_MOVED:
+        franchise = event.data.get("franchise_id") or event.tenant
+        if valid_id(franchise):
+            channels.append(ops_channel(franchise))
+            outlets = event.data.get("outlet_ids") or []
+            channels += [kitchen_channel(o) for o in outlets if valid_id(o)]
     elif event.type == NOTIFICATION_REQUESTED:
         user_id = event.data.get("user_id")
         if valid_id(user_id) and wants_in_app(event.data):

@@ -137,10 +137,23 @@ EVENTS = Stream(
         "supply.stock_low",
         "supply.availability_changed",
         "loyalty.reward_expiring",
+        "analytics.",
     ),
-    ("customer", "menu", "order", "supply"),
+    ("customer", "menu", "order", "supply", "analytics"),
     "Integration events (facts that are no aggregate's own history); tenant `brand` for "
     "brand-wide ones.",
+)
+# A generated past for the demo brand (``make seed-history``): order.* events as the order
+# service writes them, kept apart so that only analytics, which asks for it, ever reads
+# them (no kitchen screen, notification or loyalty ledger acts on a made-up year). It
+# carries no type of its own: its types are ORDER's.
+ORDER_HISTORY = Stream(
+    aggregate_spec("orderhistory"),
+    "es.orderhistory.{tenant}.{order_id}",
+    (),
+    ("analytics",),
+    "The demo brand's generated year of order events (make seed-history), read by analytics "
+    "alone; the same order.* types as ES_ORDER.",
 )
 DEAD_LETTERS = Stream(
     DEAD_LETTER_SPEC,
@@ -151,7 +164,8 @@ DEAD_LETTERS = Stream(
 )
 
 CATALOG: tuple[Stream, ...] = (
-    ORDER, PAYMENT, LOYALTY, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, DEAD_LETTERS,
+    ORDER, PAYMENT, LOYALTY, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, ORDER_HISTORY,
+    DEAD_LETTERS,
 )  # fmt: skip
 
 

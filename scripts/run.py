@@ -124,6 +124,7 @@ def print_urls(procs: list[Process]) -> None:
     say("BobaKu is up:")
     print(f"    API gateway     {base}/api/v1   (docs {base}/api/docs)")
     print(f"    health          {base}/healthz   {base}/readyz   metrics {base}/metrics")
+    print(f"    dashboard       {base}/dashboard   (HQ, owners, managers; make seed-history)")
     if "hub" in ports:
         hub = f"http://127.0.0.1:{ports['hub']}"
         print(f"    kitchen display {hub}/kds      order tracking {hub}/track")

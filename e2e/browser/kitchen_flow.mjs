@@ -8,52 +8,11 @@
 //
 // Environment: HUB_URL (the hub, serving /kds and /track), STAFF_EMAIL, STAFF_PASSWORD,
 // CUSTOMER_EMAIL, CUSTOMER_PASSWORD, ARTIFACTS (screenshot folder), CHROMIUM (the
-// executable, default /usr/bin/chromium), STEP_TIMEOUT_MS (default 30000).
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import readline from "node:readline";
-import { chromium } from "playwright-core";
+// executable, default /usr/bin/chromium), STEP_TIMEOUT_MS (default 30000); the shared parts
+// are in harness.mjs.
+import { emit, env, expectCommand, login, shot, start, waitFor, waitLive } from "./harness.mjs";
 
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-};
 const HUB = env("HUB_URL").replace(/\/$/, "");
-const ARTIFACTS = env("ARTIFACTS");
-const TIMEOUT = Number(env("STEP_TIMEOUT_MS", "30000"));
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-
-// -- talking to the Python side ----------------------------------------------------------
-
-function emit(event, fields = {}) {
-  process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
-}
-
-const commands = [];
-const waiters = [];
-readline.createInterface({ input: process.stdin }).on("line", (line) => {
-  if (!line.trim()) return;
-  const command = JSON.parse(line);
-  const waiter = waiters.shift();
-  if (waiter) waiter(command);
-  else commands.push(command);
-});
-
-async function expectCommand(name) {
-  const command = commands.length ? commands.shift() : await new Promise((resolve) => waiters.push(resolve));
-  if (command.cmd !== name) throw new Error(`expected the command ${name}, got ${JSON.stringify(command)}`);
-  return command;
-}
 
 // -- the hub's websocket, droppable on demand --------------------------------------------
 
@@ -92,25 +51,7 @@ class Link {
 
 // -- pages -------------------------------------------------------------------------------
 
-async function shot(page, name) {
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  return file;
-}
-
-async function waitFor(page, description, predicate, arg) {
-  try {
-    await page.waitForFunction(predicate, arg, { timeout: TIMEOUT, polling: 100 });
-  } catch (err) {
-    throw new Error(`${description}: not within ${TIMEOUT} ms (${err.message.split("\n")[0]})`);
-  }
-}
-
 const hubStatus = (page) => page.locator("#status").textContent();
-
-async function waitLive(page, who) {
-  await waitFor(page, `${who} is live on the hub`, () => document.querySelector("#status")?.textContent === "live");
-}
 
 // What the KDS shows of one order: where its ticket is (or tickets are), and their text.
 function ticketsOf(page, orderId) {
@@ -161,14 +102,6 @@ function trackingView(page) {
     items: [...document.querySelectorAll("#items li")].map((n) => n.textContent),
     hub: document.querySelector("#status")?.textContent ?? "",
   }));
-}
-
-async function login(page, url, email, password, extra = {}) {
-  await page.goto(url);
-  await page.locator("#login input[name=email]").fill(email);
-  await page.locator("#login input[name=password]").fill(password);
-  for (const [name, value] of Object.entries(extra)) await page.locator(`#login input[name=${name}]`).fill(value);
-  await page.locator("#login button[type=submit]").click();
 }
 
 // -- the scenario ------------------------------------------------------------------------
@@ -332,49 +265,4 @@ async function scenario(context, pages, step) {
   return result;
 }
 
-async function main() {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "bobaku-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: env("CHROMIUM", "/usr/bin/chromium"),
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 60000,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  const pages = {};
-  const problems = { page_errors: [], console_errors: [] };
-  context.on("page", (page) => {
-    page.on("pageerror", (err) => problems.page_errors.push(`${page.url()}: ${err.message}`));
-    page.on("console", (msg) => {
-      if (msg.type() === "error") problems.console_errors.push(`${page.url()}: ${msg.text()}`);
-    });
-  });
-  let current = "launch";
-  let code = 0;
-  try {
-    emit("launched", { version: context.browser()?.version() ?? null });
-    const result = await scenario(context, pages, (name) => (current = name));
-    emit("done", { ...result, ...problems });
-  } catch (err) {
-    code = 1;
-    const screenshots = [];
-    for (const [name, page] of Object.entries(pages)) {
-      try {
-        screenshots.push(await shot(page, `failed-${current}-${name}`));
-      } catch (_) {
-        /* the page may be gone; the report below still says what failed */
-      }
-    }
-    emit("failed", { step: current, message: String(err.stack || err), screenshots, ...problems });
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  process.exit(code);
-}
-
-main().catch((err) => {
-  emit("failed", { step: "setup", message: String(err.stack || err) });
-  process.exit(1);
-});
+start(scenario);

@@ -5,20 +5,25 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import DEAD_LETTERS, EVENTS, EventBus
 from bobaku.kernel.cache import redis_from_settings
+from bobaku.kernel.streams import ensure_streams
 from bobaku.kernel.web import BUS, REDIS, create_app
 from bobaku.services.analytics.adapters.store import ProjectionStore
 from bobaku.services.analytics.domain.model import Rules
+from bobaku.services.analytics.entrypoints import dashboard
 from bobaku.services.analytics.entrypoints.consumers import start_consumers
 from bobaku.services.analytics.entrypoints.http import STORE, api
+from bobaku.services.analytics.service_layer.feed import FiguresFeed
 from bobaku.services.analytics.service_layer.handlers import rebuild
+from bobaku.services.analytics.service_layer.seed_history import seed_history
 from bobaku.services.analytics.settings import AnalyticsSettings
 
 
@@ -35,13 +40,20 @@ def build_app(settings: AnalyticsSettings, *, run_consumers: bool = True) -> web
     replaying = settings.model_copy(update={"consumers_start_at": "all"})
     app = create_app(replaying, uses=("nats", "redis"))
     api.install(app)
+    dashboard.install(app, settings)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
         store = ProjectionStore(app[REDIS], settings.deployment_id, rules_of(settings))
         app[STORE] = store
+        feed: FiguresFeed | None = None
         if run_consumers:
-            await start_consumers(app[BUS], store, settings.analytics_durable)
+            await ensure_streams(app[BUS], streams.EVENTS)
+            feed = FiguresFeed(app[BUS], settings.analytics_feed_interval_s)
+            feed.start()
+            await start_consumers(app[BUS], store, settings.analytics_durable, feed)
         yield
+        if feed is not None:
+            await feed.stop()
 
     app.cleanup_ctx.append(wire)
     return app
@@ -70,3 +82,32 @@ async def rebuild_command(settings: AnalyticsSettings) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+async def seed_history_command(
+    settings: AnalyticsSettings, days: int, scale: float, seed: int
+) -> int:
+    """``seed-history``: the demo brand's past, then a rebuild so its figures show at once."""
+    rules = rules_of(settings)
+    bus = await EventBus.connect(settings, streams=(EVENTS, DEAD_LETTERS))
+    started = time.perf_counter()
+    try:
+        with tqdm(desc="seed-history", unit="day", total=days, file=sys.stderr) as bar:
+            done = await seed_history(
+                bus,
+                end=datetime.now(rules.zone).date(),
+                days=days,
+                zone=rules.zone,
+                seed=seed,
+                scale=scale,
+                progress=lambda n, _: bar.update(n),
+            )
+    finally:
+        await bus.close()
+    print(
+        f"seeded {done.days} days: {done.orders} orders ({done.events} events) added, "
+        f"{done.orders_existing} already there ({done.days_skipped} days skipped) "
+        f"in {time.perf_counter() - started:.1f}s",
+        file=sys.stderr,
+    )
+    return await rebuild_command(settings)

@@ -22,6 +22,11 @@ class AnalyticsSettings(Settings):
     # The projections' durable consumers (the bus prefixes them with DEPLOYMENT_ID). They
     # always start at the beginning of the streams: a projection must see all history.
     analytics_durable: str = Field(default="analytics", pattern=r"^[A-Za-z0-9_-]{1,60}$")
+    # At most one analytics.figures_moved per franchise this often (the dashboards' cue).
+    analytics_feed_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # The hub's websocket as a browser reaches it, for the dashboard page (empty: derived
+    # from HUB_URL, right when the browser can reach that address, as under `make run`).
+    analytics_hub_public_ws_url: str = Field(default="", pattern=r"^(|wss?://\S+)$")
 
     @field_validator("analytics_timezone")
     @classmethod

@@ -221,6 +221,9 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_static(SWAGGER_ASSETS, swagger_ui_path, append_version=False)
     app.router.add_route("*", "/api/v1/{tail:.*}", forward)
     app.router.add_route("POST", "/webhooks/{provider}", forward)
+    # The analytics dashboard page and its files (routing.py says which).
+    app.router.add_get("/dashboard", forward)
+    app.router.add_get("/dashboard/{tail:.*}", forward)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
         gateway = Gateway(gw_settings)

@@ -62,6 +62,8 @@ ROUTES: tuple[UpstreamRoute, ...] = (
     _route(r"^/api/v1/notifications/unsubscribe$", "notification", "GET POST"),
     _route(r"^/api/v1/notifications(/.*)?$", "notification"),
     _route(r"^/api/v1/analytics(/.*)?$", "analytics"),
+    # The analytics dashboard page and its files (its data comes from the API above).
+    _route(r"^/dashboard(/[a-z]+\.js|/static/[a-z-]+\.(js|css))?$", "analytics", "GET", strip=""),
     # Providers call us back here; the body is passed through untouched for its signature.
     _route(r"^/webhooks/[a-z]+$", "payment", "POST", strip=""),
 )

@@ -37,6 +37,23 @@ def test_a_payment_event_feeds_only_the_franchise_operations() -> None:
     assert _names("payment.captured", data, "es.payment.fr-jkt.pay-1") == ["franchise:fr-jkt:ops"]
 
 
+def test_figures_moved_feeds_the_franchise_operations_and_each_outlet_kitchen() -> None:
+    data = {
+        "franchise_id": "fr-jkt", "outlet_ids": ["outlet-23", "outlet>9"], "order_ids": ["o1"],
+        "moved_at": "2026-12-02T03:00:00Z",
+    }  # fmt: skip
+    subject = "events.fr-jkt.analytics.figures_moved"
+    assert _names("analytics.figures_moved", data, subject) == [
+        "franchise:fr-jkt:ops",
+        "outlet:outlet-23:kitchen",
+    ]
+    # Another franchise's event never lands on this one's feed.
+    other = {**data, "franchise_id": "fr-bdg"}
+    assert _names("analytics.figures_moved", other, subject, tenant="fr-bdg")[0] == (
+        "franchise:fr-bdg:ops"
+    )
+
+
 def test_ids_that_cannot_name_a_channel_are_skipped_not_guessed() -> None:
     data = {"order_id": "ord.1", "outlet_id": "outlet>23"}
     assert _names("order.ready", data, "es.order.fr-jkt.x") == ["franchise:fr-jkt:ops"]

@@ -11,36 +11,36 @@ second screen whose clock the script holds (Playwright's fake clock, no waiting)
 ticket plain, amber and red as its age passes the thresholds. Screenshots land in
 ``.run/test-artifacts/browser/``.
 
-The two sides talk in JSON lines (see ``e2e/browser/kitchen_flow.mjs``): the script says
-where it is (``kds_ready``, ``kds_offline``, ``kds_reloading``, ``kds_stations``, then
-``done`` or ``failed``), and this test answers each with ``{"cmd": "watch", "order_id": ...}``.
+The two sides talk in JSON lines (see ``e2e/browser/kitchen_flow.mjs``, and
+``tests/browser_support.py`` for the tools): the script says where it is (``kds_ready``,
+``kds_offline``, ``kds_reloading``, ``kds_stations``, then ``done`` or ``failed``), and this
+test answers each with ``{"cmd": "watch", "order_id": ...}``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from browser_support import (
+    ROOT,
+    STEP_TIMEOUT_S,
+    Browser,
+    ensure_chromium,
+    ensure_playwright,
+    login,
+)
 from support import RunningPlatform, call, eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
 
-ROOT = Path(__file__).resolve().parents[2]
-BROWSER_DIR = ROOT / "e2e" / "browser"
-SCRIPT = BROWSER_DIR / "kitchen_flow.mjs"
 ARTIFACTS = ROOT / ".run" / "test-artifacts" / "browser"
-CHROMIUM = Path(os.environ.get("BOBAKU_CHROMIUM", "/usr/bin/chromium"))
 
 STAFF = ("staff.outlet-01@bobaku.id", "bobaku-demo-123")
 CUSTOMER = ("rina@example.com", "bobaku-demo-123")
@@ -53,7 +53,6 @@ HISTORY = (
     "Sedang disiapkan · Being prepared",
     "Siap diambil · Ready for pickup",
 )
-STEP_TIMEOUT_S = 60
 ORDER = {
     "outlet_id": "outlet-01",
     "items": [
@@ -70,77 +69,7 @@ BLEND_ITEM = "Taro Boba Smoothie"
 BLEND_ORDER = {**ORDER, "items": [{"menu_id": "m020", "quantity": 1}]}
 
 
-# -- the tools: Chromium from Debian, playwright-core from npm ------------------------------
-
-
-def say(message: str) -> None:
-    """Progress of the (slow, rare) installs."""
-    print(f"[browser-test] {message}", file=sys.stderr, flush=True)
-
-
-def run_visibly(command: list[str], cwd: Path | None = None) -> None:
-    say("$ " + " ".join(command))
-    process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:
-        say("  " + line.rstrip())
-    if process.wait() != 0:
-        raise RuntimeError(f"{command[0]} exited with code {process.returncode}")
-
-
-def ensure_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get): "
-            "install Debian's `chromium` package (apt-get install -y chromium), or point "
-            "BOBAKU_CHROMIUM at a Chromium executable",
-            pytrace=False,
-        )
-    say(f"{CHROMIUM} is missing: installing Debian's chromium package")
-    try:
-        run_visibly(["apt-get", "update"])
-        run_visibly(["apt-get", "install", "-y", "chromium"])
-    except (OSError, RuntimeError) as exc:
-        pytest.fail(f"could not install chromium with apt-get: {exc}", pytrace=False)
-    if not CHROMIUM.exists():
-        pytest.fail(f"apt-get installed chromium, yet {CHROMIUM} does not exist", pytrace=False)
-
-
-def ensure_playwright() -> None:
-    wanted = json.loads((BROWSER_DIR / "package.json").read_text())["dependencies"]
-    installed = BROWSER_DIR / "node_modules" / "playwright-core" / "package.json"
-    if (
-        installed.exists()
-        and json.loads(installed.read_text())["version"] == wanted["playwright-core"]
-    ):
-        return
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"`{tool}` (Node.js 20+) is needed to drive the browser", pytrace=False)
-    say("installing playwright-core into e2e/browser/node_modules")
-    try:
-        # No lockfile: lockfiles embed registry URLs, which the repository must not hold.
-        run_visibly(
-            ["npm", "install", "--no-package-lock", "--no-audit", "--no-fund"], cwd=BROWSER_DIR
-        )
-    except (OSError, RuntimeError) as exc:
-        pytest.fail(f"npm install in {BROWSER_DIR} failed: {exc}", pytrace=False)
-
-
 # -- the platform side ---------------------------------------------------------------------
-
-
-async def login(http: aiohttp.ClientSession, gw: str, email: str, password: str) -> str:
-    status, body = await call(
-        http, "POST", f"{gw}/api/v1/auth/login", json={"email": email, "password": password}
-    )
-    assert status == 200, body
-    return str(body["data"]["tokens"]["access_token"])
 
 
 async def place_order(
@@ -225,79 +154,10 @@ async def recoveries(http: aiohttp.ClientSession, hub: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-# -- the browser side ------------------------------------------------------------------------
-
-
-class Browser:
-    """The Node script, spoken to in JSON lines."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.transcript: list[dict[str, Any]] = []
-
-    @classmethod
-    async def start(cls, hub: str) -> Browser:
-        env = {
-            **os.environ,
-            "HUB_URL": hub,
-            "STAFF_EMAIL": STAFF[0],
-            "STAFF_PASSWORD": STAFF[1],
-            "CUSTOMER_EMAIL": CUSTOMER[0],
-            "CUSTOMER_PASSWORD": CUSTOMER[1],
-            "ARTIFACTS": str(ARTIFACTS),
-            "CHROMIUM": str(CHROMIUM),
-            "STEP_TIMEOUT_MS": str(STEP_TIMEOUT_S * 1000),
-        }
-        stderr = (ARTIFACTS / "node.stderr.log").open("w")
-        process = await asyncio.create_subprocess_exec(
-            "node", str(SCRIPT), cwd=BROWSER_DIR, env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-        )  # fmt: skip
-        stderr.close()
-        return cls(process)
-
-    async def next_event(self, *expected: str) -> dict[str, Any]:
-        """The script's next event, which must be one of ``expected``."""
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 3 * STEP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            line = await asyncio.wait_for(
-                self.process.stdout.readline(), deadline - time.monotonic()
-            )
-            if not line:
-                stderr = (ARTIFACTS / "node.stderr.log").read_text()[-3000:]
-                pytest.fail(f"the browser script ended early; its stderr:\n{stderr}")
-            if not line.startswith(b"{"):
-                continue  # a stray line from a library: not ours
-            event: dict[str, Any] = json.loads(line)
-            self.transcript.append(event)
-            if event["event"] == "failed":
-                pytest.fail(
-                    f"browser step {event['step']!r} failed: {event['message']}\n"
-                    f"screenshots: {event.get('screenshots')}\n"
-                    f"page errors: {event.get('page_errors')}\n"
-                    f"console errors: {event.get('console_errors')}",
-                    pytrace=False,
-                )
-            if event["event"] in expected:
-                return event
-        raise AssertionError(f"no {expected} from the browser; so far: {self.transcript}")
-
-    async def watch(
-        self, order_id: str, item: str = ITEM, toppings: tuple[str, ...] = TOPPINGS
-    ) -> None:
-        assert self.process.stdin is not None
-        command = {"cmd": "watch", "order_id": order_id, "item": item, "toppings": toppings}
-        self.process.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.process.stdin.drain()
-
-    async def close(self) -> None:
-        if self.process.returncode is None:
-            try:
-                await asyncio.wait_for(self.process.wait(), 15)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+async def watch(
+    browser: Browser, order_id: str, item: str = ITEM, toppings: tuple[str, ...] = TOPPINGS
+) -> None:
+    await browser.send("watch", order_id=order_id, item=item, toppings=toppings)
 
 
 # -- the test --------------------------------------------------------------------------------
@@ -321,27 +181,31 @@ async def test_a_barista_bumps_an_order_on_the_kitchen_display_and_the_customer_
         "u-kitchen-probe", [Role.STAFF], franchise_id="fr-jakarta", outlet_ids=["outlet-01"]
     )
     feed = await KitchenFeed.open(http, hub, barista)
-    browser = await Browser.start(hub)
+    browser = await Browser.start(
+        "kitchen_flow.mjs", ARTIFACTS, HUB_URL=hub,
+        STAFF_EMAIL=STAFF[0], STAFF_PASSWORD=STAFF[1],
+        CUSTOMER_EMAIL=CUSTOMER[0], CUSTOMER_PASSWORD=CUSTOMER[1],
+    )  # fmt: skip
     try:
         await browser.next_event("kds_ready")
         # The KDS is live before the order exists: the ticket must come to it live.
         first = await place_order(http, platform, customer, wait=False)
-        await browser.watch(first)
+        await watch(browser, first)
 
         await browser.next_event("kds_offline")
         recovered_before = await recoveries(http, hub)
         second = await place_order(http, platform, customer)
         await feed.wait_for("order.being_prepared", second)
-        await browser.watch(second)
+        await watch(browser, second)
 
         await browser.next_event("kds_reloading")
         third = await place_order(http, platform, customer)
         await feed.wait_for("order.being_prepared", third)
-        await browser.watch(third)
+        await watch(browser, third)
 
         await browser.next_event("kds_stations")
         blend = await place_order(http, platform, customer, order=BLEND_ORDER)
-        await browser.watch(blend, BLEND_ITEM, ())
+        await watch(browser, blend, BLEND_ITEM, ())
 
         result = await browser.next_event("done")
     finally:

@@ -25,6 +25,17 @@ def render(helm: Path, *args: str, namespace: str = "bobaku-system") -> list[dic
     return load_manifests(result.stdout)
 
 
+def deployment_env(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The environment of a rendered Deployment's container (plain values)."""
+    deployment = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name
+    )
+    return {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+
 def test_the_chart_passes_helm_lint_strict(helm: Path) -> None:
     result = helm_run(helm, "lint", "--strict", str(CHART), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -138,13 +149,7 @@ def test_every_service_the_chart_or_a_silo_can_run_exists(values: Path) -> None:
 
 def test_each_enabled_service_is_told_where_the_others_are(helm: Path) -> None:
     objects = render(helm, "-f", str(ROOT / "e2e" / "cluster-values.yaml"))
-    gateway = next(
-        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "gateway"
-    )
-    env = {
-        e["name"]: e.get("value")
-        for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
+    env = deployment_env(objects, "gateway")
     assert env["ORDER_URL"] == "http://order.bobaku-system.svc:8080"
     assert env["PROVIDER_SIM_URL"] == "http://provider-sim.bobaku-system.svc:8080"
     assert "SERVICE_TOKEN" in env
@@ -255,6 +260,8 @@ def test_tracing_is_wired_into_every_process_only_when_an_endpoint_is_given(helm
     )
     assert refused.returncode != 0
     assert "sampleRatio" in refused.stderr
+
+
 def _deployment(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name)
 
@@ -346,6 +353,8 @@ def test_the_chart_refuses_a_notification_service_without_mail_or_push_settings(
     result = helm_run(helm, "template", "b", str(CHART), "--set", values, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
 def test_supply_runs_with_what_it_needs(helm: Path) -> None:
     """On by default; with the cluster values (menu and analytics beside it, a service token)
     it is told where the menu is, carries the token, and the gateway can route to it."""
@@ -371,3 +380,38 @@ def test_supply_runs_with_what_it_needs(helm: Path) -> None:
         for e in deployments["order"]["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert order["SUPPLY_URL"]["value"] == "http://supply.bobaku-system.svc:8080"
+
+
+def test_analytics_is_on_with_what_it_needs_and_its_dashboard_reaches_the_hub(helm: Path) -> None:
+    from bobaku.services.analytics.settings import AnalyticsSettings
+
+    objects = render(helm, "--set", "auth.jwtSecret=bobaku-jwt")
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert {("Deployment", "analytics"), ("Service", "analytics")} <= kinds
+    analytics = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "analytics"
+    )
+    command = analytics["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[-1] == "bobaku.services.analytics"
+    env = deployment_env(objects, "analytics")
+    # What its settings read: the bus, Redis (its read models), the token key, the hub.
+    for name in ("NATS_URL", "REDIS_URL", "JWT_PUBLIC_KEY_FILE", "ANALYTICS_HUB_PUBLIC_WS_URL"):
+        assert name in env, name
+        assert name.lower() in AnalyticsSettings.model_fields, name
+    assert env["ANALYTICS_HUB_PUBLIC_WS_URL"] == ""
+    gateway = deployment_env(objects, "gateway")
+    assert gateway["ANALYTICS_URL"] == "http://analytics.bobaku-system.svc:8080"
+
+    # An operator who exposes the hub tells the dashboard where browsers find it.
+    public = "wss://hub.bobaku.example/ws"
+    objects = render(helm, "--set", f"services.analytics.env.ANALYTICS_HUB_PUBLIC_WS_URL={public}")
+    assert deployment_env(objects, "analytics")["ANALYTICS_HUB_PUBLIC_WS_URL"] == public
+    # Only analytics gets it: another service's variables are its own.
+    assert "ANALYTICS_HUB_PUBLIC_WS_URL" not in deployment_env(objects, "customer")
+    # A variable name the schema does not accept is refused.
+    bad = helm_run(
+        helm, "template", "bobaku", str(CHART), "--set", "services.analytics.env.bad-name=x",
+        check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "bad-name" in bad.stderr

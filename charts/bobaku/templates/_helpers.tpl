@@ -129,8 +129,9 @@ capabilities:
 {{/*
 A platform process (gateway, hub, shared service): Deployment, Service and, with two
 replicas or more, a PodDisruptionBudget. Call with (dict "root" $ "name" ... "command"
-... "replicas" ... "port" ... "resources" ... "serviceType" ... "extra" (the component's
-values, for nodeSelector/tolerations/affinity)).
+... "replicas" ... "port" ... "resources" ... "serviceType" ... "env" (a service entry's
+own variables, optional) ... "extra" (the component's values, for
+nodeSelector/tolerations/affinity)).
 */}}
 {{- define "bobaku.process" -}}
 {{- $root := .root -}}
@@ -185,6 +186,10 @@ spec:
               value: {{ .port | quote }}
             {{- include "bobaku.commonEnv" $root | nindent 12 }}
             {{- include "bobaku.serviceEnv" (dict "root" $root "name" .name) | nindent 12 }}
+            {{- range $key, $value := .env }}
+            - name: {{ $key }}
+              value: {{ $value | quote }}
+            {{- end }}
             {{- with $root.Values.auth.jwtSecret }}
             - name: JWT_PUBLIC_KEY_FILE
               value: /etc/bobaku/jwt/public.pem

@@ -59,6 +59,21 @@ end
 return 0
 """
 
+# An item's display name is the one on its most recently created order (ties: the larger
+# name), so live and rebuilt models agree whatever order the streams were read in.
+# KEYS: names, namets; ARGV: id, name, created (epoch ms) triples.
+NAME_IF_NEWER = """
+for i = 1, #ARGV, 3 do
+  local was = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '-1')
+  local at = tonumber(ARGV[i + 2])
+  if at > was or (at == was and ARGV[i + 1] > (redis.call('HGET', KEYS[1], ARGV[i]) or '')) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+  end
+end
+return 1
+"""
+
 WATCH_RETRIES = 50
 
 
@@ -69,6 +84,7 @@ class ProjectionStore:
         self.rules = rules
         self._add_fields = redis.register_script(ADD_FIELDS)
         self._count_once = redis.register_script(COUNT_ONCE)
+        self._name_if_newer = redis.register_script(NAME_IF_NEWER)
         self._gen: tuple[float, int] = (0.0, 0)
 
     # --- generations ---------------------------------------------------------------------
@@ -91,13 +107,14 @@ class ProjectionStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    async def apply_order_event(self, event: Event, gen: int | None = None) -> bool:
+    async def apply_order_event(self, event: Event, gen: int | None = None) -> OrderFacts | None:
         """Fold the event into its order and move the counters by the difference.
 
-        Returns whether any counter moved (False for a repeat or an event without effect)."""
+        Returns the order's facts if any counter moved (None for a repeat or an event without
+        effect)."""
         order_id = event.data.get("order_id")
         if not order_id:
-            return False
+            return None
         p = self.prefix(gen if gen is not None else await self.generation())
         okey = f"{p}:o:{order_id}"
         for _ in range(WATCH_RETRIES):
@@ -121,11 +138,11 @@ class ProjectionStore:
                         mapping={"facts": json.dumps(facts.to_dict()), "contrib": json.dumps(new)},
                     )
                     await self._queue(pipe, p, diff)
-                    self._queue_names(pipe, p, facts.lines)
+                    await self._queue_names(pipe, p, facts)
                     await pipe.execute()
                 except WatchError:
                     continue
-                return bool(diff)
+                return facts if diff else None
         raise RuntimeError(f"order {order_id} kept changing under {WATCH_RETRIES} attempts")
 
     async def apply_loyalty_event(self, event: Event, counter: str, gen: int | None = None) -> bool:
@@ -161,10 +178,14 @@ class ProjectionStore:
             if (until := expires_at(key, self.rules)) is not None:
                 pipe.expireat(f"{p}:{key}", until)
 
-    def _queue_names(self, pipe: Pipeline, p: str, lines: Iterable[Mapping[str, Any]]) -> None:
-        names = {str(line["menu_id"]): str(line["name"]) for line in lines}
-        if names:
-            pipe.hset(f"{p}:names", mapping=_m(names))
+    async def _queue_names(self, pipe: Pipeline, p: str, facts: OrderFacts) -> None:
+        if not facts.lines or facts.created_ts is None:
+            return
+        at = _ms(facts.created_ts)
+        args: list[Any] = []
+        for line in facts.lines:
+            args += [str(line["menu_id"]), str(line["name"]), at]
+        await self._name_if_newer(keys=[f"{p}:names", f"{p}:namets"], args=args, client=pipe)
 
     async def write_bulk(
         self,
@@ -186,13 +207,16 @@ class ProjectionStore:
                 pipe = self.redis.pipeline(transaction=False)
                 queued = 0
 
-        names: dict[str, str] = {}
+        names: dict[str, tuple[int, str]] = {}  # id -> (created ms, name): newest wins
         for order_id, (facts, contrib) in orders.items():
             pipe.hset(
                 f"{p}:o:{order_id}",
                 mapping={"facts": json.dumps(facts.to_dict()), "contrib": json.dumps(contrib)},
             )
-            names.update({str(li["menu_id"]): str(li["name"]) for li in facts.lines})
+            if facts.created_ts is not None:
+                for li in facts.lines:
+                    seen = (_ms(facts.created_ts), str(li["name"]))
+                    names[str(li["menu_id"])] = max(names.get(str(li["menu_id"]), seen), seen)
             queued += 1
             await flush()
         for key, row in totals.items():
@@ -207,7 +231,8 @@ class ProjectionStore:
             queued += 1
             await flush()
         if names:
-            pipe.hset(f"{p}:names", mapping=_m(names))
+            pipe.hset(f"{p}:names", mapping=_m({k: n for k, (_, n) in names.items()}))
+            pipe.hset(f"{p}:namets", mapping=_m({k: at for k, (at, _) in names.items()}))
             queued += 1
         await flush(force=True)
 
@@ -267,6 +292,10 @@ class ProjectionStore:
 def _m(mapping: Mapping[str, Any]) -> Any:
     """A mapping as redis-py's invariant ``hset`` annotation accepts it."""
     return mapping
+
+
+def _ms(ts: float) -> int:
+    return round(ts * 1000)
 
 
 def _s(value: bytes | str) -> str:

@@ -200,12 +200,12 @@ def outlet_scope(request: web.Request) -> tuple[str, str]:
 
 Scoper = Callable[[web.Request], tuple[str, str]]
 LEVELS: tuple[tuple[str, Scoper, str, tuple[str, ...]], ...] = (
-    ("/analytics/brand", brand_scope, "HQ (hq_admin)", (*REPORTS, "franchises")),
+    ("/analytics/brand", brand_scope, "HQ (hq_admin)", (*REPORTS, "franchises", "forecast")),
     (
         "/analytics/franchises/{franchise_id}",
         franchise_scope,
         "HQ and the franchise's owner",
-        REPORTS,
+        (*REPORTS, "forecast"),
     ),
     (
         "/analytics/franchises/{franchise_id}/outlets/{outlet_id}",
@@ -223,7 +223,7 @@ SUMMARIES = {
     "customers": "Customers: new vs returning, RFM segments, cohorts, loyalty points",
     "franchises": "Every franchise's sales totals and the brand roll-up",
     "forecast": "Demand forecast per item for the next 7 days (daily with an 80% band, and "
-    "hourly for the outlet); limit = items, at most 20",
+    "hourly in total); limit = items, at most 20",
 }
 
 

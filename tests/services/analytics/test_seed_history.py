@@ -1,0 +1,94 @@
+"""The demo's generated past: orders with the events the order service writes, appended to
+their own stream once however often the command runs, and counted by the real projections
+as the pure model says."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from support import eventually
+
+from bobaku.kernel.bus import EventBus
+from bobaku.kernel.events import Event
+from bobaku.kernel.events.registry import default_registry
+from bobaku.services.analytics.adapters.store import ProjectionStore
+from bobaku.services.analytics.domain import history
+from bobaku.services.analytics.domain.model import (
+    Contribution,
+    OrderFacts,
+    Rules,
+    contribution,
+    fold,
+    merge,
+)
+from bobaku.services.analytics.entrypoints.consumers import start_consumers
+from bobaku.services.analytics.service_layer.seed_history import demo_menu, seed_history
+
+ZONE = ZoneInfo("Asia/Jakarta")
+# Days in the past that no real order and no other test touches.
+END, DAYS, SEED, SCALE = date(2024, 3, 14), 3, 11, 0.2
+
+
+def generated(day: date) -> list[list[Event]]:
+    sales = list(history.generate(day, 1, seed=SEED * 100_000 + day.toordinal(), scale=SCALE))
+    return history.day_orders(day, sales, demo_menu(), ZONE, SEED)
+
+
+def test_a_day_of_orders_is_deterministic_valid_and_has_what_a_real_day_has() -> None:
+    day = date(2026, 3, 7)  # a Saturday in Ramadan
+    sales = list(history.generate(day, 1, seed=3))
+    orders = history.day_orders(day, sales, demo_menu(), ZONE, seed=3)
+    assert orders == history.day_orders(day, sales, demo_menu(), ZONE, seed=3)
+    assert sum(o[0].data["lines"][0]["quantity"] for o in orders) == sum(s.cups for s in sales)
+    registry = default_registry()
+    for order in orders:
+        for event in order:
+            registry.validate(event)
+    kinds = Counter(e.type for o in orders for e in o)
+    assert kinds["order.created"] == len(orders)
+    assert 0 < kinds["order.cancelled"] < 0.1 * len(orders)
+    assert kinds["order.payment_completed"] == kinds["order.ready"] == kinds["order.completed"]
+    customers = Counter(o[0].data["customer_id"] for o in orders)
+    assert max(customers.values()) > 1  # some come back
+    # Ramadan: the evening after iftar outsells the day.
+    hours = Counter(
+        o[0].timestamp.astimezone(ZONE).hour
+        for o in orders
+        if o[0].data["outlet_id"] != "outlet-06"
+    )
+    assert sum(hours[h] for h in range(18, 22)) > sum(hours[h] for h in range(10, 17))
+
+
+async def test_seed_history_stores_each_order_once_and_the_projections_count_it(
+    replaying_bus: EventBus, store: ProjectionStore
+) -> None:
+    bus = replaying_bus
+    first = await seed_history(bus, end=END, days=DAYS, zone=ZONE, seed=SEED, scale=SCALE)
+    again = await seed_history(bus, end=END, days=DAYS, zone=ZONE, seed=SEED, scale=SCALE)
+    total = first.orders + first.orders_existing
+    assert total > 50
+    assert (again.orders, again.events, again.days_skipped) == (0, 0, DAYS)
+    assert again.orders_existing == total
+
+    # What the pure model says those orders make, brand-wide, per day.
+    days = [END - timedelta(days=DAYS - d) for d in range(DAYS)]
+    rules = Rules(zone=ZONE, service_target_s=store.rules.service_target_s)
+    expected: Contribution = {}
+    for day in days:
+        for order in generated(day):
+            facts = OrderFacts(order[0].data["order_id"])
+            for event in order:
+                facts = fold(facts, event)
+            merge(expected, contribution(facts, rules, 0.0))
+    keys = [f"{kind}:b:d:{day.isoformat()}" for day in days for kind in ("s", "m", "k")]
+    assert sum(expected[f"s:b:d:{d.isoformat()}"]["placed"] for d in days) == total
+
+    # The live consumer reads the history stream as it reads orders.
+    await start_consumers(bus, store, "analytics")
+
+    async def counted() -> bool:
+        return await store.rows(keys) == [expected.get(k, {}) for k in keys]
+
+    await eventually(counted, timeout=60, interval=0.5)
