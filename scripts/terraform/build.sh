@@ -98,7 +98,8 @@ build_tofu() {
 	if ! {
 		src=$(module_dir "github.com/opentofu/opentofu@$TOFU_VERSION") && [[ -d $src ]] &&
 			(cd "$src" && CGO_ENABLED=0 GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" \
-				go build -trimpath -ldflags "-s -w" -o "$bin.tmp$$" ./cmd/tofu)
+				go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" \
+				-o "$bin.tmp$$" ./cmd/tofu)
 	} >"$buildlog" 2>&1; then
 		rm -f "$bin.tmp$$"
 		show_tail "$buildlog"
@@ -171,7 +172,8 @@ default_provider_host() {
 	local tofu=$1 dir=$TF_DIR/probe
 	mkdir -p "$dir"
 	printf 'terraform {\n  required_providers {\n    helm = { source = "hashicorp/helm" }\n  }\n}\n' >"$dir/main.tf"
-	(cd "$dir" && TF_CLI_CONFIG_FILE=/dev/null "$tofu" providers -no-color) |
+	: >"$dir/empty.tofurc"
+	(cd "$dir" && TF_CLI_CONFIG_FILE=$dir/empty.tofurc "$tofu" providers -no-color) |
 		sed -n 's/.*provider\[\([^]/]*\)\/hashicorp\/helm\].*/\1/p' | head -n1
 }
 

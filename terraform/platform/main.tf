@@ -26,8 +26,15 @@ locals {
     services = { for name in ["customer", "order", "payment", "menu", "provider-sim", "supply", "notification", "analytics", "push-sim"] : name => { enabled = false } }
   })
 
+  releases = {
+    for colour, r in var.releases : colour => {
+      image_tag = tostring(r.image_tag)
+      values    = yamlencode(try(r.values, {}))
+    }
+  }
+
   colour_values = {
-    for colour, r in var.releases : colour => merge(local.servers, {
+    for colour, r in local.releases : colour => merge(local.servers, {
       image    = { registry = var.image_registry, tag = r.image_tag }
       platform = { environment = var.environment }
       auth     = { jwtSecret = var.jwt_secret_name }
@@ -36,24 +43,38 @@ locals {
   }
 
   hosts = {
-    for colour in keys(var.releases) : colour => {
+    for colour in keys(local.releases) : colour => {
       api = colour == var.live ? var.ingress.api_host : "${colour}-${var.ingress.api_host}"
       hub = colour == var.live ? var.ingress.hub_host : "${colour}-${var.ingress.hub_host}"
     }
   }
 
+  franchises = {
+    for id, f in var.franchises : id => {
+      display_name = tostring(f.display_name)
+      tier         = try(tostring(f.tier), "small")
+      owner        = try(tostring(f.owner), null)
+      retention    = try(tostring(f.retention), "Retain")
+      config       = try(f.config, {})
+    }
+  }
+
+  # Outlet id => its spec; the outlets of every franchise in one map.
   outlets = merge({}, [
     for fid, f in var.franchises : {
-      for oid, o in f.outlets : oid => merge(o, { franchise = fid })
+      for oid, o in try(f.outlets, {}) : oid => {
+        spec = merge(
+          {
+            franchiseRef = fid
+            displayName  = tostring(o.display_name)
+            stations     = try(o.stations, 2)
+            config       = try(o.config, {})
+          },
+          { for k in ["city", "address", "phone"] : k => tostring(o[k]) if try(o[k], null) != null },
+        )
+      }
     }
   ]...)
-}
-
-check "live_is_a_release" {
-  assert {
-    condition     = contains(keys(var.releases), var.live)
-    error_message = "live must name one of the releases."
-  }
 }
 
 resource "helm_release" "operator" {
@@ -66,16 +87,23 @@ resource "helm_release" "operator" {
   atomic           = var.wait
   timeout          = 600
   max_history      = 10
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.releases), var.live)
+      error_message = "live must name one of the releases."
+    }
+  }
 }
 
 resource "helm_release" "colour" {
-  for_each         = var.releases
+  for_each         = local.releases
   name             = "bobaku-${each.key}"
   namespace        = "bobaku-${each.key}"
   create_namespace = true
   chart            = local.chart
   # Chart defaults, then the colour's (servers, image), then the caller's own values.
-  values      = [yamlencode(local.colour_values[each.key]), yamlencode(each.value.values)]
+  values      = [yamlencode(local.colour_values[each.key]), each.value.values]
   wait        = var.wait
   atomic      = var.wait
   timeout     = 600
@@ -86,7 +114,7 @@ resource "helm_release" "colour" {
 }
 
 resource "kubectl_manifest" "ingress" {
-  for_each = var.ingress.enabled ? var.releases : {}
+  for_each = var.ingress.enabled ? local.releases : {}
 
   yaml_body = yamlencode({
     apiVersion = "networking.k8s.io/v1"
@@ -127,7 +155,7 @@ resource "kubectl_manifest" "ingress" {
 }
 
 resource "kubectl_manifest" "franchise" {
-  for_each = var.franchises
+  for_each = local.franchises
 
   yaml_body = yamlencode({
     apiVersion = "bobaku.io/v1alpha1"
@@ -156,15 +184,7 @@ resource "kubectl_manifest" "outlet" {
     apiVersion = "bobaku.io/v1alpha1"
     kind       = "Outlet"
     metadata   = { name = each.key }
-    spec = merge(
-      {
-        franchiseRef = each.value.franchise
-        displayName  = each.value.display_name
-        stations     = each.value.stations
-        config       = each.value.config
-      },
-      { for k in ["city", "address", "phone"] : k => each.value[k] if each.value[k] != null },
-    )
+    spec       = each.value.spec
   })
 
   ignore_fields = ["status"]

@@ -4,10 +4,10 @@ output "hosts" {
 }
 
 output "franchises" {
-  value = keys(var.franchises)
+  value = keys(local.franchises)
 }
 
 output "outlets" {
   description = "Outlet id => franchise id."
-  value       = { for id, o in local.outlets : id => o.franchise }
+  value       = { for id, o in local.outlets : id => o.spec.franchiseRef }
 }

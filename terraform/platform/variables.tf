@@ -33,17 +33,17 @@ variable "environment" {
 
 variable "releases" {
   description = <<-EOT
-    The platform's releases side by side (blue/green): by colour, the image tag and any
-    further chart values. Each runs in its own namespace bobaku-<colour>.
+    The platform's releases side by side (blue/green), by colour: { image_tag = "1.4.0",
+    values = { ...further chart values... } }. Each runs in its own namespace bobaku-<colour>.
+    (Typed `any` so each colour's values may differ in shape; normalised in main.tf.)
   EOT
-  type = map(object({
-    image_tag = string
-    values    = optional(any, {})
-  }))
+  type        = any
 
   validation {
-    condition     = length(var.releases) >= 1 && alltrue([for c in keys(var.releases) : can(regex("^[a-z][a-z0-9]{0,15}$", c))])
-    error_message = "releases needs at least one colour; colours are lower-case names of at most 16 characters."
+    condition = length(keys(var.releases)) >= 1 && alltrue([
+      for c, r in var.releases : can(regex("^[a-z][a-z0-9]{0,15}$", c)) && can(tostring(r.image_tag))
+    ])
+    error_message = "releases needs at least one colour, each a lower-case name of at most 16 characters with an image_tag."
   }
 }
 
@@ -80,27 +80,30 @@ variable "ingress" {
 }
 
 variable "franchises" {
-  description = "Franchises to onboard, by id, each with its outlets by id (the Franchise and Outlet CRs' specs)."
-  type = map(object({
-    display_name = string
-    tier         = optional(string, "small")
-    owner        = optional(string)
-    retention    = optional(string, "Retain")
-    config       = optional(any, {})
-    outlets = optional(map(object({
-      display_name = string
-      city         = optional(string)
-      address      = optional(string)
-      phone        = optional(string)
-      stations     = optional(number, 2)
-      config       = optional(any, {})
-    })), {})
-  }))
-  default = {}
+  description = <<-EOT
+    Franchises to onboard, by id (the Franchise and Outlet resources' specs):
+      { display_name, tier = small|medium|large, owner, retention = Retain|Delete, config = {...},
+        outlets = { <outlet id> = { display_name, city, address, phone, stations, config } } }
+    Outlet ids are cluster-wide: unique across franchises. (Typed `any` so each config may
+    have its own shape; normalised in main.tf.)
+  EOT
+  type        = any
+  default     = {}
 
   validation {
-    condition     = alltrue([for id, f in var.franchises : can(regex("^[a-z0-9][a-z0-9-]{0,40}$", id)) && contains(["small", "medium", "large"], f.tier)])
-    error_message = "Franchise ids are lower-case letters, digits and '-' (at most 41); tier is small, medium or large."
+    condition = alltrue([
+      for id, f in var.franchises :
+      can(regex("^[a-z0-9][a-z0-9-]{0,40}$", id)) && can(tostring(f.display_name)) &&
+      contains(["small", "medium", "large"], try(f.tier, "small")) &&
+      contains(["Retain", "Delete"], try(f.retention, "Retain")) &&
+      alltrue([for oid, o in try(f.outlets, {}) : can(regex("^[a-z0-9]([a-z0-9-]{0,54}[a-z0-9])?$", oid)) && can(tostring(o.display_name))])
+    ])
+    error_message = "Franchise ids: lower-case letters, digits, '-' (at most 41); each needs display_name; tier small, medium or large; retention Retain or Delete; outlet ids as the Outlet CRD says, each with display_name."
+  }
+
+  validation {
+    condition     = length(flatten([for f in values(var.franchises) : keys(try(f.outlets, {}))])) == length(distinct(flatten([for f in values(var.franchises) : keys(try(f.outlets, {}))])))
+    error_message = "An outlet id is used by two franchises: Outlets are cluster-scoped, ids must be unique."
   }
 }
 

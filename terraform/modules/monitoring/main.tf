@@ -27,7 +27,7 @@ locals {
       alertmanagerSpec = { replicas = var.alertmanager_replicas, nodeSelector = var.node_selector }
     }
     grafana = {
-      persistence = { enabled = true, storageClassName = var.storage_class, size = "10Gi" }
+      persistence  = { enabled = true, storageClassName = var.storage_class, size = "10Gi" }
       nodeSelector = var.node_selector
     }
   }

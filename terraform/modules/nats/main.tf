@@ -4,9 +4,9 @@
 # node drain never takes two of the three (JetStream's R3 streams keep quorum).
 resource "kubectl_manifest" "storage_class" {
   yaml_body = yamlencode({
-    apiVersion = "storage.k8s.io/v1"
-    kind       = "StorageClass"
-    metadata   = { name = var.storage_class }
+    apiVersion  = "storage.k8s.io/v1"
+    kind        = "StorageClass"
+    metadata    = { name = var.storage_class }
     provisioner = "ebs.csi.aws.com"
     parameters = merge(
       { type = "gp3", encrypted = "true", fsType = "ext4" },

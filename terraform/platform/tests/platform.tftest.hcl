@@ -32,7 +32,7 @@ variables {
       owner        = "owner@jakarta.example"
       config       = { pricing = { taxRateBp = 1000 } }
       outlets = {
-        jkt-kemang = { display_name = "Kemang", city = "Jakarta", stations = 3 }
+        jkt-kemang  = { display_name = "Kemang", city = "Jakarta", stations = 3 }
         jkt-senayan = { display_name = "Senayan" }
       }
     }
@@ -112,7 +112,7 @@ run "live_must_be_a_release" {
     live = "purple"
   }
 
-  expect_failures = [check.live_is_a_release]
+  expect_failures = [helm_release.operator]
 }
 
 run "bad_tier_is_refused" {
