@@ -225,7 +225,7 @@ aws_provider() {
 	fi
 	log "terraform-provider-aws $AWS_PROVIDER_VERSION cannot be fetched as a Go module here:"
 	printf '%s\n' "$out" | sed 's/^/[tf-build]   | /' >&2
-	die "no AWS provider: the terraform/aws roots get fmt and module-tree checks only (docs/deployment.md)"
+	die "no AWS provider: the AWS roots (terraform/envs) get fmt and module-tree checks only (docs/deployment.md)"
 }
 
 main() {

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-out=${1:-.run/terraform/jwt-rotation.zip}
+out=$(realpath -m "${1:-.run/terraform/jwt-rotation.zip}")
 version=$(sed -n 's/^cryptography==\([^ ]*\).*/\1/p' constraints.txt)
 [[ -n $version ]] || {
 	echo "[rotation] no cryptography pin in constraints.txt" >&2
@@ -15,12 +15,12 @@ version=$(sed -n 's/^cryptography==\([^ ]*\).*/\1/p' constraints.txt)
 }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 -m pip install -q --disable-pip-version-check --target "$work" \
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$work" \
 	--platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
 	--only-binary=:all: "cryptography==$version"
 cp terraform/modules/secrets/rotation/jwt_keys.py "$work/"
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
 python3 -c 'import shutil, sys; shutil.make_archive(sys.argv[1].removesuffix(".zip"), "zip", sys.argv[2])' \
-	"$PWD/$out" "$work"
+	"$out" "$work"
 echo "$out"
