@@ -15,11 +15,20 @@ import secrets
 import time
 from typing import Any
 
-import boto3
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-client = boto3.client("secretsmanager")
+# The Secrets Manager client, made on first use (boto3 comes with the Lambda runtime).
+client: Any = None
+
+
+def secretsmanager() -> Any:
+    global client
+    if client is None:
+        import boto3
+
+        client = boto3.client("secretsmanager")
+    return client
 
 
 def new_key(previous: dict[str, Any] | None) -> dict[str, str]:
@@ -45,8 +54,10 @@ def new_key(previous: dict[str, Any] | None) -> dict[str, str]:
 
 def current(arn: str) -> dict[str, Any] | None:
     try:
-        raw = client.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"]
-    except client.exceptions.ResourceNotFoundException:
+        raw = secretsmanager().get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")[
+            "SecretString"
+        ]
+    except secretsmanager().exceptions.ResourceNotFoundException:
         return None
     try:
         parsed: dict[str, Any] = json.loads(raw)
@@ -57,11 +68,11 @@ def current(arn: str) -> dict[str, Any] | None:
 
 def create_secret(arn: str, token: str) -> None:
     try:
-        client.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+        secretsmanager().get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
         return  # already staged by an earlier attempt
-    except client.exceptions.ResourceNotFoundException:
+    except secretsmanager().exceptions.ResourceNotFoundException:
         pass
-    client.put_secret_value(
+    secretsmanager().put_secret_value(
         SecretId=arn,
         ClientRequestToken=token,
         SecretString=json.dumps(new_key(current(arn))),
@@ -71,7 +82,7 @@ def create_secret(arn: str, token: str) -> None:
 
 def test_secret(arn: str, token: str) -> None:
     pending = json.loads(
-        client.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")[
+        secretsmanager().get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")[
             "SecretString"
         ]
     )
@@ -82,12 +93,12 @@ def test_secret(arn: str, token: str) -> None:
 
 
 def finish_secret(arn: str, token: str) -> None:
-    metadata = client.describe_secret(SecretId=arn)
+    metadata = secretsmanager().describe_secret(SecretId=arn)
     for version, stages in metadata["VersionIdsToStages"].items():
         if "AWSCURRENT" in stages:
             if version == token:
                 return
-            client.update_secret_version_stage(
+            secretsmanager().update_secret_version_stage(
                 SecretId=arn,
                 VersionStage="AWSCURRENT",
                 MoveToVersionId=token,
@@ -98,7 +109,7 @@ def finish_secret(arn: str, token: str) -> None:
 
 def handler(event: dict[str, str], _context: object) -> None:
     arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
-    metadata = client.describe_secret(SecretId=arn)
+    metadata = secretsmanager().describe_secret(SecretId=arn)
     if not metadata.get("RotationEnabled"):
         raise ValueError(f"rotation is not enabled for {arn}")
     stages = metadata["VersionIdsToStages"].get(token)
@@ -106,6 +117,8 @@ def handler(event: dict[str, str], _context: object) -> None:
         raise ValueError(f"version {token} of {arn} has no stage")
     if "AWSCURRENT" in stages:
         return
+    if "AWSPENDING" not in stages:
+        raise ValueError(f"version {token} of {arn} is not pending rotation")
     if step == "createSecret":
         create_secret(arn, token)
     elif step == "setSecret":
