@@ -14,12 +14,13 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
 	@echo "make test          lint + the whole test suite against real NATS, Redis, FerretDB"
 	@echo "make seed-history  a generated past year of orders for the demo brand's analytics"
+	@echo "make test-terraform  fmt, validate, tofu test of terraform/ and a real apply of its platform layer"
 	@echo "make bench         benchmarks (ordering, operator, hub); figures go to docs/performance.md"
 	@echo "make chaos         fault tests at full size (1,000 hub clients dropped at random)"
 	@echo "make lint          ruff (lint + format check) and mypy"
@@ -77,10 +78,19 @@ TEST_INFRA := BOBAKU_RUN_DIR=$(CURDIR)/.run/test \
 	BOBAKU_OTLP_PORT=$(shell echo $$((24318 + $(TEST_PORT_OFFSET)))) \
 	BOBAKU_SCRAPE_PLATFORM=none
 
+# Without PYTEST_ARGS the suite leaves out tests/terraform: `make test-terraform` runs those
+# (.ci/run calls both), because their first run builds OpenTofu and two providers.
 test: $(STAMP) lint
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest $(or $(PYTEST_ARGS),--ignore=tests/terraform)
+
+# terraform/ (docs/deployment.md, "Deployment in AWS"): tofu fmt -check, validate, tofu test
+# with mocked providers, and the platform layer applied to a real kube-apiserver. The first
+# run builds tofu and the helm and kubectl providers from Go modules
+# (scripts/terraform/build.sh; cached in ~/.cache/bobaku).
+test-terraform: $(STAMP)
+	@$(BIN)/pytest tests/terraform $(PYTEST_ARGS)
 
 # The suite runs the chaos tests bounded; this runs them at full size.
 chaos: $(STAMP)
