@@ -141,10 +141,11 @@ bench-scrape: $(STAMP)
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests:bench $(BIN)/python bench/scrape_bench.py
 
+# The hub beside a raw Tornado broadcast server and Centrifugo (built once, cached).
 bench-hub: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
-	@set -a; source .run/test/infra.env; set +a; \
-		$(BIN)/python bench/hub_bench.py
+	@centrifugo=$$(scripts/centrifugo.sh bin) && set -a && source .run/test/infra.env && set +a && \
+		BOBAKU_CENTRIFUGO_BIN=$$centrifugo $(BIN)/python bench/hub_bench.py $(BENCH_ARGS)
 
 bench-analytics: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up

@@ -77,9 +77,12 @@ class BenchSocket(asyncio.Protocol):
     """One client connection: handshake, hub protocol (connect, subscribe, pong), and the
     latency of every publication that arrives while the worker is measuring."""
 
-    def __init__(self, worker: Worker, path: str, hello: list[bytes]) -> None:
+    def __init__(
+        self, worker: Worker, path: str, hello: list[bytes], *, batched: bool = False
+    ) -> None:
         self.worker = worker
         self.path = path
+        self.batched = batched
         self.hello = hello  # frames to send in order, each after the previous one's reply
         self.buf = bytearray()
         self.open = False
@@ -151,6 +154,13 @@ class BenchSocket(asyncio.Protocol):
         del buf[:pos]
 
     def _frame(self, opcode: int, payload: bytes) -> None:
+        if opcode == 0x1 and self.batched and b"\n" in payload:
+            # Centrifugo's JSON protocol may put several replies and pushes in one frame,
+            # one per line.
+            for line in payload.split(b"\n"):
+                if line:
+                    self._frame(opcode, line)
+            return
         if opcode == 0x1:
             at = payload.find(b'"sent_ns":')
             if at >= 0:
@@ -164,6 +174,8 @@ class BenchSocket(asyncio.Protocol):
                         self.worker.latencies.append(time.time_ns() - sent)
             elif payload.startswith(b'{"type":"ping"'):
                 self.send_text(b'{"op":"pong"}')
+            elif payload == b"{}":  # Centrifugo's ping; the pong is the same empty object
+                self.send_text(b"{}")
             elif payload.startswith(b'{"id":'):
                 if b'"error"' in payload:
                     self.worker.errors.append(payload[:300].decode(errors="replace"))
@@ -208,11 +220,17 @@ class Worker:
                     json.dumps({"id": 1, "op": "connect", "token": token}).encode(),
                     json.dumps({"id": 2, "op": "subscribe", "channel": channel}).encode(),
                 ]
+            elif mode == "centrifugo":
+                path = "/connection/websocket"
+                hello = [
+                    json.dumps({"id": 1, "connect": {"token": token}}).encode(),
+                    json.dumps({"id": 2, "subscribe": {"channel": channel}}).encode(),
+                ]
             else:
                 path, hello = f"/ws?channel={channel}", []
             async with gate:
                 for attempt in range(5):
-                    sock = BenchSocket(self, path, list(hello))
+                    sock = BenchSocket(self, path, list(hello), batched=mode == "centrifugo")
                     try:
                         await loop.create_connection(lambda s=sock: s, "127.0.0.1", port)
                         ok = await asyncio.wait_for(sock.ready, 30)
@@ -557,7 +575,34 @@ async def trace_metrics(port: int, pid: int) -> None:
         last = now
 
 
-async def bench(nats_url: str, pool: Pool) -> tuple[Server, Server, dict[str, Any]]:
+def centrifugo_config(port: int, token_secret: str, api_key: str) -> dict[str, Any]:
+    """Centrifugo v6 on loopback, as close to the hub's contract as its options allow: JWT
+    connection tokens (HS256: Centrifugo verifies RSA, ECDSA or HMAC keys, not the
+    platform's EdDSA ones), clients subscribe themselves, and every channel keeps a
+    history with recovery (the hub keeps its history in JetStream and recovers exactly);
+    Centrifugo's memory engine keeps it in the process, its fastest setting."""
+    return {
+        "http_server": {"address": "127.0.0.1", "port": str(port)},
+        "client": {"token": {"hmac_secret_key": token_secret}, "allowed_origins": ["*"]},
+        "http_api": {"key": api_key},
+        "channel": {
+            "without_namespace": {
+                "allow_subscribe_for_client": True,
+                "history_size": 100,
+                "history_ttl": "300s",
+                "force_recovery": True,
+            }
+        },
+        "health": {"enabled": True},
+        "log": {"level": "error"},
+    }
+
+
+async def bench(
+    nats_url: str, pool: Pool, centrifugo_bin: str | None = None
+) -> tuple[Server, Server, Server | None, dict[str, Any]]:
+    import aiohttp
+    import jwt as pyjwt
     import nats
 
     from bobaku.kernel.auth import (
@@ -605,10 +650,26 @@ async def bench(nats_url: str, pool: Pool) -> tuple[Server, Server, dict[str, An
     hub_proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bobaku.hub", env=hub_env, cwd=workdir
     )
+    procs = [base_proc, hub_proc]
+    cent_proc: asyncio.subprocess.Process | None = None
+    cent_port, api_key, cent_secret = free_port(), secrets.token_hex(16), secrets.token_hex(32)
+    cent_token = pyjwt.encode(
+        {"sub": "u-bench", "exp": int(time.time()) + 3600}, cent_secret, algorithm="HS256"
+    )
+    if centrifugo_bin:
+        config = centrifugo_config(cent_port, cent_secret, api_key)
+        (workdir / "centrifugo.json").write_text(json.dumps(config))
+        cent_proc = await asyncio.create_subprocess_exec(
+            centrifugo_bin, "--config", str(workdir / "centrifugo.json"), cwd=workdir
+        )
+        procs.append(cent_proc)
+    http: aiohttp.ClientSession | None = None
     tracer: asyncio.Task[None] | None = None
     try:
         await wait_http(base_port, "/ws", base_proc, 30)
         await wait_http(hub_port, "/readyz", hub_proc, 60)
+        if cent_proc is not None:
+            await wait_http(cent_port, "/health", cent_proc, 30)
 
         raw_payload = (
             b'{"id":"evt-bench","type":"bench.tick","tenant":"bench","data":{"sent_ns":%d,"n":%d}}'
@@ -658,24 +719,62 @@ async def bench(nats_url: str, pool: Pool) -> tuple[Server, Server, dict[str, An
             "hub", hub_port, hub_proc.pid, "hub", [f"franchise:{fr}:ops" for fr in franchises],
             hub_publisher, hub_settle,
         )  # fmt: skip
-        await connect_clients(pool, base, token)
-        await connect_clients(pool, hub, token)
+        servers = [base, hub]
+        cent: Server | None = None
+        if cent_proc is not None:
+            http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64),
+                headers={"X-API-Key": api_key, "Content-Type": "application/json"},
+            )
+            cent_body = '{"channel":"ch%d","data":{"sent_ns":%d,"n":%d}}'
+            publish_url = f"http://127.0.0.1:{cent_port}/api/publish"
+            cent_in_flight: set[asyncio.Task[None]] = set()
+            session = http
+
+            def cent_publisher() -> Callable[[int], Awaitable[None]]:
+                async def post(data: bytes) -> None:
+                    async with session.post(publish_url, data=data) as r:
+                        body = await r.read()
+                        if r.status != 200 or b'"error"' in body:
+                            raise RuntimeError(f"centrifugo publish: {r.status} {body[:200]!r}")
+
+                async def publish(i: int) -> None:
+                    data = (cent_body % (i % CHANNELS, time.time_ns(), i)).encode()
+                    task = asyncio.create_task(post(data))
+                    cent_in_flight.add(task)
+                    task.add_done_callback(cent_in_flight.discard)
+
+                return publish
+
+            async def cent_settle() -> None:
+                if cent_in_flight:
+                    await asyncio.wait(set(cent_in_flight))
+
+            cent = Server(
+                "centrifugo", cent_port, cent_proc.pid, "centrifugo",
+                [f"ch{k}" for k in range(CHANNELS)], cent_publisher, cent_settle,
+            )  # fmt: skip
+            servers.append(cent)
+        for server in servers:
+            await connect_clients(pool, server, cent_token if server is cent else token)
         if TRACE:
             tracer = asyncio.create_task(trace_metrics(hub_port, hub_proc.pid))
-        # Rates rise; at each, the two servers take turns so that both meet the same
-        # machine (this one is shared, its load drifts).
+        # Rates rise; at each, the servers take turns so that all meet the same machine
+        # (this one is shared, its load drifts).
         for rate in RATES:
             for _ in range(ROUNDS):
-                for server in (base, hub):
+                for server in servers:
                     await measure(pool, server, rate)
         await pool.all("close")
     finally:
         if tracer is not None:
             tracer.cancel()
-        for proc in (base_proc, hub_proc):
+        if http is not None:
+            await http.close()
+        for proc in procs:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in (base_proc, hub_proc):
+        for proc in procs:
             try:
                 await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
@@ -699,14 +798,14 @@ async def bench(nats_url: str, pool: Pool) -> tuple[Server, Server, dict[str, An
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
-    return base, hub, machine
+    return base, hub, cent, machine
 
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b and not math.isnan(a) and not math.isnan(b) else "n/a"
 
 
-def report(base: Server, hub: Server, machine: dict[str, Any]) -> str:
+def report(base: Server, hub: Server, machine: dict[str, Any], cent: Server | None = None) -> str:
     subs = CLIENTS // CHANNELS
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/hub_bench.py` "
@@ -751,9 +850,58 @@ def report(base: Server, hub: Server, machine: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Clients the servers disconnected: baseline {base.disconnects}, hub {hub.disconnects}.",
+        f"Clients the servers disconnected: baseline {base.disconnects}, hub {hub.disconnects}"
+        + (f", Centrifugo {cent.disconnects}." if cent else "."),
     ]
+    if cent is not None:
+        lines += centrifugo_report(hub, cent)
     return "\n".join(lines)
+
+
+def saturation(server: Server) -> tuple[int, float]:
+    """The highest rate at which the server delivered at least 99% of what it should, and
+    the deliveries per second that makes."""
+    subs = CLIENTS // CHANNELS
+    kept = [r for r, p in server.phases.items() if p.delivered >= 0.99 * max(1, p.expected)]
+    top = max(kept, default=0)
+    return top, top * subs
+
+
+def centrifugo_report(hub: Server, cent: Server) -> list[str]:
+    subs = CLIENTS // CHANNELS
+    hub_top, hub_deliveries = saturation(hub)
+    cent_top, cent_deliveries = saturation(cent)
+    lines = [
+        "",
+        "**The hub beside Centrifugo** (v6.9.1, built from its Go module; memory engine, "
+        "history of 100 per channel with recovery, HS256 connection tokens; publications "
+        "through its HTTP API): the same clients, channels, rates and machine, in the same "
+        "run, the servers taking turns. Ratios are hub ÷ Centrifugo.",
+        "",
+        "| figure | hub | Centrifugo | ratio |",
+        "|---|---|---|---|",
+        f"| connected | {hub.connected:,} | {cent.connected:,} | |",
+        f"| memory / connection | {hub.per_connection / 1024:.1f} KiB "
+        f"| {cent.per_connection / 1024:.1f} KiB "
+        f"| {ratio(hub.per_connection, cent.per_connection)} |",
+        f"| highest rate with ≥ 99% delivered | {hub_top}/s ({hub_deliveries:,} deliveries/s) "
+        f"| {cent_top}/s ({cent_deliveries:,} deliveries/s) "
+        f"| {ratio(hub_deliveries, cent_deliveries)} |",
+    ]
+    for rate in RATES:
+        h, c = hub.phases[rate], cent.phases[rate]
+        lines.append(
+            f"| p99 at {rate * subs:,} deliveries/s | {h.p99:.2f} ms | {c.p99:.2f} ms "
+            f"| {ratio(h.p99, c.p99)} |"
+        )
+    for rate in RATES:
+        h, c = hub.phases[rate], cent.phases[rate]
+        lines.append(
+            f"| CPU / delivery at {rate * subs:,}/s | {h.cpu_us_per_delivery:.0f} µs "
+            f"| {c.cpu_us_per_delivery:.0f} µs "
+            f"| {ratio(h.cpu_us_per_delivery, c.cpu_us_per_delivery)} |"
+        )
+    return lines
 
 
 HUB_SECTION_INTRO = """## Hub
@@ -773,6 +921,12 @@ first-generation threshold 50,000: `HUB_GC_THRESHOLD`). With Python's defaults a
 holding 10,000 connections spends whole seconds in full collections once it writes some
 20,000 frames a second; in our runs the untuned raw server fell behind there (p50 over a
 second) while the tuned one kept a p50 of a few milliseconds.
+
+With `BOBAKU_CENTRIFUGO_BIN` (or `--centrifugo`; `make bench-hub` builds it with
+`scripts/centrifugo.sh bin`), Centrifugo v6.9.1 gets the same clients, channels and rates in
+the same run, taking turns with the other two: its own JSON protocol, its memory engine
+with a history of 100 per channel and recovery (the hub's contract), publications through
+its HTTP API. The second table compares the hub with it (hub ÷ Centrifugo).
 """
 
 
@@ -798,6 +952,11 @@ def main() -> None:
     parser.add_argument("--rates", help="comma-separated publication rates (not recorded)")
     parser.add_argument("--seconds", type=float, help="seconds per window (not recorded)")
     parser.add_argument("--quick", action="store_true", help="1,000 clients (not recorded)")
+    parser.add_argument(
+        "--centrifugo",
+        default=os.environ.get("BOBAKU_CENTRIFUGO_BIN"),
+        help="a Centrifugo binary to measure beside the hub (scripts/centrifugo.sh bin)",
+    )
     args = parser.parse_args()
     raise_open_files_limit()
     if args.baseline_server:
@@ -818,11 +977,11 @@ def main() -> None:
     # Client processes are forked before any event loop exists in this one.
     pool = Pool(WORKERS)
     try:
-        base, hub, machine = asyncio.run(bench(nats_url, pool))
+        base, hub, cent, machine = asyncio.run(bench(nats_url, pool, args.centrifugo))
     finally:
         pool.kill()
     signal.alarm(0)
-    text = report(base, hub, machine)
+    text = report(base, hub, machine, cent)
     print("\n" + text)
     if record:
         write_doc(text)

@@ -165,8 +165,16 @@ def test_each_enabled_service_is_told_where_the_others_are(helm: Path) -> None:
 
 
 def _pod_templates(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The platform's own processes (each told its SERVICE_NAME), not the in-cluster dev
+    servers (NATS, Redis, FerretDB, Mailpit), which are scraped through their exporters."""
     return {
-        o["metadata"]["name"]: o["spec"]["template"] for o in objects if o["kind"] == "Deployment"
+        o["metadata"]["name"]: o["spec"]["template"]
+        for o in objects
+        if o["kind"] == "Deployment"
+        and any(
+            e["name"] == "SERVICE_NAME"
+            for e in o["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        )
     }
 
 
