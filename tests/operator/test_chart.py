@@ -257,7 +257,7 @@ def test_tracing_is_wired_into_every_process_only_when_an_endpoint_is_given(helm
     assert not [(n, k) for n, env in quiet.items() for k in env if k.startswith("OTEL_")]
     traced = env_of(
         render(helm, "--set", "tracing.otlpEndpoint=http://collector:4318",
-               "--set", "tracing.sampleRatio=0.25")
+               "--set-json", "tracing.sampleRatio=0.25")
     )  # fmt: skip
     for name, env in traced.items():
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318", name
