@@ -94,6 +94,9 @@ class Environment:
             nats_url=settings.tenant_nats_url,
             redis_url=settings.tenant_redis_url,
             platform_env=(
+                # The operator's own mode: a silo is a development mode only when the
+                # platform is (its processes then accept the documented default secrets).
+                ("ENVIRONMENT", settings.environment),
                 ("CUSTOMER_URL", settings.customer_url),
                 ("PROVIDER_SIM_URL", settings.provider_sim_url),
                 ("HUB_URL", settings.hub_url),
