@@ -45,7 +45,8 @@ from bobaku.services.payment.adapters import read_models as payment_read_models
 Manifest = dict[str, Any]
 
 CONFIG_MAP = "bobaku-franchise-config"
-DATABASE_SECRET = "bobaku-database"
+# B105: the name of a Secret, not its value
+DATABASE_SECRET = "bobaku-database"  # nosec B105
 JWT_PUBLIC_KEY_FILE = "/etc/bobaku/jwt-public.pem"
 NETWORK_POLICY = "bobaku-franchise-isolation"
 RESOURCE_QUOTA = "bobaku-franchise-quota"
@@ -444,7 +445,8 @@ def plan_deployment(
         "envFrom": [{"configMapRef": {"name": CONFIG_MAP}}],
         "env": [
             {"name": "SERVICE_NAME", "value": service},
-            {"name": "HTTP_HOST", "value": "0.0.0.0"},
+            # B104: inside a pod: the NetworkPolicy, not the bind address, limits who connects
+            {"name": "HTTP_HOST", "value": "0.0.0.0"},  # nosec B104
             {"name": "HTTP_PORT", "value": str(SERVICE_PORT)},
             {
                 "name": "MONGODB_URL",
@@ -463,7 +465,8 @@ def plan_deployment(
         },
         "volumeMounts": [
             {"name": "config", "mountPath": "/etc/bobaku", "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
+            # B108: a pod-private emptyDir mounted on /tmp (read-only root filesystem)
+            {"name": "tmp", "mountPath": "/tmp"},  # nosec B108
         ],
     }
     return {
