@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -23,7 +23,8 @@ help:
 	@echo "make test-terraform  fmt, validate, tofu test of terraform/ and a real apply of its platform layer"
 	@echo "make bench         benchmarks (ordering, operator, hub); figures go to docs/performance.md"
 	@echo "make chaos         fault tests at full size (1,000 hub clients dropped at random)"
-	@echo "make lint          ruff (lint + format check) and mypy"
+	@echo "make lint          ruff (lint + format check), mypy and bandit"
+	@echo "make audit         pip-audit of the pinned packages (needs a vulnerability database)"
 	@echo "make fmt           apply ruff's formatting and safe fixes"
 	@echo "make infra-up|infra-down|infra-status   the local servers alone"
 	@echo "make cluster       a one-node Kubernetes on this machine, with the platform images (root)"
@@ -46,6 +47,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@echo "$(BIN)/bandit -c pyproject.toml -r kernel services hub operator scripts"
+	@set -o pipefail; $(BIN)/bandit -q -c pyproject.toml -r kernel services hub operator scripts 2>&1 \
+		| { grep -v 'nosec encountered' || true; }
+
+# Known vulnerabilities of the pinned packages (constraints.txt). --strict: a package that
+# could not be checked (no vulnerability database reachable) fails the audit instead of
+# passing silently.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --disable-pip --no-deps --progress-spinner off -r constraints.txt
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -106,7 +106,8 @@ class Session:
         self.id = f"c-{secrets.token_hex(6)}"
         self.queue = SendQueue(host.limits)
         self.principal: Principal | None = None
-        self.token = ""
+        # B105: an empty placeholder until the client authenticates, not a password
+        self.token = ""  # nosec B105
         self.name: str | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self.closed = False

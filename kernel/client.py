@@ -8,7 +8,10 @@
 - a retry *budget* (retries may add at most ~20% to the traffic), so a struggling upstream
   is not buried under retries;
 - a circuit breaker: after consecutive failures the upstream is not called for a while and
-  callers get ``503 circuit_open`` at once; one trial call closes it again;
+  callers get ``503 circuit_open`` at once; one trial call closes it again. While it is
+  open, the upstream's ``/readyz`` is probed a few times a second (``ready_path``), and the
+  breaker closes as soon as it answers 200, so callers do not wait out ``reset_after_s``
+  once the upstream is back;
 - a bulkhead: a cap on concurrent calls, so one slow upstream cannot take every connection;
 - the caller's correlation and trace ids on every request.
 
@@ -19,6 +22,7 @@ so a 409 from the menu service is a 409 to our caller too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -80,6 +84,11 @@ class CircuitBreaker:
             return True
         return False
 
+    def close(self) -> None:
+        """The upstream is known good again (its readiness probe answered 200)."""
+        self._trial_in_flight = False
+        self.failures, self.opened_at = 0, None
+
     def record(self, ok: bool) -> None:
         self._trial_in_flight = False
         if ok:
@@ -140,6 +149,8 @@ class ServiceClient:
         max_concurrent: int = 64,
         breaker: CircuitBreaker | None = None,
         session: aiohttp.ClientSession | None = None,
+        ready_path: str | None = "/readyz",
+        probe_interval_s: float = 0.2,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -151,6 +162,11 @@ class ServiceClient:
         self._bulkhead = asyncio.Semaphore(max_concurrent)
         self._session = session
         self._owns_session = session is None
+        # Our own services answer /readyz; an external one (a payment provider) passes None
+        # and recovers through the breaker's half-open trial alone.
+        self.ready_path = ready_path
+        self.probe_interval_s = probe_interval_s
+        self._probe: asyncio.Task[None] | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -162,8 +178,34 @@ class ServiceClient:
         return self._session
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
         if self._owns_session and self._session is not None:
             await self._session.close()
+
+    def _watch_recovery(self) -> None:
+        """With the breaker open, probe readiness in the background until it answers."""
+        if self.ready_path is None or self.breaker.opened_at is None:
+            return
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_ready(), name=f"probe-{self.name}")
+
+    async def _probe_ready(self) -> None:
+        url = self.base_url + (self.ready_path or "")
+        timeout = aiohttp.ClientTimeout(total=min(self.timeout_s, 1.0))
+        while self.breaker.opened_at is not None:
+            try:
+                async with self.session.get(url, timeout=timeout) as resp:
+                    if resp.status == 200:
+                        self.breaker.close()
+                        BREAKER_STATE.labels(self.name).set(BREAKER_STATES["closed"])
+                        return
+            except (TimeoutError, aiohttp.ClientError):
+                pass
+            await asyncio.sleep(self.probe_interval_s)
 
     async def call(
         self,
@@ -224,9 +266,11 @@ class ServiceClient:
                 reply = await self._once(method, path, json_body, body, send_headers, params)
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 self.breaker.record(False)
+                self._watch_recovery()
                 outcome: str | Reply = "timeout" if isinstance(exc, TimeoutError) else "unreachable"
             else:
                 self.breaker.record(reply.status < 500)
+                self._watch_recovery()
                 outcome = reply
                 if reply.status not in RETRYABLE_STATUS:
                     UPSTREAM_CALLS.labels(self.name, str(reply.status)).inc()

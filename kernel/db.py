@@ -21,10 +21,11 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bobaku.kernel.deployment import Deployment
-from bobaku.kernel.errors import BadRequest
+from bobaku.kernel.errors import BadRequest, DependencyUnavailable, FranchiseNotFound
 from bobaku.kernel.settings import Settings
 
 FRANCHISE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+PING_TIMEOUT_S = 0.5
 
 Document = dict[str, Any]
 Scope = Literal["platform", "franchise"]
@@ -129,13 +130,40 @@ class Databases:
                     await self._ensure_indexes(db, "franchise")
         return db
 
+    async def franchise_exists(self, franchise_id: str) -> bool:
+        """Whether the franchise has a database, without creating one (a read of an unknown
+        franchise must not leave an empty database behind). Known ones are answered from
+        memory; an unknown one costs a ``listDatabases``."""
+        self.deployment.guard(franchise_id)
+        name = franchise_db_name(self.prefix, franchise_id)
+        if name in self._indexed:
+            return True
+        return name in await self.client.list_database_names()
+
+    async def existing_franchise(self, franchise_id: str) -> AsyncDatabase[Document]:
+        """The franchise's database if it exists; 404 ``franchise_not_found`` otherwise."""
+        if not await self.franchise_exists(franchise_id):
+            raise FranchiseNotFound(
+                f"no franchise {franchise_id}", details={"franchise_id": franchise_id}
+            )
+        return await self.franchise(franchise_id)
+
     async def drop_franchise(self, franchise_id: str) -> None:
         name = franchise_db_name(self.prefix, franchise_id)
         await self.client.drop_database(name)
         self._indexed.discard(name)
 
     async def ping(self) -> None:
-        await self.client.admin.command("ping")
+        """Readiness: fails at once when the driver knows its servers are unreachable (the
+        first failed operation or heartbeat marks a server so), instead of waiting out the
+        server-selection timeout; otherwise a ping bounded by :data:`PING_TIMEOUT_S`."""
+        topology = self.client.topology_description
+        servers = topology.server_descriptions().values()
+        if not topology.has_readable_server() and any(s.error for s in servers):
+            raise DependencyUnavailable(
+                "no reachable MongoDB server", details={"dependency": "mongo"}
+            )
+        await asyncio.wait_for(self.client.admin.command("ping"), PING_TIMEOUT_S)
 
     async def close(self) -> None:
         await self.client.close()

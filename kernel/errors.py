@@ -65,6 +65,12 @@ class NotFound(BobakuError):
     code = "not_found"
 
 
+class FranchiseNotFound(NotFound):
+    """A franchise id that names no franchise: reading it is a 404 and creates nothing."""
+
+    code = "franchise_not_found"
+
+
 class Conflict(BobakuError):
     status = 409
     code = "conflict"

@@ -100,6 +100,12 @@ class Api:
             default_errors = {401, 403} if auth else set()
             if body is not None:
                 default_errors |= {400, 413, 415, 422}
+            # Every id in the path may name nothing (404: the resource, an outlet, a
+            # franchise), and every query parameter may be refused (422 naming it).
+            if _path_params(path):
+                default_errors.add(404)
+            if query:
+                default_errors.add(422)
             self.operations.append(
                 Operation(
                     method.upper(),

@@ -18,6 +18,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Generic, TypeVar
 
 from bobaku.kernel.errors import ValidationFailed
@@ -41,6 +42,20 @@ def bad_query(name: str, problem: str) -> ValidationFailed:
         "query parameters are invalid",
         details={"fields": [{"field": name, "problem": problem, "type": "query"}]},
     )
+
+
+def query_date(query: Mapping[str, str], name: str = "date") -> str | None:
+    """A ``YYYY-MM-DD`` calendar day from the query (None when absent or empty); anything
+    else, a path or a timestamp included, is :func:`bad_query` (422 naming the parameter)."""
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        pass
+    raise bad_query(name, "a calendar date YYYY-MM-DD")
 
 
 def encode_cursor(value: Any) -> str:

@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_ENVIRONMENTS = frozenset({"dev", "test"})
 
 
 class Settings(BaseSettings):
@@ -21,7 +23,10 @@ class Settings(BaseSettings):
     # Identity of this process: it names the event source, the log stream and metrics.
     service_name: str = Field(default="bobaku", pattern=r"^[a-z][a-z0-9-]{1,40}$")
     service_version: str = "0.1.0"
-    environment: Literal["dev", "test", "staging", "production"] = "dev"
+    # dev and test are the explicit development modes (`make run`, the suite and the demo
+    # set them): only they accept a secret left at its documented default (see
+    # _no_default_secrets). Unset means production, as the chart and the operator run.
+    environment: Literal["dev", "test", "staging", "production"] = "production"
 
     # Infrastructure. The defaults are the ports that scripts/infra.sh binds.
     nats_url: str = "nats://127.0.0.1:14222"
@@ -83,6 +88,27 @@ class Settings(BaseSettings):
     # every config_reload_s seconds when it changes.
     bobaku_config_file: Path | None = None
     config_reload_s: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _no_default_secrets(self) -> Settings:
+        """Outside dev/test, a secret (a ``SecretStr`` setting) still at the default printed
+        in the docs refuses the start: anyone who read the docs could forge with it."""
+        if self.environment in DEVELOPMENT_ENVIRONMENTS:
+            return self
+        left = sorted(
+            name.upper()
+            for name, info in type(self).model_fields.items()
+            if isinstance(info.default, SecretStr)
+            and info.default.get_secret_value()
+            and getattr(self, name) == info.default
+        )
+        if left:
+            raise ValueError(
+                f"ENVIRONMENT={self.environment} refuses the documented development default "
+                f"of {', '.join(left)}: set each to a secret of your own (or ENVIRONMENT=dev "
+                "on a development machine)"
+            )
+        return self
 
     @field_validator("nats_url")
     @classmethod

@@ -2,8 +2,9 @@
 
 A :class:`BackgroundTask` calls its ``step`` every ``interval_s`` until stopped. A step that
 returns ``True`` has more work waiting (a full batch) and is called again at once. A step
-that raises is logged with its traceback and retried after a back-off that doubles from
-``interval_s`` up to ``max_backoff_s``; the first success resets it. :func:`background`
+that raises is logged with its traceback (an outage of a data server or NATS, one warning
+line) and retried after a back-off that doubles from ``interval_s`` up to
+``max_backoff_s``; the first success resets it. :func:`background`
 turns tasks into an aiohttp ``cleanup_ctx`` entry: started with the app, stopped (cancelled
 and awaited) on shutdown before the kernel closes the connections.
 """
@@ -16,6 +17,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+
+from bobaku.kernel.web import OUTAGES
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,17 @@ class BackgroundTask:
                 more = bool(await self.step())
             except asyncio.CancelledError:
                 raise
+            except OUTAGES as exc:
+                # A data server or NATS away: expected during a restart, no traceback.
+                self.failures += 1
+                log.warning(
+                    "background task %s: a dependency is unavailable (%s: %s); next try in %.1fs",
+                    self.name,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    self.delay(),
+                    extra={"task": self.name, "failures": self.failures},
+                )
             except Exception:
                 self.failures += 1
                 log.exception(

@@ -21,16 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import TimeoutError as NatsTimeout
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from bobaku.kernel import tracing
 from bobaku.kernel.auth import Principal, TokenVerifier, load_public_key
@@ -46,6 +53,7 @@ from bobaku.kernel.db import Databases, IndexCatalog
 from bobaku.kernel.deployment import Deployment, LiveConfig
 from bobaku.kernel.errors import (
     BobakuError,
+    DependencyUnavailable,
     MalformedJSON,
     PayloadTooLarge,
     Unauthorized,
@@ -76,6 +84,28 @@ CORRELATION_HEADER = "X-Correlation-ID"
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 CHECK_TIMEOUT_S = 1.5
+# A data server or NATS that is down or restarting: the client libraries raise these, and
+# the caller gets 503 dependency_unavailable (retry later), never 500. ConnectionFailure
+# covers PyMongo's AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
+OUTAGES: tuple[type[BaseException], ...] = (
+    ConnectionFailure,
+    NatsTimeout,
+    NoRespondersError,
+    NoServersError,
+    ConnectionClosedError,
+    RedisConnectionError,
+    RedisTimeout,
+)
+
+
+def outage_error(exc: BaseException) -> DependencyUnavailable:
+    """The 503 for an outage of one of our own servers (see :data:`OUTAGES`)."""
+    module = type(exc).__module__.split(".")[0]
+    dependency = {"pymongo": "mongo", "nats": "nats", "redis": "redis"}.get(module, module)
+    return DependencyUnavailable(
+        f"{dependency} is unavailable; try again shortly",
+        details={"dependency": dependency, "problem": type(exc).__name__, "retry_after_s": 1},
+    )
 
 
 def ok(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -84,7 +114,13 @@ def ok(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -
 
 
 def error_response(err: BobakuError) -> web.Response:
-    return web.json_response(err.to_envelope(), status=err.status)
+    """The error envelope; an error that says when to come back (``details.retry_after_s``,
+    e.g. 429) also says so in ``Retry-After``, as HTTP clients and proxies read it."""
+    headers = None
+    retry_after = err.details.get("retry_after_s") if isinstance(err.details, dict) else None
+    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return web.json_response(err.to_envelope(), status=err.status, headers=headers)
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
@@ -101,6 +137,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise _too_large(request) from exc
     if not raw.strip():
         raise MalformedJSON("request body is empty; send a JSON object")
+    _refuse_duplicate_keys(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -112,6 +149,36 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise ValidationFailed(
             "request body has invalid fields", details={"fields": validation_fields(exc)}
         ) from exc
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """400 for an object that names a key twice: parsers disagree on which one wins (the
+    last, here), so a body that a proxy or a signature check read one way must not be
+    acted on another way. Invalid JSON is left to the model's parser to report."""
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as dup:
+        raise MalformedJSON(
+            f"request body names the key {dup.key!r} more than once",
+            details={"field": dup.key, "problem": "duplicate key"},
+        ) from None
+    except ValueError:
+        return
 
 
 class RequestBody(BaseModel):
@@ -209,6 +276,15 @@ async def metrics_and_errors_middleware(
         if err.status >= 500:
             log.error("request failed: %s", err.message, exc_info=err)
         response = error_response(err)
+    except OUTAGES as exc:
+        log.warning(
+            "%s %s: a dependency is unavailable: %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            exc,
+        )
+        response = error_response(outage_error(exc))
     except web.HTTPRequestEntityTooLarge:
         response = error_response(_too_large(request))
     except web.HTTPException as exc:

@@ -47,11 +47,12 @@ from bobaku.services.supply.adapters import repository as supply_repository
 Manifest = dict[str, Any]
 
 CONFIG_MAP = "bobaku-franchise-config"
-DATABASE_SECRET = "bobaku-database"
+# B105: the names of Secrets, not their values
+DATABASE_SECRET = "bobaku-database"  # nosec B105
 # The platform's service token (a role-service JWT) copied into the franchise namespace:
 # the silo services call each other's /internal routes with it (order → supply and menu,
 # supply → menu). Optional in the pod, so a platform without one still starts its silos.
-SERVICE_TOKEN_SECRET = "bobaku-service-token"
+SERVICE_TOKEN_SECRET = "bobaku-service-token"  # nosec B105
 JWT_PUBLIC_KEY_FILE = "/etc/bobaku/jwt-public.pem"
 NETWORK_POLICY = "bobaku-franchise-isolation"
 RESOURCE_QUOTA = "bobaku-franchise-quota"
@@ -108,6 +109,9 @@ class Environment:
             nats_url=settings.tenant_nats_url,
             redis_url=settings.tenant_redis_url,
             platform_env=(
+                # The operator's own mode: a silo is a development mode only when the
+                # platform is (its processes then accept the documented default secrets).
+                ("ENVIRONMENT", settings.environment),
                 ("CUSTOMER_URL", settings.customer_url),
                 ("PROVIDER_SIM_URL", settings.provider_sim_url),
                 ("HUB_URL", settings.hub_url),
@@ -470,7 +474,8 @@ def plan_deployment(
         "envFrom": [{"configMapRef": {"name": CONFIG_MAP}}],
         "env": [
             {"name": "SERVICE_NAME", "value": service},
-            {"name": "HTTP_HOST", "value": "0.0.0.0"},
+            # B104: inside a pod: the NetworkPolicy, not the bind address, limits who connects
+            {"name": "HTTP_HOST", "value": "0.0.0.0"},  # nosec B104
             {"name": "HTTP_PORT", "value": str(SERVICE_PORT)},
             {
                 "name": "MONGODB_URL",
@@ -499,7 +504,8 @@ def plan_deployment(
         },
         "volumeMounts": [
             {"name": "config", "mountPath": "/etc/bobaku", "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
+            # B108: a pod-private emptyDir mounted on /tmp (read-only root filesystem)
+            {"name": "tmp", "mountPath": "/tmp"},  # nosec B108
         ],
     }
     return {

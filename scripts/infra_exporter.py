@@ -33,7 +33,8 @@ from prometheus_client.registry import Collector
 
 
 def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as resp:
+    # B310: http URLs of the local servers this script was given, never user input
+    with urllib.request.urlopen(url, timeout=2) as resp:  # nosec B310
         return json.loads(resp.read())
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
+
+# B404: `make run` stops the local servers with our own script
+import subprocess  # nosec B404
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -150,7 +152,8 @@ def stop_infrastructure() -> None:
         say("leaving the infrastructure running (BOBAKU_KEEP_INFRA is set)")
         return
     say("stopping the local infrastructure")
-    subprocess.run([str(ROOT / "scripts" / "infra.sh"), "down"], check=False)
+    # B603: our own infra.sh, no shell
+    subprocess.run([str(ROOT / "scripts" / "infra.sh"), "down"], check=False)  # nosec B603
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ def main(argv: list[str]) -> int:
     rootfs.add_argument("--image", action="append", required=True)
     rootfs.add_argument("--env", action="append", default=[])
     rootfs.add_argument("--user", default="10001:10001")
-    rootfs.add_argument("--workdir", default="/tmp")
+    # B108: the working directory inside the image, not a file this script writes
+    rootfs.add_argument("--workdir", default="/tmp")  # nosec B108
     pause = sub.add_parser("pause")
     pause.add_argument("--binary", required=True, type=Path)
     pause.add_argument("--tag", required=True)

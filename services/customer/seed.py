@@ -45,7 +45,8 @@ from bobaku.services.customer.settings import CustomerSettings
 
 log = logging.getLogger(__name__)
 
-DEMO_PASSWORD = "bobaku-demo-123"
+# B105: the demo accounts' documented password (docs/api/customer.md), seeded by `make run` only
+DEMO_PASSWORD = "bobaku-demo-123"  # nosec B105
 
 FRANCHISE_OUTLETS: dict[str, tuple[str, ...]] = {
     "fr-jakarta": ("outlet-01", "outlet-02", "outlet-03", "outlet-06"),

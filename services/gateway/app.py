@@ -8,6 +8,8 @@ breaker and a bulkhead per upstream). ``GET /api/v1/orders/{id}`` is composed he
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +17,7 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from bobaku.kernel.asyncapi import asyncapi_document
+from bobaku.kernel.auth import Principal
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import NotFound, Unauthorized
 from bobaku.kernel.openapi import Api
@@ -70,16 +73,40 @@ def _client_ip(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-async def _limit(request: web.Request, who: str, anonymous: bool) -> dict[str, str]:
+async def _admit(request: web.Request) -> tuple[Principal | None, dict[str, str]]:
+    """Rate limits first, then the caller's token: a request over its client's limit is a
+    429 (with ``Retry-After``) before any signature is checked, and a token is verified only
+    within the limit. Logins count per client address and per account."""
     settings = request.app[CONTEXT].settings
+    limiter = request.app[LIMITER]
+    ip = _client_ip(request)
+    has_token = "Authorization" in request.headers
     if request.path.startswith("/api/v1/auth/"):
-        bucket, limit = "login", Limit(settings.login_rate_limit_per_minute, 60)
-        who = _client_ip(request)
-    elif anonymous:
-        bucket, limit = "anon", Limit(settings.anonymous_rate_limit_per_minute, 60)
-    else:
-        bucket, limit = "api", Limit(settings.rate_limit_per_minute, 60)
-    return await request.app[LIMITER].check(bucket, who, limit)
+        headers = await limiter.check("login", ip, Limit(settings.login_rate_limit_per_minute, 60))
+        account = await _login_account(request)
+        if account is not None:
+            per_account = Limit(settings.login_account_rate_limit_per_minute, 60)
+            await limiter.check("login-account", account, per_account)
+        return (principal(request) if has_token else None), headers
+    if not has_token:
+        anonymous = Limit(settings.anonymous_rate_limit_per_minute, 60)
+        return None, await limiter.check("anon", ip, anonymous)
+    await limiter.check("ip", ip, Limit(settings.ip_rate_limit_per_minute, 60))
+    who = principal(request)
+    return who, await limiter.check("api", who.subject, Limit(settings.rate_limit_per_minute, 60))
+
+
+async def _login_account(request: web.Request) -> str | None:
+    """The account a login names (a digest of its email, kept out of Redis keys), if any."""
+    if request.method != "POST" or not request.path.startswith("/api/v1/auth/login"):
+        return None
+    try:
+        email = json.loads(await request.read()).get("email")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
 
 
 @api.get("/api/v1", summary="What this API is", auth=False)
@@ -103,9 +130,10 @@ async def api_index(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_order(request: web.Request) -> web.Response:
-    who = principal(request)
+    who, headers = await _admit(request)
+    if who is None:
+        raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
     gateway = request.app[CONTEXT]
-    headers = await _limit(request, who.subject, anonymous=False)
     token = request.headers["Authorization"].partition(" ")[2]
     orders = gateway.proxy("order", gateway.routing.upstream("order", who.franchise_id))
     body = await compose_order(
@@ -130,14 +158,17 @@ async def swagger(_: web.Request) -> web.Response:
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """Everything else under /api/v1 and /webhooks goes to the upstream that owns it."""
-    route = match(request.path)
-    if route is None or "/internal/" in request.path:
+    # The path goes upstream as the client encoded it: decoded, a %3F or %23 inside an id
+    # would become a query or a fragment there. Routing reads that same encoded path; the
+    # internal check reads the decoded one too, so %69nternal cannot slip past it.
+    raw_path = request.rel_url.raw_path
+    route = match(raw_path)
+    if route is None or "/internal/" in request.path or "/internal/" in raw_path:
         raise NotFound(f"no route for {request.method} {request.path}")
-    who = principal(request) if "Authorization" in request.headers else None
+    who, limit_headers = await _admit(request)
     if who is None and request.method not in route.public_methods:
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
     caller = who.subject if who else _client_ip(request)
-    limit_headers = await _limit(request, caller, anonymous=who is None)
     body = await request.read()
 
     key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
@@ -149,7 +180,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
 
     gateway = request.app[CONTEXT]
     base = gateway.routing.upstream(route.service, who.franchise_id if who else None)
-    path = request.path[len(route.strip) :] if route.strip else request.path
+    path = raw_path[len(route.strip) :] if route.strip else raw_path
     try:
         reply = await gateway.proxy(route.service, base).call(
             request.method,

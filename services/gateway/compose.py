@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import BobakuError
@@ -76,7 +77,9 @@ def order_document(order: dict[str, Any], customer: dict[str, Any] | None) -> di
 async def compose_order(
     order_id: str, token: str, orders: ServiceClient, customers: ServiceClient
 ) -> dict[str, Any]:
-    order: dict[str, Any] = await orders.request("GET", f"/orders/{order_id}", token=token)
+    # The id as the client sent it, encoded again: a "?" or "#" in it stays part of the id.
+    path = f"/orders/{quote(order_id, safe='')}"
+    order: dict[str, Any] = await orders.request("GET", path, token=token)
     try:
         customer = await asyncio.wait_for(
             customers.request("GET", f"/internal/customers/{order['customer_id']}"), 2.0

@@ -24,6 +24,25 @@ SWAGGER_PAGE = f"""<!doctype html>
 </body></html>"""
 
 
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+RATE_LIMITED = {
+    "description": "Too many requests (per client, per account on login)",
+    "headers": _RETRY_AFTER,
+    "content": _ERROR,
+}
+UNAVAILABLE = {
+    "description": "A service or data server is unavailable; retry later",
+    "headers": _RETRY_AFTER,
+    "content": _ERROR,
+}
+
+
 class ApiDocs:
     def __init__(self, upstreams: dict[str, ServiceClient], ttl_s: float = 30.0) -> None:
         self.upstreams = upstreams
@@ -65,5 +84,12 @@ class ApiDocs:
         # The gateway's own routes (the composite order view) describe what clients get.
         for path, ops in own["paths"].items():
             merged["paths"].setdefault(path, {}).update(ops)
+        # What the gateway itself may answer on any route: its rate limits (429 with
+        # Retry-After) and an upstream that is down or shedding load (503).
+        for ops in merged["paths"].values():
+            for op in ops.values():
+                if isinstance(op, dict) and "responses" in op:
+                    op["responses"].setdefault("429", RATE_LIMITED)
+                    op["responses"].setdefault("503", UNAVAILABLE)
         self._cached = (time.monotonic(), merged)
         return merged

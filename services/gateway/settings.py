@@ -15,4 +15,10 @@ class GatewaySettings(Settings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     anonymous_rate_limit_per_minute: int = Field(default=120, ge=1)
     login_rate_limit_per_minute: int = Field(default=20, ge=1)
+    # Logins per account (the email in the body), whatever the address they come from, so
+    # guessing one account's password from many addresses is slowed down too.
+    login_account_rate_limit_per_minute: int = Field(default=10, ge=1)
+    # Requests per client address that carry a token, counted *before* the token is
+    # verified: a flood of forged tokens is refused with 429 without costing a verification.
+    ip_rate_limit_per_minute: int = Field(default=1200, ge=1)
     upstream_timeout_s: float = Field(default=5.0, gt=0)

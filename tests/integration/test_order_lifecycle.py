@@ -479,3 +479,37 @@ async def test_a_bad_order_is_refused_naming_the_problem_and_nothing_is_written(
         assert field in [f["field"] for f in reply["error"]["details"]["fields"]], reply
     _, mine = await call(http, "GET", f"{gw}/api/v1/orders", token)
     assert mine["data"]["items"] == []
+
+
+async def test_bad_list_filters_and_duplicate_keys_are_refused_through_the_gateway(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    staff = manager(token_issuer)
+    for query, field in (
+        ({"date": "../../etc/passwd"}, "date"),
+        ({"date": "2026-02-30"}, "date"),
+        ({"status": "lost"}, "status"),
+        ({"limit": "0"}, "limit"),
+    ):
+        got, reply = await call(
+            http, "GET", f"{gw}/api/v1/outlets/outlet-01/orders", staff, params=query
+        )
+        assert got == 422, (query, reply)
+        assert field in [f["field"] for f in reply["error"]["details"]["fields"]], reply
+    # One body, two quantities: refused, and no order is created.
+    token, _ = await register(http, gw)
+    good = json.dumps({"outlet_id": "outlet-01", "items": [BRIEF_ITEM], "payment_method": "gopay"})
+    raw = good.replace('"quantity": ', '"quantity": 1, "quantity": ', 1).encode()
+    assert raw.count(b'"quantity"') == 2
+    got, reply = await call(
+        http,
+        "POST",
+        f"{gw}/api/v1/orders",
+        token,
+        data=raw,
+        headers={"Content-Type": "application/json"},
+    )
+    assert (got, reply["error"]["code"]) == (400, "malformed_json"), reply
+    _, mine = await call(http, "GET", f"{gw}/api/v1/orders", token)
+    assert mine["data"]["items"] == []

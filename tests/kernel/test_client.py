@@ -142,3 +142,44 @@ async def test_the_bulkhead_caps_concurrent_calls(upstream: tuple[Upstream, str]
     await client.close()
     assert [r.status for r in replies] == [200] * 6
     assert peer.max_active == 2
+
+
+async def test_an_open_breaker_closes_as_soon_as_the_upstream_is_ready_again() -> None:
+    from support import eventually, free_port
+
+    port = free_port()
+    # reset_after_s is far longer than the test: only the readiness probe can close it.
+    breaker = CircuitBreaker(failure_threshold=2, reset_after_s=600)
+    client = ServiceClient("order", f"http://127.0.0.1:{port}", retries=0, breaker=breaker)
+    for _ in range(2):
+        with pytest.raises(BobakuError):
+            await client.call("GET", "/orders/o-1")
+    with pytest.raises(CircuitOpen):
+        await client.call("GET", "/orders/o-1")
+
+    # The order service comes back: not ready at first (still connecting), then ready.
+    peer = Upstream()
+    probes: list[int] = []
+    ready = asyncio.Event()
+
+    async def readyz(_: web.Request) -> web.Response:
+        status = 200 if ready.is_set() else 503
+        probes.append(status)
+        return web.json_response({}, status=status)
+
+    app = web.Application()
+    app.router.add_get("/readyz", readyz)
+    app.router.add_route("*", "/{tail:.*}", peer.handle)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        await eventually(lambda: asyncio.sleep(0, bool(probes)))
+        assert breaker.state == "open"  # not ready yet: still open
+        ready.set()
+        await eventually(lambda: asyncio.sleep(0, breaker.state == "closed"))
+        assert (await client.call("GET", "/orders/o-1")).status == 200
+        # No request reached the upstream while it was not ready, only the probes.
+        assert [c[1] for c in peer.calls] == ["/orders/o-1"]
+    finally:
+        await client.close()
+        await server.close()

@@ -64,3 +64,25 @@ async def test_the_document_describes_routes_bodies_and_errors(settings: Setting
     schemas = doc["components"]["schemas"]
     assert {"NewItem", "ItemView", "Topping", "Error"} <= set(schemas)
     assert schemas["NewItem"]["properties"]["name"]["minLength"] == 1
+
+
+def test_an_id_in_the_path_documents_a_404_and_a_query_a_422() -> None:
+    docs = Api("order")
+
+    @docs.get("/outlets/{outlet_id}/orders", summary="x", query=(("status", "string", "s"),))
+    async def outlet_orders(request: web.Request) -> web.Response:
+        return ok({})
+
+    @docs.get("/orders", summary="y")
+    async def orders(request: web.Request) -> web.Response:
+        return ok({})
+
+    paths = docs.document()["paths"]
+    assert set(paths["/outlets/{outlet_id}/orders"]["get"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "422",
+    }
+    assert set(paths["/orders"]["get"]["responses"]) == {"200", "401", "403"}

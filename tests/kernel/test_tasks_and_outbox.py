@@ -89,3 +89,36 @@ async def test_an_event_left_in_a_document_is_published_by_the_sweeper(
     raw = await bus.js.get_last_msg("EVENTS", "events.fr-outbox.menu.outlet_changed")
     assert Event.from_json(raw.data or b"").id == event.id
     assert await outbox.sweep() == 0  # nothing left to send
+
+
+async def test_a_step_that_meets_a_database_outage_keeps_running_and_warns_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from typing import Any
+
+    from pymongo import AsyncMongoClient
+    from support import free_port
+
+    dead: AsyncMongoClient[Any] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=100
+    )
+    outage = [True, True]
+
+    async def step() -> None:
+        if outage:
+            outage.pop()
+            await dead["x"]["payment_deadlines"].find_one({})
+
+    task = BackgroundTask("t-outage", step, interval_s=0.01, max_backoff_s=0.05)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bobaku.kernel.tasks"):
+            task.start()
+            await eventually(lambda: asyncio.sleep(0, result=task.runs >= 1))
+            await task.stop()
+    finally:
+        await dead.close()
+    warned = [
+        r for r in caplog.records if "t-outage: a dependency is unavailable" in r.getMessage()
+    ]
+    assert len(warned) == 2
+    assert all(r.exc_info is None and r.levelno == logging.WARNING for r in warned)

@@ -272,3 +272,100 @@ async def test_the_bearer_token_names_the_caller_and_a_bad_one_is_401(
             "/franchises/fr-a/sales", headers={"Authorization": "Bearer x.y.z"}
         )
         assert (await forged.json())["error"]["code"] == "unauthorized"
+
+
+async def test_a_key_named_twice_is_refused_and_nothing_is_stored(
+    client: TestClient[Any, Any],
+) -> None:
+    # Parsers disagree on which duplicate wins; the last one would have been taken silently.
+    raw = b'{"name": "Taro", "base_price": 25000, "base_price": 1}'
+    resp = await client.post("/menu-items", data=raw, headers={"Content-Type": "application/json"})
+    body = await resp.json()
+    assert resp.status == 400
+    assert body["error"]["code"] == "malformed_json"
+    assert body["error"]["details"]["field"] == "base_price"
+    nested = (
+        b'{"name": "Taro", "base_price": 1, "toppings": [{"name": "a", "name": "b", "price": 1}]}'
+    )
+    resp = await client.post(
+        "/menu-items", data=nested, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert (await resp.json())["error"]["details"]["field"] == "name"
+    assert await stored_items(client) == 0
+
+
+async def test_an_outage_of_a_data_server_or_nats_is_a_503_not_a_500(
+    settings: Settings,
+) -> None:
+    from nats.aio.client import Client as NATS
+    from pymongo import AsyncMongoClient
+
+    # Real clients against a server that is not there (a stopped FerretDB) and a NATS
+    # subject whose only subscriber never answers (a stalled responder during a restart).
+    dead_mongo: AsyncMongoClient[Any] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200
+    )
+    nc = NATS()
+    await nc.connect(settings.nats_url)
+    silent = f"t.silent.{free_port()}"
+
+    async def never_answer(_msg: Any) -> None:
+        return None
+
+    await nc.subscribe(silent, cb=never_answer)
+
+    async def place_order(_: web.Request) -> web.Response:
+        await dead_mongo["x"]["orders"].insert_one({"n": 1})
+        return ok({})
+
+    async def ask(_: web.Request) -> web.Response:
+        await nc.request(silent, b"{}", timeout=0.2)
+        return ok({})
+
+    app = create_app(settings)
+    app.router.add_post("/orders", place_order)
+    app.router.add_get("/ask", ask)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            for resp, dependency in (
+                (await client.post("/orders"), "mongo"),
+                (await client.get("/ask"), "nats"),
+            ):
+                body = await resp.json()
+                assert resp.status == 503, body
+                assert body["error"]["code"] == "dependency_unavailable"
+                assert body["error"]["details"]["dependency"] == dependency
+                assert resp.headers["Retry-After"] == "1"
+    finally:
+        await nc.close()
+        await dead_mongo.close()
+
+
+async def test_readiness_does_not_wait_out_server_selection_when_mongo_is_gone(
+    settings: Settings,
+) -> None:
+    from pymongo import AsyncMongoClient
+
+    from bobaku.kernel.db import Databases, IndexCatalog
+    from bobaku.kernel.errors import DependencyUnavailable
+
+    # A client that would wait 30 s to pick a server: the probe must not.
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=30_000
+    )
+    dbs = Databases(client, "tping", IndexCatalog())
+    try:
+        # Never reached yet: the first probe is bounded, not 30 s.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(dbs.ping(), 5)
+        # Once the driver has seen the server fail, the probe answers at once.
+        await eventually(
+            lambda: asyncio.sleep(
+                0, any(s.error for s in client.topology_description.server_descriptions().values())
+            )
+        )
+        with pytest.raises(DependencyUnavailable, match="no reachable MongoDB server"):
+            await asyncio.wait_for(dbs.ping(), 5)
+    finally:
+        await dbs.close()

@@ -204,6 +204,14 @@ spec:
               value: /etc/bobaku/jwt/private.pem
             {{- end }}
             {{- end }}
+            {{- /* Callback HMAC keys: outside ENVIRONMENT dev/test the documented defaults refuse the start. */}}
+            {{- if and $root.Values.auth.providerSecret (has $.name (list "payment" "provider-sim")) }}
+            {{- range $provider := list "GOPAY" "OVO" "DANA" "SHOPEEPAY" "QRIS" "CARD" }}
+            - name: PROVIDER_SECRET_{{ $provider }}
+              valueFrom:
+                secretKeyRef: {name: {{ $root.Values.auth.providerSecret }}, key: PROVIDER_SECRET_{{ $provider }}}
+            {{- end }}
+            {{- end }}
           resources:
             {{- toYaml .resources | nindent 12 }}
           startupProbe:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from bobaku.kernel.text import display_text
 from bobaku.kernel.web import RequestBody
 from bobaku.services.customer.domain.users import Language, is_valid_email
 
@@ -23,10 +24,7 @@ def _not_null(value: Any) -> Any:
 
 
 def _clean_name(value: str) -> str:
-    value = " ".join(value.split())
-    if not value:
-        raise ValueError("must not be blank")
-    return value
+    return display_text(value)
 
 
 # --- requests ------------------------------------------------------------------------------

@@ -228,6 +228,10 @@ class WeeklyHours:
             if any(s.opens == s.closes for s in shifts):
                 out.append((day, "a period must not open and close at the same time"))
                 continue
+            if any(s.opens >= MINUTES_PER_DAY for s in shifts):
+                # 24:00 is the end of a day: a period may close then, never open then.
+                out.append((day, "a period must open before 24:00"))
+                continue
             spans = sorted(
                 (s.opens, s.closes if not s.past_midnight else MINUTES_PER_DAY) for s in shifts
             )

@@ -11,7 +11,7 @@ from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, Principal, R
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
-from bobaku.kernel.web import ok, principal, read_json
+from bobaku.kernel.web import DATABASES, ok, principal, read_json
 from bobaku.services.menu.domain import commands
 from bobaku.services.menu.domain.menu import OrderLine
 from bobaku.services.menu.domain.model import (
@@ -70,6 +70,15 @@ def _franchise_for(request: web.Request, who: Principal) -> str:
         )
     who.require_franchise(franchise_id)
     return franchise_id
+
+
+async def _require_known_franchise(request: web.Request, franchise_id: str) -> None:
+    """A franchise is one with an outlet or data of its own: any other id (HQ may name any)
+    is a 404 ``franchise_not_found``, and reading it creates no database."""
+    deps = context_of(request)
+    if await deps.repository.outlets(franchise_id=franchise_id, city=None, after=None, limit=1):
+        return
+    await request.app[DATABASES].existing_franchise(franchise_id)
 
 
 def _hours(body: dict[s.Weekday, list[s.ShiftBody]]) -> WeeklyHours:
@@ -225,10 +234,13 @@ async def change_item(request: web.Request) -> web.Response:
     "/franchises/{franchise_id}/prices",
     summary="The franchise's price overrides (its franchise_owner, hq_admin)",
     response=s.PriceList,
-    errors=(422,),
+    errors=(403, 404, 422),
 )
 async def list_franchise_prices(request: web.Request) -> web.Response:
-    franchise_id = _franchise_for(request, principal(request))
+    who = principal(request)
+    franchise_id = _franchise_for(request, who)
+    if who.has_role(Role.HQ_ADMIN):
+        await _require_known_franchise(request, franchise_id)
     items = await views.franchise_prices(context_of(request), franchise_id)
     return ok(s.shaped(s.PriceList, {"items": items, "next_cursor": None}))
 

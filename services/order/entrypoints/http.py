@@ -11,7 +11,7 @@ from bobaku.kernel.auth import OUTLET_STAFF, Role
 from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
-from bobaku.kernel.pagination import as_int, page_of, page_request
+from bobaku.kernel.pagination import as_int, page_of, page_request, query_date
 from bobaku.kernel.web import RequestBody, ok, principal, read_json
 from bobaku.services.order.domain import commands
 from bobaku.services.order.domain.commands import (
@@ -185,7 +185,7 @@ async def outlet_orders(request: web.Request) -> web.Response:
         franchise_id,
         outlet_id,
         status=_status(status) if status else None,
-        date=request.query.get("date"),
+        date=query_date(request.query),
         start=start,
         limit=limit,
     )

@@ -4,6 +4,9 @@
   lookup that carries only the intent id finds its aggregate. Written once per intent,
   before the provider is called, with content derived from the order: a repeat writes the
   same document.
+- ``payment_outlets``: which franchise each outlet took payments for (``<outlet>|<franchise>``
+  ids, written once per pair), so a franchise owner asking for another franchise's outlet
+  is refused (403) rather than answered with an empty page.
 - ``payment_deadlines``: work due at a time (an intent's expiry, a refund the provider has
   not confirmed yet). The sweeper reads the due ones through the ``due_at`` index; the
   aggregate's expected-sequence append, not this collection, decides who wins a race.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -21,6 +25,7 @@ from bobaku.kernel.db import Databases, IndexSpec
 from bobaku.services.payment.domain.errors import IntentConflict
 
 INTENTS = "payment_intents"
+OUTLETS = "payment_outlets"
 DEADLINES = "payment_deadlines"
 
 INDEXES = (IndexSpec("platform", DEADLINES, (("due_at", 1),), name="due_at_1"),)
@@ -53,6 +58,7 @@ class IntentEntry:
 class IntentDirectory:
     def __init__(self, databases: Databases) -> None:
         self.databases = databases
+        self._outlets_noted: set[str] = set()
 
     async def register(self, entry: IntentEntry) -> None:
         """Record where the intent lives; a repeat with the same facts is a no-op, one with
@@ -62,6 +68,7 @@ class IntentDirectory:
         if found is None:
             try:
                 await intents.insert_one(entry.document())
+                await self._note_outlet(entry.outlet_id, entry.franchise_id)
                 return
             except DuplicateKeyError:
                 found = await intents.find_one({"_id": entry.intent_id})
@@ -70,6 +77,22 @@ class IntentDirectory:
                 f"order {entry.order_id} already has a payment intent with other details",
                 details={"intent_id": entry.intent_id},
             )
+
+    async def _note_outlet(self, outlet_id: str, franchise_id: str) -> None:
+        key = f"{outlet_id}|{franchise_id}"
+        if key in self._outlets_noted:
+            return
+        doc = {"_id": key, "outlet_id": outlet_id, "franchise_id": franchise_id}
+        with contextlib.suppress(DuplicateKeyError):  # another intent noted it first
+            await self.databases.platform[OUTLETS].insert_one(doc)
+        self._outlets_noted.add(key)
+
+    async def outlet_franchises(self, outlet_id: str) -> set[str]:
+        """The franchises this outlet took payments for (none: it took no payment yet)."""
+        # An _id range: every id of this outlet starts with "<outlet>|" ('}' follows '|').
+        ids = {"$gte": f"{outlet_id}|", "$lt": f"{outlet_id}}}"}
+        found = self.databases.platform[OUTLETS].find({"_id": ids}, {"franchise_id": 1})
+        return {doc["franchise_id"] async for doc in found}
 
     async def find(self, intent_id: str) -> IntentEntry | None:
         doc = await self.databases.platform[INTENTS].find_one({"_id": intent_id})

@@ -44,6 +44,16 @@ class ProviderCharge:
 
 
 @dataclass(frozen=True)
+class ProviderChargeStatus:
+    """What the provider's status inquiry says of a charge."""
+
+    transaction_id: str
+    merchant_ref: str
+    status: str  # pending, settled, failed, expired
+    amount: int
+
+
+@dataclass(frozen=True)
 class ProviderRefund:
     refund_id: str
     status: str
@@ -65,6 +75,7 @@ class ProviderGateway:
                 settings.provider_url(provider),
                 timeout_s=settings.payment_provider_timeout_s,
                 retries=settings.payment_provider_retries,
+                ready_path=None,  # a provider has no /readyz: the half-open trial decides
             )
             for provider in PROVIDERS
         }
@@ -89,6 +100,24 @@ class ProviderGateway:
             action=dict(data["action"]),
             expires_at=str(data["expires_at"]),
         )
+
+    async def charge_status(self, provider: str, transaction_id: str) -> ProviderChargeStatus:
+        """The provider's status inquiry: the settled state a callback claims is confirmed
+        here before money is counted, as the providers themselves advise."""
+        reply = await self.clients[provider].call("GET", f"/v1/charges/{transaction_id}")
+        data = _data(provider, "status inquiry", reply)
+        try:
+            return ProviderChargeStatus(
+                transaction_id=str(data["transaction_id"]),
+                merchant_ref=str(data["merchant_ref"]),
+                status=str(data["status"]),
+                amount=int(data["amount"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderFailed(
+                f"{provider}'s status inquiry answered without a charge",
+                details={"provider": provider, "operation": "status inquiry"},
+            ) from exc
 
     async def refund(
         self, provider: str, transaction_id: str, refund_id: str, amount: int

@@ -49,3 +49,10 @@ class DisputeNotFound(NotFound):
 
 class DisputeClosed(Conflict):
     code = "dispute_closed"
+
+
+class SettlementUnconfirmed(Conflict):
+    """A signed settlement the provider's own status inquiry does not bear out: nothing is
+    captured; a genuine callback that overtook the provider's records is sent again."""
+
+    code = "settlement_unconfirmed"

@@ -315,6 +315,13 @@ class Payment:
             return []
         if not self.captured_amount:
             raise NotCaptured("a payment that was never captured cannot be disputed")
+        if not 0 < amount <= self.captured_amount:
+            raise CallbackMismatch(
+                "disputed amount is not within the captured amount",
+                details={
+                    "fields": [{"field": "amount", "problem": f"from 1 to {self.captured_amount}"}]
+                },
+            )
         return [
             DisputeOpened(
                 **self._ids(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -15,8 +15,8 @@ from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, OUTLET_STAFF
 from bobaku.kernel.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
 from bobaku.kernel.events.envelope import parse_utc
 from bobaku.kernel.openapi import Api
-from bobaku.kernel.pagination import PAGE_QUERY, as_str, page_of, page_request
-from bobaku.kernel.web import RequestBody, ok, principal, read_json
+from bobaku.kernel.pagination import PAGE_QUERY, as_str, page_of, page_request, query_date
+from bobaku.kernel.web import DATABASES, RequestBody, ok, principal, read_json
 from bobaku.services.payment.adapters.providers import SIGNATURE_HEADER, verify_signature
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
 from bobaku.services.payment.domain.commands import (
@@ -412,7 +412,7 @@ async def get_payment(request: web.Request) -> web.Response:
     "/payments",
     summary="Payments: the one of an order (?order_id=), or a franchise's, newest first",
     response=PaymentPage,
-    errors=(422,),
+    errors=(403, 404, 422),
     query=(
         ("order_id", "string", "the payment of this order"),
         ("franchise_id", "string", "hq_admin: whose payments (others: their own franchise)"),
@@ -433,10 +433,11 @@ async def list_payments(request: web.Request) -> web.Response:
     if franchise_id is None:
         raise _invalid("franchise_id", "Field required")
     who.require_franchise(franchise_id)
+    await _require_known_franchise(request, who, franchise_id)
     filters: dict[str, Any] = {}
     outlet_id = _query(request, "outlet_id", OUTLET_ID)
     if outlet_id is not None:
-        who.require_outlet(franchise_id, outlet_id)
+        await _require_outlet(request, who, franchise_id, outlet_id)
         filters["outlet_id"] = outlet_id
     elif not who.has_role(*FRANCHISE_MANAGERS):
         filters["outlet_id"] = {"$in": sorted(who.outlet_ids)}
@@ -455,6 +456,26 @@ async def list_payments(request: web.Request) -> web.Response:
     page, next_cursor = page_of(docs, wanted.limit, _encode_cursor)
     items = [{k: v for k, v in d.items() if k not in ("_id", "created_at_ts")} for d in page]
     return ok({"items": items, "next_cursor": next_cursor})
+
+
+async def _require_known_franchise(request: web.Request, who: Principal, franchise_id: str) -> None:
+    """HQ may name any franchise: one without a database is a 404 (and none is created).
+    Everyone else names their own, which their token vouches for."""
+    if who.has_role(Role.HQ_ADMIN):
+        await request.app[DATABASES].existing_franchise(franchise_id)
+
+
+async def _require_outlet(
+    request: web.Request, who: Principal, franchise_id: str, outlet_id: str
+) -> None:
+    """The caller may see this outlet of this franchise: 403 and a security event when it
+    is another franchise's outlet, even for the owner of ``franchise_id``."""
+    who.require_outlet(franchise_id, outlet_id)
+    if who.has_role(Role.HQ_ADMIN):
+        return
+    franchises = await request.app[CONTEXT].directory.outlet_franchises(outlet_id)
+    if franchises and franchise_id not in franchises:
+        who.require_franchise(min(franchises))
 
 
 async def _payment_of_order(request: web.Request, who: Principal, order_id: str) -> web.Response:
@@ -533,7 +554,7 @@ async def submit_dispute_evidence(request: web.Request) -> web.Response:
     "/reports/settlement",
     summary="Daily settlement per outlet and per franchise, with provider fees",
     response=SettlementReport,
-    errors=(422,),
+    errors=(403, 404, 422),
     query=(
         ("date", "string", "business day YYYY-MM-DD (default: today in SETTLEMENT_TIMEZONE)"),
         ("franchise_id", "string", "required for hq_admin; owners get their own"),
@@ -547,17 +568,13 @@ async def get_settlement_report(request: web.Request) -> web.Response:
     if franchise_id is None:
         raise _invalid("franchise_id", "Field required")
     who.require_franchise(franchise_id)
+    await _require_known_franchise(request, who, franchise_id)
     outlet_id = _query(request, "outlet_id", OUTLET_ID)
+    if outlet_id is not None:
+        await _require_outlet(request, who, franchise_id, outlet_id)
     timezone = request.app[CONTEXT].settings.settlement_timezone
-    day = _query(request, "date")
-    if day is None:
-        day = business_day(request.app[CONTEXT].clock(), ZoneInfo(timezone))
-    else:
-        try:
-            day = date.fromisoformat(day).isoformat() if len(day) == 10 else ""
-        except ValueError:
-            day = ""
-        if not day:
-            raise _invalid("date", "a calendar date YYYY-MM-DD")
+    day = query_date(request.query) or business_day(
+        request.app[CONTEXT].clock(), ZoneInfo(timezone)
+    )
     report = await settlement_report(request.app[COUNTERS], franchise_id, day, timezone, outlet_id)
     return ok(report)

@@ -16,4 +16,8 @@ def deadline_sweeper(ctx: PaymentContext, interval_s: float) -> BackgroundTask:
         # A full batch means more are due: go on at once.
         return await sweep_deadlines(ctx, BATCH) >= BATCH
 
-    return BackgroundTask("payment-deadline-sweeper", step, interval_s=interval_s)
+    # Back-off capped at a few seconds: after a database outage, expiries and unconfirmed
+    # refunds resume within seconds of its return, not a minute later.
+    return BackgroundTask(
+        "payment-deadline-sweeper", step, interval_s=interval_s, max_backoff_s=5.0
+    )

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bobaku.kernel.auth import security_log
 from bobaku.kernel.errors import BobakuError, ConcurrencyConflict, ValidationFailed
 from bobaku.kernel.events.envelope import parse_utc, utc_iso
 from bobaku.services.payment.adapters.documents import (
@@ -46,8 +47,9 @@ from bobaku.services.payment.domain.errors import (
     IntentConflict,
     IntentNotReady,
     PaymentNotFound,
+    SettlementUnconfirmed,
 )
-from bobaku.services.payment.domain.events import PaymentEvent, RefundRequested
+from bobaku.services.payment.domain.events import Captured, PaymentEvent, RefundRequested
 from bobaku.services.payment.domain.ids import intent_id_for
 from bobaku.services.payment.domain.model import Payment, Refund, State, open_intent, replay
 from bobaku.services.payment.settings import PaymentSettings
@@ -229,9 +231,50 @@ async def record_provider_callback(ctx: PaymentContext, cmd: RecordProviderCallb
     if decide is None:
         log.info("ignored provider callback", extra={"callback_event": cmd.event})
         return []
-    payment, events = await change(ctx, entry.franchise_id, cmd.merchant_ref, decide)
+    try:
+        # Decided once on the loaded state: a callback that contradicts the intent is refused
+        # before any provider call, and one that would capture is confirmed first.
+        would = decide(loaded.payment)
+        if any(isinstance(e, Captured) for e in would):
+            await _confirm_settlement(ctx, cmd)
+        payment, events = await change(ctx, entry.franchise_id, cmd.merchant_ref, decide)
+    except (CallbackMismatch, SettlementUnconfirmed) as refused:
+        security_log.warning(
+            "signed provider callback refused: %s",
+            refused.message,
+            extra={
+                "security_event": "callback_refused",
+                "provider": cmd.provider,
+                "callback_event": cmd.event,
+                "merchant_ref": cmd.merchant_ref,
+                "code": refused.code,
+            },
+        )
+        raise
     await _finish_refunds(ctx, payment, events)
     return [e.type for e in events]
+
+
+async def _confirm_settlement(ctx: PaymentContext, cmd: RecordProviderCallback) -> None:
+    """The provider's status inquiry must say this charge settled for this amount: a valid
+    signature alone (a leaked or default secret) never turns an unpaid order into a paid one."""
+    try:
+        status = await ctx.providers.charge_status(cmd.provider, cmd.transaction_id)
+    except ProviderRejected as exc:  # the provider knows no such charge
+        raise SettlementUnconfirmed(
+            f"{cmd.provider} knows no charge {cmd.transaction_id}",
+            details={"transaction_id": cmd.transaction_id, "provider_status": None},
+        ) from exc
+    claimed = ("settled", cmd.merchant_ref, cmd.amount)
+    if (status.status, status.merchant_ref, status.amount) != claimed:
+        raise SettlementUnconfirmed(
+            f"{cmd.provider} does not confirm that this charge settled",
+            details={
+                "transaction_id": cmd.transaction_id,
+                "provider_status": status.status,
+                "provider_amount": status.amount,
+            },
+        )
 
 
 def _decision_for(cmd: RecordProviderCallback, now: datetime) -> Decision | None:

@@ -32,11 +32,13 @@ class Peer:
 
     name: str
     calls: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+    raw_paths: list[str] = field(default_factory=list)  # as the request line spelled them
     delay_s: float = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.calls.append((request.method, request.path_qs, dict(request.headers), body))
+        self.raw_paths.append(request.raw_path)
         await asyncio.sleep(self.delay_s)
         if request.path == "/boom":
             return web.Response(status=500)
@@ -288,6 +290,11 @@ async def test_the_public_openapi_document_merges_upstreams_without_internal_pat
     assert composite.startswith("An order with its customer")
     assert not any("internal" in path for path in doc["paths"])
     assert doc["openapi"] == "3.1.0"
+    # The gateway's own answers on every route are documented: 429 (with Retry-After), 503.
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert "Retry-After" in op["responses"]["429"]["headers"], (path, method)
+            assert "503" in op["responses"], (path, method)
     page = await client.get("/api/docs")
     html = await page.text()
     assert "swagger-ui" in html
@@ -315,3 +322,106 @@ async def test_the_gateway_serves_the_asyncapi_document_of_every_subject(
     assert doc["channels"]["ES_ORDER"]["address"] == "es.order.{tenant}.{order_id}"
     assert "order.created" in doc["channels"]["ES_ORDER"]["messages"]
     assert {t for t, _ in default_registry()} <= set(doc["components"]["messages"])
+
+
+async def gateway_with(settings: Settings, upstream: str, **limits: int) -> TestClient[Any, Any]:
+    gw = GatewaySettings(
+        **{
+            **settings.model_dump(),
+            "service_name": "gateway",
+            **dict.fromkeys(
+                ("customer_url", "menu_url", "order_url", "payment_url", "supply_url"), upstream
+            ),
+            **limits,
+        }
+    )
+    return TestClient(TestServer(build_app(gw)))
+
+
+async def fresh_window(redis: Any, pattern: str) -> None:
+    for key in [k async for k in redis.scan_iter(match=pattern)]:
+        await redis.delete(key)
+    # Limits count per minute: start well inside a window so it cannot roll over mid-test.
+    if 60 - time.time() % 60 < 3:
+        await asyncio.sleep(60 - time.time() % 60 + 0.1)
+
+
+async def test_the_path_goes_upstream_as_the_client_encoded_it(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings], token_issuer: TokenIssuer
+) -> None:
+    client, peer, _ = stack
+    # yarl would normalise the path of a str URL: send it pre-encoded, as a client does.
+    from yarl import URL
+
+    url = URL("/api/v1/payments/pay-1%3Fstatus=paid%23x", encoded=True)
+    resp = await client.get(url, headers=bearer(token_issuer))
+    assert resp.status == 200, await resp.text()
+    # One id upstream: no query, no fragment.
+    assert peer.raw_paths[-1] == "/payments/pay-1%3Fstatus=paid%23x"
+    # The composed order view sends the id on encoded too.
+    order = URL("/api/v1/orders/ord-1%3Fstatus=paid", encoded=True)
+    await client.get(order, headers=bearer(token_issuer))
+    assert peer.raw_paths[-1] == "/orders/ord-1%3Fstatus=paid"
+    # An encoded "internal" is still refused.
+    hidden = URL("/api/v1/%69nternal/secret", encoded=True)
+    assert (await client.post(hidden, headers=bearer(token_issuer))).status == 404
+
+
+async def test_forged_tokens_are_rate_limited_before_they_are_verified(
+    settings: Settings, redis: Any
+) -> None:
+    peer, server = await start_peer(settings, "pooled")
+    await fresh_window(redis, "rl:ip:*")
+    try:
+        async with await gateway_with(
+            settings, str(server.make_url("")).rstrip("/"), ip_rate_limit_per_minute=3
+        ) as client:
+            answers = []
+            for n in range(5):
+                resp = await client.get(
+                    "/api/v1/orders/ord-1", headers={"Authorization": f"Bearer forged.{n}.x"}
+                )
+                answers.append((resp.status, resp.headers.get("Retry-After")))
+    finally:
+        await server.close()
+    assert [s for s, _ in answers] == [401, 401, 401, 429, 429]
+    retry_after = answers[-1][1]
+    assert retry_after is not None
+    assert 1 <= int(retry_after) <= 60
+    assert peer.calls == []
+
+
+async def test_logins_are_limited_per_account_whatever_the_address(
+    settings: Settings, redis: Any
+) -> None:
+    peer, server = await start_peer(settings, "pooled")
+    await fresh_window(redis, "rl:login*")
+    try:
+        async with await gateway_with(
+            settings,
+            str(server.make_url("")).rstrip("/"),
+            login_rate_limit_per_minute=100,
+            login_account_rate_limit_per_minute=3,
+        ) as client:
+            statuses = []
+            for n in range(5):
+                # The same account, spelled differently: one account.
+                email = "Rina@Example.com " if n % 2 else "rina@example.com"
+                resp = await client.post(
+                    "/api/v1/auth/login", json={"email": email, "password": f"guess-{n}"}
+                )
+                statuses.append(resp.status)
+            refused = await client.post(
+                "/api/v1/auth/login", json={"email": "rina@example.com", "password": "x"}
+            )
+            other = await client.post(
+                "/api/v1/auth/login", json={"email": "budi@example.com", "password": "x"}
+            )
+            assert statuses == [201, 201, 201, 429, 429]
+            assert refused.status == 429
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert (await refused.json())["error"]["code"] == "rate_limited"
+            assert other.status == 201  # another account from the same address goes on
+    finally:
+        await server.close()
+    assert len(peer.calls) == 4

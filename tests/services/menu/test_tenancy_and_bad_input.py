@@ -109,6 +109,9 @@ CASES: list[tuple[str, str, str, Body, int]] = [
         {"open": "10:00", "close": "15:00"}, {"open": "14:00", "close": "22:00"}]}}, 422),
     ("PUT", HOURS, "manager", lambda at: {"opening_hours": {"mon": [
         {"open": "10:00", "close": "10:00"}]}}, 422),
+    # 24:00 ends a day; a period cannot open then (it would "run past midnight" to 16:12).
+    ("PUT", HOURS, "manager", lambda at: {"opening_hours": {"mon": [
+        {"open": "24:00", "close": "16:12"}]}}, 422),
     ("PUT", HOURS, "manager", lambda at: {"timezone": "Mars/Olympus", "opening_hours": {}}, 422),
     ("PUT", HOURS, "manager", lambda at: {"timezone": "Asia/Jakarta"}, 422),
     # internal
@@ -224,3 +227,20 @@ async def test_staff_of_one_outlet_cannot_change_another(menu: MenuService) -> N
     assert status == 403
     status, _ = await menu.call("PUT", f"/outlets/{theirs}/availability", json={"m001": False})
     assert status == 401
+
+
+async def test_hq_reading_the_prices_of_an_unknown_franchise_gets_a_404_and_no_database(
+    menu: MenuService,
+) -> None:
+    from bobaku.kernel.db import franchise_db_name
+
+    databases = menu.app[DATABASES]
+    nowhere = menu.new_franchise()
+    status, answer = await menu.call("GET", f"/franchises/{nowhere}/prices", token=menu.hq)
+    assert (status, answer["error"]["code"]) == (404, "franchise_not_found"), answer
+    names = await databases.client.list_database_names()
+    assert franchise_db_name(databases.prefix, nowhere) not in names
+    # A franchise with an outlet and no overrides yet is a franchise: an empty list.
+    _, franchise_id = await menu.new_outlet()
+    status, answer = await menu.call("GET", f"/franchises/{franchise_id}/prices", token=menu.hq)
+    assert (status, answer["data"]["items"]) == (200, [])

@@ -194,3 +194,42 @@ async def test_bad_report_queries_name_the_parameter(world: World) -> None:
         assert fields_of(reply) == [field]
     staff = world.issuer.issue("u-0000000000cc", ["staff"], franchise_id=fr)
     assert (await world.call("GET", "/reports/settlement", token=staff))[0] == 403
+
+
+async def test_a_signed_dispute_beyond_the_capture_is_refused_logged_and_changes_nothing(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    fr = new_franchise()
+    payment = await world.paid(fr, provider="gopay", amount=28_000)
+    base = {
+        "event": "dispute.opened",
+        "transaction_id": payment["transaction_id"],
+        "merchant_ref": payment["intent_id"],
+        "reason": "not received",
+    }
+    with caplog.at_level(logging.WARNING, logger="bobaku.security"):
+        for n, amount in enumerate((999_999_999, 28_001)):
+            raw = json.dumps({**base, "dispute_id": f"dsp-{n}", "amount": amount}).encode()
+            got, reply = await world.call(
+                "POST", "/webhooks/gopay", data=raw, headers=signed("gopay", raw)
+            )
+            assert got == 422, reply
+            assert fields_of(reply) == ["amount"]
+    refused = [r for r in caplog.records if r.__dict__.get("security_event") == "callback_refused"]
+    assert len(refused) == 2
+    assert (await world.payment(payment["intent_id"]))["disputes"] == []
+    assert await world.types(fr, payment["intent_id"]) == [
+        "payment.intent_created",
+        "payment.captured",
+    ]
+    # The whole capture may still be refunded: nothing was held by the refused disputes.
+    got, reply = await world.call(
+        "POST",
+        f"/payments/{payment['intent_id']}/refunds",
+        token=world.owner_token(fr),
+        json={"amount": 28_000, "reason": "customer asked"},
+        headers={"Idempotency-Key": "k-all"},
+    )
+    assert got in (201, 202), reply

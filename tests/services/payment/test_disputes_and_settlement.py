@@ -282,3 +282,59 @@ async def test_a_franchises_payments_are_listed_newest_first_with_filters_and_pa
     bad = await world.call("GET", "/payments?status=lost", token=owner)
     assert bad[0] == 422
     assert bad[1]["error"]["details"]["fields"][0]["field"] == "status"
+
+
+async def test_an_owner_asking_for_another_franchises_outlet_is_refused_not_answered_empty(
+    world: World, caplog: Any
+) -> None:
+    mine, theirs = new_franchise(), new_franchise()
+    # Outlets of their own (the other tests share outlet-1..7 between franchises).
+    outlet = f"outlet-{int(theirs[4:], 16) % 10**9}"  # only `theirs` took payments for it
+    own_outlet = f"outlet-{int(mine[4:], 16) % 10**9}"
+    payment = await world.paid(theirs, outlet_id=outlet)
+    await world.paid(mine, outlet_id=own_outlet)
+    owner = world.owner_token(mine)
+    today = day_of(payment["paid_at"])
+    attempts = [
+        f"/payments?outlet_id={outlet}",
+        f"/payments?franchise_id={mine}&outlet_id={outlet}",
+        f"/reports/settlement?outlet_id={outlet}&date={today}",
+    ]
+    with caplog.at_level("WARNING", logger="bobaku.security"):
+        for path in attempts:
+            status, reply = await world.call("GET", path, token=owner)
+            assert (status, reply["error"]["code"]) == (403, "tenant_forbidden"), (path, reply)
+    violations = [r for r in caplog.records if r.__dict__.get("security_event")]
+    assert len(violations) == len(attempts)
+    assert {r.__dict__["target_franchise"] for r in violations} == {theirs}
+    # Their owner and the owner's own outlet are answered as before.
+    theirs_owner = world.owner_token(theirs)
+    assert (await world.call("GET", f"/payments?outlet_id={outlet}", token=theirs_owner))[0] == 200
+    status, _ = await world.call("GET", f"/reports/settlement?outlet_id={own_outlet}", token=owner)
+    assert status == 200
+
+
+async def test_hq_reading_an_unknown_franchise_gets_a_404_and_creates_no_database(
+    world: World,
+) -> None:
+    from bobaku.kernel.db import franchise_db_name
+    from bobaku.kernel.web import DATABASES
+
+    databases = world.app[DATABASES]
+    nowhere = new_franchise()
+    for path in (
+        f"/reports/settlement?franchise_id={nowhere}",
+        f"/reports/settlement?franchise_id={nowhere}&date=2026-01-01",
+        f"/payments?franchise_id={nowhere}",
+    ):
+        status, reply = await world.call("GET", path, token=world.hq_token)
+        assert (status, reply["error"]["code"]) == (404, "franchise_not_found"), (path, reply)
+    names = await databases.client.list_database_names()
+    assert franchise_db_name(databases.prefix, nowhere) not in names
+    # A franchise with payments is read as before.
+    known = new_franchise()
+    await world.paid(known)
+    status, _ = await world.call(
+        "GET", f"/reports/settlement?franchise_id={known}", token=world.hq_token
+    )
+    assert status == 200

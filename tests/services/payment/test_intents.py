@@ -175,18 +175,56 @@ async def test_a_forged_callback_is_refused_logged_and_changes_nothing(
     assert (await world.payment(intent["intent_id"]))["status"] == "pending"
     assert await world.types(fr, intent["intent_id"]) == ["payment.intent_created"]
 
-    # The same body correctly signed is accepted: the refusals were about the signature.
-    status, reply = await world.call(
-        "POST",
-        "/webhooks/gopay",
-        data=forged,
-        headers={
-            "Content-Type": "application/json",
-            "X-Provider-Signature": sign("dev-secret-gopay", forged),
-        },
-    )
-    assert status == 200, reply
-    assert reply["data"]["recorded"] == ["payment.captured"]
+    # The same body correctly signed (a leaked or default secret) is refused too: the
+    # provider's status inquiry says the charge never settled, so nothing is captured.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bobaku.security"):
+        status, reply = await world.call(
+            "POST",
+            "/webhooks/gopay",
+            data=forged,
+            headers={
+                "Content-Type": "application/json",
+                "X-Provider-Signature": sign("dev-secret-gopay", forged),
+            },
+        )
+    assert (status, reply["error"]["code"]) == (409, "settlement_unconfirmed"), reply
+    assert reply["error"]["details"]["provider_status"] == "pending"
+    (refused,) = [r for r in caplog.records if r.__dict__.get("security_event")]
+    assert refused.__dict__["security_event"] == "callback_refused"
+    assert (await world.payment(intent["intent_id"]))["status"] == "pending"
+    assert await world.types(fr, intent["intent_id"]) == ["payment.intent_created"]
+
+
+async def test_a_signed_settlement_for_another_amount_or_an_unknown_charge_is_refused(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    fr = new_franchise()
+    paid = await world.paid(fr, provider="ovo")
+    other = world.intent_body(fr, provider="ovo")
+    await world.force("ovo", other["order_id"], "timeout")
+    unpaid = await world.create_intent(other)
+    # The settled charge's transaction named by a callback for the unpaid intent.
+    claims = [
+        {"merchant_ref": unpaid["intent_id"], "transaction_id": unpaid["transaction_id"]},
+        {"merchant_ref": unpaid["intent_id"], "transaction_id": paid["transaction_id"]},
+    ]
+    with caplog.at_level(logging.WARNING, logger="bobaku.security"):
+        for claim in claims:
+            raw = json.dumps({"event": "charge.settled", "amount": other["amount"], **claim})
+            status, reply = await world.call(
+                "POST",
+                "/webhooks/ovo",
+                data=raw.encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Provider-Signature": sign("dev-secret-ovo", raw.encode()),
+                },
+            )
+            assert 400 <= status < 500, reply
+    events = [r for r in caplog.records if r.__dict__.get("security_event") == "callback_refused"]
+    assert len(events) == len(claims)
+    assert (await world.payment(unpaid["intent_id"]))["status"] == "pending"
 
 
 async def test_a_capture_after_expiry_is_refunded_automatically_at_the_provider(

@@ -76,13 +76,15 @@ async def test_both_services_run_as_processes_and_a_payment_goes_through(
     durable = f"payment-projector-{secrets.token_hex(4)}"
     sim = await _start(
         "bobaku.services.provider_sim",
-        {"HTTP_PORT": str(sim_port), "PROVIDER_SIM_MODE": "instant"},
+        # The suite is a development mode: it may use the documented callback secrets.
+        {"HTTP_PORT": str(sim_port), "PROVIDER_SIM_MODE": "instant", "ENVIRONMENT": "test"},
         tmp_path,
     )
     payment = await _start(
         "bobaku.services.payment",
         {
             "HTTP_PORT": str(payment_port),
+            "ENVIRONMENT": "test",
             "NATS_URL": settings.nats_url,
             "REDIS_URL": settings.redis_url,
             "MONGODB_URL": settings.mongodb_url,
