@@ -56,9 +56,13 @@ class Event(BaseModel):
 
 
 def utc_iso(ts: datetime) -> str:
-    """``2023-10-15T14:30:00Z`` (milliseconds kept when present)."""
+    """``2023-10-15T14:30:00Z`` (milliseconds kept when present).
+
+    Sub-millisecond digits are dropped, and they do not decide the format: BSON keeps
+    milliseconds, so a time read back from MongoDB prints exactly as it did before it was
+    stored (a time 0.4 ms past the second is ``…:00Z`` both ways, not ``…:00.000Z`` first)."""
     ts = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
-    text = ts.isoformat(timespec="milliseconds" if ts.microsecond else "seconds")
+    text = ts.isoformat(timespec="milliseconds" if ts.microsecond >= 1000 else "seconds")
     return text.replace("+00:00", "Z")
 
 

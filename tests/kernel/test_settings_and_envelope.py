@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bobaku.kernel.context import correlation_id_var, trace_id_var
+from bobaku.kernel.db import Databases
 from bobaku.kernel.events import Event, default_registry, new_event
 from bobaku.kernel.settings import Settings
 
@@ -107,3 +108,24 @@ def test_parse_utc_is_the_inverse_of_utc_iso() -> None:
     assert parse_utc("2023-10-15T14:30:00-01:00").tzinfo != timezone(timedelta(hours=-1))
     with pytest.raises(ValueError, match="yesterday"):
         parse_utc("yesterday")
+
+
+async def test_a_time_prints_the_same_before_and_after_a_round_trip_through_mongodb(
+    databases: Databases,
+) -> None:
+    """BSON keeps milliseconds: a registration answered with ``…:00.000Z`` and read back as
+    ``…:00Z`` made the profile differ from the registration about once in a thousand."""
+    from bobaku.kernel.events.envelope import utc_iso
+
+    times = [
+        datetime(2026, 12, 2, 14, 30, 0, micro, tzinfo=UTC)
+        for micro in (0, 1, 400, 999, 1000, 123456, 999999)
+    ]
+    stored = databases.platform.test_times
+    await stored.insert_many([{"_id": n, "at": at} for n, at in enumerate(times)])
+    for n, at in enumerate(times):
+        doc = await stored.find_one({"_id": n})
+        assert doc is not None
+        assert utc_iso(doc["at"]) == utc_iso(at), at
+    assert utc_iso(times[2]) == "2026-12-02T14:30:00Z"
+    assert utc_iso(times[5]) == "2026-12-02T14:30:00.123Z"
