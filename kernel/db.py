@@ -7,6 +7,11 @@
   another tenant's database.
 - Indexes are declared next to the code that queries them (:class:`IndexSpec`) and created
   at start-up, and on the first use of a franchise database.
+- Writing a fact once: :func:`insert_new` and :func:`insert_or_get` insert by ``_id`` and let
+  the server's unique ``_id`` decide who was first. They are how a retried request or a
+  redelivered event finds what its first attempt wrote (an order's idempotency key, a
+  payment intent's directory entry, a notification record) without a read-then-write race,
+  and an insert stays flat on FerretDB where an update scans the collection.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.deployment import Deployment
 from bobaku.kernel.errors import BadRequest, DependencyUnavailable, FranchiseNotFound
@@ -179,3 +186,23 @@ class Databases:
 
 async def index_names(db: AsyncDatabase[Document], collection: str) -> Iterable[str]:
     return [ix["name"] async for ix in await db[collection].list_indexes()]
+
+
+async def insert_new(collection: AsyncCollection[Document], doc: Document) -> bool:
+    """Insert ``doc``; True if this call created it, False if its ``_id`` was taken."""
+    try:
+        await collection.insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def insert_or_get(collection: AsyncCollection[Document], doc: Document) -> Document:
+    """Insert ``doc``, or when its ``_id`` is taken, the document stored under it: what the
+    first writer wrote wins, and every later caller is told what that was."""
+    if await insert_new(collection, doc):
+        return doc
+    stored = await collection.find_one({"_id": doc["_id"]})
+    # Gone between the two calls (deleted by its owner): the caller's copy is then the best
+    # answer there is, and a retry will insert it.
+    return stored if stored is not None else doc

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from bobaku.kernel.db import Databases, IndexCatalog, IndexSpec, franchise_db_name, index_names
+from bobaku.kernel.db import (
+    Databases,
+    IndexCatalog,
+    IndexSpec,
+    franchise_db_name,
+    index_names,
+    insert_new,
+    insert_or_get,
+)
 from bobaku.kernel.errors import BadRequest
 
 ORDER_INDEXES = (
@@ -85,3 +95,24 @@ async def test_creating_the_declared_indexes_again_at_restart_is_harmless(
     again = await restarted.franchise("fr-restart")
     assert {"by_outlet", "order_id_unique"} <= set(await index_names(again, "orders"))
     assert await again.orders.count_documents({}) == 1
+
+
+async def test_insert_new_says_who_wrote_first_and_keeps_the_first_write(
+    databases: Databases,
+) -> None:
+    claims = databases.platform.test_claims
+    assert await insert_new(claims, {"_id": "k1", "by": "first"}) is True
+    assert await insert_new(claims, {"_id": "k1", "by": "second"}) is False
+    assert await claims.find_one({"_id": "k1"}) == {"_id": "k1", "by": "first"}
+
+
+async def test_racing_claims_of_one_key_all_learn_the_single_winner(databases: Databases) -> None:
+    claims = databases.platform.test_racing_claims
+    answers = await asyncio.gather(
+        *(insert_or_get(claims, {"_id": "cust-1:key-1", "order_id": f"ord-{n}"}) for n in range(8))
+    )
+    winners = {a["order_id"] for a in answers}
+    assert len(winners) == 1
+    stored = await claims.find_one({"_id": "cust-1:key-1"})
+    assert stored is not None and {stored["order_id"]} == winners
+    assert await claims.count_documents({}) == 1

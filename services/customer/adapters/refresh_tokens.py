@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from bobaku.kernel.db import Databases, Document, IndexSpec
+from bobaku.kernel.db import Databases, Document, IndexSpec, insert_new
 from bobaku.services.customer.domain.errors import AlreadySucceeded
 from bobaku.services.customer.domain.sessions import StoredRefreshToken
 
@@ -74,10 +74,7 @@ class RefreshTokenStore:
         self, family_id: str, *, user_id: str, reason: str, at: datetime
     ) -> bool:
         """Revoke every token of the family; False if it was revoked already."""
-        try:
-            await self.databases.platform[REVOKED_FAMILIES].insert_one(
-                {"_id": family_id, "user_id": user_id, "reason": reason, "revoked_at": at}
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+        return await insert_new(
+            self.databases.platform[REVOKED_FAMILIES],
+            {"_id": family_id, "user_id": user_id, "reason": reason, "revoked_at": at},
+        )

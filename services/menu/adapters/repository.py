@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
-from bobaku.kernel.db import Databases, Document, IndexCatalog, IndexSpec
+from bobaku.kernel.db import Databases, Document, IndexCatalog, IndexSpec, insert_new
 from bobaku.kernel.events import Event
 from bobaku.kernel.outbox import OUTBOX, Outbox, Pending, outbox_entry, push_entry
 from bobaku.services.menu.domain.model import Category, MenuItem, Outlet, Topping
@@ -104,9 +103,7 @@ class MenuRepository:
         """Insert a new item; False if its id is taken."""
         entry = outbox_entry(event)
         doc = {**_document(item.as_record()), OUTBOX: [entry]}
-        try:
-            await self.platform[ITEMS].insert_one(doc)
-        except DuplicateKeyError:
+        if not await insert_new(self.platform[ITEMS], doc):
             return False
         await self.outbox.deliver(Pending(self.platform, ITEMS, item.id, entry))
         return True

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from bobaku.kernel.db import Databases, IndexSpec
+from bobaku.kernel.db import Databases, IndexSpec, insert_new
 
 COLLECTION = "notifications"
 # Read only by _id; no secondary index is needed (or wanted: FerretDB would scan anyway).
@@ -24,11 +22,7 @@ class Records:
 
     async def insert(self, doc: dict[str, Any]) -> bool:
         """True if this call created it; False if it already existed."""
-        try:
-            await self.databases.platform[COLLECTION].insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+        return await insert_new(self.databases.platform[COLLECTION], doc)
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self.databases.platform[COLLECTION].find_one(

@@ -3,13 +3,10 @@ an order's franchise from its id alone."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from bobaku.kernel.db import Databases, IndexSpec
+from bobaku.kernel.db import Databases, IndexSpec, insert_new, insert_or_get
 from bobaku.kernel.errors import NotFound
 from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import AggregateStore
@@ -67,16 +64,11 @@ class OrderRepository:
             "customer_id": customer_id,
             "outlet_id": outlet_id,
         }
-        # A duplicate means an earlier attempt of the same request registered it already.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.databases.platform.order_directory.insert_one(doc)
+        # Taken means an earlier attempt of the same request registered it already.
+        await insert_new(self.databases.platform.order_directory, doc)
 
     async def claim_idempotency_key(self, customer_id: str, key: str, order_id: str) -> str:
         """The order this (customer, key) pair stands for: ours, or an earlier attempt's."""
         keys = self.databases.platform.order_idempotency
-        try:
-            await keys.insert_one({"_id": f"{customer_id}:{key}", "order_id": order_id})
-        except DuplicateKeyError:
-            existing = await keys.find_one({"_id": f"{customer_id}:{key}"})
-            return str(existing["order_id"]) if existing else order_id
-        return order_id
+        claim = await insert_or_get(keys, {"_id": f"{customer_id}:{key}", "order_id": order_id})
+        return str(claim["order_id"])

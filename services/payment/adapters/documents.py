@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from bobaku.kernel.db import Databases, IndexSpec
+from bobaku.kernel.db import Databases, IndexSpec, insert_new, insert_or_get
 from bobaku.services.payment.domain.errors import IntentConflict
 
 INTENTS = "payment_intents"
@@ -66,25 +65,20 @@ class IntentDirectory:
         intents = self.databases.platform[INTENTS]
         found = await intents.find_one({"_id": entry.intent_id})
         if found is None:
-            try:
-                await intents.insert_one(entry.document())
-                await self._note_outlet(entry.outlet_id, entry.franchise_id)
-                return
-            except DuplicateKeyError:
-                found = await intents.find_one({"_id": entry.intent_id})
-        if found is not None and IntentEntry.from_document(found) != entry:
+            found = await insert_or_get(intents, entry.document())
+        if IntentEntry.from_document(found) != entry:
             raise IntentConflict(
                 f"order {entry.order_id} already has a payment intent with other details",
                 details={"intent_id": entry.intent_id},
             )
+        await self._note_outlet(entry.outlet_id, entry.franchise_id)
 
     async def _note_outlet(self, outlet_id: str, franchise_id: str) -> None:
         key = f"{outlet_id}|{franchise_id}"
         if key in self._outlets_noted:
             return
         doc = {"_id": key, "outlet_id": outlet_id, "franchise_id": franchise_id}
-        with contextlib.suppress(DuplicateKeyError):  # another intent noted it first
-            await self.databases.platform[OUTLETS].insert_one(doc)
+        await insert_new(self.databases.platform[OUTLETS], doc)  # or another intent did first
         self._outlets_noted.add(key)
 
     async def outlet_franchises(self, outlet_id: str) -> set[str]:
