@@ -114,5 +114,6 @@ async def test_racing_claims_of_one_key_all_learn_the_single_winner(databases: D
     winners = {a["order_id"] for a in answers}
     assert len(winners) == 1
     stored = await claims.find_one({"_id": "cust-1:key-1"})
-    assert stored is not None and {stored["order_id"]} == winners
+    assert stored is not None
+    assert {stored["order_id"]} == winners
     assert await claims.count_documents({}) == 1
