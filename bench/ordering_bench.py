@@ -991,44 +991,74 @@ def collector_cpu_ms_per_order(load: Load) -> float:
     return sum(cpu_ms_per_order(load, n) for n in load.cpu if n.startswith("jaeger"))
 
 
-def tracing_cost(concurrency: int, read_s: float, order_s: float) -> None:
+def tracing_cost(concurrency: int, read_s: float, order_s: float, rounds: int = 1) -> None:
     """The same run with tracing off, on for every trace, then sampled as the chart does
     (spans exported to the suite's Jaeger): the instrumentation's cost as ratios. Each run's
     orders are also divided by its own baseline, which cancels most of the machine's drift
     between the runs; CPU per order (summed over the platform's processes, and Jaeger's
-    apart) says where the cost goes whatever the machine's load."""
+    apart) says where the cost goes whatever the machine's load.
+
+    With ``rounds`` > 1 the modes run in a mirrored order (off, all, sampled, then sampled,
+    all, off, …), so a machine growing busier or quieter during the runs weighs on every mode
+    alike; each ratio is the median over the rounds, with its lowest and highest beside it."""
     if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         raise SystemExit("OTEL_EXPORTER_OTLP_ENDPOINT is not set: source the infra.env first")
-    runs = {}
-    for mode, env in TRACING_MODES.items():
-        for name, value in env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        log(f"tracing {mode}")
-        runs[mode] = asyncio.run(bounded(concurrency, read_s, order_s))
+    modes = list(TRACING_MODES)
+    runs: dict[str, list[Results]] = {mode: [] for mode in modes}
+    for round_no in range(rounds):
+        for mode in modes if round_no % 2 == 0 else reversed(modes):
+            for name, value in TRACING_MODES[mode].items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            log(f"tracing {mode} (round {round_no + 1} of {rounds})")
+            runs[mode].append(asyncio.run(bounded(concurrency, read_s, order_s)))
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {
+            "median": round(statistics.median(values), 3),
+            "min": round(min(values), 3),
+            "max": round(max(values), 3),
+        }
+
     off = runs["off"]
-    figures: dict[str, float] = {
-        "orders_per_s_tracing_off": round(off.orders.rate, 2),
-        "order_p50_ms_off": round(off.orders.p50_ms, 1),
-        "platform_cpu_ms_per_order_off": round(platform_cpu_ms_per_order(off.orders), 1),
+    figures: dict[str, object] = {
+        "rounds": rounds,
+        "orders_per_s_tracing_off": spread([r.orders.rate for r in off]),
+        "order_p50_ms_off": spread([r.orders.p50_ms for r in off]),
+        "platform_cpu_ms_per_order_off": spread([platform_cpu_ms_per_order(r.orders) for r in off]),
     }
     for mode in ("all", "sampled"):
         on = runs[mode]
+        pairs = list(zip(on, off, strict=True))
         figures |= {
-            f"orders_per_s_tracing_{mode}": round(on.orders.rate, 2),
-            f"orders_throughput_{mode}_over_off": round(on.orders.rate / off.orders.rate, 3),
-            f"orders_vs_baseline_{mode}_over_off": round(
-                (on.orders.rate / on.baseline.rate) / (off.orders.rate / off.baseline.rate), 3
+            f"orders_per_s_tracing_{mode}": spread([r.orders.rate for r in on]),
+            f"orders_throughput_{mode}_over_off": spread(
+                [a.orders.rate / b.orders.rate for a, b in pairs]
             ),
-            f"menu_throughput_{mode}_over_off": round(on.menu.rate / off.menu.rate, 3),
-            f"order_p50_ms_{mode}": round(on.orders.p50_ms, 1),
-            f"platform_cpu_ms_per_order_{mode}": round(platform_cpu_ms_per_order(on.orders), 1),
-            f"platform_cpu_{mode}_over_off": round(
-                platform_cpu_ms_per_order(on.orders) / platform_cpu_ms_per_order(off.orders), 3
+            f"orders_vs_baseline_{mode}_over_off": spread(
+                [
+                    (a.orders.rate / a.baseline.rate) / (b.orders.rate / b.baseline.rate)
+                    for a, b in pairs
+                ]
             ),
-            f"jaeger_cpu_ms_per_order_{mode}": round(collector_cpu_ms_per_order(on.orders), 1),
+            f"menu_throughput_{mode}_over_off": spread(
+                [a.menu.rate / b.menu.rate for a, b in pairs]
+            ),
+            f"order_p50_ms_{mode}": spread([r.orders.p50_ms for r in on]),
+            f"platform_cpu_ms_per_order_{mode}": spread(
+                [platform_cpu_ms_per_order(r.orders) for r in on]
+            ),
+            f"platform_cpu_{mode}_over_off": spread(
+                [
+                    platform_cpu_ms_per_order(a.orders) / platform_cpu_ms_per_order(b.orders)
+                    for a, b in pairs
+                ]
+            ),
+            f"jaeger_cpu_ms_per_order_{mode}": spread(
+                [collector_cpu_ms_per_order(r.orders) for r in on]
+            ),
         }
     print(json.dumps(figures))
 
@@ -1043,13 +1073,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--tracing-cost", action="store_true",
         help="three runs (tracing off, every trace, 1 in 10 sampled): the cost as ratios",
     )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="with --tracing-cost: repeat the three runs, in mirrored order, and report the spread",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.baseline_server:
         baseline_main(*args.baseline_server)
         return
     read_s, order_s = (args.seconds, args.seconds) if args.seconds else (READ_S, ORDER_S)
     if args.tracing_cost:
-        tracing_cost(args.concurrency, read_s, order_s)
+        tracing_cost(args.concurrency, read_s, order_s, max(1, args.rounds))
         return
     # Only a full run at the default settings is recorded.
     record = not args.no_doc and args.seconds is None and args.concurrency == CONCURRENCY
