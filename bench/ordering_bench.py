@@ -971,9 +971,9 @@ def supply_cost(r: Results) -> str:
 SECTION_INTRO = """## Ordering
 
 `bench/ordering_bench.py` (`make bench`) starts the platform's processes with the launcher
-(customer, menu, supply, payment, order, gateway, and the provider simulator in `instant` mode, so
-a charge settles at once; rate limits set out of reach, logs at WARNING), seeds the demo
-brand, opens its outlets around the clock and registers 8 customers. Then, through the
+(customer, menu, supply, payment, order, gateway, and the provider simulator in `instant`
+mode, so a charge settles at once; rate limits set out of reach, logs at WARNING), seeds the
+demo brand, opens its outlets around the clock and registers 8 customers. Then, through the
 gateway on 127.0.0.1:
 
 - **cached menu reads**: `GET /api/v1/outlets/outlet-01/menu` without a token, after one

@@ -85,3 +85,49 @@ def test_a_ledger_survives_its_snapshot() -> None:
     assert again.report() == ledger.report()
     assert again.reserve("ord-1", {"cup-500": 2}) is None
     assert again.receive("r-1", {"cup-500": 5}, "manual") is None
+
+
+class _NoWalking(dict):  # type: ignore[type-arg]
+    """The reservations, refusing to be walked (lookups by order id are fine)."""
+
+    def _refuse(self, *_: object) -> None:
+        raise AssertionError("an order's work walked every remembered reservation")
+
+    __iter__ = values = items = keys = _refuse  # type: ignore[assignment]
+
+
+def test_an_order_costs_the_same_however_many_orders_the_outlet_remembers() -> None:
+    """Settled reservations are remembered for a week (so a late repeat is recognised): a
+    busy outlet holds thousands. Reserving, committing, releasing, reading the levels and
+    forgetting must not walk them; the held units are kept as events are applied."""
+    ledger = OutletStock("outlet-1", memory=WEEK)
+    recorded(ledger, ledger.count("c-1", {"tapioca-pearl": 10**6, "cup-500": 10**6}))
+    for n in range(3000):
+        at = NOON + timedelta(seconds=n)
+        recorded(ledger, ledger.reserve(f"ord-{n}", {"tapioca-pearl": 110, "cup-500": 1}), at)
+        if n % 3:
+            recorded(ledger, ledger.commit(f"ord-{n}"), at)
+    snapshot = ledger.as_record()  # a snapshot may walk them: it writes them all
+    ledger = OutletStock.from_record(snapshot, WEEK)
+    held = 1000  # every third order is still open
+    assert ledger.reserved("tapioca-pearl") == held * 110
+    ledger.reservations = _NoWalking(ledger.reservations)
+    later = NOON + timedelta(hours=2)
+    recorded(ledger, ledger.reserve("ord-new", {"tapioca-pearl": 110, "cup-500": 1}), later)
+    assert ledger.reserved("cup-500") == held + 1
+    recorded(ledger, ledger.commit("ord-new"), later)
+    recorded(ledger, ledger.release("ord-0"), later)
+    assert ledger.available("tapioca-pearl") == 10**6 - 2000 * 110 - 110 - (held - 1) * 110
+    assert ledger.reserved("tapioca-pearl") == (held - 1) * 110
+    assert ledger.availability()["cup-500"] == 10**6 - 2001 - (held - 1)
+    assert ledger.report()[0]["reserved"] == (held - 1)
+    # A week after the first orders, the settled ones go, from the oldest, open ones stay.
+    recorded(
+        ledger,
+        ledger.receive("r-1", {"cup-500": 1}, "manual"),
+        NOON + WEEK + timedelta(seconds=1500),
+    )
+    assert "ord-1" not in ledger.reservations
+    assert "ord-2999" in ledger.reservations
+    assert "ord-3" in ledger.reservations  # open (3 % 3 == 0): never forgotten
+    assert ledger.reserve("ord-2999", {"cup-500": 1}) is None  # still recognised
