@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 RECEIVED = "supply.stock_received"
@@ -104,6 +104,7 @@ class OutletStock:
             if r.status == "reserved":
                 self._hold(r.held, 1)
             else:
+                r.held = {}  # (snapshots taken before settled ones dropped theirs)
                 self.settled[r.order_id] = r.changed_at
         self.settled = dict(sorted(self.settled.items(), key=lambda kv: kv[1]))
         self.booked = dict(sorted(self.booked.items(), key=lambda kv: kv[1]))
@@ -299,6 +300,10 @@ class OutletStock:
                     for i, q in reservation.held.items():
                         if i in self.on_hand:
                             self.on_hand[i] = max(0, self.on_hand[i] - q)
+                # Settled, it holds nothing: only its order id, status and time are kept for
+                # the week (a late repeat is recognised), so a busy outlet's snapshot stays
+                # well inside one NATS message (see :meth:`as_record`).
+                reservation.held = {}
         self._forget(at)
         return self
 
@@ -322,6 +327,8 @@ class OutletStock:
     # --- snapshots -----------------------------------------------------------------------
 
     def as_record(self) -> dict[str, Any]:
+        """Open reservations in full; settled ones (the week's thousands at a busy outlet)
+        as ``[order_id, status, unix seconds]``, so the snapshot stays one NATS message."""
         return {
             "outlet_id": self.outlet_id,
             "on_hand": self.on_hand,
@@ -333,24 +340,34 @@ class OutletStock:
                     "changed_at": r.changed_at.isoformat(),
                 }
                 for r in self.reservations.values()
+                if r.status == "reserved"
+            ],
+            "settled": [
+                [order_id, self.reservations[order_id].status, int(at.timestamp())]
+                for order_id, at in self.settled.items()
+                if order_id in self.reservations
             ],
             "booked": {k: v.isoformat() for k, v in self.booked.items()},
         }
 
     @classmethod
     def from_record(cls, r: Mapping[str, Any], memory: timedelta) -> OutletStock:
+        reservations = {
+            str(x["order_id"]): Reservation(
+                str(x["order_id"]),
+                {str(k): int(v) for k, v in x.get("held", {}).items()},
+                x["status"],
+                datetime.fromisoformat(x["changed_at"]),
+            )
+            for x in r.get("reservations", [])
+        }
+        for order_id, status, at in r.get("settled", []):
+            changed_at = datetime.fromtimestamp(int(at), UTC)
+            reservations[str(order_id)] = Reservation(str(order_id), {}, status, changed_at)
         return cls(
             outlet_id=str(r["outlet_id"]),
             on_hand={str(k): int(v) for k, v in r.get("on_hand", {}).items()},
-            reservations={
-                str(x["order_id"]): Reservation(
-                    str(x["order_id"]),
-                    {str(k): int(v) for k, v in x["held"].items()},
-                    x["status"],
-                    datetime.fromisoformat(x["changed_at"]),
-                )
-                for x in r.get("reservations", [])
-            },
+            reservations=reservations,
             booked={str(k): datetime.fromisoformat(v) for k, v in r.get("booked", {}).items()},
             memory=memory,
         )
