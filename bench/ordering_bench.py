@@ -26,7 +26,9 @@ What runs, in order:
    never polled). The saga holds the order's ingredients by recipe in the supply service;
 5. the same orders again with the order service restarted without a stock step
    (``ORDER_STOCK_SERVICE=none``, the saga holding no stock, a baseline only): the difference
-   between the two is what the supply step costs per order.
+   between the two is what the supply step costs per order. ``--rounds`` (default 2) order
+   windows of each kind alternate ABBA (with, without, without, with), so a machine growing
+   busier or quieter during the run weighs on both; each window is reported apart too.
 
 Each load keeps a fixed number of operations in flight with the same client code (an order
 is in flight until it is paid), for a fixed time after a short warm-up. Throughput is what
@@ -55,7 +57,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,8 @@ MAX_REQUESTS = 200_000  # per load, whatever the duration
 MAX_ORDERS = 10_000
 ORDER_TIMEOUT_S = 30.0  # an order not paid by then counts as an error
 DEADLINE_S = 320  # then the run is cancelled: everything is stopped on the way out
+# Order windows with and without supply: with, without, without, with (ABBA).
+ROUNDS = 2
 CUSTOMERS = 8
 HIGH_LIMIT = "100000000"
 # Ports the infrastructure and `make run` bind (scripts/infra.sh, docs/contracts.md).
@@ -158,15 +162,22 @@ class Load:
         return self.percentile_ms(99)
 
     def merged(self, other: Load, name: str) -> Load:
-        """Two windows of the same load taken as one."""
+        """Two windows of the same load taken as one (CPU shares weighted by window)."""
+        window = self.window_s + other.window_s
+        cpu = {
+            n: (self.cpu.get(n, 0.0) * self.window_s + other.cpu.get(n, 0.0) * other.window_s)
+            / window
+            for n in {*self.cpu, *other.cpu}
+        }
         return Load(
             name,
             self.concurrency,
-            window_s=self.window_s + other.window_s,
+            window_s=window,
             completed_in_window=self.completed_in_window + other.completed_in_window,
             latencies_s=self.latencies_s + other.latencies_s,
             errors=self.errors + other.errors,
             first_error=self.first_error or other.first_error,
+            cpu=cpu if window else {},
         )
 
 
@@ -612,6 +623,8 @@ class Results:
     read_s: float
     order_s: float
     started: datetime
+    # Every order window in the order they ran: (with supply?, orders, their POSTs).
+    windows: list[tuple[bool, Load, Load]] = field(default_factory=list)
     machine: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -636,7 +649,26 @@ def load_average() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
+def order_modes(rounds: int) -> list[bool]:
+    """The order windows, True with supply: with, without, then without, with, and so on
+    (ABBA), so that a machine getting busier or quieter during the run weighs on both."""
+    out: list[bool] = []
+    for n in range(rounds):
+        out += [True, False] if n % 2 == 0 else [False, True]
+    return out
+
+
+def merge_windows(
+    windows: Sequence[tuple[bool, Load, Load]], with_supply: bool, name: str
+) -> tuple[Load, Load]:
+    chosen = [(o, p) for w, o, p in windows if w == with_supply]
+    orders, posts = replace(chosen[0][0], name=name), replace(chosen[0][1], name=f"{name} POST")
+    for o, p in chosen[1:]:
+        orders, posts = orders.merged(o, name), posts.merged(p, f"{name} POST")
+    return orders, posts
+
+
+async def bench(concurrency: int, read_s: float, order_s: float, rounds: int = 2) -> Results:
     base = Settings()
     run = Run()
     started = datetime.now(UTC)
@@ -698,12 +730,20 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
                 )
                 return load, post
 
-            orders, order_post = await order_load("orders")
-            log("orders again, the order service without a stock step (no supply)")
-            plat.envs["order"]["ORDER_STOCK_SERVICE"] = "none"
-            await plat.restart("order")
-            cpu.pids["order"] = plat.running["order"].child.pid
-            orders_bare, order_post_bare = await order_load("orders without supply")
+            windows: list[tuple[bool, Load, Load]] = []
+            for n, with_supply in enumerate(order_modes(rounds)):
+                mode = "supply" if with_supply else "none"
+                if plat.envs["order"].get("ORDER_STOCK_SERVICE", "supply") != mode:
+                    log(f"restarting the order service with ORDER_STOCK_SERVICE={mode}")
+                    plat.envs["order"]["ORDER_STOCK_SERVICE"] = mode
+                    await plat.restart("order")
+                    cpu.pids["order"] = plat.running["order"].child.pid
+                label = "orders" if with_supply else "orders without supply"
+                log(f"order window {n + 1}: {label}")
+                load, post = await order_load(f"{label} #{n + 1}")
+                windows.append((with_supply, load, post))
+            orders, order_post = merge_windows(windows, True, "orders")
+            orders_bare, order_post_bare = merge_windows(windows, False, "orders without supply")
 
             log("baseline again")
             after = await read_load(hello_url, "baseline after", concurrency, read_s, cpu)
@@ -728,6 +768,7 @@ async def bench(concurrency: int, read_s: float, order_s: float) -> Results:
         read_s,
         order_s,
         started,
+        windows,
     )
     results.machine = {**machine_facts(), "load_before": load_before, "load_after": load_average()}
     return results
@@ -846,6 +887,7 @@ def report(r: Results) -> str:
         "",
         paragraph(supply_cost(r)),
         "",
+        *windows_table(r),
         paragraph(
             'CPU used during each load, in shares of one core ("shared": the '
             "infrastructure's servers, busy with other users' work too):"
@@ -865,6 +907,44 @@ def cpu_ms_per_order(load: Load, name: str) -> float:
     if not load.completed_in_window:
         return float("nan")
     return load.cpu.get(name, 0.0) * load.window_s / load.completed_in_window * 1000
+
+
+def windows_table(r: Results) -> list[str]:
+    """Each order window apart, in the order they ran, and the spread between them."""
+    if len(r.windows) <= 2:
+        return []
+    rows = [
+        paragraph(
+            f"The {len(r.windows)} order windows in the order they ran (with supply, without, "
+            "then without, with: a machine growing busier or quieter weighs on both):"
+        ),
+        "",
+        "| window | stock step | paid orders/s | p50 | p99 | POST p50 | supply CPU ms/order "
+        "| order CPU ms/order |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, (with_supply, load, post) in enumerate(r.windows, 1):
+        rows.append(
+            f"| {n} | {'supply' if with_supply else 'none'} | {load.rate:,.2f} "
+            f"| {load.p50_ms:.1f} ms | {load.p99_ms:.1f} ms | {post.p50_ms:.1f} ms "
+            f"| {cpu_ms_per_order(load, 'supply'):.1f} | {cpu_ms_per_order(load, 'order'):.1f} |"
+        )
+    rates = {w: [o.rate for x, o, _ in r.windows if x == w] for w in (True, False)}
+    pairs = []
+    for i in range(0, len(r.windows) - 1, 2):
+        first, second = r.windows[i][1], r.windows[i + 1][1]
+        with_s, without = (first, second) if r.windows[i][0] else (second, first)
+        pairs.append(with_s.rate / without.rate if without.rate else float("nan"))
+    rows += [
+        "",
+        paragraph(
+            f"Spread: with supply {min(rates[True]):,.2f}-{max(rates[True]):,.2f} paid "
+            f"orders/s, without {min(rates[False]):,.2f}-{max(rates[False]):,.2f}; with ÷ "
+            f"without in each adjacent pair {', '.join(times(p) for p in pairs)}."
+        ),
+        "",
+    ]
+    return rows
 
 
 def supply_cost(r: Results) -> str:
@@ -891,9 +971,9 @@ def supply_cost(r: Results) -> str:
 SECTION_INTRO = """## Ordering
 
 `bench/ordering_bench.py` (`make bench`) starts the platform's processes with the launcher
-(customer, menu, supply, payment, order, gateway, and the provider simulator in `instant` mode, so
-a charge settles at once; rate limits set out of reach, logs at WARNING), seeds the demo
-brand, opens its outlets around the clock and registers 8 customers. Then, through the
+(customer, menu, supply, payment, order, gateway, and the provider simulator in `instant`
+mode, so a charge settles at once; rate limits set out of reach, logs at WARNING), seeds the
+demo brand, opens its outlets around the clock and registers 8 customers. Then, through the
 gateway on 127.0.0.1:
 
 - **cached menu reads**: `GET /api/v1/outlets/outlet-01/menu` without a token, after one
@@ -906,7 +986,9 @@ gateway on 127.0.0.1:
   recipe in the supply service (the demo outlets are stocked far beyond the run);
 - **orders without supply**: the same load after restarting the order service with
   `ORDER_STOCK_SERVICE=none` (the saga without a stock step, a baseline only); the
-  difference is what the supply step costs per order.
+  difference is what the supply step costs per order. Two windows of each, alternating
+  with, without, without, with (ABBA), so that the machine's drift during the run weighs on
+  both; the figures pool each kind's windows, and each window is listed apart.
 
 The baseline, measured in the same run with the same client code before and after the
 platform's loads, is a raw aiohttp hello-world process (one route, no middleware,
@@ -950,10 +1032,13 @@ def summary(r: Results) -> dict[str, float]:
         "order_without_supply_p50_ms": round(r.orders_bare.p50_ms, 1),
         "order_post_without_supply_p50_ms": round(r.order_post_bare.p50_ms, 1),
         "supply_cpu_ms_per_order": round(cpu_ms_per_order(r.orders, "supply"), 2),
+        "orders_with_over_without_supply": round(r.orders.rate / r.orders_bare.rate, 3)
+        if r.orders_bare.rate
+        else float("nan"),
     }
 
 
-async def bounded(concurrency: int, read_s: float, order_s: float) -> Results:
+async def bounded(concurrency: int, read_s: float, order_s: float, rounds: int = 1) -> Results:
     """The run, cut short by SIGINT, SIGTERM or the deadline; each way out goes through the
     run's cleanup. (The handlers are installed even where SIGINT was inherited as ignored,
     as for a background job of a non-interactive shell.)"""
@@ -962,8 +1047,14 @@ async def bounded(concurrency: int, read_s: float, order_s: float) -> Results:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
-    async with asyncio.timeout(DEADLINE_S):
-        return await bench(concurrency, read_s, order_s)
+    async with asyncio.timeout(deadline_s(rounds)):
+        return await bench(concurrency, read_s, order_s, rounds)
+
+
+def deadline_s(rounds: int) -> float:
+    """:data:`DEADLINE_S` for one round; each further round adds two order windows, their
+    draining and the order service's restarts."""
+    return DEADLINE_S + (rounds - 1) * 2 * (ORDER_S + ORDER_TIMEOUT_S + 20)
 
 
 # The three runs of --tracing-cost: the environment each sets for the platform it starts.
@@ -1070,6 +1161,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, help="seconds per load (a shorter trial run)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument(
+        "--rounds", type=int, default=ROUNDS,
+        help="rounds of order windows with and without supply, alternating ABBA",
+    )  # fmt: skip
+    parser.add_argument(
         "--tracing-cost", action="store_true",
         help="three runs (tracing off, every trace, 1 in 10 sampled): the cost as ratios",
     )  # fmt: skip
@@ -1086,13 +1181,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         tracing_cost(args.concurrency, read_s, order_s, max(1, args.rounds))
         return
     # Only a full run at the default settings is recorded.
-    record = not args.no_doc and args.seconds is None and args.concurrency == CONCURRENCY
+    record = (
+        not args.no_doc
+        and args.seconds is None
+        and args.concurrency == CONCURRENCY
+        and args.rounds == ROUNDS
+    )
     try:
-        results = asyncio.run(bounded(args.concurrency, read_s, order_s))
+        results = asyncio.run(bounded(args.concurrency, read_s, order_s, args.rounds))
     except asyncio.CancelledError:
         raise SystemExit("interrupted; everything the run started is stopped") from None
     except TimeoutError:
-        raise SystemExit(f"stopped after {DEADLINE_S}s; everything it started is stopped") from None
+        raise SystemExit(
+            f"stopped after {deadline_s(args.rounds):.0f}s; everything it started is stopped"
+        ) from None
     text = report(results)
     print("\n" + text + "\n")
     print(json.dumps(summary(results)))

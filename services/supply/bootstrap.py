@@ -14,6 +14,7 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.streams import SUPPLY_PO, SUPPLY_TRANSFER
 from bobaku.kernel.web import BUS, DATABASES, create_app
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.announcements import AnnouncedAvailability
 from bobaku.services.supply.adapters.forecasts import DemandForecasts
 from bobaku.services.supply.adapters.lists import PURCHASE_ORDERS, TRANSFERS, DocumentLists
 from bobaku.services.supply.adapters.repository import INDEXES, SupplyRepository
@@ -68,6 +69,7 @@ def _runtime(settings: SupplySettings, run_consumers: bool):  # type: ignore[no-
             po_lists=DocumentLists(databases, PURCHASE_ORDERS),
             transfer_lists=DocumentLists(databases, TRANSFERS),
             forecasts=DemandForecasts(analytics),
+            announced=AnnouncedAvailability(bus),
         )
         app[CONTEXT] = supply
         if run_consumers:

@@ -1,5 +1,5 @@
 """The demo brand's supply: HQ suppliers and ingredients, a recipe for each of the 24 demo
-drinks and each of the 10 toppings, opening stock and par levels at the 5 demo outlets.
+drinks and each of the 10 toppings, opening stock and par levels at the 6 demo outlets.
 
 This replaces the menu's whole-item counts (the special and the popping-boba drinks) with
 ingredient stock: those drinks now run out when their mango purée or popping boba does.
@@ -163,6 +163,7 @@ DEMO_OUTLETS = {
     "outlet-03": "fr-jakarta",
     "outlet-04": "fr-bandung",
     "outlet-05": "fr-bandung",
+    "outlet-06": "fr-jakarta",  # the airport kiosk, open around the clock
 }
 
 # Opening stock in packs, about a busy day's worth (the rest: 3 packs each). Mango purée

@@ -29,6 +29,11 @@ def supply_availability_spec(max_deliveries: int) -> ConsumerSpec:
         filter_subjects=(EVENTS.filter("supply.availability_changed"),),
         max_deliveries=max_deliveries,
         ack_wait_s=5.0,
+        # One message in flight across the replicas: each outlet's document has one writer
+        # (a conditional update is not atomic on FerretDB 1.24). The announcements are
+        # few, one when an outlet's set of makeable items changes.
+        max_ack_pending=1,
+        batch=1,
     )
 
 

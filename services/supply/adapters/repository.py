@@ -7,8 +7,8 @@ Platform database (HQ, brand-wide): ``supply_ingredients``, ``supply_suppliers``
 commit find it by order id alone).
 
 Franchise database: ``supply_ingredient_overrides`` (the franchise's supplier and price),
-``supply_suppliers`` (its own suppliers), ``supply_par_levels`` (per outlet) and
-``supply_availability`` (per outlet: the menu items last announced as unavailable).
+``supply_suppliers`` (its own suppliers) and ``supply_par_levels`` (per outlet). What the
+relay last announced per outlet is in NATS KV (``adapters/announcements.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.db import Databases, IndexCatalog
 from bobaku.services.supply.domain.purchasing import ParLevel
@@ -28,7 +30,6 @@ TOPPING_RECIPES = "supply_topping_recipes"
 RESERVATION_PLACES = "supply_reservation_places"
 OVERRIDES = "supply_ingredient_overrides"
 PAR_LEVELS = "supply_par_levels"
-AVAILABILITY = "supply_availability"
 
 # Only `_id` is ever queried, so no secondary index is declared.
 INDEXES = IndexCatalog()
@@ -150,7 +151,7 @@ class SupplyRepository:
         overrides = {d["_id"]: d async for d in db[OVERRIDES].find({})}
         return {i: x.overridden(overrides.get(i)) for i, x in (await self.ingredients()).items()}
 
-    # --- par levels and announced availability -------------------------------------------
+    # --- par levels ----------------------------------------------------------------------
 
     async def put_par_levels(
         self, franchise_id: str, outlet_id: str, levels: Mapping[str, ParLevel]
@@ -165,34 +166,25 @@ class SupplyRepository:
         levels = (doc or {}).get("levels", {})
         return {i: ParLevel(int(v["par"]), int(v["reorder_at"])) for i, v in levels.items()}
 
-    async def announced(self, franchise_id: str, outlet_id: str) -> tuple[list[str], int] | None:
-        db = await self.databases.franchise(franchise_id)
-        doc = await db[AVAILABILITY].find_one({"_id": outlet_id})
-        return (list(doc["unavailable"]), int(doc["seq"])) if doc else None
-
-    async def set_announced(
-        self, franchise_id: str, outlet_id: str, unavailable: list[str], seq: int
-    ) -> None:
-        db = await self.databases.franchise(franchise_id)
-        await db[AVAILABILITY].replace_one(
-            {"_id": outlet_id}, {"unavailable": unavailable, "seq": seq}, upsert=True
-        )
-
     # --- where each reservation lives ----------------------------------------------------
 
     async def place_reservation(
         self, order_id: str, franchise_id: str, outlet_id: str
     ) -> tuple[str, str]:
-        """Remember the outlet of an order's reservation; the first one named wins."""
+        """Remember the outlet of an order's reservation; the first one named wins. An
+        insert (never an update: this collection has a document per order ever placed, and
+        FerretDB scans the collection on any update); a repeat finds the first by ``_id``."""
         places = self.databases.platform[RESERVATION_PLACES]
-        await places.update_one(
-            {"_id": order_id},
-            {"$setOnInsert": {"franchise_id": franchise_id, "outlet_id": outlet_id}},
-            upsert=True,
-        )
-        place = await self.reservation_place(order_id)
-        assert place is not None
-        return place
+        try:
+            await places.insert_one(
+                {"_id": order_id, "franchise_id": franchise_id, "outlet_id": outlet_id}
+            )
+        except DuplicateKeyError:
+            place = await self.reservation_place(order_id)
+            if place is not None:
+                return place
+            raise
+        return franchise_id, outlet_id
 
     async def reservation_place(self, order_id: str) -> tuple[str, str] | None:
         doc = await self.databases.platform[RESERVATION_PLACES].find_one({"_id": order_id})

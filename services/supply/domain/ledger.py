@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 RECEIVED = "supply.stock_received"
@@ -88,19 +88,39 @@ class OutletStock:
     outlet_id: str
     on_hand: dict[str, int] = field(default_factory=dict)
     reservations: dict[str, Reservation] = field(default_factory=dict)
-    # References already booked (receipt, waste, count, transfer ids) and when.
+    # References already booked (receipt, waste, count, transfer ids) and when, oldest first.
     booked: dict[str, datetime] = field(default_factory=dict)
     # Settled reservations and old references are forgotten after this long (event time).
     memory: timedelta = timedelta(days=7)
+    # Kept as events are applied, so that no operation walks the reservations: the units
+    # open reservations hold per ingredient, and the settled ones' order ids, oldest first
+    # (what :meth:`_forget` drops from the front). An order then costs the same whether the
+    # outlet remembers ten orders or ten thousand.
+    holding: dict[str, int] = field(default_factory=dict, repr=False)
+    settled: dict[str, datetime] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for r in self.reservations.values():
+            if r.status == "reserved":
+                self._hold(r.held, 1)
+            else:
+                r.held = {}  # (snapshots taken before settled ones dropped theirs)
+                self.settled[r.order_id] = r.changed_at
+        self.settled = dict(sorted(self.settled.items(), key=lambda kv: kv[1]))
+        self.booked = dict(sorted(self.booked.items(), key=lambda kv: kv[1]))
+
+    def _hold(self, held: Mapping[str, int], sign: int) -> None:
+        for i, q in held.items():
+            left = self.holding.get(i, 0) + sign * q
+            if left:
+                self.holding[i] = left
+            else:
+                self.holding.pop(i, None)
 
     # --- reading -------------------------------------------------------------------------
 
     def reserved(self, ingredient_id: str) -> int:
-        return sum(
-            r.held.get(ingredient_id, 0)
-            for r in self.reservations.values()
-            if r.status == "reserved"
-        )
+        return self.holding.get(ingredient_id, 0)
 
     def available(self, ingredient_id: str) -> int | None:
         """Units that can still be promised; ``None`` for an untracked ingredient."""
@@ -266,33 +286,49 @@ class OutletStock:
                 self.on_hand[i] = q
         elif type == RESERVED:
             order_id = str(data["order_id"])
-            self.reservations[order_id] = Reservation(order_id, lines, "reserved", at)
+            if order_id not in self.reservations:  # (decided once per order id)
+                self.reservations[order_id] = Reservation(order_id, lines, "reserved", at)
+                self._hold(lines, 1)
         elif type in (RELEASED, COMMITTED):
             reservation = self.reservations.get(str(data["order_id"]))
             if reservation is not None and reservation.status == "reserved":
                 reservation.status = "released" if type == RELEASED else "committed"
                 reservation.changed_at = at
+                self._hold(reservation.held, -1)
+                self.settled[reservation.order_id] = at
                 if type == COMMITTED:
                     for i, q in reservation.held.items():
                         if i in self.on_hand:
                             self.on_hand[i] = max(0, self.on_hand[i] - q)
+                # Settled, it holds nothing: only its order id, status and time are kept for
+                # the week (a late repeat is recognised), so a busy outlet's snapshot stays
+                # well inside one NATS message (see :meth:`as_record`).
+                reservation.held = {}
         self._forget(at)
         return self
 
     def _forget(self, now: datetime) -> None:
+        """Drop what settled or was booked before the memory window, from the oldest on,
+        stopping at the first one still inside it (event times of one aggregate come in
+        order, near enough: a slightly later one ahead only delays the rest)."""
         horizon = now - self.memory
-        for order_id in [
-            k
-            for k, r in self.reservations.items()
-            if r.status != "reserved" and r.changed_at < horizon
-        ]:
-            del self.reservations[order_id]
-        for ref in [k for k, at in self.booked.items() if at < horizon]:
+        while self.settled:
+            order_id, at = next(iter(self.settled.items()))
+            if at >= horizon:
+                break
+            del self.settled[order_id]
+            self.reservations.pop(order_id, None)
+        while self.booked:
+            ref, at = next(iter(self.booked.items()))
+            if at >= horizon:
+                break
             del self.booked[ref]
 
     # --- snapshots -----------------------------------------------------------------------
 
     def as_record(self) -> dict[str, Any]:
+        """Open reservations in full; settled ones (the week's thousands at a busy outlet)
+        as ``[order_id, status, unix seconds]``, so the snapshot stays one NATS message."""
         return {
             "outlet_id": self.outlet_id,
             "on_hand": self.on_hand,
@@ -304,24 +340,34 @@ class OutletStock:
                     "changed_at": r.changed_at.isoformat(),
                 }
                 for r in self.reservations.values()
+                if r.status == "reserved"
+            ],
+            "settled": [
+                [order_id, self.reservations[order_id].status, int(at.timestamp())]
+                for order_id, at in self.settled.items()
+                if order_id in self.reservations
             ],
             "booked": {k: v.isoformat() for k, v in self.booked.items()},
         }
 
     @classmethod
     def from_record(cls, r: Mapping[str, Any], memory: timedelta) -> OutletStock:
+        reservations = {
+            str(x["order_id"]): Reservation(
+                str(x["order_id"]),
+                {str(k): int(v) for k, v in x.get("held", {}).items()},
+                x["status"],
+                datetime.fromisoformat(x["changed_at"]),
+            )
+            for x in r.get("reservations", [])
+        }
+        for order_id, status, at in r.get("settled", []):
+            changed_at = datetime.fromtimestamp(int(at), UTC)
+            reservations[str(order_id)] = Reservation(str(order_id), {}, status, changed_at)
         return cls(
             outlet_id=str(r["outlet_id"]),
             on_hand={str(k): int(v) for k, v in r.get("on_hand", {}).items()},
-            reservations={
-                str(x["order_id"]): Reservation(
-                    str(x["order_id"]),
-                    {str(k): int(v) for k, v in x["held"].items()},
-                    x["status"],
-                    datetime.fromisoformat(x["changed_at"]),
-                )
-                for x in r.get("reservations", [])
-            },
+            reservations=reservations,
             booked={str(k): datetime.fromisoformat(v) for k, v in r.get("booked", {}).items()},
             memory=memory,
         )

@@ -64,7 +64,7 @@ class Ingredient:
             self.name,
             self.unit,
             self.pack_size,
-            int(override.get("unit_cost") or self.unit_cost),
+            self.unit_cost if override.get("unit_cost") is None else int(override["unit_cost"]),
             override.get("supplier_id") or self.supplier_id,
             self.shelf_life_days,
         )

@@ -70,12 +70,16 @@ def arrivals(supply: SupplyContext) -> Handler:
     return handle
 
 
-LISTS = "supply-lists"
+# v2: the lists moved to the collections of ``adapters/lists.py`` (heads updated, pages and
+# placement markers insert-only); a new durable replays the streams from the start and so
+# rebuilds them. The v1 durables and the ``supply_lists`` collection are no longer read.
+LISTS = "supply-lists-v2"
 
 
 def lists_spec(stream: Stream, max_deliveries: int) -> ConsumerSpec:
-    """The list projector, one per stream (``supply-lists-es-supplypo``, ``…-es-supplytransfer``).
-    One message in flight across every replica: each list document has one writer at a time."""
+    """The list projector, one per stream (``supply-lists-v2-es-supplypo``,
+    ``…-es-supplytransfer``). One message in flight across every replica: each list document
+    has one writer at a time, and a redelivery comes before the next event."""
     return ConsumerSpec(
         durable=f"{LISTS}-{stream.name.lower().replace('_', '-')}",
         stream=stream.name,
@@ -161,7 +165,7 @@ async def _availability(
     available, seq = await supply.ledgers.read(franchise_id, outlet_id, lambda s: s.availability())
     cookbook = await supply.repository.cookbook()
     unavailable = cookbook.unavailable_items(available)
-    announced = await supply.repository.announced(franchise_id, outlet_id)
+    announced = await supply.announced.get(franchise_id, outlet_id)
     if announced is not None and (announced[0] == unavailable or announced[1] >= seq):
         return
     was = set(announced[0]) if announced else set()
@@ -180,4 +184,4 @@ async def _availability(
         event_id=f"avail-{franchise_id}-{outlet_id}-{seq}",
     )
     await bus.publish(changed)
-    await supply.repository.set_announced(franchise_id, outlet_id, unavailable, seq)
+    await supply.announced.set(franchise_id, outlet_id, unavailable, seq)

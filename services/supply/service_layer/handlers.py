@@ -16,6 +16,7 @@ from bobaku.kernel.errors import ConcurrencyConflict, Conflict, NotFound, Valida
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.pagination import PageRequest, page_of
 from bobaku.services.supply.adapters.aggregates import Documents, StockLedgers
+from bobaku.services.supply.adapters.announcements import AnnouncedAvailability
 from bobaku.services.supply.adapters.forecasts import HORIZON_DAYS, DemandForecasts
 from bobaku.services.supply.adapters.lists import DocumentLists
 from bobaku.services.supply.adapters.repository import SupplyRepository
@@ -59,6 +60,7 @@ class SupplyContext:
     po_lists: DocumentLists
     transfer_lists: DocumentLists
     forecasts: DemandForecasts
+    announced: AnnouncedAvailability
 
 
 class InsufficientStock(Conflict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,9 @@ from support import eventually
 
 from bobaku.kernel.auth import Role
 from bobaku.kernel.events import new_event
+from bobaku.kernel.web import DATABASES
+from bobaku.services.menu.adapters.supply_availability import keep_newest, unavailable_items
+from bobaku.services.menu.entrypoints.supply_availability import supply_availability_spec
 
 BRIEF_LINE = {
     "menu_id": "m001",
@@ -183,6 +187,25 @@ async def test_an_item_supply_cannot_make_is_sold_out_until_supply_says_otherwis
         return status == 200
 
     await eventually(back)
+
+
+async def test_announcements_arriving_in_any_order_keep_the_newest(menu: MenuService) -> None:
+    """The consumer is the outlet documents' one writer (one message in flight across the
+    replicas): whatever order the announcements come in, the newest stays."""
+    assert supply_availability_spec(5).max_ack_pending == 1
+    databases = menu.app[DATABASES]
+    outlet, franchise = await menu.new_outlet()
+    seqs = list(range(1, 31))
+    random.Random(13).shuffle(seqs)
+    stored = {n: await keep_newest(databases, franchise, outlet, [f"m{n:03d}"], n) for n in seqs}
+    assert stored[30]
+    # Stored: each one newer than every one before it; every other one changed nothing.
+    records = [n for i, n in enumerate(seqs) if n > max(seqs[:i], default=0)]
+    assert [n for n in seqs if stored[n]] == records
+    assert await unavailable_items(databases, franchise, outlet) == ["m030"]
+    assert not await keep_newest(databases, franchise, outlet, ["m001"], 30)  # a redelivery
+    assert await keep_newest(databases, franchise, outlet, [], 31)
+    assert await unavailable_items(databases, franchise, outlet) == []
 
 
 async def test_only_platform_services_may_ask_for_quotes(menu: MenuService) -> None:

@@ -25,6 +25,7 @@ from bobaku.services.menu.bootstrap import build_app as build_menu
 from bobaku.services.menu.entrypoints.consumers import CACHE_INVALIDATION
 from bobaku.services.menu.entrypoints.supply_availability import SUPPLY_AVAILABILITY
 from bobaku.services.menu.seed import seed_menu
+from bobaku.services.supply.adapters.announcements import BUCKET as ANNOUNCED
 from bobaku.services.supply.bootstrap import build_app as build_supply
 from bobaku.services.supply.entrypoints.consumers import ARRIVALS, LISTS, RELAY
 from bobaku.services.supply.seed import seed_supply
@@ -70,6 +71,7 @@ async def harness(
             ("ES_SUPPLYPO", f"es.supplypo.{franchise}.>"),
             ("ES_SUPPLYTRANSFER", f"es.supplytransfer.{franchise}.>"),
             (EVENTS_STREAM, f"events.{franchise}.>"),
+            (f"KV_{ANNOUNCED}", f"$KV.{ANNOUNCED}.{franchise}.>"),
         ):
             with contextlib.suppress(NotFoundError):
                 await bus.js.purge_stream(stream, subject=subject)

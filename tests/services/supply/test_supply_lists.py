@@ -10,7 +10,13 @@ from supply_testing import SupplyHarness
 from support import eventually
 
 from bobaku.kernel.web import DATABASES
-from bobaku.services.supply.adapters.lists import LISTS, PURCHASE_ORDERS, DocumentLists
+from bobaku.services.supply.adapters.lists import (
+    HEADS,
+    PAGES,
+    PLACES,
+    PURCHASE_ORDERS,
+    DocumentLists,
+)
 
 
 async def _draft(harness: SupplyHarness, outlet: str, token: str, packs: int = 1) -> str:
@@ -183,9 +189,115 @@ async def test_final_lists_page_by_key_and_a_repeated_projection_adds_nothing(
     rest = await lists.final_entries(franchise, "o:outlet-x", "received", 4, 10)
     assert [e["id"] for e in rest] == ["po-0003", "po-0002", "po-0001", "po-0000"]
     db = await databases.franchise(franchise)
-    keys = sorted([d["_id"] async for d in db[LISTS].find({})])
-    # Three pages of at most three, one head, per scope; the emptied draft lists remain.
-    assert [k for k in keys if k.startswith("po|f|received")] == [
-        "po|f|received", "po|f|received|0", "po|f|received|1", "po|f|received|2",
-    ]  # fmt: skip
+    # Two full pages of three archived per scope, the head holding the newest two.
+    pages = sorted([d["_id"] async for d in db[PAGES].find({})])
+    assert [k for k in pages if k.startswith("po|f|")] == ["po|f|received|0", "po|f|received|1"]
+    head = await db[HEADS].find_one({"_id": "po|f|received"})
+    assert head is not None
+    assert [e["id"] for e in head["tail"]] == ["po-0006", "po-0007"]
+    await databases.drop_franchise(franchise)
+
+
+async def test_a_finished_order_projected_again_after_its_page_filled_is_listed_once(
+    harness: SupplyHarness,
+) -> None:
+    """The projector re-reads a document's current state on each of its events, so a PO that
+    finished before its earlier events were projected is projected as finished several
+    times, and a redelivery repeats one again, possibly after other orders filled the page
+    it went to. It must still be listed once."""
+    databases = harness.supply.app[DATABASES]
+    franchise = f"fr-t{secrets.token_hex(4)}"
+    lists = DocumentLists(databases, PURCHASE_ORDERS, page_size=3)
+    scopes = ["o:outlet-x", "f"]
+    # po-0000's drafted event is projected once it is already received (its current state).
+    await lists.project(franchise, _entry(0, "received"), scopes)
+    for n in range(1, 5):  # four more finish: page 0 fills, page 1 starts
+        await lists.project(franchise, _entry(n, "received"), scopes)
+    # po-0000's own received event, then a redelivery of it, and an open-to-final move of
+    # another order projected twice.
+    await lists.project(franchise, _entry(0, "received"), scopes)
+    await lists.project(franchise, _entry(0, "received"), scopes)
+    await lists.project(franchise, _entry(5, "submitted"), scopes)
+    await lists.project(franchise, _entry(5, "received"), scopes)
+    await lists.project(franchise, _entry(5, "received"), scopes)
+    for scope in scopes:
+        count = await lists.final_count(franchise, scope, "received")
+        found = await lists.final_entries(franchise, scope, "received", count, 99)
+        listed = [e["id"] for e in found]
+        assert listed == [f"po-{n:04d}" for n in (5, 4, 3, 2, 1, 0)], scope
+        assert count == 6, scope
+        assert await lists.open_entries(franchise, scope, PURCHASE_ORDERS.open) == []
+    await databases.drop_franchise(franchise)
+
+
+class _Recorded:
+    """The real databases, with every collection call written down (collection, method and
+    its first argument), to see what the projector and the list pages ask of storage."""
+
+    def __init__(self, databases: Any) -> None:
+        self.databases = databases
+        self.calls: list[tuple[str, str, Any]] = []
+
+    async def franchise(self, franchise_id: str) -> Any:
+        return _RecordedDb(await self.databases.franchise(franchise_id), self.calls)
+
+
+class _RecordedDb:
+    def __init__(self, db: Any, calls: list[tuple[str, str, Any]]) -> None:
+        self.db, self.calls = db, calls
+
+    def __getitem__(self, name: str) -> Any:
+        collection, calls = self.db[name], self.calls
+
+        class Recorded:
+            def __getattr__(self, method: str) -> Any:
+                real = getattr(collection, method)
+
+                def call(*args: Any, **kwargs: Any) -> Any:
+                    calls.append((name, method, args[0] if args else None))
+                    return real(*args, **kwargs)
+
+                return call
+
+        return Recorded()
+
+
+async def test_projecting_and_paging_touch_storage_by_key_and_never_update_history(
+    harness: SupplyHarness,
+) -> None:
+    """On FerretDB an update scans its whole collection and so does any filter but `_id`:
+    every call is by `_id`, the only collection ever updated keeps the same few documents
+    however many orders finish, the archive and the markers are only inserted, and
+    projecting an order costs the same calls after many orders as after one."""
+    databases = harness.supply.app[DATABASES]
+    franchise = f"fr-t{secrets.token_hex(4)}"
+    recorded = _Recorded(databases)
+    lists = DocumentLists(recorded, PURCHASE_ORDERS, page_size=3)  # type: ignore[arg-type]
+    scopes = ["o:outlet-x", "f"]
+    db = await databases.franchise(franchise)
+    calls_to_finish: dict[int, int] = {}
+    heads: dict[int, int] = {}
+    for n in range(11):
+        for status in ("draft", "submitted", "received"):
+            await lists.project(franchise, _entry(n, status), scopes)
+        before = len(recorded.calls)
+        await lists.project(franchise, _entry(n, "received"), scopes)  # a redelivery
+        calls_to_finish[n] = len(recorded.calls) - before
+        heads[n] = await db[HEADS].count_documents({})
+    for n in range(0, 11, 3):  # a page
+        await lists.final_entries(franchise, "f", "received", 11 - n, 3)
+    for collection, method, first in recorded.calls:
+        key = first.get("_id") if isinstance(first, dict) else None
+        assert isinstance(key, str), (collection, method, first)
+        assert set(first) <= {"_id", "entries", "position"}, (collection, method, first)
+        if method not in ("find_one", "insert_one"):
+            assert (collection, method) == (HEADS, "replace_one")
+    assert {c for c, m, _ in recorded.calls if m == "insert_one"} == {PAGES, PLACES}
+    # Two open lists (draft, submitted) and one final head per scope, first order to last.
+    assert set(heads.values()) == {2 * 3}
+    assert len(set(calls_to_finish.values())) == 1, calls_to_finish
+    count = await lists.final_count(franchise, "f", "received")
+    found = await lists.final_entries(franchise, "f", "received", count, 20)
+    assert [e["id"] for e in found] == [f"po-{n:04d}" for n in range(10, -1, -1)]
+    assert await db[PAGES].count_documents({}) == 2 * 3
     await databases.drop_franchise(franchise)
