@@ -1162,15 +1162,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument(
         "--rounds", type=int, default=ROUNDS,
-        help="rounds of order windows with and without supply, alternating ABBA",
+        help="rounds of order windows with and without supply, alternating ABBA; with "
+        "--tracing-cost, rounds of the three tracing runs in mirrored order",
     )  # fmt: skip
     parser.add_argument(
         "--tracing-cost", action="store_true",
         help="three runs (tracing off, every trace, 1 in 10 sampled): the cost as ratios",
-    )  # fmt: skip
-    parser.add_argument(
-        "--rounds", type=int, default=1,
-        help="with --tracing-cost: repeat the three runs, in mirrored order, and report the spread",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.baseline_server:
