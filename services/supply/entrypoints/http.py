@@ -47,6 +47,7 @@ def _recipe_lines(body: s.RecipeBody) -> list[RecipeLine]:
     body=s.IngredientBody,
     summary="Define an ingredient (hq_admin)",
     errors=(422,),
+    upsert=True,
 )
 async def put_ingredient(request: web.Request) -> web.Response:
     who = principal(request)
@@ -72,7 +73,10 @@ async def list_ingredients(request: web.Request) -> web.Response:
 
 
 @api.put(
-    "/suppliers/{supplier_id}", body=s.SupplierBody, summary="Define an HQ supplier (hq_admin)"
+    "/suppliers/{supplier_id}",
+    body=s.SupplierBody,
+    summary="Define an HQ supplier (hq_admin)",
+    upsert=True,
 )
 async def put_supplier(request: web.Request) -> web.Response:
     principal(request).require_role(Role.HQ_ADMIN)
@@ -87,6 +91,7 @@ async def put_supplier(request: web.Request) -> web.Response:
     body=s.RecipeBody,
     summary="Define a menu item's recipe for a size (hq_admin)",
     errors=(422,),
+    upsert=True,
 )
 async def put_recipe(request: web.Request) -> web.Response:
     who = principal(request)
@@ -122,6 +127,7 @@ async def get_recipe(request: web.Request) -> web.Response:
     body=s.RecipeBody,
     summary="What one portion of a topping takes (hq_admin)",
     errors=(422,),
+    upsert=True,
 )
 async def put_topping_recipe(request: web.Request) -> web.Response:
     who = principal(request)
@@ -139,6 +145,7 @@ async def put_topping_recipe(request: web.Request) -> web.Response:
     "/franchises/{franchise_id}/suppliers/{supplier_id}",
     body=s.SupplierBody,
     summary="A franchise's own supplier (owner, hq)",
+    upsert=True,
 )
 async def put_franchise_supplier(request: web.Request) -> web.Response:
     who = principal(request)
