@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from bobaku.kernel.auth import Role
-from bobaku.kernel.errors import NotFound
+from bobaku.kernel.errors import NotFound, ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, PageRequest, as_int, bad_query, page_request
 from bobaku.kernel.web import ok, principal, read_json
@@ -35,6 +35,18 @@ def _m(request: web.Request, name: str) -> str:
     return request.match_info[name]
 
 
+def _new_id(request: web.Request, name: str) -> str:
+    """The id a PUT names for what it defines: an id as the bodies' (``schemas.ID``), or a
+    422 naming the path parameter (control characters, spaces, any other script)."""
+    value = request.match_info[name]
+    if not s.ID.fullmatch(value):
+        raise ValidationFailed(
+            "the id in the path is invalid",
+            details={"fields": [{"field": name, "problem": "not an id", "type": "path"}]},
+        )
+    return value
+
+
 def _recipe_lines(body: s.RecipeBody) -> list[RecipeLine]:
     return [RecipeLine(x.ingredient_id, x.quantity, x.scales_with) for x in body.lines]
 
@@ -53,7 +65,7 @@ async def put_ingredient(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, s.IngredientBody)
     ingredient = Ingredient(
-        _m(request, "ingredient_id"),
+        _new_id(request, "ingredient_id"),
         body.name,
         body.unit,
         body.pack_size,
@@ -81,7 +93,7 @@ async def list_ingredients(request: web.Request) -> web.Response:
 async def put_supplier(request: web.Request) -> web.Response:
     principal(request).require_role(Role.HQ_ADMIN)
     body = await read_json(request, s.SupplierBody)
-    record = {"id": _m(request, "supplier_id"), **body.model_dump()}
+    record = {"id": _new_id(request, "supplier_id"), **body.model_dump()}
     created = await supply_of(request).repository.put_supplier(None, record)
     return ok(record, status=201 if created else 200)
 
@@ -96,7 +108,9 @@ async def put_supplier(request: web.Request) -> web.Response:
 async def put_recipe(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, s.RecipeBody)
-    recipe = Recipe(_m(request, "menu_id"), _m(request, "size"), tuple(_recipe_lines(body)))
+    recipe = Recipe(
+        _new_id(request, "menu_id"), _new_id(request, "size"), tuple(_recipe_lines(body))
+    )
     created = await h.put_recipe(supply_of(request), who, recipe)
     data = {
         "menu_id": recipe.menu_id,
@@ -133,7 +147,8 @@ async def put_topping_recipe(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, s.RecipeBody)
     lines = _recipe_lines(body)
-    created = await h.put_topping_recipe(supply_of(request), who, _m(request, "topping_id"), lines)
+    topping_id = _new_id(request, "topping_id")
+    created = await h.put_topping_recipe(supply_of(request), who, topping_id, lines)
     data = {"topping_id": _m(request, "topping_id"), "lines": [x.as_record() for x in lines]}
     return ok(data, status=201 if created else 200)
 
@@ -152,7 +167,7 @@ async def put_franchise_supplier(request: web.Request) -> web.Response:
     who.require_role(*h.OWNERS)
     who.require_franchise(_m(request, "franchise_id"))
     body = await read_json(request, s.SupplierBody)
-    record = {"id": _m(request, "supplier_id"), **body.model_dump()}
+    record = {"id": _new_id(request, "supplier_id"), **body.model_dump()}
     created = await supply_of(request).repository.put_supplier(_m(request, "franchise_id"), record)
     return ok(record, status=201 if created else 200)
 
