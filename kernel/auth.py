@@ -88,6 +88,17 @@ class Principal:
             details={"franchise_id": franchise_id},
         )
 
+    def require_user(self, owner_id: str | None, message: str, **target: str) -> None:
+        """Only the user ``owner_id`` (a customer's order, a device token). Violations are
+        logged like a cross-tenant one: another user's id is someone probing."""
+        if owner_id is not None and self.subject == owner_id:
+            return
+        security_log.warning(
+            "cross-user access refused",
+            extra={"security_event": "user_violation", "subject": self.subject, "target": target},
+        )
+        raise Forbidden(message, details=dict(target))
+
     def require_outlet(self, franchise_id: str, outlet_id: str) -> None:
         self.require_franchise(franchise_id)
         if self.has_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER) or outlet_id in self.outlet_ids:

@@ -71,6 +71,7 @@ class Operation:
     tags: tuple[str, ...]
     auth: bool
     query: tuple[tuple[str, str, str], ...]
+    upsert: bool = False
 
 
 @dataclass
@@ -93,8 +94,11 @@ class Api:
         tags: Iterable[str] = (),
         auth: bool = True,
         query: Iterable[tuple[str, str, str]] = (),
+        upsert: bool = False,
     ) -> Callable[[Handler], Handler]:
-        """Register a handler. ``query`` lists ``(name, type, description)`` parameters."""
+        """Register a handler. ``query`` lists ``(name, type, description)`` parameters;
+        ``upsert`` documents a PUT that answers 201 when it created the resource and 200
+        when it replaced it (both with the success schema)."""
 
         def register(handler: Handler) -> Handler:
             default_errors = {401, 403} if auth else set()
@@ -119,6 +123,7 @@ class Api:
                     tuple(tags) or (self.service,),
                     auth,
                     tuple(query),
+                    upsert,
                 )
             )
             return handler
@@ -169,7 +174,7 @@ class Api:
                     "name": n,
                     "in": "query",
                     "required": False,
-                    "schema": {"type": t},
+                    "schema": _query_schema(t),
                     "description": d,
                 }
                 for n, t, d in op.query
@@ -190,10 +195,11 @@ class Api:
             }
             if op.response is not None:
                 ok_schema["properties"]["data"] = _ref(op.response, schemas)
-            entry["responses"][str(op.status)] = {
-                "description": "Success",
-                "content": {"application/json": {"schema": ok_schema}},
-            }
+            success = {"application/json": {"schema": ok_schema}}
+            entry["responses"][str(op.status)] = {"description": "Success", "content": success}
+            if op.upsert:
+                entry["responses"]["200"] = {"description": "Replaced", "content": success}
+                entry["responses"]["201"] = {"description": "Created", "content": success}
             for code in op.errors:
                 entry["responses"][str(code)] = {
                     "description": ERROR_DESCRIPTIONS.get(code, "Error"),
@@ -213,6 +219,16 @@ class Api:
             "paths": paths,
             "components": {"schemas": schemas, "securitySchemes": {"bearer": bearer}},
         }
+
+
+# Query parameter types beyond JSON Schema's own: a string in a format.
+QUERY_FORMATS = {"date": "date", "date-time": "date-time"}
+
+
+def _query_schema(kind: str) -> dict[str, Any]:
+    if kind in QUERY_FORMATS:
+        return {"type": "string", "format": QUERY_FORMATS[kind]}
+    return {"type": kind}
 
 
 def _path_params(path: str) -> list[str]:

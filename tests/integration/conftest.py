@@ -57,6 +57,11 @@ async def platform(
         "OTEL_SDK_DISABLED": "false",  # traced to the suite's Jaeger (docs/observability.md)
         "PAYMENT_INTENT_TTL_S": str(INTENT_TTL_S),
         "LOGIN_RATE_LIMIT_PER_MINUTE": "10000",
+        # The authorization matrix and the fuzzing send thousands of requests from this one
+        # address in a minute (the limits themselves are tested in tests/services/gateway).
+        "IP_RATE_LIMIT_PER_MINUTE": "1000000",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATE_LIMIT_PER_MINUTE": "1000000",
         "LOG_LEVEL": "INFO",
         # The simulated providers behave unless a test says otherwise (/_control/.../next).
         "PROVIDER_SETTLEMENT_DELAY_S": "0.3",

@@ -120,6 +120,21 @@ def test_an_owner_reaches_only_their_franchise_and_the_attempt_is_logged(
     assert record.__dict__["target_franchise"] == "fr-b"
 
 
+def test_another_users_things_are_refused_and_the_attempt_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issuer, verifier = issuer_and_verifier()
+    customer = verifier.verify(issuer.issue("u-a", [Role.CUSTOMER]))
+    customer.require_user("u-a", "not yours", order_id="ord-1")
+    with caplog.at_level(logging.WARNING, logger="bobaku.security"):
+        for owner in ("u-b", None):
+            with pytest.raises(Forbidden) as refused:
+                customer.require_user(owner, "not yours", order_id="ord-1")
+            assert refused.value.details == {"order_id": "ord-1"}
+    assert [r.__dict__["security_event"] for r in caplog.records] == ["user_violation"] * 2
+    assert caplog.records[0].__dict__["target"] == {"order_id": "ord-1"}
+
+
 def test_hq_reaches_every_franchise_and_staff_only_their_outlets() -> None:
     issuer, verifier = issuer_and_verifier()
     hq = verifier.verify(issuer.issue("u-hq", [Role.HQ_ADMIN]))

@@ -86,3 +86,32 @@ def test_an_id_in_the_path_documents_a_404_and_a_query_a_422() -> None:
         "422",
     }
     assert set(paths["/orders"]["get"]["responses"]) == {"200", "401", "403"}
+
+
+def test_an_upsert_documents_both_created_and_replaced() -> None:
+    docs = Api("supply")
+
+    @docs.put("/suppliers/{supplier_id}", summary="x", upsert=True)
+    async def put_supplier(request: web.Request) -> web.Response:
+        return ok({})
+
+    @docs.put("/outlets/{outlet_id}/hours", summary="y")
+    async def put_hours(request: web.Request) -> web.Response:
+        return ok({})
+
+    paths = docs.document()["paths"]
+    upsert = paths["/suppliers/{supplier_id}"]["put"]["responses"]
+    assert {"200", "201"} <= set(upsert)
+    assert upsert["201"]["content"] == upsert["200"]["content"]
+    assert "201" not in paths["/outlets/{outlet_id}/hours"]["put"]["responses"]
+
+
+def test_a_date_query_parameter_is_a_string_in_the_date_format() -> None:
+    docs = Api("analytics")
+
+    @docs.get("/sales", summary="x", query=(("from", "date", "first day"),))
+    async def sales(request: web.Request) -> web.Response:
+        return ok({})
+
+    (param,) = docs.document()["paths"]["/sales"]["get"]["parameters"]
+    assert param["schema"] == {"type": "string", "format": "date"}

@@ -312,6 +312,7 @@ async def set_opening_hours(request: web.Request) -> web.Response:
     body=s.OutletRegistration,
     response=s.OutletOut,
     errors=(404, 409),
+    upsert=True,
 )
 async def register_outlet(request: web.Request) -> web.Response:
     principal(request).require_role(Role.SERVICE)

@@ -171,8 +171,7 @@ async def delete_device(request: web.Request) -> web.Response:
     owner = await tokens.owner(ident) if re.fullmatch(r"tok-[0-9a-f]{20}", ident) else None
     if owner is None:
         raise NotFound("no such device token", details={"token_id": ident})
-    if owner != who.subject:
-        raise Forbidden("this device token belongs to another user", details={"token_id": ident})
+    who.require_user(owner, "this device token belongs to another user", token_id=ident)
     await tokens.remove(who.subject, ident)
     await tokens.release(ident)
     return ok(await _token_list(request, who.subject))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bobaku.kernel.auth import OUTLET_MANAGERS, OUTLET_STAFF, Principal, Role
-from bobaku.kernel.errors import BobakuError, ConcurrencyConflict, Conflict, Forbidden, NotFound
+from bobaku.kernel.errors import BobakuError, ConcurrencyConflict, Conflict, NotFound
 from bobaku.kernel.events import Event
 from bobaku.services.order.domain.commands import (
     CancelOrder,
@@ -51,7 +51,7 @@ def authorize_view(who: Principal, order: Order) -> None:
     if who.has_role(*OUTLET_STAFF):
         who.require_outlet(order.franchise_id, order.outlet_id)
         return
-    raise Forbidden("this order belongs to someone else", details={"order_id": order.id})
+    who.require_user(order.customer_id, "this order belongs to someone else", order_id=order.id)
 
 
 # ---------------------------------------------------------------- commands

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from bobaku.kernel.auth import Role
-from bobaku.kernel.errors import NotFound
+from bobaku.kernel.errors import NotFound, ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, PageRequest, as_int, bad_query, page_request
 from bobaku.kernel.web import ok, principal, read_json
@@ -35,6 +35,18 @@ def _m(request: web.Request, name: str) -> str:
     return request.match_info[name]
 
 
+def _new_id(request: web.Request, name: str) -> str:
+    """The id a PUT names for what it defines: an id as the bodies' (``schemas.ID``), or a
+    422 naming the path parameter (control characters, spaces, any other script)."""
+    value = request.match_info[name]
+    if not s.ID.fullmatch(value):
+        raise ValidationFailed(
+            "the id in the path is invalid",
+            details={"fields": [{"field": name, "problem": "not an id", "type": "path"}]},
+        )
+    return value
+
+
 def _recipe_lines(body: s.RecipeBody) -> list[RecipeLine]:
     return [RecipeLine(x.ingredient_id, x.quantity, x.scales_with) for x in body.lines]
 
@@ -47,12 +59,13 @@ def _recipe_lines(body: s.RecipeBody) -> list[RecipeLine]:
     body=s.IngredientBody,
     summary="Define an ingredient (hq_admin)",
     errors=(422,),
+    upsert=True,
 )
 async def put_ingredient(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, s.IngredientBody)
     ingredient = Ingredient(
-        _m(request, "ingredient_id"),
+        _new_id(request, "ingredient_id"),
         body.name,
         body.unit,
         body.pack_size,
@@ -72,12 +85,15 @@ async def list_ingredients(request: web.Request) -> web.Response:
 
 
 @api.put(
-    "/suppliers/{supplier_id}", body=s.SupplierBody, summary="Define an HQ supplier (hq_admin)"
+    "/suppliers/{supplier_id}",
+    body=s.SupplierBody,
+    summary="Define an HQ supplier (hq_admin)",
+    upsert=True,
 )
 async def put_supplier(request: web.Request) -> web.Response:
     principal(request).require_role(Role.HQ_ADMIN)
     body = await read_json(request, s.SupplierBody)
-    record = {"id": _m(request, "supplier_id"), **body.model_dump()}
+    record = {"id": _new_id(request, "supplier_id"), **body.model_dump()}
     created = await supply_of(request).repository.put_supplier(None, record)
     return ok(record, status=201 if created else 200)
 
@@ -87,11 +103,14 @@ async def put_supplier(request: web.Request) -> web.Response:
     body=s.RecipeBody,
     summary="Define a menu item's recipe for a size (hq_admin)",
     errors=(422,),
+    upsert=True,
 )
 async def put_recipe(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, s.RecipeBody)
-    recipe = Recipe(_m(request, "menu_id"), _m(request, "size"), tuple(_recipe_lines(body)))
+    recipe = Recipe(
+        _new_id(request, "menu_id"), _new_id(request, "size"), tuple(_recipe_lines(body))
+    )
     created = await h.put_recipe(supply_of(request), who, recipe)
     data = {
         "menu_id": recipe.menu_id,
@@ -122,12 +141,14 @@ async def get_recipe(request: web.Request) -> web.Response:
     body=s.RecipeBody,
     summary="What one portion of a topping takes (hq_admin)",
     errors=(422,),
+    upsert=True,
 )
 async def put_topping_recipe(request: web.Request) -> web.Response:
     who = principal(request)
     body = await read_json(request, s.RecipeBody)
     lines = _recipe_lines(body)
-    created = await h.put_topping_recipe(supply_of(request), who, _m(request, "topping_id"), lines)
+    topping_id = _new_id(request, "topping_id")
+    created = await h.put_topping_recipe(supply_of(request), who, topping_id, lines)
     data = {"topping_id": _m(request, "topping_id"), "lines": [x.as_record() for x in lines]}
     return ok(data, status=201 if created else 200)
 
@@ -139,13 +160,14 @@ async def put_topping_recipe(request: web.Request) -> web.Response:
     "/franchises/{franchise_id}/suppliers/{supplier_id}",
     body=s.SupplierBody,
     summary="A franchise's own supplier (owner, hq)",
+    upsert=True,
 )
 async def put_franchise_supplier(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(*h.OWNERS)
     who.require_franchise(_m(request, "franchise_id"))
     body = await read_json(request, s.SupplierBody)
-    record = {"id": _m(request, "supplier_id"), **body.model_dump()}
+    record = {"id": _new_id(request, "supplier_id"), **body.model_dump()}
     created = await supply_of(request).repository.put_supplier(_m(request, "franchise_id"), record)
     return ok(record, status=201 if created else 200)
 

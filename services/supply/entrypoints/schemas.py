@@ -3,16 +3,21 @@ positive: a bad field is a 422 naming it, before anything is written."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
+from bobaku.kernel.text import display_text
 from bobaku.kernel.web import RequestBody
 from bobaku.services.supply.domain.ledger import WASTE_REASONS
 from bobaku.services.supply.domain.recipes import Unit
 
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")]
+ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+Id = Annotated[str, StringConstraints(pattern=ID.pattern)]
+# A name staff read: no control, format or invisible characters (kernel/text.py).
+Name = Annotated[str, StringConstraints(min_length=1, max_length=80), AfterValidator(display_text)]
 Quantity = Annotated[int, Field(gt=0, le=10_000_000)]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Level = Literal[0, 25, 30, 50, 75, 100]
@@ -20,7 +25,7 @@ WasteReason = Literal[WASTE_REASONS]  # type: ignore[valid-type]
 
 
 class IngredientBody(RequestBody):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    name: Name
     unit: Unit
     pack_size: Quantity
     unit_cost: Count
@@ -29,7 +34,7 @@ class IngredientBody(RequestBody):
 
 
 class SupplierBody(RequestBody):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    name: Name
     phone: Annotated[str, StringConstraints(max_length=30)] | None = None
     email: Annotated[str, StringConstraints(max_length=120)] | None = None
     lead_time_days: Annotated[int, Field(ge=0, le=90)] = 2

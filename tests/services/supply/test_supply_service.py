@@ -421,6 +421,39 @@ async def test_bad_input_is_a_4xx_naming_the_field_and_writes_nothing(
     assert (await harness.stock(outlet, franchise))["tapioca-pearl"]["on_hand"] == 1000
 
 
+async def test_ids_and_names_with_control_characters_are_refused_and_nothing_is_stored(
+    harness: SupplyHarness,
+) -> None:
+    """Schemathesis stored a supplier ``T\u00e0…\u000f`` named with U+0085 (a 201)."""
+    supplier = {"name": "Teh Segar", "email": "teh@example.com"}
+    for path, body, field in (
+        ("/suppliers/sup-nul%00", supplier, "supplier_id"),
+        ("/suppliers/Sup%C3%A0%0F", supplier, "supplier_id"),
+        ("/suppliers/sup-bidi", {**supplier, "name": "Teh\u202eSegar"}, "name"),
+        ("/suppliers/sup-nel", {**supplier, "name": "Teh\u0085Segar"}, "name"),
+        (
+            "/ingredients/jelly%0Abad",
+            {"name": "Jelly", "unit": "g", "pack_size": 10, "unit_cost": 1000},
+            "ingredient_id",
+        ),
+        (
+            "/ingredients/jelly-zw",
+            {"name": "Jel\u200bly", "unit": "g", "pack_size": 10, "unit_cost": 1000},
+            "name",
+        ),
+        (
+            "/recipes/m%20999/regular",
+            {"lines": [{"ingredient_id": "assam-tea", "quantity": 8}]},
+            "menu_id",
+        ),
+    ):
+        status, reply = await harness.call("PUT", path, json=body, token=harness.hq)
+        assert status == 422, (path, reply)
+        assert field in {f["field"] for f in reply["error"]["details"]["fields"]}, (path, reply)
+    status, reply = await harness.call("GET", "/ingredients", token=harness.hq)
+    assert not {x["id"] for x in reply["data"]["items"]} & {"jelly-zw", "jelly\nbad"}
+
+
 async def _last_event(harness: SupplyHarness, subject: str) -> Event | None:
     try:
         raw = await harness.bus.js.get_last_msg(EVENTS_STREAM, subject)
