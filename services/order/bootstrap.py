@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bobaku.kernel.client import ServiceClient
-from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.listings import Listings
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import BUS, DATABASES, create_app
-from bobaku.services.order.adapters import repository
+from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import (
     CustomerService,
@@ -23,16 +22,13 @@ from bobaku.services.order.adapters.upstreams import (
 )
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
-from bobaku.services.order.service_layer import views
 from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
 from bobaku.services.order.settings import order_settings
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
-    catalog = IndexCatalog()
-    catalog.declare(*repository.INDEXES, *views.INDEXES)
-    app = create_app(settings, uses=("nats", "redis", "mongo"), indexes=catalog)
+    app = create_app(settings, uses=("nats", "redis", "mongo"))
     api.install(app)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
@@ -50,7 +46,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         await store.start()
         ctx = OrderContext(
             orders=OrderRepository(store, app[DATABASES]),
-            views=OrderViews(app[DATABASES]),
+            views=OrderViews(Listings(app[REDIS], f"{settings.deployment_id}:order:views")),
             menu=menu,
             stock=SupplyService(clients["supply"])
             if order_settings(settings).order_stock_service == "supply"

@@ -9,14 +9,15 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from bobaku.kernel.db import Databases, IndexSpec
+from bobaku.kernel.db import Databases
 from bobaku.kernel.errors import NotFound
 from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import AggregateStore
 from bobaku.services.order.domain.model import Order, apply
 
-# The order directory (platform database): written by :meth:`OrderRepository.register`.
-INDEXES = (IndexSpec("platform", "order_directory", [("customer_id", 1)], name="by_customer"),)
+# The order directory (platform database, ``order_directory``) is written once per order by
+# :meth:`OrderRepository.register` and read by ``_id`` only (a customer's orders are the
+# ``c:<customer>`` list of the read models), so it needs no index.
 
 
 class OrderRepository:
@@ -46,11 +47,6 @@ class OrderRepository:
             apply(order, event)
         order.version = seq
         return order
-
-    async def franchises_of(self, customer_id: str) -> list[str]:
-        """The franchises a customer has ordered from (from the directory)."""
-        entries = self.databases.platform.order_directory
-        return sorted({e["franchise_id"] async for e in entries.find({"customer_id": customer_id})})
 
     async def locate(self, order_id: str) -> dict[str, Any]:
         entry = await self.databases.platform.order_directory.find_one({"_id": order_id})

@@ -13,9 +13,12 @@ Franchise database: ``supply_ingredient_overrides`` (the franchise's supplier an
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.db import Databases, IndexCatalog
 from bobaku.services.supply.domain.purchasing import ParLevel
@@ -185,11 +188,12 @@ class SupplyRepository:
     ) -> tuple[str, str]:
         """Remember the outlet of an order's reservation; the first one named wins."""
         places = self.databases.platform[RESERVATION_PLACES]
-        await places.update_one(
-            {"_id": order_id},
-            {"$setOnInsert": {"franchise_id": franchise_id, "outlet_id": outlet_id}},
-            upsert=True,
-        )
+        # An insert, not an upsert: FerretDB scans the whole (growing) collection for an
+        # update even by _id; a duplicate _id means another attempt named it first.
+        with contextlib.suppress(DuplicateKeyError):
+            await places.insert_one(
+                {"_id": order_id, "franchise_id": franchise_id, "outlet_id": outlet_id}
+            )
         place = await self.reservation_place(order_id)
         assert place is not None
         return place
