@@ -422,10 +422,22 @@ async def generate(
     gate = asyncio.Semaphore(GENERATE_IN_FLIGHT)
     done = 0
 
+    # The Redis copies the services read these by (kernel.listings.WriteOnceDocuments).
+    copies = {
+        "order_directory": f"{run.deployment_id}:order:directory",
+        "order_idempotency": f"{run.deployment_id}:order:keys",
+        INTENTS: f"{run.deployment_id}:payment:intents",
+    }
+
     async def flush() -> None:
         for collection, batch in docs.items():
             if batch:
                 await platform_db[collection].insert_many(batch, ordered=False)
+                if collection in copies:
+                    pipe = redis.pipeline(transaction=False)
+                    for doc in batch:
+                        pipe.set(f"{copies[collection]}:d:{doc['_id']}", json.dumps(doc))
+                    await pipe.execute()
                 batch.clear()
 
     async def one(n: int) -> None:

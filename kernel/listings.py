@@ -7,7 +7,10 @@ by ``_id`` (``docs/performance.md``). A read model that is rewritten per event a
 outlet, customer or day is exactly that. Here each write is one Lua script over a handful
 of keys (O(log n) sorted-set inserts), and a page is one script that reads ``limit``
 entries by rank or by key (O(log n + page)). On a real MongoDB the same design is simply
-fast too; MongoDB keeps what it does well on FerretDB: inserts and reads by ``_id``.
+fast too; MongoDB keeps what it does in constant time on FerretDB: inserts.
+
+:class:`WriteOnceDocuments` — documents inserted once and read by ``_id``: MongoDB holds
+them, Redis answers the reads (FerretDB 1.24 scans even for an exact ``_id``).
 
 :class:`Listings` — documents addressed by id, each with a *version* (the aggregate's
 stream sequence) and the lists it belongs to with its score in each (newest first pages
@@ -31,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
 # KEYS[1] the item's hash. ARGV: version ('' = always write), document JSON, the lists as a
@@ -281,3 +285,44 @@ class Tallies:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         return {key: await self.get(key) for key in keys}
+
+
+class WriteOnceDocuments:
+    """Documents written once and then only read by ``_id`` (an order's directory entry,
+    an idempotency key, a payment intent's home): MongoDB keeps them, Redis answers reads.
+
+    FerretDB 1.24's SQLite backend never uses its ``_id`` index (``explain`` shows
+    ``SCAN`` even for an exact ``_id`` match), so a ``find_one`` by ``_id`` costs a scan of
+    the collection; an insert checks uniqueness through the index and stays flat. So
+    :meth:`insert` writes MongoDB (the durable copy, and the unique ``_id`` that decides a
+    race) and then Redis, and :meth:`get` reads Redis, falling back to MongoDB only for a
+    key Redis does not hold (then copying it back). The documents never change after the
+    insert, so the two copies cannot disagree; on a real MongoDB the fallback is simply fast.
+    """
+
+    def __init__(self, redis: Redis, namespace: str, collection: Any) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self.collection = collection
+
+    def _key(self, doc_id: str) -> str:
+        return f"{self.namespace}:d:{doc_id}"
+
+    async def insert(self, doc: Mapping[str, Any]) -> bool:
+        """Store ``doc`` (with its ``_id``); False when that ``_id`` exists already (the
+        stored document is kept)."""
+        try:
+            await self.collection.insert_one(dict(doc))
+        except DuplicateKeyError:
+            return False
+        await self.redis.set(self._key(str(doc["_id"])), json.dumps(doc, default=str))
+        return True
+
+    async def get(self, doc_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self._key(doc_id))
+        if raw:
+            return cast(dict[str, Any], json.loads(raw))
+        doc = await self.collection.find_one({"_id": doc_id})
+        if doc is not None:
+            await self.redis.set(self._key(doc_id), json.dumps(doc, default=str))
+        return cast(dict[str, Any] | None, doc)

@@ -8,10 +8,11 @@ from aiohttp import web
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.eventstore import AggregateStore
-from bobaku.kernel.listings import Listings
+from bobaku.kernel.listings import Listings, WriteOnceDocuments
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
+from bobaku.services.order.adapters import repository
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import (
     CustomerService,
@@ -43,10 +44,15 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         await outlets.follow(app[BUS])
         menu = MenuService(clients["menu"], outlets)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
+        ns, platform = f"{settings.deployment_id}:order", app[DATABASES].platform
         await store.start()
         ctx = OrderContext(
-            orders=OrderRepository(store, app[DATABASES]),
-            views=OrderViews(Listings(app[REDIS], f"{settings.deployment_id}:order:views")),
+            orders=OrderRepository(
+                store,
+                WriteOnceDocuments(app[REDIS], f"{ns}:directory", platform[repository.DIRECTORY]),
+                WriteOnceDocuments(app[REDIS], f"{ns}:keys", platform[repository.IDEMPOTENCY]),
+            ),
+            views=OrderViews(Listings(app[REDIS], f"{ns}:views")),
             menu=menu,
             stock=SupplyService(clients["supply"])
             if order_settings(settings).order_stock_service == "supply"

@@ -10,10 +10,10 @@ from aiohttp import web
 from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec
 from bobaku.kernel.eventstore import AggregateStore
-from bobaku.kernel.listings import Listings, Tallies
+from bobaku.kernel.listings import Listings, Tallies, WriteOnceDocuments
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
-from bobaku.services.payment.adapters.documents import Deadlines, IntentDirectory
+from bobaku.services.payment.adapters.documents import INTENTS, Deadlines, IntentDirectory
 from bobaku.services.payment.adapters.lease import LeaderLease
 from bobaku.services.payment.adapters.providers import ProviderGateway
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
@@ -42,7 +42,10 @@ def build_app(settings: Settings) -> web.Application:
         providers = ProviderGateway(cfg)
         ctx = PaymentContext(
             payments=payments,
-            directory=IntentDirectory(databases),
+            directory=IntentDirectory(
+                databases,
+                WriteOnceDocuments(app[REDIS], f"{namespace}:intents", databases.platform[INTENTS]),
+            ),
             deadlines=Deadlines(Listings(app[REDIS], f"{namespace}:deadlines")),
             providers=providers,
             settings=cfg,

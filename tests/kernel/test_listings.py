@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from typing import Any
 
-from bobaku.kernel.listings import Listings, Tallies
+from bobaku.kernel.listings import Listings, Tallies, WriteOnceDocuments
 
 
 def listings(redis: Any) -> Listings:
@@ -103,3 +103,20 @@ async def test_a_tally_counts_each_event_once_and_lists_its_group(redis: Any) ->
     assert await tallies.get("d1|o2") == {"captured": 200}
     assert await tallies.group("d1") == ["d1|o1", "d1|o2"]
     assert await tallies.get("d1|none") == {}
+
+
+async def test_write_once_documents_keep_the_first_and_read_through_redis(
+    redis: Any, databases: Any
+) -> None:
+    namespace = f"test-{secrets.token_hex(4)}:directory"
+    collection = databases.platform[f"directory_{secrets.token_hex(3)}"]
+    docs = WriteOnceDocuments(redis, namespace, collection)
+    assert await docs.insert({"_id": "ord-1", "franchise_id": "fr-jakarta"})
+    assert not await docs.insert({"_id": "ord-1", "franchise_id": "fr-bandung"})
+    assert await docs.get("ord-1") == {"_id": "ord-1", "franchise_id": "fr-jakarta"}
+    assert await collection.count_documents({}) == 1
+    # Redis lost its copy: the read falls back to MongoDB and puts it back.
+    await redis.delete(f"{namespace}:d:ord-1")
+    assert await docs.get("ord-1") == {"_id": "ord-1", "franchise_id": "fr-jakarta"}
+    assert await redis.exists(f"{namespace}:d:ord-1")
+    assert await docs.get("ord-2") is None

@@ -1,7 +1,8 @@
 """Platform-level documents of the payment service.
 
 - ``payment_intents``: where each intent lives (its franchise), so a provider callback or a
-  lookup that carries only the intent id finds its aggregate. Written once per intent,
+  lookup that carries only the intent id finds its aggregate (read by ``_id`` through
+  Redis, :class:`~bobaku.kernel.listings.WriteOnceDocuments`). Written once per intent,
   before the provider is called, with content derived from the order: a repeat writes the
   same document.
 - ``payment_franchises``: the franchises that took a payment (``_id`` = franchise id, written
@@ -28,7 +29,7 @@ from pymongo.errors import DuplicateKeyError
 
 from bobaku.kernel.db import Databases
 from bobaku.kernel.events.envelope import parse_utc
-from bobaku.kernel.listings import Listings
+from bobaku.kernel.listings import Listings, WriteOnceDocuments
 from bobaku.services.payment.domain.errors import IntentConflict
 
 INTENTS = "payment_intents"
@@ -61,22 +62,19 @@ class IntentEntry:
 
 
 class IntentDirectory:
-    def __init__(self, databases: Databases) -> None:
+    def __init__(self, databases: Databases, intents: WriteOnceDocuments) -> None:
         self.databases = databases
+        # payment_intents, read by _id through Redis (FerretDB scans even for an _id).
+        self.intents = intents
         self._outlets_noted: set[str] = set()
 
     async def register(self, entry: IntentEntry) -> None:
         """Record where the intent lives; a repeat with the same facts is a no-op, one with
         other facts (another franchise for the same order) is refused."""
-        intents = self.databases.platform[INTENTS]
-        found = await intents.find_one({"_id": entry.intent_id})
-        if found is None:
-            try:
-                await intents.insert_one(entry.document())
-                await self._note_outlet(entry.outlet_id, entry.franchise_id)
-                return
-            except DuplicateKeyError:
-                found = await intents.find_one({"_id": entry.intent_id})
+        if await self.intents.insert(entry.document()):
+            await self._note_outlet(entry.outlet_id, entry.franchise_id)
+            return
+        found = await self.intents.get(entry.intent_id)
         if found is not None and IntentEntry.from_document(found) != entry:
             raise IntentConflict(
                 f"order {entry.order_id} already has a payment intent with other details",
@@ -107,7 +105,7 @@ class IntentDirectory:
         return {doc["franchise_id"] async for doc in found}
 
     async def find(self, intent_id: str) -> IntentEntry | None:
-        doc = await self.databases.platform[INTENTS].find_one({"_id": intent_id})
+        doc = await self.intents.get(intent_id)
         return IntentEntry.from_document(doc) if doc else None
 
 

@@ -13,7 +13,6 @@ Franchise database: ``supply_ingredient_overrides`` (the franchise's supplier an
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -188,12 +187,16 @@ class SupplyRepository:
     ) -> tuple[str, str]:
         """Remember the outlet of an order's reservation; the first one named wins."""
         places = self.databases.platform[RESERVATION_PLACES]
-        # An insert, not an upsert: FerretDB scans the whole (growing) collection for an
-        # update even by _id; a duplicate _id means another attempt named it first.
-        with contextlib.suppress(DuplicateKeyError):
+        # An insert, not an upsert, and no read back when it is new: FerretDB scans the
+        # whole (growing) collection for an update or a read, even by _id; a duplicate _id
+        # means another attempt named it first.
+        try:
             await places.insert_one(
                 {"_id": order_id, "franchise_id": franchise_id, "outlet_id": outlet_id}
             )
+            return franchise_id, outlet_id
+        except DuplicateKeyError:
+            pass
         place = await self.reservation_place(order_id)
         assert place is not None
         return place
