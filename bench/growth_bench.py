@@ -331,8 +331,10 @@ async def counters(
                 with contextlib.suppress(ValueError):
                     command = json.loads(line)
                     if "coll" in command:
-                        key = f"{command['op']}"
-                        by_op[key] = by_op.get(key, 0) + 1
+                        by_op[command["op"]] = by_op.get(command["op"], 0) + 1
+                        if command["op"] == "find":
+                            key = f"find {command['coll']}"
+                            by_op[key] = by_op.get(key, 0) + 1
     out["mongo commands"] = float(lines)
     for op, n in by_op.items():
         out[f"mongo {op}"] = float(n)

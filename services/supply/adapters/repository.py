@@ -185,21 +185,20 @@ class SupplyRepository:
     async def place_reservation(
         self, order_id: str, franchise_id: str, outlet_id: str
     ) -> tuple[str, str]:
-        """Remember the outlet of an order's reservation; the first one named wins."""
+        """Remember the outlet of an order's reservation; the first one named wins. An
+        insert (never an update: this collection has a document per order ever placed, and
+        FerretDB scans the collection on any update); a repeat finds the first by ``_id``."""
         places = self.databases.platform[RESERVATION_PLACES]
-        # An insert, not an upsert, and no read back when it is new: FerretDB scans the
-        # whole (growing) collection for an update or a read, even by _id; a duplicate _id
-        # means another attempt named it first.
         try:
             await places.insert_one(
                 {"_id": order_id, "franchise_id": franchise_id, "outlet_id": outlet_id}
             )
-            return franchise_id, outlet_id
         except DuplicateKeyError:
-            pass
-        place = await self.reservation_place(order_id)
-        assert place is not None
-        return place
+            place = await self.reservation_place(order_id)
+            if place is not None:
+                return place
+            raise
+        return franchise_id, outlet_id
 
     async def reservation_place(self, order_id: str) -> tuple[str, str] | None:
         doc = await self.databases.platform[RESERVATION_PLACES].find_one({"_id": order_id})
