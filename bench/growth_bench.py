@@ -100,7 +100,8 @@ ORDER_S = 25.0
 LIST_S = 12.0
 CUSTOMERS = 8
 GENERATE_IN_FLIGHT = 48
-DEADLINE_S = 2400
+DEADLINE_S = 1500  # the whole run; generation stops in time to measure its level
+LEVEL_RESERVE_S = 330
 TIMEOUT_S = 30.0
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -403,8 +404,10 @@ async def generate(
     start: int,
     tpls: list[Template],
     customer_ids: list[str],
-) -> float:
-    """Stored orders ``start`` .. ``count`` (see the module); returns the seconds it took."""
+    stop_at: float,
+) -> tuple[int, float]:
+    """Stored orders ``start`` .. ``count`` (see the module), or as many as fit before
+    ``stop_at`` (monotonic); returns how many are stored then and the seconds it took."""
     from pymongo import AsyncMongoClient
 
     bus = await EventBus.connect(base)
@@ -487,7 +490,7 @@ async def generate(
 
     try:
         n = start
-        while n < count:
+        while n < count and time.monotonic() < stop_at:
             chunk = range(n, min(n + 1000, count))
             await asyncio.gather(*(one(i) for i in chunk))
             await flush()
@@ -505,7 +508,7 @@ async def generate(
         await bus.close()
         await redis.aclose()
         await mongo.close()
-    return time.perf_counter() - began
+    return n, time.perf_counter() - began
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -564,6 +567,8 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
     ob.platform_env = env_with_log  # every start of the platform logs its Mongo commands
     results: list[Level] = []
     stored = 0
+    started = time.monotonic()
+    cut_short = False
     tpls: list[Template] = []
     customer_ids: list[str] = []
     plat = None
@@ -574,8 +579,13 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
                 if not tpls:
                     raise RuntimeError("no template orders: the first level must be 0")
                 log(f"generating {level - stored:,} stored orders (to {level:,})")
-                generate_s = await generate(base, run, level, stored, tpls, customer_ids)
-                stored = level
+                stop_at = started + DEADLINE_S - LEVEL_RESERVE_S
+                stored, generate_s = await generate(
+                    base, run, level, stored, tpls, customer_ids, stop_at
+                )
+                if stored < level:
+                    log(f"time is up: measuring at {stored:,} stored orders instead of {level:,}")
+                    cut_short = True
             await delete_consumers(nc, run)
             log(f"level {level:,}: starting the platform")
             plat, envs = await ob.start_platform(base, run, private, public)
@@ -634,7 +644,7 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
                 lists = await timed_load(list_operation(session, actors), LIST_S, cpu)
                 log(f"  {lists.completed} pages, {lists.errors} errors {lists.first_error}")
                 await sub.unsubscribe()
-                results.append(Level(level, orders, lists, generate_s, load_average))
+                results.append(Level(stored, orders, lists, generate_s, load_average))
                 if index == 0:
                     franchise_of = {
                         o: fr for fr, outlets in ob.DEMO_FRANCHISES.items() for o in outlets
@@ -648,6 +658,12 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
             log("stopping the platform")
             await plat.stop(grace_s=10)
             plat = None
+            if cut_short:
+                break
+    except Exception as exc:  # report the levels measured so far
+        log(f"stopped early: {type(exc).__name__}: {exc}")
+        if not results:
+            raise
     finally:
         ob.platform_env = original_env
         if plat is not None:
@@ -798,7 +814,7 @@ def main() -> None:
         raise SystemExit("--levels: ascending, starting at 0")
 
     async def bounded() -> tuple[list[Level], dict[str, str]]:
-        return await asyncio.wait_for(bench(levels), DEADLINE_S)
+        return await asyncio.wait_for(bench(levels), DEADLINE_S + 600)
 
     results, machine = asyncio.run(bounded())
     text = report(results, machine)
