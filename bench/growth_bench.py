@@ -424,6 +424,7 @@ async def generate(
         "supply_reservation_places": [],
     }  # fmt: skip
     began = time.perf_counter()
+    used: set[str] = set()
     gate = asyncio.Semaphore(GENERATE_IN_FLIGHT)
     done = 0
 
@@ -449,7 +450,12 @@ async def generate(
         nonlocal done
         tpl = tpls[n % len(tpls)]
         day = tpl.order_id.split("-")[1]
+        # Order ids carry 32 random bits a day: at tens of thousands a day they collide,
+        # so the generator draws again (the platform itself does not; see the report).
         order_id = f"ord-{day}-{secrets.token_hex(4)}"
+        while order_id in used:
+            order_id = f"ord-{day}-{secrets.token_hex(4)}"
+        used.add(order_id)
         intent = intent_id_for(order_id)
         customer = customer_ids[n % len(customer_ids)]
         swap = {tpl.order_id: order_id, tpl.intent_id: intent, tpl.customer_id: customer}
