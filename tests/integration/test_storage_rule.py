@@ -59,7 +59,7 @@ BOUNDED = {
 # The order and payment services read theirs through Redis (kernel.listings.
 # WriteOnceDocuments); these remain, each named with its owner (docs/performance.md).
 READ_BY_ID_REMAINING = {
-    "supply_reservation_places": "supply: where an order's reservation lives, on commit",
+    "supply_reservation_places": "supply: a reservation place this process did not write",
     "notifications": "notification: a record's state, per attempt",
     "users": "customer: the card (order view, notifications); grows with customers, not orders",
 }
