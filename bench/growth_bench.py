@@ -73,6 +73,7 @@ from nats.aio.msg import Msg
 from bobaku.kernel.auth import Role, private_key_pem, public_key_pem
 from bobaku.kernel.bus import BATCH_HEADER, EventBus
 from bobaku.kernel.cache import redis_from_settings
+from bobaku.kernel.errors import ConcurrencyConflict
 from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import new_event_id, parse_utc
 from bobaku.kernel.eventstore import AggregateStore
@@ -450,22 +451,29 @@ async def generate(
         nonlocal done
         tpl = tpls[n % len(tpls)]
         day = tpl.order_id.split("-")[1]
-        # Order ids carry 32 random bits a day: at tens of thousands a day they collide,
-        # so the generator draws again (the platform itself does not; see the report).
-        order_id = f"ord-{day}-{secrets.token_hex(4)}"
-        while order_id in used:
-            order_id = f"ord-{day}-{secrets.token_hex(4)}"
-        used.add(order_id)
-        intent = intent_id_for(order_id)
         customer = customer_ids[n % len(customer_ids)]
-        swap = {tpl.order_id: order_id, tpl.intent_id: intent, tpl.customer_id: customer}
         async with gate:
-            order_events = clone(tpl.order_events, swap)
-            payment_events = clone(tpl.payment_events, swap)
-            seq = await orders.append(orders.subject(tpl.franchise_id, order_id), order_events, 0)
-            pseq = await payments.append(
-                payments.subject(tpl.franchise_id, intent), payment_events, 0
-            )
+            # Order ids carry 32 random bits a day, and the streams keep earlier runs'
+            # orders: on a collision (the subject exists) the generator draws again.
+            for _ in range(10):
+                order_id = f"ord-{day}-{secrets.token_hex(4)}"
+                if order_id in used:
+                    continue
+                used.add(order_id)
+                intent = intent_id_for(order_id)
+                swap = {tpl.order_id: order_id, tpl.intent_id: intent, tpl.customer_id: customer}
+                order_events = clone(tpl.order_events, swap)
+                payment_events = clone(tpl.payment_events, swap)
+                try:
+                    subject = orders.subject(tpl.franchise_id, order_id)
+                    seq = await orders.append(subject, order_events, 0)
+                    subject = payments.subject(tpl.franchise_id, intent)
+                    pseq = await payments.append(subject, payment_events, 0)
+                    break
+                except ConcurrencyConflict:
+                    continue
+            else:
+                raise RuntimeError("no free order id in 10 draws")
             order = Order(id=order_id)
             for event in order_events:
                 apply(order, event)
