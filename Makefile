@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -125,12 +125,20 @@ seed-history: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-tracing bench-scrape bench-hub bench-operator bench-notification bench-analytics
+bench: bench-ordering bench-growth bench-tracing bench-scrape bench-hub bench-operator bench-notification bench-analytics
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py
+
+# The same order load with 0, 10,000 and 100,000 orders already stored: per-order CPU of
+# every process and the list pages' p99 as ratios to the empty run (docs/performance.md,
+# "Growth"). BENCH_ARGS="--levels 0,10000" for a shorter run.
+bench-growth: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		$(TEST_INFRA) PYTHONPATH=scripts:tests:bench $(BIN)/python bench/growth_bench.py $(BENCH_ARGS)
 
 bench-notification: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up

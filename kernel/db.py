@@ -17,12 +17,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -106,12 +110,16 @@ class Databases:
 
     @classmethod
     def from_settings(cls, settings: Settings, catalog: IndexCatalog | None = None) -> Databases:
+        listeners: list[monitoring.CommandListener] = []
+        if settings.mongodb_command_log is not None:
+            listeners.append(CommandLog.to_directory(settings.mongodb_command_log, settings))
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongodb_url,
             appname=settings.service_name,
             serverSelectionTimeoutMS=3000,
             connectTimeoutMS=3000,
             tz_aware=True,
+            event_listeners=listeners,
         )
         return cls(
             client,
@@ -186,6 +194,97 @@ class Databases:
 
 async def index_names(db: AsyncDatabase[Document], collection: str) -> Iterable[str]:
     return [ix["name"] async for ix in await db[collection].list_indexes()]
+
+
+# --------------------------------------------------------------------------- command log
+
+# Commands that read or write documents, and where their collection name is.
+_DATA_COMMANDS = ("find", "count", "aggregate", "distinct", "update", "delete", "insert")
+
+
+def _filter_fields(query: Any) -> set[str]:
+    """The fields a filter tests, ``$and``/``$or``/``$nor`` looked into."""
+    fields: set[str] = set()
+    if isinstance(query, Mapping):
+        for key, value in query.items():
+            if key in ("$and", "$or", "$nor") and isinstance(value, list):
+                for part in value:
+                    fields |= _filter_fields(part)
+            elif not key.startswith("$"):
+                fields.add(key)
+    return fields
+
+
+def command_summary(name: str, database: str, command: Mapping[str, Any]) -> dict[str, Any]:
+    """What the storage rule needs to know of one command: its collection, the fields it
+    filters and sorts on, whether it is an exact ``_id`` lookup, and what it writes."""
+    summary: dict[str, Any] = {"op": name, "db": database}
+    if name not in _DATA_COMMANDS and name not in ("findAndModify", "findandmodify"):
+        return summary
+    summary["coll"] = command.get(name) or command.get("findAndModify")
+    filters: list[Any] = []
+    if name in ("find", "count", "distinct"):
+        filters.append(command.get("filter", command.get("query")) or {})
+        summary["sort"] = sorted(dict(command.get("sort") or {}))
+        summary["limit"] = command.get("limit")
+    elif name == "aggregate":
+        summary["pipeline"] = [next(iter(stage)) for stage in command.get("pipeline", [])]
+    elif name == "update":
+        updates = command.get("updates", [])
+        filters += [u.get("q", {}) for u in updates]
+        summary["upsert"] = any(u.get("upsert") for u in updates)
+        summary["n"] = len(updates)
+    elif name == "delete":
+        filters += [d.get("q", {}) for d in command.get("deletes", [])]
+    elif name == "insert":
+        summary["n"] = len(command.get("documents", []))
+    else:  # findAndModify
+        filters.append(command.get("query") or {})
+    fields: set[str] = set()
+    exact_id = bool(filters)
+    for query in filters:
+        fields |= _filter_fields(query)
+        exact_id = exact_id and _is_exact_id(query)
+    summary["fields"] = sorted(fields)
+    summary["by_id"] = exact_id
+    return summary
+
+
+def _is_exact_id(query: Any) -> bool:
+    if not isinstance(query, Mapping) or set(query) != {"_id"}:
+        return False
+    value = query["_id"]
+    return not isinstance(value, Mapping)
+
+
+class CommandLog(monitoring.CommandListener):
+    """A PyMongo command listener that writes :func:`command_summary` of every command
+    this process sends as JSON lines (one file per process)."""
+
+    def __init__(self, path: Path, process: str) -> None:
+        self.path = path
+        self.process = process
+        self._lock = threading.Lock()
+        self._file = path.open("a", encoding="utf-8", buffering=1)
+
+    @classmethod
+    def to_directory(cls, directory: Path, settings: Settings) -> CommandLog:
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{settings.service_name}-{os.getpid()}.jsonl"
+        return cls(directory / name, settings.service_name)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        summary = command_summary(event.command_name, event.database_name, event.command)
+        summary["process"] = self.process
+        line = json.dumps(summary, default=str)
+        with self._lock:
+            self._file.write(line + "\n")
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
 
 
 async def insert_new(collection: AsyncCollection[Document], doc: Document) -> bool:

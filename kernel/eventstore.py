@@ -28,7 +28,7 @@ from bobaku.kernel.bus import EventBus, decode_events, encode_events
 from bobaku.kernel.errors import ConcurrencyConflict, DependencyUnavailable
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.streams import aggregate_spec
-from bobaku.kernel.telemetry import observe_stored
+from bobaku.kernel.telemetry import AGGREGATE_LOADS, AGGREGATE_MESSAGES_READ, observe_stored
 
 # JetStream error code for "wrong last sequence" (expected-last-subject-sequence failed).
 WRONG_LAST_SEQUENCE = 10071
@@ -106,10 +106,12 @@ class AggregateStore:
     async def load(self, subject: str, after_seq: int = 0) -> EventStream:
         """Every event on ``subject`` stored after ``after_seq``, oldest first."""
         last = await self.last_seq(subject)
+        AGGREGATE_LOADS.labels(self.kind).inc()
         events: list[Event] = []
         seq = after_seq + 1
         while seq <= last:
             try:
+                AGGREGATE_MESSAGES_READ.labels(self.kind).inc()
                 raw = await self.bus.js.get_msg(self.spec.name, seq=seq, subject=subject, next=True)
             except NotFoundError:
                 break

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27027/"
     # Prefix of every database name, so several deployments can share one server.
     mongodb_db_prefix: str = Field(default="bobaku", pattern=r"^[a-z][a-z0-9_]{0,20}$")
+    # A directory: every MongoDB command this process sends is summarised there as a JSON
+    # line (``kernel.db.CommandLog``), for the test and the benchmark that check the storage
+    # rule (docs/architecture.md). Unset in production.
+    mongodb_command_log: Path | None = None
 
     # HTTP
     http_host: str = "127.0.0.1"

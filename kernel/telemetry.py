@@ -50,6 +50,16 @@ EVENTS_STORED = Counter(
     "Events appended to aggregate streams, by aggregate kind, type and tenant",
     ["kind", "type", "tenant"],
 )
+AGGREGATE_LOADS = Counter(
+    "bobaku_aggregate_loads_total",
+    "Aggregate loads from the event store, by kind (each reads the subject's stored messages)",
+    ["kind"],
+)
+AGGREGATE_MESSAGES_READ = Counter(
+    "bobaku_aggregate_messages_read_total",
+    "Stored messages read by aggregate loads (STREAM.MSG.GET requests), by kind",
+    ["kind"],
+)
 CONSUMER_PENDING = Gauge(
     "bobaku_consumer_pending_messages",
     "Messages in the stream not yet delivered to this durable consumer (lag), as last seen",

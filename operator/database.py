@@ -1,7 +1,10 @@
 """A franchise's MongoDB database and database user.
 
-The database is created by creating its collections and indexes (MongoDB creates a
-database on its first collection). The user gets ``readWrite`` on that database alone.
+The database is created by creating its ``outlets`` collection (the operator's own, see
+:meth:`TenantDatabases.register_outlet`) and the indexes the silo services declare (MongoDB
+creates a database on its first collection). Orders' and payments' read models are not
+here but in Redis (docs/architecture.md, the storage rule), so there may be no index.
+The user gets ``readWrite`` on that database alone.
 
 Not every MongoDB-wire server manages users: FerretDB 1.24 answers ``createUser`` with
 ``CommandNotFound`` unless started with its experimental new authentication, which
@@ -12,12 +15,13 @@ condition instead of pretending a user exists.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.errors import OperationFailure
+from pymongo.errors import CollectionInvalid, OperationFailure
 
 from bobaku.kernel.db import Databases, Document
 from bobaku.operator.plan import DatabasePlan
@@ -28,6 +32,7 @@ COMMAND_NOT_FOUND = 59
 USER_ALREADY_EXISTS = 51003
 USER_NOT_FOUND = 11
 UNAUTHORIZED = 13
+OUTLETS = "outlets"
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ class TenantDatabases:
         if existed and indexed == plan.index_digest:
             user, note = await self._ensure_user(plan, password)
             return DatabaseOutcome(created=False, user=user, user_note=note)
+        if not existed:
+            with contextlib.suppress(CollectionInvalid):  # made meanwhile: fine
+                await db.create_collection(OUTLETS)
         for collection, models in plan.indexes.for_scope("franchise").items():
             # One index per command: FerretDB 1.24 drops the connection (a panic, "slice
             # bounds out of range") on a createIndexes of several indexes that all exist.
@@ -104,7 +112,7 @@ class TenantDatabases:
         return existed
 
     async def register_outlet(self, database: str, outlet_id: str, doc: Document) -> None:
-        outlets = self.databases.client[database]["outlets"]
+        outlets = self.databases.client[database][OUTLETS]
         await outlets.replace_one({"_id": outlet_id}, {"_id": outlet_id, **doc}, upsert=True)
 
     async def unregister_outlet(self, database: str, outlet_id: str) -> None:

@@ -40,8 +40,6 @@ from bobaku.operator.model import (
     Sizing,
 )
 from bobaku.services.menu.adapters import repository as menu_repository
-from bobaku.services.order.service_layer import views as order_views
-from bobaku.services.payment.adapters import read_models as payment_read_models
 from bobaku.services.supply.adapters import repository as supply_repository
 
 Manifest = dict[str, Any]
@@ -72,8 +70,6 @@ RUN_AS = 10001
 # franchise's database exists, indexed, before its first order. A new silo service adds its
 # declarations here.
 SILO_INDEXES: tuple[IndexSpec, ...] = (
-    *order_views.INDEXES,
-    *payment_read_models.INDEXES,
     *menu_repository.INDEXES.specs,
     *supply_repository.INDEXES.specs,
 )

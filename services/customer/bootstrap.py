@@ -15,10 +15,11 @@ from bobaku.kernel.auth import (
     public_key_pem,
 )
 from bobaku.kernel.db import IndexCatalog
+from bobaku.kernel.listings import Listings
 from bobaku.kernel.outbox import Outbox
 from bobaku.kernel.streams import ensure_streams
-from bobaku.kernel.web import BUS, DATABASES, VERIFIER, create_app
-from bobaku.services.customer.adapters import loyalty_views, refresh_tokens, users
+from bobaku.kernel.web import BUS, DATABASES, REDIS, VERIFIER, create_app
+from bobaku.services.customer.adapters import refresh_tokens, users
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
 from bobaku.services.customer.adapters.passwords import PasswordHasher
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def indexes() -> IndexCatalog:
     catalog = IndexCatalog()
-    catalog.declare(*users.INDEXES, *refresh_tokens.INDEXES, *loyalty_views.INDEXES)
+    catalog.declare(*users.INDEXES, *refresh_tokens.INDEXES)
     return catalog
 
 
@@ -59,7 +60,7 @@ def password_hasher(settings: CustomerSettings) -> PasswordHasher:
 
 def build_app(settings: CustomerSettings) -> web.Application:
     issuer = token_issuer(settings)
-    app = create_app(settings, uses=("nats", "mongo"), indexes=indexes())
+    app = create_app(settings, uses=("nats", "redis", "mongo"), indexes=indexes())
     own_key = issuer.public_key()
     if VERIFIER in app:
         configured = app[VERIFIER].keys.get(issuer.kid)
@@ -92,6 +93,7 @@ def _wiring(
         await ensure_streams(bus, streams.ORDER)
 
         user_repo = UserRepository(databases)
+        loyalty = LoyaltyViews(Listings(app[REDIS], f"{settings.deployment_id}:customer:loyalty"))
         outbox = Outbox(bus, databases, platform_collections=(users.USERS,))
         passwords = password_hasher(settings)
         await passwords.prepare()
@@ -102,7 +104,7 @@ def _wiring(
             issuer=issuer,
             outbox=outbox,
             ledgers=ledgers,
-            views=CustomerViews(users=user_repo, loyalty=LoyaltyViews(databases), ledgers=ledgers),
+            views=CustomerViews(users=user_repo, loyalty=loyalty, ledgers=ledgers),
             access_ttl_s=settings.access_token_ttl_s,
             refresh_ttl_s=settings.refresh_token_ttl_s,
         )

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bobaku.kernel.client import ServiceClient
-from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.listings import Listings, WriteOnceDocuments
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import BUS, DATABASES, create_app
+from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
 from bobaku.services.order.adapters import repository
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import (
@@ -23,16 +23,13 @@ from bobaku.services.order.adapters.upstreams import (
 )
 from bobaku.services.order.entrypoints.consumers import start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
-from bobaku.services.order.service_layer import views
 from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
 from bobaku.services.order.settings import order_settings
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
-    catalog = IndexCatalog()
-    catalog.declare(*repository.INDEXES, *views.INDEXES)
-    app = create_app(settings, uses=("nats", "redis", "mongo"), indexes=catalog)
+    app = create_app(settings, uses=("nats", "redis", "mongo"))
     api.install(app)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
@@ -47,10 +44,15 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         await outlets.follow(app[BUS])
         menu = MenuService(clients["menu"], outlets)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
+        ns, platform = f"{settings.deployment_id}:order", app[DATABASES].platform
         await store.start()
         ctx = OrderContext(
-            orders=OrderRepository(store, app[DATABASES]),
-            views=OrderViews(app[DATABASES]),
+            orders=OrderRepository(
+                store,
+                WriteOnceDocuments(app[REDIS], f"{ns}:directory", platform[repository.DIRECTORY]),
+                WriteOnceDocuments(app[REDIS], f"{ns}:keys", platform[repository.IDEMPOTENCY]),
+            ),
+            views=OrderViews(Listings(app[REDIS], f"{ns}:views")),
             menu=menu,
             stock=SupplyService(clients["supply"])
             if order_settings(settings).order_stock_service == "supply"

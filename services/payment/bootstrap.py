@@ -9,12 +9,11 @@ from aiohttp import web
 
 from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec
-from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.listings import Listings, Tallies, WriteOnceDocuments
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
-from bobaku.services.payment.adapters import documents, read_models
-from bobaku.services.payment.adapters.documents import Deadlines, IntentDirectory
+from bobaku.services.payment.adapters.documents import INTENTS, Deadlines, IntentDirectory
 from bobaku.services.payment.adapters.lease import LeaderLease
 from bobaku.services.payment.adapters.providers import ProviderGateway
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
@@ -31,25 +30,28 @@ BACKGROUND = web.AppKey("payment_background", tuple)
 
 def build_app(settings: Settings) -> web.Application:
     cfg = payment_settings(settings)
-    catalog = IndexCatalog()
-    catalog.declare(*documents.INDEXES, *read_models.INDEXES)
-    app = create_app(cfg, uses=("nats", "redis", "mongo"), indexes=catalog)
+    app = create_app(cfg, uses=("nats", "redis", "mongo"))
     api.install(app)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
         databases = app[DATABASES]
+        namespace = f"{cfg.deployment_id}:payment"
         store = AggregateStore(app[BUS], "payment")
         await store.start()
         payments = PaymentRepository(store, EVENT_SOURCE)
         providers = ProviderGateway(cfg)
         ctx = PaymentContext(
             payments=payments,
-            directory=IntentDirectory(databases),
-            deadlines=Deadlines(databases),
+            directory=IntentDirectory(
+                databases,
+                WriteOnceDocuments(app[REDIS], f"{namespace}:intents", databases.platform[INTENTS]),
+            ),
+            deadlines=Deadlines(Listings(app[REDIS], f"{namespace}:deadlines")),
             providers=providers,
             settings=cfg,
         )
-        counters, views = SettlementCounters(databases), PaymentViews(databases)
+        counters = SettlementCounters(Tallies(app[REDIS], f"{namespace}:settlement"))
+        views = PaymentViews(Listings(app[REDIS], f"{namespace}:payments"))
         app[CONTEXT], app[COUNTERS], app[VIEWS] = ctx, counters, views
 
         projector = PaymentProjector(payments, counters, views, ZoneInfo(cfg.settlement_timezone))

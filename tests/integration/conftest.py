@@ -82,6 +82,8 @@ async def platform(
         # An order's service target: 20 s after the kitchen gets a one-drink order (its
         # estimate is 4 minutes out), so the late-order alert shows within a test.
         "LATE_GRACE_S": "-220",
+        # Every process logs the MongoDB commands it sends (test_storage_rule.py).
+        "MONGODB_COMMAND_LOG": str(ARTIFACTS / "mongo-commands"),
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)

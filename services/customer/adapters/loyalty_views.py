@@ -1,23 +1,25 @@
-"""The loyalty read models in the platform database, written only by the projector.
+"""The loyalty read models, written only by the projector, in Redis
+(:mod:`bobaku.kernel.listings`: each write and each page costs the same however many
+customers and ledger events are stored):
 
-- ``loyalty_accounts``: one document per customer, the balance and the earnings that still
-  count towards the tier (the tier itself is computed at read time, since it changes as
-  earnings age out of the rolling year even when nothing is appended);
-- ``loyalty_history``: one document per ledger event, for the customer's history page.
+- the account (item ``a:<customer>``, versioned by the ledger's stream sequence): the
+  balance and the earnings that still count towards the tier (the tier itself is computed
+  at read time, since it changes as earnings age out of the rolling year even when nothing
+  is appended);
+- the history: one entry per ledger event (item = event id) in the customer's list
+  ``h:<customer>``, scored by its position, for the history page.
 
 Both can be rebuilt from the ledgers at any time.
 """
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from bobaku.kernel.db import Databases, Document, IndexSpec
 from bobaku.kernel.events import Event
+from bobaku.kernel.events.envelope import parse_utc, utc_iso
+from bobaku.kernel.listings import Listings
 from bobaku.services.customer.domain.events import (
     POINTS_EARNED,
     POINTS_REDEEMED,
@@ -26,13 +28,6 @@ from bobaku.services.customer.domain.events import (
     TIER_CHANGED,
 )
 from bobaku.services.customer.domain.loyalty import Ledger, Standing, standing
-
-ACCOUNTS = "loyalty_accounts"
-HISTORY = "loyalty_history"
-
-INDEXES = (
-    IndexSpec("platform", HISTORY, [("customer_id", 1), ("position", -1)], name="history_page"),
-)
 
 # How each fact moves the balance.
 BALANCE_SIGN = {
@@ -50,28 +45,34 @@ def position_of(stream_seq: int, index_in_batch: int) -> int:
     return stream_seq * BATCH_SLOTS + index_in_batch
 
 
+def _account(customer_id: str) -> str:
+    return f"a:{customer_id}"
+
+
+def _history(customer_id: str) -> str:
+    return f"h:{customer_id}"
+
+
 class LoyaltyViews:
-    def __init__(self, databases: Databases) -> None:
-        self.databases = databases
+    def __init__(self, listings: Listings) -> None:
+        self.listings = listings
 
     # --- reads -------------------------------------------------------------------------
 
     async def standing(self, customer_id: str, now: datetime) -> Standing:
-        doc = await self.databases.platform[ACCOUNTS].find_one({"_id": customer_id})
+        doc = await self.listings.get(_account(customer_id))
         if doc is None:
             return standing(0, (), now)
-        earnings = ((e["at"], int(e["points"])) for e in doc.get("recent_earnings", []))
+        earnings = ((parse_utc(e["at"]), int(e["points"])) for e in doc["recent_earnings"])
         return standing(int(doc["points"]), earnings, now)
 
     async def history(
         self, customer_id: str, *, limit: int, before: int | None
     ) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first; returns the page and the position to continue before, if any."""
-        query: dict[str, Any] = {"customer_id": customer_id}
-        if before is not None:
-            query["position"] = {"$lt": before}
-        cursor = self.databases.platform[HISTORY].find(query).sort("position", -1).limit(limit + 1)
-        docs = [doc async for doc in cursor]
+        cursor = (float(before), "") if before is not None else None
+        entries = await self.listings.after(_history(customer_id), cursor, count=limit + 1)
+        docs = [e.doc for e in entries]
         more = len(docs) > limit
         docs = docs[:limit]
         return docs, (docs[-1]["position"] if more else None)
@@ -79,11 +80,12 @@ class LoyaltyViews:
     # --- writes (the projector's) ------------------------------------------------------
 
     async def record_entry(self, customer_id: str, event: Event, position: int) -> None:
-        """Upsert the history entry of one ledger event (keyed by event id: replay-safe)."""
+        """Store the history entry of one ledger event (keyed by event id: replay-safe)."""
         if event.type not in BALANCE_SIGN:
             return
         points = int(event.data.get("points", 0))
-        entry: Document = {
+        entry: dict[str, Any] = {
+            "_id": event.id,
             "customer_id": customer_id,
             "position": position,
             "kind": event.type.removeprefix("loyalty."),
@@ -92,21 +94,18 @@ class LoyaltyViews:
             "balance_change": BALANCE_SIGN[event.type] * points,
             "tier": event.data.get("tier") if event.type == TIER_CHANGED else None,
             "reward_ids": [r["id"] for r in event.data.get("rewards", [])],
-            "at": event.timestamp,
+            "at": utc_iso(event.timestamp),
         }
-        await self.databases.platform[HISTORY].replace_one({"_id": event.id}, entry, upsert=True)
+        await self.listings.put(event.id, entry, lists={_history(customer_id): position})
 
     async def account_seq(self, customer_id: str) -> int:
-        doc = await self.databases.platform[ACCOUNTS].find_one(
-            {"_id": customer_id}, {"last_seq": 1}
-        )
-        return int(doc["last_seq"]) if doc else 0
+        return await self.listings.version(_account(customer_id))
 
     async def save_account(
         self, customer_id: str, ledger: Ledger, last_seq: int, now: datetime
     ) -> None:
         """Store the account as of ``last_seq``, unless a newer one is stored already."""
-        doc: Document = {
+        doc: dict[str, Any] = {
             "points": ledger.points,
             "earned": ledger.earned,
             "redeemed": ledger.redeemed,
@@ -114,15 +113,10 @@ class LoyaltyViews:
             "reversed": ledger.reversed,
             "recorded_tier": str(ledger.recorded_tier),
             "recent_earnings": [
-                {"order_id": e.order_id, "at": e.at, "points": e.net_points}
+                {"order_id": e.order_id, "at": utc_iso(e.at), "points": e.net_points}
                 for e in ledger.recent_earnings(now)
             ],
             "last_seq": last_seq,
-            "updated_at": now,
+            "updated_at": utc_iso(now),
         }
-        # When a newer state is stored already, the filter misses and the upsert's insert
-        # meets the existing _id: nothing to do.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.databases.platform[ACCOUNTS].replace_one(
-                {"_id": customer_id, "last_seq": {"$lt": last_seq}}, doc, upsert=True
-            )
+        await self.listings.put(_account(customer_id), doc, lists={}, version=last_seq)

@@ -1,9 +1,9 @@
-"""The customer service's read models: the loyalty projection (``loyalty_accounts`` and
-``loyalty_history``, kept in step with the ledgers) and the queries: what the customer sees
+"""The customer service's read models: the loyalty projection (accounts and history in
+Redis, kept in step with the ledgers) and the queries: what the customer sees
 of their loyalty, and the card other services read about a customer (on the order view's
-hot path, so two reads by primary key).
+hot path, so a read by primary key and one Redis read).
 
-The projector is the only writer of both collections, and every write is replay-safe: the
+The projector is the only writer of both, and every write is replay-safe: the
 history entry is keyed by event id, and the account is recomputed from the ledger itself
 and stored only if it is newer than what is there."""
 
@@ -92,7 +92,7 @@ def history_item(entry: dict[str, Any]) -> dict[str, Any]:
         "balance_change": entry["balance_change"],
         "tier": entry.get("tier"),
         "reward_ids": entry.get("reward_ids", []),
-        "at": utc_iso(entry["at"]),
+        "at": entry["at"],
     }
 
 

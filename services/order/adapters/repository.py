@@ -1,25 +1,34 @@
-"""Where orders live: the Order aggregate on JetStream, and a directory in MongoDB that finds
-an order's franchise from its id alone."""
+"""Where orders live: the Order aggregate on JetStream, and a directory that finds an
+order's franchise from its id alone.
+
+The directory (``order_directory``) and the idempotency keys (``order_idempotency``) are
+platform collections written once per order and read by ``_id`` through
+:class:`~bobaku.kernel.listings.WriteOnceDocuments` (MongoDB keeps them, Redis answers the
+reads: FerretDB scans even for an ``_id``), so they need no index.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from bobaku.kernel.db import Databases, IndexSpec, insert_new, insert_or_get
 from bobaku.kernel.errors import NotFound
 from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.listings import WriteOnceDocuments
 from bobaku.services.order.domain.model import Order, apply
 
-# The order directory (platform database): written by :meth:`OrderRepository.register`.
-INDEXES = (IndexSpec("platform", "order_directory", [("customer_id", 1)], name="by_customer"),)
+DIRECTORY = "order_directory"
+IDEMPOTENCY = "order_idempotency"
 
 
 class OrderRepository:
-    def __init__(self, store: AggregateStore, databases: Databases) -> None:
+    def __init__(
+        self, store: AggregateStore, directory: WriteOnceDocuments, keys: WriteOnceDocuments
+    ) -> None:
         self.store = store
-        self.databases = databases
+        self.directory = directory
+        self.keys = keys
 
     def subject(self, franchise_id: str, order_id: str) -> str:
         return self.store.subject(franchise_id, order_id)
@@ -44,13 +53,8 @@ class OrderRepository:
         order.version = seq
         return order
 
-    async def franchises_of(self, customer_id: str) -> list[str]:
-        """The franchises a customer has ordered from (from the directory)."""
-        entries = self.databases.platform.order_directory
-        return sorted({e["franchise_id"] async for e in entries.find({"customer_id": customer_id})})
-
     async def locate(self, order_id: str) -> dict[str, Any]:
-        entry = await self.databases.platform.order_directory.find_one({"_id": order_id})
+        entry = await self.directory.get(order_id)
         if entry is None:
             raise NotFound(f"order {order_id} does not exist", details={"order_id": order_id})
         return entry
@@ -58,17 +62,23 @@ class OrderRepository:
     async def register(
         self, order_id: str, franchise_id: str, customer_id: str, outlet_id: str
     ) -> None:
-        doc = {
-            "_id": order_id,
-            "franchise_id": franchise_id,
-            "customer_id": customer_id,
-            "outlet_id": outlet_id,
-        }
-        # Taken means an earlier attempt of the same request registered it already.
-        await insert_new(self.databases.platform.order_directory, doc)
+        # Already there means an earlier attempt of the same request registered it.
+        await self.directory.insert(
+            {
+                "_id": order_id,
+                "franchise_id": franchise_id,
+                "customer_id": customer_id,
+                "outlet_id": outlet_id,
+            }
+        )
 
-    async def claim_idempotency_key(self, customer_id: str, key: str, order_id: str) -> str:
-        """The order this (customer, key) pair stands for: ours, or an earlier attempt's."""
-        keys = self.databases.platform.order_idempotency
-        claim = await insert_or_get(keys, {"_id": f"{customer_id}:{key}", "order_id": order_id})
-        return str(claim["order_id"])
+    async def claim_idempotency_key(
+        self, customer_id: str, key: str, order_id: str
+    ) -> tuple[str, bool]:
+        """The order this (customer, key) pair stands for, and whether the claim is new
+        (ours) rather than an earlier attempt's."""
+        key_id = f"{customer_id}:{key}"
+        if await self.keys.insert({"_id": key_id, "order_id": order_id}):
+            return order_id, True
+        existing = await self.keys.get(key_id)
+        return (str(existing["order_id"]), False) if existing else (order_id, True)

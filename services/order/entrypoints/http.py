@@ -159,14 +159,13 @@ PAGE_QUERY = (("status", "string", "only orders in this status"), *LIST_QUERY)
 async def my_orders(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(Role.CUSTOMER)
-    ctx = _ctx(request)
     status = request.query.get("status")
-    items = await ctx.views.history(
-        await ctx.orders.franchises_of(who.subject),
-        who.subject,
-        _status(status) if status else None,
+    limit, start = _limits(request)
+    docs = await _ctx(request).views.history(
+        who.subject, _status(status) if status else None, start=start, limit=limit
     )
-    return ok(_page(items, request))
+    items, next_cursor = page_of(docs, limit, lambda _: start + limit)
+    return ok({"items": items, "next_cursor": next_cursor})
 
 
 @api.get(
@@ -236,12 +235,6 @@ def _limits(request: web.Request) -> tuple[int, int]:
     """``?limit=`` and ``?cursor=`` (an offset into the list); 422 naming the bad one."""
     page = page_request(request.query, as_int)
     return page.limit, page.cursor or 0
-
-
-def _page(items: list[dict[str, Any]], request: web.Request) -> dict[str, Any]:
-    limit, start = _limits(request)
-    chunk, next_cursor = page_of(items[start : start + limit + 1], limit, lambda _: start + limit)
-    return {"items": chunk, "next_cursor": next_cursor}
 
 
 @api.post(

@@ -61,13 +61,13 @@ async def place_order(ctx: OrderContext, who: Principal, cmd: PlaceOrder) -> Ord
     who.require_role(Role.CUSTOMER)
     order_id = new_order_id()
     if cmd.idempotency_key:
-        order_id = await ctx.orders.claim_idempotency_key(
+        order_id, fresh = await ctx.orders.claim_idempotency_key(
             cmd.customer_id, cmd.idempotency_key, order_id
         )
-        try:
-            entry = await ctx.orders.locate(order_id)
-        except BobakuError:
-            entry = None
+        entry = None
+        if not fresh:  # a retry: the first attempt may have placed the order already
+            with contextlib.suppress(BobakuError):
+                entry = await ctx.orders.locate(order_id)
         if entry is not None:
             existing = await ctx.orders.load(entry["franchise_id"], order_id)
             if existing.exists:

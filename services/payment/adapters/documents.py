@@ -1,33 +1,40 @@
 """Platform-level documents of the payment service.
 
 - ``payment_intents``: where each intent lives (its franchise), so a provider callback or a
-  lookup that carries only the intent id finds its aggregate. Written once per intent,
+  lookup that carries only the intent id finds its aggregate (read by ``_id`` through
+  Redis, :class:`~bobaku.kernel.listings.WriteOnceDocuments`). Written once per intent,
   before the provider is called, with content derived from the order: a repeat writes the
   same document.
+- ``payment_franchises``: the franchises that took a payment (``_id`` = franchise id, written
+  once each), so HQ asking for a franchise without payments or database gets a 404.
 - ``payment_outlets``: which franchise each outlet took payments for (``<outlet>|<franchise>``
   ids, written once per pair), so a franchise owner asking for another franchise's outlet
   is refused (403) rather than answered with an empty page.
-- ``payment_deadlines``: work due at a time (an intent's expiry, a refund the provider has
-  not confirmed yet). The sweeper reads the due ones through the ``due_at`` index; the
-  aggregate's expected-sequence append, not this collection, decides who wins a race.
+
+Work due at a time (an intent's expiry, a refund the provider has not confirmed yet) is not
+here but in Redis (:class:`Deadlines`, a :class:`~bobaku.kernel.listings.Listings` scored by
+the due time): it is rewritten on every retry and read by time, which FerretDB would answer
+with a scan of every deadline ever set. The aggregate's expected-sequence append, not the
+schedule, decides who wins a race.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from bobaku.kernel.db import Databases, IndexSpec, insert_new, insert_or_get
+from bobaku.kernel.db import Databases
+from bobaku.kernel.events.envelope import parse_utc
+from bobaku.kernel.listings import Listings, WriteOnceDocuments
 from bobaku.services.payment.domain.errors import IntentConflict
 
 INTENTS = "payment_intents"
 OUTLETS = "payment_outlets"
-DEADLINES = "payment_deadlines"
-
-INDEXES = (IndexSpec("platform", DEADLINES, (("due_at", 1),), name="due_at_1"),)
+FRANCHISES = "payment_franchises"
 
 
 @dataclass(frozen=True)
@@ -55,31 +62,40 @@ class IntentEntry:
 
 
 class IntentDirectory:
-    def __init__(self, databases: Databases) -> None:
+    def __init__(self, databases: Databases, intents: WriteOnceDocuments) -> None:
         self.databases = databases
+        # payment_intents, read by _id through Redis (FerretDB scans even for an _id).
+        self.intents = intents
         self._outlets_noted: set[str] = set()
 
     async def register(self, entry: IntentEntry) -> None:
         """Record where the intent lives; a repeat with the same facts is a no-op, one with
         other facts (another franchise for the same order) is refused."""
-        intents = self.databases.platform[INTENTS]
-        found = await intents.find_one({"_id": entry.intent_id})
-        if found is None:
-            found = await insert_or_get(intents, entry.document())
-        if IntentEntry.from_document(found) != entry:
+        if await self.intents.insert(entry.document()):
+            await self._note_outlet(entry.outlet_id, entry.franchise_id)
+            return
+        found = await self.intents.get(entry.intent_id)
+        if found is not None and IntentEntry.from_document(found) != entry:
             raise IntentConflict(
                 f"order {entry.order_id} already has a payment intent with other details",
                 details={"intent_id": entry.intent_id},
             )
-        await self._note_outlet(entry.outlet_id, entry.franchise_id)
 
     async def _note_outlet(self, outlet_id: str, franchise_id: str) -> None:
         key = f"{outlet_id}|{franchise_id}"
         if key in self._outlets_noted:
             return
         doc = {"_id": key, "outlet_id": outlet_id, "franchise_id": franchise_id}
-        await insert_new(self.databases.platform[OUTLETS], doc)  # or another intent did first
+        with contextlib.suppress(DuplicateKeyError):  # another intent noted it first
+            await self.databases.platform[FRANCHISES].insert_one({"_id": franchise_id})
+        with contextlib.suppress(DuplicateKeyError):
+            await self.databases.platform[OUTLETS].insert_one(doc)
         self._outlets_noted.add(key)
+
+    async def knows_franchise(self, franchise_id: str) -> bool:
+        """Whether the franchise took a payment here."""
+        found = await self.databases.platform[FRANCHISES].find_one({"_id": franchise_id})
+        return found is not None
 
     async def outlet_franchises(self, outlet_id: str) -> set[str]:
         """The franchises this outlet took payments for (none: it took no payment yet)."""
@@ -89,7 +105,7 @@ class IntentDirectory:
         return {doc["franchise_id"] async for doc in found}
 
     async def find(self, intent_id: str) -> IntentEntry | None:
-        doc = await self.databases.platform[INTENTS].find_one({"_id": intent_id})
+        doc = await self.intents.get(intent_id)
         return IntentEntry.from_document(doc) if doc else None
 
 
@@ -104,13 +120,12 @@ class Deadline:
     attempts: int = 0
 
 
-class Deadlines:
-    def __init__(self, databases: Databases) -> None:
-        self.databases = databases
+DUE = "due"
 
-    @property
-    def _collection(self) -> Any:
-        return self.databases.platform[DEADLINES]
+
+class Deadlines:
+    def __init__(self, listings: Listings) -> None:
+        self.listings = listings
 
     async def schedule(self, deadline: Deadline) -> None:
         doc = {
@@ -118,35 +133,31 @@ class Deadlines:
             "franchise_id": deadline.franchise_id,
             "intent_id": deadline.intent_id,
             "refund_id": deadline.refund_id,
-            "due_at": deadline.due_at,
+            "due_at": deadline.due_at.isoformat(),
             "attempts": deadline.attempts,
         }
-        try:
-            await self._collection.replace_one({"_id": deadline.key}, doc, upsert=True)
-        except DuplicateKeyError:
-            # Two upserts of one key raced and the other inserted it: now it matches.
-            await self._collection.replace_one({"_id": deadline.key}, doc, upsert=True)
+        await self.listings.put(deadline.key, doc, lists={DUE: deadline.due_at.timestamp()})
 
     async def due(self, now: datetime, limit: int = 100) -> list[Deadline]:
-        cursor = self._collection.find({"due_at": {"$lte": now}}).sort("due_at", 1).limit(limit)
+        entries = await self.listings.upto(DUE, now.timestamp(), count=limit)
         return [
             Deadline(
-                key=doc["_id"],
-                kind=doc["kind"],
-                franchise_id=doc["franchise_id"],
-                intent_id=doc["intent_id"],
-                due_at=doc["due_at"],
-                refund_id=doc.get("refund_id"),
-                attempts=int(doc.get("attempts", 0)),
+                key=entry.id,
+                kind=entry.doc["kind"],
+                franchise_id=entry.doc["franchise_id"],
+                intent_id=entry.doc["intent_id"],
+                due_at=parse_utc(entry.doc["due_at"]),
+                refund_id=entry.doc.get("refund_id"),
+                attempts=int(entry.doc.get("attempts", 0)),
             )
-            async for doc in cursor
+            for entry in entries
         ]
 
     async def reschedule(self, deadline: Deadline, due_at: datetime) -> None:
         await self.schedule(replace(deadline, due_at=due_at, attempts=deadline.attempts + 1))
 
     async def done(self, key: str) -> None:
-        await self._collection.delete_one({"_id": key})
+        await self.listings.remove(key)
 
 
 def expiry_key(intent_id: str) -> str:

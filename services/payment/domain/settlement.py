@@ -2,7 +2,7 @@
 
 A settlement *line* is what one event contributes: a capture adds its amount, its provider
 fee and one to the count; a refund adds to ``refunded``; a lost dispute adds to
-``chargebacks``. Lines are summed into one counters document per day per outlet, and the
+``chargebacks``. Lines are summed into counters per day per outlet, once per event, and the
 report derives ``net = captured - refunded - chargebacks - provider_fees``.
 
 The business day is the local date (``SETTLEMENT_TIMEZONE``, default Asia/Jakarta, the
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
 
 from bobaku.kernel.events.envelope import parse_utc
 from bobaku.services.payment.domain.events import Captured, DisputeLost, PaymentEvent, Refunded
@@ -71,21 +70,14 @@ def empty_figures() -> dict[str, int]:
     return dict.fromkeys(FIGURES, 0)
 
 
-def add_line(counters: dict[str, Any], line: SettlementLine, event_id: str) -> bool:
-    """Add ``line`` to a day's counters document in place, once per event id.
-
-    Returns False (and changes nothing) when the event was already counted, so a redelivered
-    event is harmless."""
-    applied: list[str] = counters.setdefault("applied", [])
-    if event_id in applied:
-        return False
-    applied.append(event_id)
-    totals = counters.setdefault("totals", empty_figures())
-    per_provider = counters.setdefault("by_provider", {}).setdefault(line.provider, empty_figures())
+def tally_fields(line: SettlementLine) -> dict[str, int]:
+    """What ``line`` adds to its day's counters: each figure to ``totals.<figure>`` and to
+    ``<provider>.<figure>`` (the store adds them once per event id)."""
+    fields: dict[str, int] = {}
     for name, value in line.figures().items():
-        totals[name] = totals.get(name, 0) + value
-        per_provider[name] = per_provider.get(name, 0) + value
-    return True
+        fields[f"totals.{name}"] = value
+        fields[f"{line.provider}.{name}"] = value
+    return fields
 
 
 def with_net(figures: dict[str, int]) -> dict[str, int]:

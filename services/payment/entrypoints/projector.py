@@ -1,9 +1,10 @@
 """The payment projector: keeps the read models in step with the payment stream.
 
-One durable consumer over ``es.payment.>`` updates, per event,
+One durable consumer over ``es.payment.>`` updates, per event (in Redis, see
+``adapters/read_models.py``),
 
-- the payment's view in ``payments`` (rebuilt from the aggregate, so a redelivery or an
-  out-of-order retry always writes the latest state), and
+- the payment's view in its listings (rebuilt from the aggregate and versioned by its
+  stream sequence, so a redelivery or an out-of-order retry never regresses it), and
 - the settlement counters of the event's outlet and business day (counted once per event
   id).
 
@@ -57,7 +58,9 @@ class PaymentProjector:
         payment = loaded.payment
         if payment is None:
             return
-        await self.views.save(event.tenant, payment_view(payment), parse_utc(payment.created_at))
+        await self.views.save(
+            event.tenant, payment_view(payment), parse_utc(payment.created_at), loaded.version
+        )
         line = settlement_line(domain, payment.provider, event.timestamp, self.timezone)
         if line is not None:
             await self.counters.add(event.tenant, line, event.id)

@@ -28,6 +28,9 @@ SUPPLIERS = "supply_suppliers"
 RECIPES = "supply_recipes"
 TOPPING_RECIPES = "supply_topping_recipes"
 RESERVATION_PLACES = "supply_reservation_places"
+# Reservation places this process wrote and keeps in memory (an order's commit or release
+# reads its place; most come within minutes of the reserve).
+PLACES_REMEMBERED = 20_000
 OVERRIDES = "supply_ingredient_overrides"
 PAR_LEVELS = "supply_par_levels"
 
@@ -49,6 +52,7 @@ class SupplyRepository:
         self.databases = databases
         self._cookbook: tuple[float, Cookbook] | None = None
         self._ingredients: tuple[float, dict[str, Ingredient]] | None = None
+        self._places: dict[str, tuple[str, str]] = {}  # oldest first
 
     # --- HQ catalog ----------------------------------------------------------------------
 
@@ -184,8 +188,19 @@ class SupplyRepository:
             if place is not None:
                 return place
             raise
+        self._remember_place(order_id, (franchise_id, outlet_id))
         return franchise_id, outlet_id
 
     async def reservation_place(self, order_id: str) -> tuple[str, str] | None:
+        # A place never changes once written, so the one this process wrote (the commit
+        # usually follows the reserve within seconds) is answered from memory: FerretDB
+        # scans the whole collection even for an _id read (docs/performance.md, "Growth").
+        if (place := self._places.get(order_id)) is not None:
+            return place
         doc = await self.databases.platform[RESERVATION_PLACES].find_one({"_id": order_id})
         return (doc["franchise_id"], doc["outlet_id"]) if doc else None
+
+    def _remember_place(self, order_id: str, place: tuple[str, str]) -> None:
+        self._places[order_id] = place
+        while len(self._places) > PLACES_REMEMBERED:
+            self._places.pop(next(iter(self._places)))

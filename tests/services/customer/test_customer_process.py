@@ -58,7 +58,7 @@ async def test_the_customer_service_serves_and_drains_on_sigterm(
                     return None
 
             body = await eventually(ready, timeout=20)
-            assert body["data"]["dependencies"] == {"nats": "ok", "mongo": "ok"}
+            assert body["data"]["dependencies"] == {"nats": "ok", "redis": "ok", "mongo": "ok"}
 
             email = f"proc-{secrets.token_hex(4)}@example.com"
             registration = {

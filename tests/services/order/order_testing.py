@@ -60,8 +60,11 @@ class InMemoryOrders:
             {"franchise_id": franchise_id, "customer_id": customer_id, "outlet_id": outlet_id},
         )
 
-    async def claim_idempotency_key(self, customer_id: str, key: str, order_id: str) -> str:
-        return self.keys.setdefault(f"{customer_id}:{key}", order_id)
+    async def claim_idempotency_key(
+        self, customer_id: str, key: str, order_id: str
+    ) -> tuple[str, bool]:
+        claimed = self.keys.setdefault(f"{customer_id}:{key}", order_id)
+        return claimed, claimed == order_id
 
     def types(self, order_id: str) -> list[str]:
         return [e.type for e in self.streams.get(self.subject(FRANCHISE, order_id), [])]
