@@ -56,7 +56,7 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
             "customer", settings.customer_url, token=settings.service_token, session=http
         )
         store = Records(databases)
-        key = settings.notification_signing_key.encode()
+        key = settings.notification_signing_key.get_secret_value().encode()
         notifier = Notifier(
             bus=bus,
             state=state,
@@ -89,7 +89,7 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
                 apns_base=settings.apns_base,
                 project=settings.fcm_project,
                 topic=settings.apns_topic,
-                credential=settings.push_credential,
+                credential=settings.push_credential.get_secret_value(),
                 timeout_s=settings.push_timeout_s,
             ),
             message_id_domain=settings.message_id_domain,
@@ -105,7 +105,7 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
             deliverer=deliverer,
             views=Views(store, notifier.status, notifier.inbox),
             signing_key=key,
-            receipt_key=settings.push_credential.encode(),
+            receipt_key=settings.push_credential.get_secret_value().encode(),
         )
         processed = ProcessedEvents(app[REDIS], f"{settings.deployment_id}-notification-events")
         await consumers.start(bus, notifier, deliverer, processed, settings)
