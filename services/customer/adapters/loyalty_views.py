@@ -1,8 +1,9 @@
 """The loyalty read models in the platform database, written only by the projector.
 
-- ``loyalty_accounts``: one document per customer, the balance and the earnings that still
-  count towards the tier (the tier itself is computed at read time, since it changes as
-  earnings age out of the rolling year even when nothing is appended);
+- ``loyalty_accounts``: one document per customer, the balance, what of it lapses when, and
+  the earnings that still count towards the tier (the tier itself is computed at read
+  time, since it changes as earnings age out of the rolling year even when nothing is
+  appended);
 - ``loyalty_history``: one document per ledger event, for the customer's history page.
 
 Both can be rebuilt from the ledgers at any time.
@@ -11,7 +12,7 @@ Both can be rebuilt from the ledgers at any time.
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -20,12 +21,19 @@ from bobaku.kernel.db import Databases, Document, IndexSpec
 from bobaku.kernel.events import Event
 from bobaku.services.customer.domain.events import (
     POINTS_EARNED,
+    POINTS_EXPIRED,
     POINTS_REDEEMED,
     POINTS_REVERSED,
     REDEMPTION_RELEASED,
     TIER_CHANGED,
 )
-from bobaku.services.customer.domain.loyalty import Ledger, Standing, standing
+from bobaku.services.customer.domain.loyalty import (
+    DEFAULT_VALID_DAYS,
+    Ledger,
+    Standing,
+    lapses,
+    standing,
+)
 
 ACCOUNTS = "loyalty_accounts"
 HISTORY = "loyalty_history"
@@ -40,6 +48,7 @@ BALANCE_SIGN = {
     POINTS_REDEEMED: -1,
     REDEMPTION_RELEASED: 1,
     POINTS_REVERSED: -1,
+    POINTS_EXPIRED: -1,
     TIER_CHANGED: 0,
 }
 # Positions order history entries: the stream sequence, then the place within a batch.
@@ -61,7 +70,10 @@ class LoyaltyViews:
         if doc is None:
             return standing(0, (), now)
         earnings = ((e["at"], int(e["points"])) for e in doc.get("recent_earnings", []))
-        return standing(int(doc["points"]), earnings, now)
+        expiring = (
+            (date.fromisoformat(x["lapse"]), int(x["points"])) for x in doc.get("expiring", [])
+        )
+        return standing(int(doc["points"]), earnings, now, expiring)
 
     async def history(
         self, customer_id: str, *, limit: int, before: int | None
@@ -103,7 +115,13 @@ class LoyaltyViews:
         return int(doc["last_seq"]) if doc else 0
 
     async def save_account(
-        self, customer_id: str, ledger: Ledger, last_seq: int, now: datetime
+        self,
+        customer_id: str,
+        ledger: Ledger,
+        last_seq: int,
+        now: datetime,
+        *,
+        valid_days: int = DEFAULT_VALID_DAYS,
     ) -> None:
         """Store the account as of ``last_seq``, unless a newer one is stored already."""
         doc: Document = {
@@ -112,6 +130,12 @@ class LoyaltyViews:
             "redeemed": ledger.redeemed,
             "released": ledger.released,
             "reversed": ledger.reversed,
+            "expired": ledger.expired,
+            # The balance by the day it lapses: it only changes with the ledger.
+            "expiring": [
+                {"lapse": day.isoformat(), "points": points}
+                for day, points in lapses(ledger, valid_days)
+            ],
             "recorded_tier": str(ledger.recorded_tier),
             "recent_earnings": [
                 {"order_id": e.order_id, "at": e.at, "points": e.net_points}
