@@ -77,6 +77,8 @@ async def platform(
         # An order's service target: 20 s after the kitchen gets a one-drink order (its
         # estimate is 4 minutes out), so the late-order alert shows within a test.
         "LATE_GRACE_S": "-220",
+        # The loyalty expiry job walks its calendar often enough for a test to see it.
+        "LOYALTY_EXPIRY_INTERVAL_S": "0.5",
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
