@@ -58,6 +58,9 @@ class NotificationSettings(Settings):
     # Payment failures in this window (per franchise and provider) that raise an alert.
     provider_failure_window_s: int = Field(default=600, ge=10)
     provider_failure_threshold: int = Field(default=3, ge=1)
+    # How long a customer's card (language, email, profile switches) is kept per user: a
+    # profile change applies to notifications within this time (0: read it every time).
+    customer_card_ttl_s: float = Field(default=30.0, ge=0, le=3600)
     # The hub's presence bucket (kitchen displays online), as the hub names it.
     hub_presence_bucket: str = Field(default="hub_presence", pattern=r"^[a-z][a-z0-9_]{0,63}$")
     hub_deployment_id: str | None = None  # default: DEPLOYMENT_ID
