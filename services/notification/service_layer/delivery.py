@@ -204,14 +204,15 @@ class Deliverer:
 
     async def receipt(self, nid: str, token_message_id: str) -> bool:
         """A provider's delivery receipt: the push reached a device."""
-        current = await self.status.get(nid)
+        read = await self.status.read(nid)
+        current = read.value
         if current is None:
             return False
         entry = current["channels"].get("push", {})
         if token_message_id not in (entry.get("tokens") or {}).values():
             return False
         await self.status.update_channel(
-            nid, "push", status=str(Status.DELIVERED), delivered_at=iso(utc_now())
+            nid, "push", read, status=str(Status.DELIVERED), delivered_at=iso(utc_now())
         )
         return True
 
