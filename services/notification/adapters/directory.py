@@ -131,9 +131,7 @@ class KitchenPresence:
                 if entry.operation in (KV_DEL, KV_PURGE):
                     clients.pop(client_id, None)
                 else:
-                    clients[client_id] = (
-                        entry.created.timestamp() if entry.created else time.time()
-                    )
+                    clients[client_id] = entry.created.timestamp() if entry.created else time.time()
                 if live:
                     self._mirror = mirror
         finally:
