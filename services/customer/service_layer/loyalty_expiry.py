@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 SOURCE = "customer-service"
 # Days one step walks before it yields (the task calls it again at once).
 DAYS_PER_STEP = 31
+# How far back a deployment's first run looks for lapses it has not applied.
+FIRST_LOOK_BACK_DAYS = 7
 # What lapses is the points balance: the reminder names it as a "reward" of its own.
 POINTS_REWARD_NAME = "BobaKu points"
 
@@ -53,8 +55,7 @@ class LoyaltyExpiry:
     notice_days: int
 
     async def step(self) -> bool:
-        """One pass of both walks; True while days are left over (a first start catches
-        up on up to a validity period of days)."""
+        """One pass of both walks; True while days are left over (after a long stop)."""
         more_reminders = await self._remind()
         more_expiries = await self._expire()
         return more_reminders or more_expiries
@@ -118,9 +119,9 @@ class LoyaltyExpiry:
         return last < today
 
     async def _start(self, job: str, today: date) -> date:
-        """The first day a walk has not finished; on the very first run, far enough back to
-        cover every earning still on a ledger."""
+        """The first day a walk has not finished; on a deployment's very first run, a week
+        back (the calendar only holds what the projector marked since it began)."""
         finished = await self.calendar.cursor(job)
         if finished is None:
-            return today - timedelta(days=self.valid_days)
+            return today - timedelta(days=FIRST_LOOK_BACK_DAYS)
         return finished + timedelta(days=1)
