@@ -48,12 +48,20 @@ class ExpiryCalendar:
     async def start(self) -> None:
         try:
             self._kv = await self.bus.js.key_value(self.bucket)
+            await self._outlive_the_validity()
         except BucketNotFoundError:
             self._kv = await self.bus.js.create_key_value(
                 KeyValueConfig(
                     bucket=self.bucket, history=1, ttl=self.ttl_s, storage=StorageType.FILE
                 )
             )
+
+    async def _outlive_the_validity(self) -> None:
+        """A longer validity than the bucket was made for: keep entries long enough."""
+        info = await self.bus.js.stream_info(f"KV_{self.bucket}")
+        if info.config.max_age and info.config.max_age < self.ttl_s:
+            info.config.max_age = self.ttl_s
+            await self.bus.js.update_stream(info.config)
 
     @property
     def kv(self) -> KeyValue:

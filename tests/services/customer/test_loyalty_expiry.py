@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from support import eventually
 
 from bobaku.kernel.events import Event
 from bobaku.kernel.web import BUS
+from bobaku.services.customer.adapters.loyalty_expiry import ExpiryCalendar
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.bootstrap import EXPIRY
 from bobaku.services.customer.domain import loyalty
@@ -226,3 +228,22 @@ def test_the_expiry_periods_are_settings_with_a_bound(
     with pytest.raises(ValueError, match=field):
         CustomerSettings(**{**customer_settings.model_dump(), field: -1})
     assert CustomerSettings.model_fields[field].default in (365, 14)
+
+
+async def test_a_longer_validity_keeps_the_calendar_longer(api: CustomerApi) -> None:
+    bus = api.app[BUS]
+    bucket = f"t_expiry_{secrets.token_hex(4)}"
+    try:
+        await ExpiryCalendar(bus, "dep", 30, bucket=bucket).start()
+        longer = ExpiryCalendar(bus, "dep", 400, bucket=bucket)
+        await longer.start()
+        info = await bus.js.stream_info(f"KV_{bucket}")
+        assert info.config.max_age == longer.ttl_s == (400 + 90) * 86400
+        await longer.mark(date(2027, 1, 6), "c-1")
+        await longer.mark(date(2027, 1, 6), "c-1")  # a replay keeps the first mark
+        await longer.noticed(date(2027, 1, 6), "c-1")
+        await longer.mark(date(2027, 1, 6), "c-1")
+        assert await longer.due(date(2027, 1, 6)) == {"c-1": {"noticed": True}}
+        assert await longer.due(date(2027, 1, 7)) == {}
+    finally:
+        await bus.js.delete_key_value(bucket)
