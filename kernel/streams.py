@@ -87,10 +87,10 @@ PAYMENT = aggregate(
     "payment", "intent_id", "payment", "The Payment aggregates: one subject per intent."
 )
 # The ledger's own facts, named in full: loyalty.reward_expiring is an integration event on
-# EVENTS (whoever tracks expiry publishes it; the notification service listens).
+# EVENTS (the customer service's expiry job publishes it; the notification service listens).
 LOYALTY_LEDGER_TYPES = (
     "loyalty.points_earned", "loyalty.points_redeemed", "loyalty.redemption_released",
-    "loyalty.points_reversed", "loyalty.tier_changed",
+    "loyalty.points_reversed", "loyalty.points_expired", "loyalty.tier_changed",
 )  # fmt: skip
 LOYALTY = Stream(
     aggregate_spec("loyalty"),

@@ -18,8 +18,10 @@ from bobaku.kernel.db import IndexCatalog
 from bobaku.kernel.listings import Listings
 from bobaku.kernel.outbox import Outbox
 from bobaku.kernel.streams import ensure_streams
+from bobaku.kernel.tasks import BackgroundTask
 from bobaku.kernel.web import BUS, DATABASES, REDIS, VERIFIER, create_app
 from bobaku.services.customer.adapters import refresh_tokens, users
+from bobaku.services.customer.adapters.loyalty_expiry import ExpiryCalendar
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews
 from bobaku.services.customer.adapters.passwords import PasswordHasher
@@ -28,10 +30,14 @@ from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.entrypoints import consumers
 from bobaku.services.customer.entrypoints.http import CONTEXT, ISSUER, api, jwks
 from bobaku.services.customer.service_layer.context import CustomerContext
+from bobaku.services.customer.service_layer.loyalty_expiry import LoyaltyExpiry
 from bobaku.services.customer.service_layer.views import CustomerViews
 from bobaku.services.customer.settings import CustomerSettings
 
 log = logging.getLogger(__name__)
+
+# The loyalty expiry job of this process (tests drive its steps through it).
+EXPIRY = web.AppKey("loyalty_expiry", LoyaltyExpiry)
 
 
 def indexes() -> IndexCatalog:
@@ -89,8 +95,12 @@ def _wiring(
         bus, databases = app[BUS], app[DATABASES]
         ledgers = LedgerStore(bus)
         await ledgers.start()
-        # The order service owns ES_ORDER; either service may start first.
-        await ensure_streams(bus, streams.ORDER)
+        # The order service owns ES_ORDER; either service may start first. Expiry
+        # reminders go out on EVENTS.
+        await ensure_streams(bus, streams.ORDER, streams.EVENTS)
+        valid_days = settings.loyalty_points_valid_days
+        calendar = ExpiryCalendar(bus, settings.deployment_id, valid_days)
+        await calendar.start()
 
         user_repo = UserRepository(databases)
         loyalty = LoyaltyViews(Listings(app[REDIS], f"{settings.deployment_id}:customer:loyalty"))
@@ -104,7 +114,13 @@ def _wiring(
             issuer=issuer,
             outbox=outbox,
             ledgers=ledgers,
-            views=CustomerViews(users=user_repo, loyalty=loyalty, ledgers=ledgers),
+            views=CustomerViews(
+                users=user_repo,
+                loyalty=loyalty,
+                ledgers=ledgers,
+                calendar=calendar,
+                valid_days=valid_days,
+            ),
             access_ttl_s=settings.access_token_ttl_s,
             refresh_ttl_s=settings.refresh_token_ttl_s,
         )
@@ -112,8 +128,17 @@ def _wiring(
         await bus.consume(consumers.order_consumer(settings), consumers.loyalty_from_orders(ctx))
         await bus.consume(consumers.projection_consumer(settings), consumers.ledger_projection(ctx))
         relay = outbox.sweeper("outbox-relay", settings.outbox_relay_interval_s)
+        expiry = LoyaltyExpiry(
+            ctx, bus, calendar, valid_days, notice_days=settings.loyalty_expiry_notice_days
+        )
+        expiry_task = BackgroundTask(
+            "loyalty-expiry", expiry.step, interval_s=settings.loyalty_expiry_interval_s
+        )
+        app[EXPIRY] = expiry
         relay.start()
+        expiry_task.start()
         yield
+        await expiry_task.stop()
         await relay.stop()
         passwords.close()
 

@@ -27,3 +27,10 @@ class CustomerSettings(Settings):
     # How often events left in users' outboxes (after a crash between commit and publish)
     # are published again.
     outbox_relay_interval_s: float = Field(default=30.0, gt=0)
+
+    # Loyalty points lapse this many days after the day they were earned (UTC; 365: twelve
+    # months). Customers are reminded loyalty_expiry_notice_days before (0: no reminder).
+    # The expiry job walks the calendar every loyalty_expiry_interval_s.
+    loyalty_points_valid_days: int = Field(default=365, ge=1, le=3650)
+    loyalty_expiry_notice_days: int = Field(default=14, ge=0, le=365)
+    loyalty_expiry_interval_s: float = Field(default=300.0, gt=0)

@@ -56,17 +56,18 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
             "customer", settings.customer_url, token=settings.service_token, session=http
         )
         store = Records(databases)
-        key = settings.notification_signing_key.encode()
+        # One watch on the hub's presence for the process (not a consumer per lookup).
+        presence = KitchenPresence(
+            bus, settings.hub_presence_bucket, settings.hub_deployment_id or settings.deployment_id
+        )
+        await presence.start()
+        key = settings.notification_signing_key.get_secret_value().encode()
         notifier = Notifier(
             bus=bus,
             state=state,
             records=store,
-            customers=Customers(customers),
-            presence=KitchenPresence(
-                bus,
-                settings.hub_presence_bucket,
-                settings.hub_deployment_id or settings.deployment_id,
-            ),
+            customers=Customers(customers, ttl_s=settings.customer_card_ttl_s),
+            presence=presence,
             templates=Templates(),
             signing_key=key,
             public_base_url=settings.gateway_public_url,
@@ -89,7 +90,7 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
                 apns_base=settings.apns_base,
                 project=settings.fcm_project,
                 topic=settings.apns_topic,
-                credential=settings.push_credential,
+                credential=settings.push_credential.get_secret_value(),
                 timeout_s=settings.push_timeout_s,
             ),
             message_id_domain=settings.message_id_domain,
@@ -105,12 +106,13 @@ def _wiring(settings: NotificationSettings) -> Callable[[web.Application], Async
             deliverer=deliverer,
             views=Views(store, notifier.status, notifier.inbox),
             signing_key=key,
-            receipt_key=settings.push_credential.encode(),
+            receipt_key=settings.push_credential.get_secret_value().encode(),
         )
         processed = ProcessedEvents(app[REDIS], f"{settings.deployment_id}-notification-events")
         await consumers.start(bus, notifier, deliverer, processed, settings)
         yield
         await bus.stop_consumers()
+        await presence.stop()
         await http.close()
 
     return wire

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from bobaku.kernel.settings import Settings
 
@@ -13,9 +13,11 @@ class NotificationSettings(Settings):
 
     # Where unsubscribe links point (the gateway's public address).
     gateway_public_url: str = "http://127.0.0.1:18080"
-    # Signs unsubscribe links (HMAC-SHA256) and checks push receipts' signatures. Change it
-    # outside development: links signed with the old key stop working.
-    notification_signing_key: str = Field(default="dev-notification-key", min_length=8)
+    # Signs unsubscribe links (HMAC-SHA256). Outside ENVIRONMENT dev/test the documented
+    # default refuses the start (kernel Settings); links signed with an old key stop working.
+    notification_signing_key: SecretStr = Field(
+        default=SecretStr("dev-notification-key"), min_length=8
+    )
 
     # SMTP (Mailpit under `make run` and the tests).
     smtp_host: str = "127.0.0.1"
@@ -30,7 +32,9 @@ class NotificationSettings(Settings):
     apns_url: str | None = None  # default: <push_sim_url>/apns
     fcm_project: str = "bobaku-app"
     apns_topic: str = "id.bobaku.app"
-    push_credential: str = "dev-push-credential"
+    # The providers' bearer credential; also the key push receipts are signed with. A
+    # secret: outside dev/test the documented default refuses the start.
+    push_credential: SecretStr = SecretStr("dev-push-credential")
     push_timeout_s: float = Field(default=5.0, gt=0)
 
     # Delivery: back-off per channel (seconds before each retry; the last repeats) and the
@@ -54,6 +58,9 @@ class NotificationSettings(Settings):
     # Payment failures in this window (per franchise and provider) that raise an alert.
     provider_failure_window_s: int = Field(default=600, ge=10)
     provider_failure_threshold: int = Field(default=3, ge=1)
+    # How long a customer's card (language, email, profile switches) is kept per user: a
+    # profile change applies to notifications within this time (0: read it every time).
+    customer_card_ttl_s: float = Field(default=30.0, ge=0, le=3600)
     # The hub's presence bucket (kitchen displays online), as the hub names it.
     hub_presence_bucket: str = Field(default="hub_presence", pattern=r"^[a-z][a-z0-9_]{0,63}$")
     hub_deployment_id: str | None = None  # default: DEPLOYMENT_ID

@@ -80,7 +80,7 @@ class Sim:
             {"message_id": message_id, "notification_id": nid, "status": "delivered",
              "delivered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         ).encode()  # fmt: skip
-        key = self.settings.push_credential.encode()
+        key = self.settings.push_credential.get_secret_value().encode()
         signature = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
         assert self.http is not None
         for delay in (0.5, 2.0, 5.0, None):  # like real webhooks: a few tries, then give up
@@ -117,7 +117,10 @@ def _fcm_error(status: int, code: str, message: str, error_code: str | None = No
 
 async def fcm_send(request: web.Request) -> web.Response:
     sim = request.app[SIM]
-    if request.headers.get("Authorization") != f"Bearer {sim.settings.push_credential}":
+    if (
+        request.headers.get("Authorization")
+        != f"Bearer {sim.settings.push_credential.get_secret_value()}"
+    ):
         return _fcm_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
     try:
         payload = (await request.json())["message"]
@@ -153,7 +156,10 @@ def _apns_error(status: int, reason: str, retry_after: int | None = None,
 async def apns_send(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     token = request.match_info["token"]
-    if request.headers.get("authorization") != f"bearer {sim.settings.push_credential}":
+    if (
+        request.headers.get("authorization")
+        != f"bearer {sim.settings.push_credential.get_secret_value()}"
+    ):
         return _apns_error(403, "InvalidProviderToken")
     if not request.headers.get("apns-topic"):
         return _apns_error(400, "MissingTopic")

@@ -84,6 +84,8 @@ async def platform(
         "LATE_GRACE_S": "-220",
         # Every process logs the MongoDB commands it sends (test_storage_rule.py).
         "MONGODB_COMMAND_LOG": str(ARTIFACTS / "mongo-commands"),
+        # The loyalty expiry job walks its calendar often enough for a test to see it.
+        "LOYALTY_EXPIRY_INTERVAL_S": "0.5",
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)

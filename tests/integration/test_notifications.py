@@ -21,6 +21,8 @@ from bobaku.hub.notifications import render as hub_render
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus, read_dead_letters
 from bobaku.kernel.events import Event, new_event
+from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
+from bobaku.services.customer.domain.events import PointsEarned
 
 ITEM = {
     "menu_id": "m001",
@@ -763,3 +765,88 @@ async def test_owners_hear_once_when_a_payment_provider_keeps_failing(
     [alert] = await alerts()
     assert alert["body"].startswith("3 pembayaran shopeepay gagal")
     assert alert["tenant"] == "fr-bandung"
+
+
+async def test_a_customer_whose_points_lapse_hears_once_before_and_the_balance_drops(
+    platform: RunningPlatform, http: aiohttp.ClientSession, bus: EventBus, mailpit: Mailpit
+) -> None:
+    """The real producer: the customer service's expiry job over a ledger whose points were
+    earned a year ago (written as the seed writes history), not a hand-made event."""
+    gw = platform.gateway
+    token, user_id, email = await register(http, gw, language="id")
+    device = fcm_token()
+    await add_device(http, gw, token, device)
+    # The reminder in the app and by email; not on the phone.
+    status, body = await call(
+        http, "PUT", f"{gw}/api/v1/notifications/preferences", token,
+        json={"kinds": {"reward_expiring": {"push": False}}},
+    )  # fmt: skip
+    assert status == 200, body
+    valid, notice = 365, 14  # the service's defaults
+    now = datetime.now(UTC)
+    lapsing_today = now - timedelta(days=valid + 1)
+    lapsing_soon = now - timedelta(days=valid + 1 - notice)
+    earned = [
+        (lapsing_today, "o-lapse-now", 120),
+        (lapsing_soon, "o-lapse-soon", 45),
+    ]
+    ledgers = LedgerStore(bus)
+    await ledgers.append_history(
+        user_id,
+        [(at, PointsEarned(customer_id=user_id, order_id=f"{order}-{secrets.token_hex(3)}",
+                           points=points, amount=points * 1000)) for at, order, points in earned],
+        expected_seq=0,
+    )  # fmt: skip
+
+    # The balance drops by the points that lapsed today; the rest shows when it lapses.
+    async def lapsed() -> dict[str, Any] | None:
+        status, body = await call(http, "GET", f"{gw}/api/v1/me/loyalty", token)
+        assert status == 200, body
+        return body["data"] if body["data"]["points"] == 45 else None
+
+    summary = await eventually(lapsed, timeout=40, interval=0.3)
+    soon = (now.date() + timedelta(days=notice)).isoformat()
+    assert summary["next_expiry"] == {"points": 45, "expires_at": f"{soon}T00:00:00Z"}
+    assert summary["history"]["items"][0]["kind"] == "points_expired"
+    assert summary["history"]["items"][0]["balance_change"] == -120
+
+    # One reminder, for the points lapsing in two weeks, in the customer's language.
+    [note] = await of_kind(http, gw, token, "reward_expiring")
+    assert note["title"] == "Poin Anda segera hangus"
+    assert note["body"].startswith("45 poin BobaKu Anda hangus pada ")
+    await settled(http, gw, token, note["id"], in_app="sent", email="sent", push="suppressed")
+    # Another run of the job, after losing its mark that the reminder went out (a crash
+    # between the publish and the mark): it publishes again, and nobody hears twice.
+    kv = await bus.js.key_value("loyalty_expiry")
+    key = f"{platform.envs['customer']['DEPLOYMENT_ID']}.due.{soon}.{user_id}"
+    await kv.put(key, b"{}")
+
+    async def noticed_again() -> bool:
+        return json.loads((await kv.get(key)).value or b"{}").get("noticed") is True
+
+    await eventually(noticed_again, timeout=20, interval=0.2)
+    # A redelivery of the reminder itself (another envelope, the same lapse).
+    redelivered = new_event(
+        "loyalty.reward_expiring",
+        {"customer_id": user_id, "reward_id": f"points-{soon}", "reward_name": "BobaKu points",
+         "expires_at": f"{soon}T00:00:00Z", "points": 45},
+        source="customer-service",
+    )  # fmt: skip
+    await bus.publish(redelivered)
+    # A marker after them: once it is handled, the copies were too.
+    await bus.publish(reward_expiring(user_id, "Marker"))
+    await of_kind(http, gw, token, "reward_expiring", count=2)
+    notes = [n for n in await inbox(http, gw, token) if n["kind"] == "reward_expiring"]
+    assert sorted(n["title"] for n in notes) == [
+        "Hadiah segera kedaluwarsa",
+        "Poin Anda segera hangus",
+    ]
+    marker = next(n for n in notes if "Marker" in n["body"])
+    await settled(http, gw, token, marker["id"], email="sent")
+    # (The history's earnings were told too, as points_earned: not what this is about.)
+    subjects = [m["Subject"] for m in await mailpit.messages_to(email)]
+    assert subjects.count("Poin Anda segera hangus") == 1
+    assert subjects.count("Hadiah segera kedaluwarsa") == 1
+    sent = (await pushes(http, platform, device))["sent"]
+    titles = {p["payload"]["notification"]["title"] for p in sent}
+    assert not titles & {"Poin Anda segera hangus", "Hadiah segera kedaluwarsa"}

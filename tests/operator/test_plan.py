@@ -9,7 +9,7 @@ import pytest
 
 from bobaku.operator.conditions import Condition, merge_conditions, ready
 from bobaku.operator.config import OperatorSettings
-from bobaku.operator.model import SIZING, Franchise, Outlet, Tier
+from bobaku.operator.model import SILO_SERVICES, SIZING, Franchise, Outlet, Tier
 from bobaku.operator.plan import (
     Environment,
     availability,
@@ -297,3 +297,19 @@ def test_silos_trace_and_sample_as_the_operator_was_told(monkeypatch: pytest.Mon
         "bobaku-franchise-config"
     ]["data"]
     assert not [k for k in data if k.startswith("OTEL_")]
+
+
+def test_a_silo_is_told_by_the_brand_wide_notification_service_not_a_copy_of_its_own() -> None:
+    """Notifications keep per-user state no franchise owns (preferences, inbox, devices), so
+    the chart runs the service once (with SMTP, push and its signing key) and a silo runs
+    none: its services publish on the platform's NATS, where that service reads them."""
+    objects = plan_franchise(franchise(), [], {}, ENV).objects
+    workloads = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    assert "notification" not in workloads
+    assert "push-sim" not in workloads
+    assert workloads == set(SILO_SERVICES)
+    data = by_kind(objects, "ConfigMap")["bobaku-franchise-config"]["data"]
+    assert data["NATS_URL"] == ENV.nats_url
+    for deployment in by_kind(objects, "Deployment").values():
+        env = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert not {"SMTP_HOST", "PUSH_CREDENTIAL", "NOTIFICATION_SIGNING_KEY"} & env

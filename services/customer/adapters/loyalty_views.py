@@ -3,9 +3,9 @@
 customers and ledger events are stored):
 
 - the account (item ``a:<customer>``, versioned by the ledger's stream sequence): the
-  balance and the earnings that still count towards the tier (the tier itself is computed
-  at read time, since it changes as earnings age out of the rolling year even when nothing
-  is appended);
+  balance, what of it lapses when, and the earnings that still count towards the tier (the
+  tier itself is computed at read time, since it changes as earnings age out of the rolling
+  year even when nothing is appended);
 - the history: one entry per ledger event (item = event id) in the customer's list
   ``h:<customer>``, scored by its position, for the history page.
 
@@ -14,7 +14,7 @@ Both can be rebuilt from the ledgers at any time.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bobaku.kernel.events import Event
@@ -22,12 +22,19 @@ from bobaku.kernel.events.envelope import parse_utc, utc_iso
 from bobaku.kernel.listings import Listings
 from bobaku.services.customer.domain.events import (
     POINTS_EARNED,
+    POINTS_EXPIRED,
     POINTS_REDEEMED,
     POINTS_REVERSED,
     REDEMPTION_RELEASED,
     TIER_CHANGED,
 )
-from bobaku.services.customer.domain.loyalty import Ledger, Standing, standing
+from bobaku.services.customer.domain.loyalty import (
+    DEFAULT_VALID_DAYS,
+    Ledger,
+    Standing,
+    lapses,
+    standing,
+)
 
 # How each fact moves the balance.
 BALANCE_SIGN = {
@@ -35,6 +42,7 @@ BALANCE_SIGN = {
     POINTS_REDEEMED: -1,
     REDEMPTION_RELEASED: 1,
     POINTS_REVERSED: -1,
+    POINTS_EXPIRED: -1,
     TIER_CHANGED: 0,
 }
 # Positions order history entries: the stream sequence, then the place within a batch.
@@ -63,8 +71,11 @@ class LoyaltyViews:
         doc = await self.listings.get(_account(customer_id))
         if doc is None:
             return standing(0, (), now)
-        earnings = ((parse_utc(e["at"]), int(e["points"])) for e in doc["recent_earnings"])
-        return standing(int(doc["points"]), earnings, now)
+        earnings = ((parse_utc(e["at"]), int(e["points"])) for e in doc.get("recent_earnings", []))
+        expiring = (
+            (date.fromisoformat(x["lapse"]), int(x["points"])) for x in doc.get("expiring", [])
+        )
+        return standing(int(doc["points"]), earnings, now, expiring)
 
     async def history(
         self, customer_id: str, *, limit: int, before: int | None
@@ -102,7 +113,13 @@ class LoyaltyViews:
         return await self.listings.version(_account(customer_id))
 
     async def save_account(
-        self, customer_id: str, ledger: Ledger, last_seq: int, now: datetime
+        self,
+        customer_id: str,
+        ledger: Ledger,
+        last_seq: int,
+        now: datetime,
+        *,
+        valid_days: int = DEFAULT_VALID_DAYS,
     ) -> None:
         """Store the account as of ``last_seq``, unless a newer one is stored already."""
         doc: dict[str, Any] = {
@@ -111,6 +128,12 @@ class LoyaltyViews:
             "redeemed": ledger.redeemed,
             "released": ledger.released,
             "reversed": ledger.reversed,
+            "expired": ledger.expired,
+            # The balance by the day it lapses: it only changes with the ledger.
+            "expiring": [
+                {"lapse": day.isoformat(), "points": points}
+                for day, points in lapses(ledger, valid_days)
+            ],
             "recorded_tier": str(ledger.recorded_tier),
             "recent_earnings": [
                 {"order_id": e.order_id, "at": utc_iso(e.at), "points": e.net_points}

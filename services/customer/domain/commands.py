@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from bobaku.services.customer.domain.users import Language
 
@@ -85,3 +86,12 @@ class RedeemRewards:
 class ReleaseRedemption:
     customer_id: str
     order_id: str
+
+
+@dataclass(frozen=True)
+class ExpirePoints:
+    """Apply the lapse of ``on`` (a UTC day) to the customer's ledger, once."""
+
+    customer_id: str
+    on: date
+    valid_days: int

@@ -78,6 +78,28 @@ class PointsReversed(LoyaltyEvent):
 
 
 @dataclass(frozen=True)
+class PointsExpired(LoyaltyEvent):
+    """Points earned long enough ago lapsed, once per ``lapse`` (the day they lapse on)."""
+
+    TYPE = "loyalty.points_expired"
+    points: int
+    lapse: str  # YYYY-MM-DD: the first day they were no longer valid
+    earned_before: str  # points earned before this day (UTC) were valid until the lapse
+
+
+@dataclass(frozen=True)
+class RewardExpiring(LoyaltyEvent):
+    """``loyalty.reward_expiring``: an integration event (stream EVENTS), not a ledger fact;
+    the expiry job publishes it a configurable number of days before a lapse."""
+
+    TYPE = "loyalty.reward_expiring"
+    reward_id: str
+    reward_name: str
+    expires_at: str
+    points: int
+
+
+@dataclass(frozen=True)
 class TierChanged(LoyaltyEvent):
     TYPE = "loyalty.tier_changed"
     previous_tier: str
@@ -91,3 +113,5 @@ POINTS_REDEEMED = PointsRedeemed.TYPE
 REDEMPTION_RELEASED = RedemptionGivenBack.TYPE
 POINTS_REVERSED = PointsReversed.TYPE
 TIER_CHANGED = TierChanged.TYPE
+POINTS_EXPIRED = PointsExpired.TYPE
+REWARD_EXPIRING = RewardExpiring.TYPE

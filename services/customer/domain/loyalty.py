@@ -7,9 +7,12 @@ The ledger is event-sourced. Its facts (typed in ``domain/events.py``):
 - ``loyalty.redemption_released``: an order's redemption given back (the order failed);
 - ``loyalty.points_reversed``: a refund takes back the points of its order in proportion to
   the refunded amount, once per refund;
+- ``loyalty.points_expired``: points lapse ``valid_days`` after the day they were earned
+  (UTC), once per lapse day; spending takes the oldest points first, so what lapses is what
+  is left of the old earnings (:func:`lapses`, :func:`expire`);
 - ``loyalty.tier_changed``: the tier moved, recorded in the same commit as its cause.
 
-``points = earned - redeemed + released - reversed``. The tier is decided by the points
+``points = earned - redeemed + released - reversed - expired``. The tier is decided by the points
 *earned* on orders paid in the last 365 days, net of what refunds reversed on those orders:
 member < 500 ≤ silver < 1500 ≤ gold < 5000 ≤ platinum.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -35,12 +38,14 @@ from bobaku.services.customer.domain.errors import (
 )
 from bobaku.services.customer.domain.events import (
     POINTS_EARNED,
+    POINTS_EXPIRED,
     POINTS_REDEEMED,
     POINTS_REVERSED,
     REDEMPTION_RELEASED,
     TIER_CHANGED,
     LoyaltyEvent,
     PointsEarned,
+    PointsExpired,
     PointsRedeemed,
     PointsReversed,
     RedemptionGivenBack,
@@ -120,11 +125,19 @@ class Standing:
     rolling_12m_points: int
     next_tier: Tier | None
     points_to_next_tier: int
+    # What of the balance lapses when: (lapse day, points), soonest first.
+    expiring: tuple[tuple[date, int], ...] = ()
 
 
-def standing(points: int, earnings: Iterable[tuple[datetime, int]], now: datetime) -> Standing:
+def standing(
+    points: int,
+    earnings: Iterable[tuple[datetime, int]],
+    now: datetime,
+    expiring: Iterable[tuple[date, int]] = (),
+) -> Standing:
     """The standing from a balance and ``(paid_at, net points)`` per order; earnings older
-    than the rolling window do not count towards the tier."""
+    than the rolling window do not count towards the tier. ``expiring`` lists the balance by
+    lapse day; lapses that have begun (the expiry job has yet to apply them) are left out."""
     since = now - ROLLING_WINDOW
     rolling = max(0, sum(p for at, p in earnings if since < at <= now))
     tier = tier_for(rolling)
@@ -135,6 +148,7 @@ def standing(points: int, earnings: Iterable[tuple[datetime, int]], now: datetim
         rolling_12m_points=rolling,
         next_tier=upper[0] if upper else None,
         points_to_next_tier=upper[1] - rolling if upper else 0,
+        expiring=tuple((d, p) for d, p in expiring if lapse_moment(d) > now),
     )
 
 
@@ -187,11 +201,14 @@ class Ledger:
     redeemed: int = 0
     released: int = 0
     reversed: int = 0
+    expired: int = 0
+    # The lapse days (YYYY-MM-DD) already applied: a lapse expires points once.
+    lapsed: set[str] = field(default_factory=set)
     recorded_tier: Tier = Tier.MEMBER
 
     @property
     def points(self) -> int:
-        return self.earned - self.redeemed + self.released - self.reversed
+        return self.earned - self.redeemed + self.released - self.reversed - self.expired
 
     def standing(self, now: datetime) -> Standing:
         return standing(self.points, ((e.at, e.net_points) for e in self.earnings.values()), now)
@@ -226,6 +243,9 @@ class Ledger:
             earning.refunded_amount += int(data["refunded_amount"])
             earning.refund_ids.add(data["refund_id"])
             self.reversed += points
+        elif type == POINTS_EXPIRED:
+            self.lapsed.add(data["lapse"])
+            self.expired += points
         elif type == TIER_CHANGED:
             self.recorded_tier = Tier(data["tier"])
         return self
@@ -365,3 +385,69 @@ def release(
         customer_id=ledger.customer_id, order_id=order_id, points=redemption.points
     )
     return with_tier_change(ledger, [fact], now, order_id), redemption
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+DEFAULT_VALID_DAYS = 365
+
+
+def lapse_day(earned_at: datetime, valid_days: int) -> date:
+    """The day (UTC) from which points earned at ``earned_at`` are no longer valid: they
+    stay valid for the whole day of earning and ``valid_days`` days after it."""
+    return earned_at.astimezone(UTC).date() + timedelta(days=valid_days + 1)
+
+
+def lapse_moment(day: date) -> datetime:
+    """The instant a lapse day starts (when its points stop being valid)."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def lapses(ledger: Ledger, valid_days: int) -> list[tuple[date, int]]:
+    """The customer's balance by the day it lapses, soonest first (days with nothing left
+    are left out). Spending and earlier lapses use the oldest points first: whatever was
+    redeemed (net of releases) or already expired comes off the oldest earnings; a refund
+    takes its points off its own order's earning."""
+    by_day: dict[date, int] = {}
+    for earning in ledger.earnings.values():
+        day = lapse_day(earning.at, valid_days)
+        by_day[day] = by_day.get(day, 0) + max(0, earning.net_points)
+    used = max(0, ledger.redeemed - ledger.released) + ledger.expired
+    left: list[tuple[date, int]] = []
+    for day in sorted(by_day):
+        taken = min(used, by_day[day])
+        used -= taken
+        if by_day[day] - taken > 0:
+            left.append((day, by_day[day] - taken))
+    # Never more than the balance (a refund of points already spent can leave less).
+    budget = max(0, ledger.points)
+    capped: list[tuple[date, int]] = []
+    for day, points in left:
+        if budget <= 0:
+            break
+        capped.append((day, min(points, budget)))
+        budget -= capped[-1][1]
+    return capped
+
+
+def expiring_by(ledger: Ledger, day: date, valid_days: int) -> int:
+    """The points that have lapsed by the start of ``day`` and are still on the balance."""
+    return sum(points for lapse, points in lapses(ledger, valid_days) if lapse <= day)
+
+
+def expire(ledger: Ledger, *, on: date, valid_days: int, now: datetime) -> list[LoyaltyEvent]:
+    """Expire what lapses on ``on`` (and any earlier lapse not applied yet), once per lapse
+    day: running it again for the same day appends nothing."""
+    lapse = on.isoformat()
+    if lapse in ledger.lapsed or lapse_moment(on) > now:
+        return []
+    points = expiring_by(ledger, on, valid_days)
+    if points <= 0:
+        return []
+    fact = PointsExpired(
+        customer_id=ledger.customer_id,
+        points=points,
+        lapse=lapse,
+        earned_before=(on - timedelta(days=valid_days)).isoformat(),
+    )
+    return with_tier_change(ledger, [fact], now)

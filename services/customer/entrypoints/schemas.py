@@ -157,12 +157,21 @@ class HistoryPage(BaseModel):
     next_cursor: str | None
 
 
+class PointsLapse(BaseModel):
+    points: int = Field(description="points of the balance that lapse then, unless spent first")
+    expires_at: str = Field(description="when they stop being valid (UTC, ISO-8601)")
+
+
 class LoyaltySummary(BaseModel):
     points: int
     tier: str
     rolling_12m_points: int
     next_tier: str | None
     points_to_next_tier: int
+    next_expiry: PointsLapse | None
+    expiring_points: list[PointsLapse] = Field(
+        description="the balance by when it lapses, soonest first (spending uses the oldest)"
+    )
     history: HistoryPage
 
 

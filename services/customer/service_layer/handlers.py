@@ -22,6 +22,7 @@ from bobaku.kernel.events import new_event
 from bobaku.services.customer.domain import loyalty
 from bobaku.services.customer.domain.commands import (
     EarnPoints,
+    ExpirePoints,
     LogIn,
     LogOut,
     RedeemRewards,
@@ -40,6 +41,7 @@ from bobaku.services.customer.domain.errors import (
 )
 from bobaku.services.customer.domain.events import (
     POINTS_EARNED,
+    POINTS_EXPIRED,
     POINTS_REVERSED,
     CustomerRegistered,
     LoyaltyEvent,
@@ -307,6 +309,17 @@ async def release_redemption(ctx: CustomerContext, cmd: ReleaseRedemption) -> di
             "points": redemption.points,
             "status": "released",
         }
+
+    return await _decide(ctx, cmd.customer_id, decide)
+
+
+async def expire_points(ctx: CustomerContext, cmd: ExpirePoints) -> int:
+    """Lapse what is due on ``cmd.on``; a second call for the day appends nothing.
+    Returns the points expired."""
+
+    def decide(ledger: Ledger, now: datetime) -> tuple[list[LoyaltyEvent], int]:
+        facts = loyalty.expire(ledger, on=cmd.on, valid_days=cmd.valid_days, now=now)
+        return facts, _points_of(facts, POINTS_EXPIRED)
 
     return await _decide(ctx, cmd.customer_id, decide)
 

@@ -14,31 +14,51 @@ from typing import Any
 from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import utc_iso
 from bobaku.kernel.pagination import encode_cursor
+from bobaku.services.customer.adapters.loyalty_expiry import ExpiryCalendar
 from bobaku.services.customer.adapters.loyalty_ledger import LedgerStore
 from bobaku.services.customer.adapters.loyalty_views import LoyaltyViews, position_of
 from bobaku.services.customer.adapters.users import UserRepository
 from bobaku.services.customer.domain.errors import UserNotFound
-from bobaku.services.customer.domain.loyalty import Standing
+from bobaku.services.customer.domain.events import POINTS_EARNED
+from bobaku.services.customer.domain.loyalty import (
+    DEFAULT_VALID_DAYS,
+    Standing,
+    lapse_day,
+    lapse_moment,
+)
 from bobaku.services.customer.domain.users import User
 from bobaku.services.customer.service_layer.clock import utc_now
 
 
 class CustomerViews:
     def __init__(
-        self, *, users: UserRepository, loyalty: LoyaltyViews, ledgers: LedgerStore
+        self,
+        *,
+        users: UserRepository,
+        loyalty: LoyaltyViews,
+        ledgers: LedgerStore,
+        calendar: ExpiryCalendar | None = None,
+        valid_days: int = DEFAULT_VALID_DAYS,
     ) -> None:
         self.users = users
         self.loyalty = loyalty
         self.ledgers = ledgers
+        self.calendar = calendar
+        self.valid_days = valid_days
 
     async def project(self, customer_id: str, event: Event, stream_seq: int, index: int) -> None:
-        """One ledger event into the read models (``index``: its place in its batch)."""
+        """One ledger event into the read models (``index``: its place in its batch), and
+        an earning into the expiry calendar (the day its points lapse)."""
         await self.loyalty.record_entry(customer_id, event, position_of(stream_seq, index))
+        if event.type == POINTS_EARNED and self.calendar is not None:
+            await self.calendar.mark(lapse_day(event.timestamp, self.valid_days), customer_id)
         # A batch's later events, or a redelivery, find the account already past them.
         if await self.loyalty.account_seq(customer_id) >= stream_seq:
             return
         ledger, last_seq = await self.ledgers.load(customer_id)
-        await self.loyalty.save_account(customer_id, ledger, last_seq, utc_now())
+        await self.loyalty.save_account(
+            customer_id, ledger, last_seq, utc_now(), valid_days=self.valid_days
+        )
 
     async def loyalty_summary(
         self, customer_id: str, *, limit: int, before: int | None
@@ -74,12 +94,18 @@ class CustomerViews:
 
 
 def standing_view(standing: Standing) -> dict[str, Any]:
+    expiring = [
+        {"points": points, "expires_at": utc_iso(lapse_moment(day))}
+        for day, points in standing.expiring
+    ]
     return {
         "points": standing.points,
         "tier": str(standing.tier),
         "rolling_12m_points": standing.rolling_12m_points,
         "next_tier": str(standing.next_tier) if standing.next_tier else None,
         "points_to_next_tier": standing.points_to_next_tier,
+        "next_expiry": expiring[0] if expiring else None,
+        "expiring_points": expiring,
     }
 
 

@@ -18,7 +18,7 @@ import hashlib
 from datetime import time
 from typing import Any
 
-from bobaku.services.notification.adapters.state import State, part
+from bobaku.services.notification.adapters.state import State, Versioned, part
 from bobaku.services.notification.domain.preferences import Preferences, QuietHours
 
 PAGE_SIZE = 50
@@ -157,11 +157,17 @@ class StatusRepo:
         value: dict[str, Any] | None = await self.state.get(f"st.{nid}")
         return value
 
+    async def read(self, nid: str) -> Versioned:
+        """The status and its revision (for ``update_channel(known=...)``)."""
+        return await self.state.read(f"st.{nid}")
+
     async def create(self, nid: str, doc: dict[str, Any]) -> bool:
         """True if this call created the status (the first handling of the cause)."""
         return await self.state.create(f"st.{nid}", doc)
 
-    async def update_channel(self, nid: str, channel: str, **fields: Any) -> dict[str, Any]:
+    async def update_channel(
+        self, nid: str, channel: str, known: Versioned | None = None, /, **fields: Any
+    ) -> dict[str, Any]:
         def mutate(raw: Any) -> Any:
             raw = dict(raw or {"channels": {}})
             entry = dict(raw["channels"].get(channel, {}))
@@ -172,7 +178,7 @@ class StatusRepo:
             raw["channels"] = {**raw["channels"], channel: entry}
             return raw
 
-        doc: dict[str, Any] = await self.state.change(f"st.{nid}", mutate)
+        doc: dict[str, Any] = await self.state.change(f"st.{nid}", mutate, known)
         return doc
 
     async def mark_read(self, nid: str) -> bool:

@@ -15,7 +15,7 @@ import contextlib
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import (
@@ -30,6 +30,11 @@ from bobaku.kernel.bus import EventBus
 
 BUCKET = "notification_state"
 _UNSAFE = re.compile(r"[^-_=A-Za-z0-9]")
+
+
+class Versioned(NamedTuple):
+    value: Any
+    revision: int | None  # None: the key was never written
 
 
 def part(value: str) -> str:
@@ -83,19 +88,25 @@ class State:
             return False
         return True
 
-    async def change(self, key: str, mutate: Callable[[Any], Any]) -> Any:
+    async def read(self, key: str) -> Versioned:
+        """The value (None if absent) and its revision, for a later :meth:`change`."""
+        try:
+            entry = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError) as exc:
+            return Versioned(None, getattr(getattr(exc, "entry", None), "revision", None))
+        return Versioned(json.loads(entry.value) if entry.value else None, entry.revision)
+
+    async def change(
+        self, key: str, mutate: Callable[[Any], Any], known: Versioned | None = None
+    ) -> Any:
         """Compare-and-set: apply ``mutate`` to the current value (None if absent) until no
-        other writer got there first; returns the value written."""
+        other writer got there first; returns the value written. ``known``: the value and
+        revision the caller read already (one round trip fewer while nobody else wrote)."""
         for _ in range(50):
-            try:
-                entry = await self.kv.get(key)
-                current, revision = (
-                    (json.loads(entry.value) if entry.value else None),
-                    entry.revision,
-                )
-            except (KeyNotFoundError, KeyDeletedError) as exc:
-                current = None
-                revision = getattr(getattr(exc, "entry", None), "revision", None)
+            if known is not None:
+                current, revision, known = known.value, known.revision, None
+            else:
+                current, revision = await self.read(key)
             new = mutate(current)
             data = json.dumps(new).encode()
             try:

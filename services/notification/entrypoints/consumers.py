@@ -49,8 +49,10 @@ async def start(
     processed: ProcessedEvents,
     settings: NotificationSettings,
 ) -> None:
-    async def on_event(event: Event, _: Delivery) -> None:
-        await notifier.on_event(event)
+    async def on_event(event: Event, delivery: Delivery) -> None:
+        # An order event's place in ES_ORDER lets a late check read only what follows it.
+        at = delivery.stream_seq if delivery.stream == streams.ORDER.name else None
+        await notifier.on_event(event, stream_seq=at)
 
     handler = idempotent(processed, on_event)
     for name, stream, subjects in SOURCES:

@@ -57,7 +57,8 @@ class Deliverer:
     async def handle(self, event: Event, _: Delivery) -> None:
         nid, channel = event.data["notification_id"], event.data["channel"]
         # Both reads at once: a job's latency is its round trips one after the other.
-        current, record = await asyncio.gather(self.status.get(nid), self.records.get(nid))
+        read, record = await asyncio.gather(self.status.read(nid), self.records.get(nid))
+        current = read.value
         if current is None:
             raise Reject(f"no status for notification {nid}")
         entry = current["channels"].get(channel, {})
@@ -73,6 +74,8 @@ class Deliverer:
         # The try is counted with its outcome, in one write (a crash in the middle of a send
         # does not count it; the consumer's max_deliveries still bounds the redeliveries).
         attempt = int(entry.get("attempts", 0)) + 1
+        # The outcome is written against the status as read above: one round trip, unless
+        # another channel (or a receipt) wrote in between and the compare-and-set re-reads.
         try:
             result = await self._send(Channel(channel), record, entry)
         except _Stop:
@@ -81,19 +84,19 @@ class Deliverer:
             reason = str(exc)
             if attempt >= self.tries[channel]:
                 await self.status.update_channel(
-                    nid, channel, status=str(Status.FAILED), error=reason, attempts=attempt,
-                    updated_at=iso(utc_now()), **exc.progress,
+                    nid, channel, read, status=str(Status.FAILED), error=reason,
+                    attempts=attempt, updated_at=iso(utc_now()), **exc.progress,
                 )  # fmt: skip
                 raise Reject(f"{channel} failed after {attempt} tries: {reason}") from exc
             await self.status.update_channel(
-                nid, channel, error=reason, attempts=attempt, updated_at=iso(utc_now()),
+                nid, channel, read, error=reason, attempts=attempt, updated_at=iso(utc_now()),
                 **exc.progress,
             )  # fmt: skip
             if exc.retry_after_s is not None:
                 raise RetryLater(min(exc.retry_after_s, self.max_retry_after_s), reason) from exc
             raise
         await self.status.update_channel(
-            nid, channel, status=str(Status.SENT), error=None, attempts=attempt,
+            nid, channel, read, status=str(Status.SENT), error=None, attempts=attempt,
             updated_at=iso(utc_now()), **result,
         )  # fmt: skip
 
@@ -201,14 +204,15 @@ class Deliverer:
 
     async def receipt(self, nid: str, token_message_id: str) -> bool:
         """A provider's delivery receipt: the push reached a device."""
-        current = await self.status.get(nid)
+        read = await self.status.read(nid)
+        current = read.value
         if current is None:
             return False
         entry = current["channels"].get("push", {})
         if token_message_id not in (entry.get("tokens") or {}).values():
             return False
         await self.status.update_channel(
-            nid, "push", status=str(Status.DELIVERED), delivered_at=iso(utc_now())
+            nid, "push", read, status=str(Status.DELIVERED), delivered_at=iso(utc_now())
         )
         return True
 

@@ -82,14 +82,15 @@ class Notifier:
 
     # --- deciding ------------------------------------------------------------------------
 
-    async def on_event(self, event: Event) -> None:
+    async def on_event(self, event: Event, stream_seq: int | None = None) -> None:
+        """``stream_seq``: the event's sequence in ES_ORDER, for an order's events."""
         intents = intents_for(event)
-        intents += await self._staff_intents(event)
+        intents += await self._staff_intents(event, stream_seq)
         for intent in intents:
             for user_id, role in await self._recipients(intent):
                 await self.create(intent, user_id, role)
 
-    async def _staff_intents(self, event: Event) -> list[Intent]:
+    async def _staff_intents(self, event: Event, stream_seq: int | None) -> list[Intent]:
         data, tenant = event.data, event.tenant
         out: list[Intent] = []
         if event.type == "order.being_prepared" and tenant:
@@ -109,23 +110,28 @@ class Notifier:
                 )
             if data.get("estimated_completion") and outlet_id:
                 due = parse_utc(data["estimated_completion"]) + timedelta(seconds=self.late_grace_s)
+                timer: dict[str, Any] = {
+                    "order_id": order_id,
+                    "outlet_id": outlet_id,
+                    "ticket": event.id,
+                    "target": data["estimated_completion"],
+                    "not_before": iso(due),
+                }
+                if stream_seq is not None:
+                    timer["after_seq"] = stream_seq
                 check = new_event(
                     LATE_CHECK,
-                    {
-                        "order_id": order_id,
-                        "outlet_id": outlet_id,
-                        "ticket": event.id,
-                        "target": data["estimated_completion"],
-                        "not_before": iso(due),
-                    },
+                    timer,
                     source=SOURCE,
                     tenant=tenant,
+                    version="1.1",
                     event_id=f"late-{event.id}",
                 )
                 await self.bus.publish(check, subject="ntf.check.late")
         elif event.type in DONE_STATUSES and tenant and data.get("order_id"):
-            key = f"late.{part(tenant)}.{part(data['order_id'])}"
-            await self.state.change(key, lambda raw: {**(raw or {}), "ready": True})
+            # A ready mark needs no ticket (a check finding it stops): one write, no
+            # compare-and-set. A later ticket (a recall) writes its own state after it.
+            await self.state.put(f"late.{part(tenant)}.{part(data['order_id'])}", {"ready": True})
         elif event.type == "payment.failed" and tenant:
             provider = provider_of(data.get("transaction_id"))
             alert = await self._count_failure(tenant, provider, event)
@@ -184,7 +190,7 @@ class Notifier:
         current = await self.state.get(f"late.{part(tenant or '')}.{part(data['order_id'])}")
         if not current or current.get("ready") or current.get("ticket") != data["ticket"]:
             return
-        if await self._left_the_kitchen(tenant, data["order_id"]):
+        if await self._left_the_kitchen(tenant, data["order_id"], data.get("after_seq")):
             return  # ready in time; this service just has not read that event yet
         intent = Intent(
             "order_late",
@@ -200,12 +206,16 @@ class Notifier:
         for user_id, role in await self._recipients(intent):
             await self.create(intent, user_id, role)
 
-    async def _left_the_kitchen(self, tenant: str | None, order_id: str) -> bool:
+    async def _left_the_kitchen(
+        self, tenant: str | None, order_id: str, after_seq: int | None = None
+    ) -> bool:
         """The order's own stream, the source of truth: the ready mark above comes from a
-        consumer that may be behind the timer."""
+        consumer that may be behind the timer. Only the events after the ticket are read
+        (a timer of v1.0, without ``after_seq``, reads the order's whole history)."""
         if self.orders is None:
             return False
-        stream = await self.orders.load(self.orders.subject(tenant, order_id))
+        subject = self.orders.subject(tenant, order_id)
+        stream = await self.orders.load(subject, after_seq=after_seq or 0)
         return any(e.type in DONE_STATUSES for e in stream.events)
 
     async def _recipients(self, intent: Intent) -> list[tuple[str, str]]:

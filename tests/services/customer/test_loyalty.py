@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from customer_testing import CustomerApi, Orders
@@ -69,7 +70,12 @@ async def test_a_paid_order_on_jetstream_earns_its_points_exactly_once(
         "rolling_12m_points": 82,
         "next_tier": "silver",
         "points_to_next_tier": 418,
+        # Valid through the day a year after they were earned (the read model's own clock).
+        "next_expiry": {"points": 82, "expires_at": summary["next_expiry"]["expires_at"]},
+        "expiring_points": [summary["next_expiry"]],
     }
+    lapse = datetime.fromisoformat(summary["next_expiry"]["expires_at"])
+    assert lapse.date() - datetime.now(UTC).date() in (timedelta(days=366), timedelta(days=365))
     [entry] = summary["history"]["items"]
     assert entry["kind"] == "points_earned"
     assert entry["order_id"] == order_id
