@@ -43,7 +43,7 @@ from redis.exceptions import WatchError
 
 from bobaku.kernel.bus import Message
 from bobaku.kernel.events import Event
-from bobaku.services.analytics.domain.events import LOYALTY_EVENTS, ORDER_EVENTS
+from bobaku.services.analytics.domain.events import LEDGER_PREFIX, LOYALTY_EVENTS, ORDER_EVENTS
 from bobaku.services.analytics.domain.model import (
     Contribution,
     OrderFacts,
@@ -141,8 +141,8 @@ class ProjectionStore:
             for event in message.events:
                 if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
                     orders.setdefault(str(order_id), []).append(event)
-                elif event.type in LOYALTY_EVENTS:
-                    ledger = True
+                elif event.type.startswith(LEDGER_PREFIX):
+                    ledger = True  # any ledger commit moves the position (a tier change too)
             if ledger:
                 d = message.delivery
                 ledgers.setdefault((d.stream, d.subject), []).append(message)

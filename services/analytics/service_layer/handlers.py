@@ -15,7 +15,7 @@ from nats.js.errors import NotFoundError
 
 from bobaku.kernel.bus import BatchHandler, Delivery, EventBus, Message, after_seq_of, decode_events
 from bobaku.services.analytics.adapters.store import Filler, ProjectionStore
-from bobaku.services.analytics.domain.events import LOYALTY_EVENTS, ORDER_EVENTS
+from bobaku.services.analytics.domain.events import LEDGER_PREFIX, LOYALTY_EVENTS, ORDER_EVENTS
 from bobaku.services.analytics.domain.model import (
     Contribution,
     OrderFacts,
@@ -174,8 +174,10 @@ async def rebuild(
                     events += 1
                     if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
                         facts[order_id] = fold(facts.get(order_id) or OrderFacts(order_id), event)
-                    elif (counter := LOYALTY_EVENTS.get(event.type)) is not None:
+                    elif event.type.startswith(LEDGER_PREFIX):
                         ledger = True
+                        if (counter := LOYALTY_EVENTS.get(event.type)) is None:
+                            continue
                         for key in store.loyalty_keys(event):
                             add_to(loyalty, key, counter, int(event.data.get("points", 0)))
                 if ledger:
