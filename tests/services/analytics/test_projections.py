@@ -152,7 +152,9 @@ async def test_loyalty_points_count_once_and_a_redemption_moves_the_liability(
     async def brand() -> dict[str, Any]:
         return await views.loyalty(store, "b", DAY)
 
-    before = (await brand())["outstanding_points"]  # other tests' ledgers share the stream
+    # Other tests' ledgers share the stream: the fresh store replays them first.
+    await eventually(lambda: settled(bus), timeout=60, interval=0.2)
+    before = (await brand())["outstanding_points"]
     await commit(fact("loyalty.points_earned", 120, amount=120000, franchise_id=FR))
     await eventually(lambda: _is(brand(), "outstanding_points", before + 120), timeout=20)
 

@@ -4,6 +4,8 @@ as the pure model says."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from collections import Counter
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -24,7 +26,7 @@ from bobaku.services.analytics.domain.model import (
     merge,
 )
 from bobaku.services.analytics.entrypoints.consumers import start_consumers
-from bobaku.services.analytics.service_layer.handlers import rebuild
+from bobaku.services.analytics.service_layer.handlers import last_seq, rebuild
 from bobaku.services.analytics.service_layer.seed_history import (
     Dated,
     LoyaltyBook,
@@ -32,6 +34,7 @@ from bobaku.services.analytics.service_layer.seed_history import (
     ledger_events,
     seed_history,
 )
+from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
 
 ZONE = ZoneInfo("Asia/Jakarta")
 # Days in the past that no real order and no other test touches.
@@ -153,3 +156,31 @@ async def test_seed_history_stores_each_order_once_and_the_projections_count_it(
         assert await store.rows(keys, done.generation) == await store.rows(keys, gen)
     finally:
         await store.drop(done.generation)
+
+
+async def test_a_benchmark_seeds_and_rebuilds_on_streams_of_its_own(
+    replaying_bus: EventBus, store: ProjectionStore
+) -> None:
+    """What lets ``make bench-analytics`` run beside the suite: its year goes to streams of
+    its own and its rebuild reads only those, leaving the platform's streams (which the
+    suite seeds and rebuilds from) as they were."""
+    bus = replaying_bus
+    own = Sources.own(f"t{secrets.token_hex(3)}")
+    assert not set(own.names) & set(PLATFORM.names)
+    platform_before = {name: await last_seq(bus, name) for name in PLATFORM.names}
+    try:
+        seeded = await seed_history(
+            bus, end=date(2024, 6, 2), days=1, zone=ZONE, seed=SEED, scale=0.1, sources=own
+        )
+        assert seeded.orders > 0
+        assert seeded.loyalty_events > 0
+        done = await rebuild(bus, store, sources=own, switch=False)
+        assert done.orders == seeded.orders
+        assert set(done.upto) == set(own.names)
+        assert {name: await last_seq(bus, name) for name in PLATFORM.names} == platform_before
+        (day,) = await store.rows(["s:b:d:2024-06-01"], done.generation)
+        assert day["placed"] == seeded.orders
+    finally:
+        for name in own.names:
+            with contextlib.suppress(Exception):
+                await bus.js.delete_stream(name)
