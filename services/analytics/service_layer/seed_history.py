@@ -21,7 +21,7 @@ account moves. A ledger starts empty at the first day of the run's window.
 
 Idempotent: order ids and event ids come from the outlet, day and number, every order
 append expects an empty subject (a second run finds its orders stored and adds nothing), a
-customer's day is not appended again when the ledger's last commit is that day's, and a day
+customer's day is not appended again when the ledger's last commit began at or after it, and a day
 whose last order is stored (it is appended after everything else of the day) is skipped
 without looking further. Bounded: at most ``MAX_DAYS`` days ending yesterday (today is left
 to real orders), demand scaled by ``scale``.
@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from nats.js.errors import NotFoundError
 
-from bobaku.kernel.bus import EventBus
+from bobaku.kernel.bus import EventBus, decode_events
 from bobaku.kernel.errors import ConcurrencyConflict
 from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import EventMetadata
@@ -65,6 +65,7 @@ class Seeded:
     orders_existing: int = 0
     events: int = 0
     loyalty_events: int = 0
+    loyalty_existing: int = 0  # facts found stored by an earlier run
 
 
 Dated = list[tuple[datetime, LoyaltyEvent]]
@@ -245,6 +246,9 @@ async def seed_history(
     gate = asyncio.Semaphore(APPENDS_IN_FLIGHT)
     book = LoyaltyBook(seed)
     at_seq: dict[str, int] = {}  # each ledger's last sequence, as this run knows it
+    # When a ledger's last stored commit (by an earlier run) began: commits up to then are
+    # stored already (a customer's days are committed in time order).
+    stored_until: dict[str, datetime] = {}
 
     async def append(order: list[Event]) -> bool:
         subject = store.subject(order[0].tenant, order[0].data["order_id"])
@@ -259,11 +263,14 @@ async def seed_history(
         subject = ledgers.subject(None, customer)
         async with gate:
             if customer not in at_seq:
-                # First commit of this run: a rerun may find this very day stored already.
-                last = await _last_message(bus, ledgers, subject)
-                at_seq[customer] = last[0]
-                if last[1] == events[0].id:
-                    return 0
+                # First commit of this run: a rerun may find this day, or later, stored.
+                at_seq[customer], began = await _last_commit(bus, ledgers, subject)
+                if began is not None:
+                    stored_until[customer] = began
+            until = stored_until.get(customer)
+            if until is not None and events[0].timestamp <= until:
+                done.loyalty_existing += len(events)
+                return 0
             at_seq[customer] = await ledgers.append(subject, events, at_seq[customer])
         return len(events)
 
@@ -278,6 +285,7 @@ async def seed_history(
         ):
             done.days_skipped += 1
             done.orders_existing += len(orders)
+            done.loyalty_existing += sum(len(dated) for dated in facts.values())
         else:
             stored = list(await asyncio.gather(*(append(o) for o in orders[:-1])))
             written = await asyncio.gather(
@@ -294,10 +302,14 @@ async def seed_history(
     return done
 
 
-async def _last_message(bus: EventBus, store: AggregateStore, subject: str) -> tuple[int, str]:
-    """The sequence and first event id of a subject's last commit ((0, "") if none)."""
+async def _last_commit(
+    bus: EventBus, store: AggregateStore, subject: str
+) -> tuple[int, datetime | None]:
+    """The sequence of a subject's last commit and when its first fact happened (0, None if
+    the subject is empty)."""
     try:
         raw = await bus.js.get_last_msg(store.spec.name, subject)
     except NotFoundError:
-        return 0, ""
-    return int(raw.seq or 0), (raw.headers or {}).get("Nats-Msg-Id", "")
+        return 0, None
+    events = decode_events(raw.data or b"", raw.headers)
+    return int(raw.seq or 0), events[0].timestamp if events else None
