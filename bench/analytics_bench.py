@@ -344,16 +344,25 @@ def main() -> None:
     print(text)
     for name, title in (("analytics.md", "Measured"), ("performance.md", "Analytics")):
         path = DOCS / name
-        doc = path.read_text()
-        section = f"## {title}\n\n{text}\n"
-        if f"## {title}\n" in doc:
-            doc = re.sub(
-                rf"## {title}\n.*?(?=\n## |\Z)", lambda _, s=section: s, doc, count=1, flags=re.S
-            )
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + section
-        path.write_text(doc)
+        path.write_text(with_table(path.read_text(), title, text))
         print(f"wrote {path}", file=sys.stderr)
+
+
+def with_table(doc: str, title: str, text: str) -> str:
+    """``doc`` with the run's table in section ``title``: the last run's table (from its
+    "Run ..." line to the table's end) replaced, the words around it kept."""
+    start = doc.find(f"## {title}\n")
+    if start < 0:
+        return doc.rstrip("\n") + f"\n\n## {title}\n\n{text}\n"
+    end = doc.find("\n## ", start + 1)
+    end = len(doc) if end < 0 else end
+    section = doc[start:end]
+    run = re.compile(r"^Run \d{4}-\d\d-\d\d \d\d:\d\d UTC[^\n]*\n\n(?:\|[^\n]*\n?)+", re.M)
+    if run.search(section):
+        section = run.sub(lambda _: text + "\n", section, count=1)
+    else:
+        section = section.rstrip("\n") + f"\n\n{text}\n"
+    return doc[:start] + section + doc[end:]
 
 
 if __name__ == "__main__":
