@@ -296,12 +296,13 @@ async def loyalty(store: ProjectionStore, scope: str, period: Period) -> dict[st
         ledger_rows, total = rows[:-1], rows[-1]
     got = _sum(ledger_rows)
     out: dict[str, Any] = {
-        "issued": got.get("issued", 0),
+        # The ledger names an earning's franchise, not its outlet.
+        "issued": None if scope.startswith("o:") else got.get("issued", 0),
         "redeemed_on_orders": sum(on_orders),
         "daily": [
             {
                 "day": d.isoformat(),
-                "issued": row.get("issued", 0),
+                "issued": None if scope.startswith("o:") else row.get("issued", 0),
                 "redeemed": row.get("redeemed", 0) if scope == "b" else n,
             }
             for d, row, n in zip(dates, ledger_rows, on_orders, strict=True)

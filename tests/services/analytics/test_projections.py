@@ -15,6 +15,7 @@ from analytics_testing import (
     cancelled,
     completed,
     created,
+    ev,
     line,
     paid,
     ready,
@@ -318,3 +319,32 @@ async def test_customers_segments_cohorts_and_menu_preferences_from_the_stored_f
     assert menu["ice_levels"] == {"30": 1.0}
     assert menu["top_toppings"] == [{"id": "t001", "name": "t001", "cups": 3}]
     assert [e["id"] for e in menu["bottom_items"]] == ["m001", "m002"]  # 3 cups each: by id
+
+
+async def test_points_redeemed_on_an_outlets_paid_orders_show_at_its_level(
+    store: ProjectionStore,
+) -> None:
+    """Rewards bought with points lower the order's total (a discount) and count as points
+    redeemed at the outlet and franchise that took the order, once it is paid; an order
+    cancelled before payment redeemed nothing (the ledger gives the points back)."""
+    gen = await store.generation()
+    tag = secrets.token_hex(3)
+    kept, dropped = f"ord-rw-{tag}-1", f"ord-rw-{tag}-2"
+    lines = [line("m001", 1, 41000, [])]
+    reward = [{"id": "rw-free-topping", "name": "Free topping", "discount_amount": 5000}]
+
+    def redeemed(order: str) -> Event:
+        return ev(order, "order.rewards_redeemed", T0, points=150, discount_amount=5000,
+                  rewards=reward)  # fmt: skip
+
+    await store.apply(alone(created(kept, T0, lines), redeemed(kept), paid(kept, T0, 36000)), gen)
+    await store.apply(alone(created(dropped, T0, lines), redeemed(dropped)), gen)
+    await store.apply(alone(cancelled(dropped, T0)), gen)
+    for scope in (SCOPE, f"f:{FR}"):
+        report = await views.loyalty(store, scope, DAY)
+        assert report["redeemed_on_orders"] == 150, scope
+        assert report["daily"] == [{"day": DAY.start.isoformat(), "issued": report["issued"],
+                                    "redeemed": 150}]  # fmt: skip
+    assert (await views.loyalty(store, SCOPE, DAY))["issued"] is None
+    totals = (await views.sales(store, SCOPE, DAY, "day", compare=False))["totals"]
+    assert (totals["gross"], totals["discounts"], totals["net"]) == (41000, 5000, 36000)

@@ -121,7 +121,7 @@
     const l = await gateway.get(base + "/loyalty" + query({ from, to }));
     const points = new Intl.NumberFormat("id-ID");
     const redeemed = l.redeemed === undefined ? l.redeemed_on_orders : l.redeemed;
-    $("loyalty-issued").textContent = points.format(l.issued);
+    $("loyalty-issued").textContent = l.issued === null ? "–" : points.format(l.issued);
     $("loyalty-redeemed").textContent = points.format(redeemed);
     // The liability is the brand's (a customer spends anywhere): shown at HQ's level only.
     const outstanding = l.outstanding_points;
