@@ -7,20 +7,23 @@ the same events in the same run, and the forecast's backtest against seasonal na
    completed; one in ten refunded in part) are published to a stream of the run's own;
 2. the baseline: a durable pull consumer through the kernel's bus whose handler does
    nothing (fetch, decode, ack) drains it;
-3. the projections: the same consumer with the analytics handler (fold, Redis transaction)
-   drains it again;
+3. the projections: the analytics batch consumer (``consume_batches``: a fetch folded in
+   memory, one Redis transaction, then the acks) drains it again, and once more with one
+   message per transaction (batch 1: the shape of the per-event path it replaced);
 4. the lag under load: orders published at ``--rate`` orders/s for ``--load-s`` seconds to
    the live projection with its feed (``analytics.figures_moved``, what the dashboard reloads
    on); per order, the time from its payment's publication to the feed event naming it,
    against a bare consumer's receipt of the same payment (the baseline);
-5. the rebuild of the generated year: ``seed-history`` (365 days, the demo brand) into
-   ``ES_ORDERHISTORY``, then ``rebuild`` from every stream it reads, against a bare read
-   (ordered consumer, decode only) of the same streams;
+5. the rebuild of the generated year: ``seed-history`` (365 days, the demo brand, with its
+   loyalty ledgers) into streams of the run's own, then ``rebuild`` from them, against a bare
+   read (ephemeral consumer, decode only) of the same streams;
 6. the backtest: generated history for 3 outlets x 4 items, 4 weekly origins.
 
-Prints a table and rewrites the "Measured" section of ``docs/analytics.md``. Bounded in
-count and time; deletes its streams, consumers and Redis keys, and purges the generated
-history (``make seed-history`` puts it back; the tests seed their own days).
+Every stream, consumer and Redis key is the run's own (``Sources.own``, a deployment id of
+its own), so it runs beside the suite on the same servers without touching the streams the
+suite seeds and rebuilds from; all are deleted at the end. Prints a table (with the load
+average) and rewrites the "Measured" section of ``docs/analytics.md`` and the "Analytics"
+section of ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import secrets
 import sys
@@ -38,7 +42,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bobaku.kernel import streams
-from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
+from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Message, StreamSpec
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.settings import Settings
@@ -51,11 +55,12 @@ from bobaku.services.analytics.service_layer.handlers import (
     last_seq,
     live_handler,
     rebuild,
-    stream_events,
+    stream_messages,
 )
 from bobaku.services.analytics.service_layer.seed_history import seed_history
+from bobaku.services.analytics.service_layer.sources import Sources
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "analytics.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def order_events(i: int, t0: datetime) -> list[Event]:
@@ -90,19 +95,32 @@ def order_events(i: int, t0: datetime) -> list[Event]:
     return out
 
 
-async def drain(bus: EventBus, stream: str, durable: str, handler: Any, total: int) -> float:
+async def drain(
+    bus: EventBus, stream: str, durable: str, handler: Any, total: int, *, batch: int = 128,
+    batched: bool = False,
+) -> float:  # fmt: skip
     done = 0
     finished = asyncio.Event()
 
-    async def counted(event: Event, delivery: Delivery) -> None:
+    def count(n: int) -> None:
         nonlocal done
-        await handler(event, delivery)
-        done += 1
+        done += n
         if done >= total:
             finished.set()
 
+    async def counted(event: Event, delivery: Delivery) -> None:
+        await handler(event, delivery)
+        count(1)
+
+    async def counted_batch(messages: list[Message]) -> None:
+        await handler(messages)
+        count(sum(len(m.events) for m in messages))
+
     started = time.perf_counter()
-    consumer = await bus.consume(ConsumerSpec(durable, stream, batch=128), counted)
+    spec = ConsumerSpec(durable, stream, batch=batch)
+    consumer = await (
+        bus.consume_batches(spec, counted_batch) if batched else bus.consume(spec, counted)
+    )
     await asyncio.wait_for(finished.wait(), timeout=900)
     elapsed = time.perf_counter() - started
     await consumer.stop(grace_s=5)
@@ -146,8 +164,9 @@ async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict
     feed.start()
     consumers = [
         await bus.consume(ConsumerSpec("bench-lag-bare", spec.name, batch=128), bare),
-        await bus.consume(
-            ConsumerSpec("bench-lag-projection", spec.name, batch=128), live_handler(store, feed)
+        await bus.consume_batches(
+            ConsumerSpec("bench-lag-projection", spec.name, batch=256),
+            live_handler(store, bus, feed),
         ),
     ]
     subject = spec.subjects[0].removesuffix(">")
@@ -181,34 +200,39 @@ async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict
 
 
 async def rebuild_year(settings: Settings) -> dict[str, float]:
-    """The generated year (the demo brand, 365 days) seeded, then rebuilt from the streams."""
+    """The generated year (the demo brand, 365 days, with its loyalty ledgers) seeded into
+    streams of the run's own, then rebuilt from them."""
     bus = await EventBus.connect(settings)
     redis = redis_from_settings(settings)
     zone = ZoneInfo("Asia/Jakarta")
     store = ProjectionStore(redis, settings.deployment_id, Rules(zone=zone))
+    sources = Sources.own(f"bench{secrets.token_hex(3)}")
     try:
         t = time.perf_counter()
-        seeded = await seed_history(bus, end=datetime.now(zone).date(), days=365, zone=zone)
+        seeded = await seed_history(
+            bus, end=datetime.now(zone).date(), days=365, zone=zone, sources=sources
+        )
         seed_s = time.perf_counter() - t
-        read = (streams.ORDER.name, streams.LOYALTY.name, streams.ORDER_HISTORY.name)
         t = time.perf_counter()
         messages = 0
-        for name in read:
-            async for _ in stream_events(bus, name, 0, await last_seq(bus, name)):
-                messages += 1
+        for name in sources.names:
+            async for chunk in stream_messages(bus, name, 0, await last_seq(bus, name)):
+                messages += len(chunk)
         bare_s = time.perf_counter() - t
         t = time.perf_counter()
-        done = await rebuild(bus, store, switch=False)
+        done = await rebuild(bus, store, sources=sources, switch=False)
         rebuild_s = time.perf_counter() - t
         await store.drop(done.generation)
     finally:
-        await bus.js.purge_stream(streams.ORDER_HISTORY.name)
+        for name in sources.names:
+            with contextlib.suppress(Exception):
+                await bus.js.delete_stream(name)
         await redis.aclose()
         await bus.close()
     return {
         "year_orders": seeded.orders + seeded.orders_existing, "seed_s": seed_s,
-        "rebuild_events": done.events, "rebuild_orders": done.orders, "rebuild_s": rebuild_s,
-        "read_s": bare_s,
+        "year_loyalty": seeded.loyalty_events, "rebuild_events": done.events,
+        "rebuild_orders": done.orders, "rebuild_s": rebuild_s, "read_s": bare_s,
     }  # fmt: skip
 
 
@@ -234,7 +258,14 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
             return None
 
         bare = await drain(bus, spec.name, "bench-bare", nothing, total)
-        projected = await drain(bus, spec.name, "bench-projection", live_handler(store), total)
+        handler = live_handler(store, bus)
+        projected = await drain(
+            bus, spec.name, "bench-projection", handler, total, batch=256, batched=True
+        )
+        await store.drop(1)
+        one_by_one = await drain(
+            bus, spec.name, "bench-projection-1", handler, total, batch=1, batched=True
+        )
     finally:
         await bus.js.delete_stream(spec.name)
         await store.drop(1)
@@ -254,7 +285,7 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
         start.weekday(),
     )
     return {
-        "events": total, "bare": bare, "projected": projected,
+        "events": total, "bare": bare, "projected": projected, "one_by_one": one_by_one,
         "backtest_s": time.perf_counter() - t,
         "series": bt.series, "daily_wape": bt.daily_wape, "naive_daily_wape": bt.naive_daily_wape,
         "daily_mape": bt.daily_mape, "naive_daily_mape": bt.naive_daily_mape,
@@ -263,15 +294,20 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
     }  # fmt: skip
 
 
-def table(r: dict[str, float]) -> str:
+def table(r: dict[str, float], loadavg: tuple[float, float, float]) -> str:
+    load = " / ".join(f"{x:.2f}" for x in loadavg)
     return "\n".join(
         [
-            f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (shared, 2 cores).",
+            f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (shared, 2 cores; "
+            f"load average 1/5/15 min at the start {load}).",
             "",
             "| measure | analytics | baseline | ratio |",
             "|---|---|---|---|",
-            f"| events/s absorbed ({int(r['events'])} order events) | {r['projected']:.0f} "
+            f"| events/s absorbed ({int(r['events'])} order events, batches of 256) "
+            f"| {r['projected']:.0f} "
             f"| {r['bare']:.0f} (bare JetStream consumer) | {r['projected'] / r['bare']:.2f} |",
+            f"| events/s absorbed, one message per transaction "
+            f"| {r['one_by_one']:.0f} | {r['bare']:.0f} | {r['one_by_one'] / r['bare']:.2f} |",
             f"| daily WAPE ({int(r['series'])} outlet x item series, 4 weekly origins) "
             f"| {r['daily_wape']:.3f} | {r['naive_daily_wape']:.3f} (seasonal naive) "
             f"| {r['daily_wape'] / r['naive_daily_wape']:.2f} |",
@@ -285,8 +321,8 @@ def table(r: dict[str, float]) -> str:
             f"| {r['lag_p50'] / r['bare_p50']:.1f} |",
             f"| payment → figure on the feed, p99 | {1000 * r['lag_p99']:.0f} ms "
             f"| {1000 * r['bare_p99']:.0f} ms | {r['lag_p99'] / r['bare_p99']:.1f} |",
-            f"| rebuild of the generated year ({int(r['year_orders'])} orders; "
-            f"{int(r['rebuild_events'])} events, {int(r['rebuild_orders'])} orders in all streams) "
+            f"| rebuild of the generated year ({int(r['year_orders'])} orders, "
+            f"{int(r['year_loyalty'])} loyalty facts; {int(r['rebuild_events'])} events) "
             f"| {r['rebuild_s']:.1f} s | {r['read_s']:.1f} s (bare read of the same streams) "
             f"| {r['rebuild_s'] / r['read_s']:.1f} |",
             f"| seeding the generated year (make seed-history, without its rebuild) "
@@ -302,14 +338,31 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="orders/s for the lag")
     parser.add_argument("--load-s", type=float, default=30.0, help="seconds of order load")
     args = parser.parse_args()
+    load = os.getloadavg()
     result = asyncio.run(run(args.orders, args.rate, min(args.load_s, 120.0)))
-    text = table(result)
+    text = table(result, load)
     print(text)
-    doc = DOC.read_text()
-    section = f"## Measured\n\n{text}\n"
-    doc = re.sub(r"## Measured\n.*?(?=\n## |\Z)", lambda _: section, doc, flags=re.S)
-    DOC.write_text(doc)
-    print(f"wrote {DOC}", file=sys.stderr)
+    for name, title in (("analytics.md", "Measured"), ("performance.md", "Analytics")):
+        path = DOCS / name
+        path.write_text(with_table(path.read_text(), title, text))
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def with_table(doc: str, title: str, text: str) -> str:
+    """``doc`` with the run's table in section ``title``: the last run's table (from its
+    "Run ..." line to the table's end) replaced, the words around it kept."""
+    start = doc.find(f"## {title}\n")
+    if start < 0:
+        return doc.rstrip("\n") + f"\n\n## {title}\n\n{text}\n"
+    end = doc.find("\n## ", start + 1)
+    end = len(doc) if end < 0 else end
+    section = doc[start:end]
+    run = re.compile(r"^Run \d{4}-\d\d-\d\d \d\d:\d\d UTC[^\n]*\n\n(?:\|[^\n]*\n?)+", re.M)
+    if run.search(section):
+        section = run.sub(lambda _: text + "\n", section, count=1)
+    else:
+        section = section.rstrip("\n") + f"\n\n{text}\n"
+    return doc[:start] + section + doc[end:]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@
   copied to the dead-letter stream with the reason in its headers and terminated.
 - A message may carry one event or, from the aggregate store, a batch committed atomically
   (header ``Bobaku-Batch``); handlers always see one event at a time.
+- :meth:`EventBus.consume_batches` feeds a handler every message of one fetch at once (a
+  projection folds them in memory and writes once); the fetch is acknowledged after the
+  handler returns. A batch that fails is tried again message by message, so one bad message
+  is redelivered or dead-lettered alone and the others are acknowledged.
 """
 
 from __future__ import annotations
@@ -143,9 +147,29 @@ class Delivery:
     stream_seq: int
     deliveries: int
     index_in_batch: int = 0
+    # The sequence the subject was at when this message was appended (the aggregate store's
+    # Nats-Expected-Last-Subject-Sequence, kept with the message); None when not given.
+    after_seq: int | None = None
 
 
 Handler = Callable[[Event, Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored message as a batch handler sees it: its events (one, or an aggregate's
+    commit) and where it came from."""
+
+    events: list[Event]
+    delivery: Delivery
+
+
+BatchHandler = Callable[[list[Message]], Awaitable[None]]
+
+
+def after_seq_of(headers: dict[str, str] | None) -> int | None:
+    raw = (headers or {}).get("Nats-Expected-Last-Subject-Sequence")
+    return int(raw) if raw and raw.isdigit() else None
 
 
 class Reject(Exception):
@@ -270,6 +294,29 @@ class EventBus:
         self._consumers.append(consumer)
         return consumer
 
+    async def consume_batches(self, spec: ConsumerSpec, handler: BatchHandler) -> Consumer:
+        """Like :meth:`consume`, but ``handler`` gets every message of a fetch (up to
+        ``spec.batch``) in one call, in stream order; all are acknowledged once it returns.
+
+        If it raises, each message is handed to it again alone: those that pass are
+        acknowledged, the one that fails is redelivered with back-off or dead-lettered, as
+        :meth:`consume` does. The handler must therefore be idempotent per message (it is
+        anyway: any message may be redelivered)."""
+        spec = replace(
+            spec,
+            durable=f"{self.deployment_id}-{spec.durable}",
+            deliver_new_only=spec.deliver_new_only or self.new_consumers_start_at_new,
+        )
+        await self.js.add_consumer(spec.stream, spec.config())
+        EVENTS_DEAD_LETTERED.labels(consumer=spec.durable)
+        EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
+        CONSUMER_PENDING.labels(spec.durable)
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        consumer = BatchConsumer(self, spec, sub, _unused_handler, batch_handler=handler)
+        consumer.start()
+        self._consumers.append(consumer)
+        return consumer
+
     async def dead_letter(self, msg: Msg, spec: ConsumerSpec, reason: str) -> None:
         meta = msg.metadata
         headers = {
@@ -348,14 +395,17 @@ class Consumer:
                 log.warning("fetch failed on %s: %r", self.spec.durable, exc)
                 await asyncio.sleep(0.5)
                 continue
-            for i, msg in enumerate(msgs):
-                if self._stopping.is_set():
-                    # Hand the rest back at once instead of waiting out ack_wait.
-                    for rest in msgs[i:]:
-                        with contextlib.suppress(Exception):
-                            await rest.nak()
-                    break
-                await self._deliver(msg)
+            await self._process(msgs)
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        for i, msg in enumerate(msgs):
+            if self._stopping.is_set():
+                # Hand the rest back at once instead of waiting out ack_wait.
+                for rest in msgs[i:]:
+                    with contextlib.suppress(Exception):
+                        await rest.nak()
+                break
+            await self._deliver(msg)
 
     async def _deliver(self, msg: Msg) -> None:
         spec = self.spec
@@ -400,27 +450,106 @@ class Consumer:
                     correlation_id_var.reset(tokens[0])
                     trace_id_var.reset(tokens[1])
                 EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok").inc()
-        except Reject as exc:
-            await self._give_up(msg, f"rejected by handler: {exc}")
         except Exception as exc:
-            EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="error").inc()
-            reason = f"{type(exc).__name__}: {exc}"
-            if attempt >= spec.max_deliveries:
-                await self._give_up(msg, f"failed {attempt} deliveries; last error: {reason}")
-                return
-            log.warning(
-                "handler failed, will redeliver",
-                extra={"consumer": spec.durable, "attempt": attempt, "error": reason},
-            )
-            delays = spec.retry_delays_s or (1.0,)
-            delay = delays[min(attempt - 1, len(delays) - 1)]
-            await msg.nak(delay=exc.delay_s if isinstance(exc, RetryLater) else delay)
+            await self._failed(msg, attempt, exc)
         else:
             await msg.ack()
+
+    async def _failed(self, msg: Msg, attempt: int, exc: Exception) -> None:
+        """A handler raised on ``msg``: dead-letter it or have it redelivered later."""
+        spec = self.spec
+        if isinstance(exc, Reject):
+            await self._give_up(msg, f"rejected by handler: {exc}")
+            return
+        EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="error").inc()
+        reason = f"{type(exc).__name__}: {exc}"
+        if attempt >= spec.max_deliveries:
+            await self._give_up(msg, f"failed {attempt} deliveries; last error: {reason}")
+            return
+        log.warning(
+            "handler failed, will redeliver",
+            extra={"consumer": spec.durable, "attempt": attempt, "error": reason},
+        )
+        delays = spec.retry_delays_s or (1.0,)
+        delay = delays[min(attempt - 1, len(delays) - 1)]
+        await msg.nak(delay=exc.delay_s if isinstance(exc, RetryLater) else delay)
 
     async def _give_up(self, msg: Msg, reason: str) -> None:
         await self.bus.dead_letter(msg, self.spec, reason)
         await msg.term()
+
+
+async def _unused_handler(event: Event, delivery: Delivery) -> None:  # pragma: no cover
+    raise AssertionError("a batch consumer hands messages to its batch handler")
+
+
+@dataclass
+class BatchConsumer(Consumer):
+    """A consumer that hands every message of a fetch to one call (see consume_batches)."""
+
+    batch_handler: BatchHandler | None = None
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        spec = self.spec
+        assert self.batch_handler is not None
+        ready: list[tuple[Msg, Message]] = []
+        for msg in msgs:
+            meta = msg.metadata
+            attempt = meta.num_delivered
+            if attempt > spec.max_deliveries:
+                await self._give_up(msg, f"exceeded {spec.max_deliveries} deliveries")
+                continue
+            try:
+                events = decode_events(msg.data, msg.headers)
+            except (ValidationError, ValueError) as exc:
+                await self._give_up(msg, f"poison message: not a valid event envelope: {exc}")
+                continue
+            delivery = Delivery(
+                msg.subject, meta.stream, meta.sequence.stream, attempt,
+                after_seq=after_seq_of(msg.headers),
+            )  # fmt: skip
+            ready.append((msg, Message(events, delivery)))
+        if not ready:
+            return
+        CONSUMER_PENDING.labels(spec.durable).set(ready[-1][0].metadata.num_pending or 0)
+        try:
+            await self._run_batch(ready)
+        except Exception as exc:
+            if len(ready) == 1:
+                await self._failed(ready[0][0], ready[0][1].delivery.deliveries, exc)
+                return
+            # Find the bad message: each alone (the handler is idempotent per message).
+            for msg, message in ready:
+                try:
+                    await self._run_batch([(msg, message)])
+                except Exception as one:
+                    await self._failed(msg, message.delivery.deliveries, one)
+                else:
+                    await msg.ack()
+        else:
+            for msg, _ in ready:
+                await msg.ack()
+
+    async def _run_batch(self, batch: list[tuple[Msg, Message]]) -> None:
+        assert self.batch_handler is not None
+        spec = self.spec
+        first = batch[0][0]
+        with (
+            CONSUMER_HANDLE_SECONDS.labels(spec.durable).time(),
+            tracing.consume_span(
+                f"consume {spec.durable}",
+                first.headers,
+                **{
+                    "messaging.destination.name": first.subject,
+                    "messaging.consumer.group.name": spec.durable,
+                    "messaging.batch.message_count": len(batch),
+                },
+            ),
+        ):
+            await self.batch_handler([m for _, m in batch])
+        EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok").inc(
+            sum(len(m.events) for _, m in batch)
+        )
 
 
 async def read_dead_letters(

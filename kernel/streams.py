@@ -155,6 +155,17 @@ ORDER_HISTORY = Stream(
     "The demo brand's generated year of order events (make seed-history), read by analytics "
     "alone; the same order.* types as ES_ORDER.",
 )
+# The loyalty ledgers of that generated past's customers: loyalty.* facts decided by the
+# customer service's rules and appended as its ledger store appends them, kept apart for the
+# same reason (no customer account or balance of the platform moves with a made-up year).
+LOYALTY_HISTORY = Stream(
+    aggregate_spec("loyaltyhistory"),
+    "es.loyaltyhistory.{tenant}.{customer_id}",
+    (),
+    ("analytics",),
+    "The loyalty ledgers of the demo's generated customers (make seed-history), read by "
+    "analytics alone; the same loyalty.* types as ES_LOYALTY.",
+)
 DEAD_LETTERS = Stream(
     DEAD_LETTER_SPEC,
     "deadletter.{stream}.{consumer}",
@@ -165,7 +176,7 @@ DEAD_LETTERS = Stream(
 
 CATALOG: tuple[Stream, ...] = (
     ORDER, PAYMENT, LOYALTY, SUPPLY, SUPPLY_PO, SUPPLY_TRANSFER, EVENTS, ORDER_HISTORY,
-    DEAD_LETTERS,
+    LOYALTY_HISTORY, DEAD_LETTERS,
 )  # fmt: skip
 
 

@@ -41,7 +41,13 @@ function view(page) {
       updates: Number(document.getElementById("updated").dataset.count),
       channels: document.getElementById("status").dataset.channels ?? null,
       hub: text("status"),
-      charts: { today: chartOf("chart-today"), days: chartOf("chart-30d"), forecast: chartOf("chart-forecast") },
+      charts: { today: chartOf("chart-today"), days: chartOf("chart-30d"), forecast: chartOf("chart-forecast"), loyalty: chartOf("chart-loyalty") },
+      loyalty: {
+        issued: text("loyalty-issued"),
+        redeemed: document.getElementById("loyalty-redeemed").dataset.value ?? null,
+        outstanding_text: text("loyalty-outstanding"),
+        outstanding: document.getElementById("loyalty-outstanding").dataset.value ?? null,
+      },
       chart_instances: window.Chart ? Object.keys(window.Chart.instances).length : -1,
       loaded_at: window.__loadedAt ?? null,
     };

@@ -105,8 +105,9 @@ async def seed_history_command(
     finally:
         await bus.close()
     print(
-        f"seeded {done.days} days: {done.orders} orders ({done.events} events) added, "
-        f"{done.orders_existing} already there ({done.days_skipped} days skipped) "
+        f"seeded {done.days} days: {done.orders} orders ({done.events} events) and "
+        f"{done.loyalty_events} loyalty facts added, {done.orders_existing} orders and "
+        f"{done.loyalty_existing} facts already there ({done.days_skipped} days skipped) "
         f"in {time.perf_counter() - started:.1f}s",
         file=sys.stderr,
     )

@@ -118,6 +118,8 @@ async def test_orders_through_the_gateway_move_every_figure_they_should(
     before = (await figures(http, gw, boss, OUTLET_PATH))["totals"]
     menu_before = await figures(http, gw, owner, OUTLET_PATH, "menu")
     kitchen_before = (await figures(http, gw, boss, OUTLET_PATH, "kitchen"))["totals"]
+    loyalty_before = await figures(http, gw, owner, f"/api/v1/analytics/franchises/{FR}", "loyalty")
+    liability_before = await figures(http, gw, hq, "/api/v1/analytics/brand", "loyalty")
 
     first, second = await register(http, gw), await register(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.1)
@@ -186,6 +188,25 @@ async def test_orders_through_the_gateway_move_every_figure_they_should(
     assert FR in {f["franchise_id"] for f in rollup["franchises"]}
     customers = await figures(http, gw, owner, f"/api/v1/analytics/franchises/{FR}", "customers")
     assert customers["new"] >= 2
+
+    # Loyalty: the customer service's ledger earned points on both paid orders (1 per full
+    # Rp1,000, named with the franchise); analytics counts them as issued for the franchise
+    # and in the brand's liability (other tests' orders may add to either, never take away).
+    earned = 2 * (price // 1000)
+
+    async def loyalty_counted() -> dict[str, Any] | None:
+        now = await figures(http, gw, owner, f"/api/v1/analytics/franchises/{FR}", "loyalty")
+        return now if now["issued"] - loyalty_before["issued"] >= earned else None
+
+    franchise_loyalty = await eventually(loyalty_counted, timeout=30, interval=0.3)
+    assert "outstanding_points" not in franchise_loyalty  # the liability is the brand's
+    brand_loyalty = await figures(http, gw, hq, "/api/v1/analytics/brand", "loyalty")
+    assert brand_loyalty["issued"] - liability_before["issued"] >= earned
+    assert brand_loyalty["outstanding_points"] > liability_before["outstanding_points"]
+    status, body = await call(
+        http, "GET", f"{gw}/api/v1/analytics/franchises/fr-jakarta/loyalty", owner
+    )
+    assert (status, body["error"]["code"]) == (403, "tenant_forbidden"), body
 
     # The forecast: the next 7 days of the items sold, with a band, and hourly.
     ahead = await figures(http, gw, boss, OUTLET_PATH, "forecast", limit="3")

@@ -128,6 +128,11 @@ async def test_the_dashboard_shows_each_level_its_own_figures_live_and_another_f
     assert charts["today"]["sums"][0] == after["net"]
     assert charts["forecast"]["labels"] == 7
     assert any("Brown Sugar Boba Milk Tea" in row for row in after["top_items"])
+    # Loyalty: 30 days of points issued vs redeemed; the liability is the brand's, not shown
+    # to an owner as theirs.
+    assert charts["loyalty"]["labels"] == 30
+    assert charts["loyalty"]["datasets"] == [30, 30]
+    assert after["loyalty"]["outstanding_text"] == "brand-wide"
     today_row, days_row = after["kitchen"]
     assert today_row.startswith("Today")
     assert days_row.startswith("30 days")
@@ -154,6 +159,13 @@ async def test_the_dashboard_shows_each_level_its_own_figures_live_and_another_f
     assert hq["scope"] == "Brand (all franchises)"
     assert {f"franchise:{FR}:ops"} <= set(hq["channels"].split())
     assert hq["orders"] >= after["orders"]
+    # HQ sees the outstanding points, as the brand's loyalty report gives them.
+    hq_token = await login(http, gw, "hq@bobaku.id", PASSWORD)
+    status, body = await call(http, "GET", f"{gw}/api/v1/analytics/brand/loyalty", hq_token)
+    assert status == 200, body
+    assert hq["loyalty"]["outstanding"] not in (None, "")
+    assert int(hq["loyalty"]["outstanding"]) <= body["data"]["outstanding_points"]
+    assert hq["charts"]["loyalty"]["labels"] == 30
     manager = result["manager"]
     assert manager["scope"] == f"Outlet {OUTLET} · {FR}"
     assert manager["channels"] == f"outlet:{OUTLET}:kitchen"

@@ -17,6 +17,7 @@ from bobaku.kernel.bus import (
     ConsumerSpec,
     Delivery,
     EventBus,
+    Message,
     Reject,
     StreamSpec,
     read_dead_letters,
@@ -206,3 +207,91 @@ async def test_stopping_consumers_lets_the_handler_in_flight_finish_and_ack(
     assert finished == [event.id]
     info = await bus.js.consumer_info(stream.name, spec.durable)
     assert (info.num_ack_pending, info.num_pending, info.num_redelivered) == (0, 0, 0)
+
+
+async def test_a_batch_consumer_hands_over_a_fetch_at_once_and_acks_it_after(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    sent = [order_created() for _ in range(12)]
+    for event in sent:
+        await bus.publish(event, subject_of(stream))
+    batches: list[list[Message]] = []
+
+    async def handler(messages: list[Message]) -> None:
+        batches.append(messages)
+
+    # A consumer that starts at the stream's beginning (the suite's start at new messages).
+    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id)
+    consumer = await replaying.consume_batches(consumer_spec(stream, "batches", batch=32), handler)
+    spec = consumer.spec
+    await eventually(lambda: asyncio.sleep(0, result=sum(len(b) for b in batches) == 12))
+    await consumer.stop(grace_s=2)
+    # Stored before the consumer started: one fetch, one call, in stream order.
+    assert len(batches) == 1
+    assert [m.events[0] for m in batches[0]] == sent
+    seqs = [m.delivery.stream_seq for m in batches[0]]
+    assert seqs == sorted(seqs)
+    info = await bus.js.consumer_info(stream.name, spec.durable)
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+async def test_a_failing_batch_is_retried_message_by_message_and_only_the_bad_one_waits(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    good = [order_created() for _ in range(4)]
+    bad = order_created(outlet_id="outlet-broken")
+    for event in (*good[:2], bad, *good[2:]):
+        await bus.publish(event, subject_of(stream))
+    applied: list[str] = []
+    attempts: list[int] = []
+
+    async def handler(messages: list[Message]) -> None:
+        for m in messages:
+            if m.events[0].id == bad.id:
+                attempts.append(m.delivery.deliveries)
+                raise ValueError("outlet unknown")
+        applied.extend(m.events[0].id for m in messages)
+
+    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id)
+    consumer = await replaying.consume_batches(
+        consumer_spec(stream, "batchfail", batch=32), handler
+    )
+    spec = consumer.spec
+    letters = await eventually(lambda: read_dead_letters(bus, spec.durable))
+    await consumer.stop(grace_s=2)
+    # The four good ones counted once each (the failed batch wrote nothing of them);
+    # the bad one was redelivered alone and then dead-lettered.
+    assert sorted(applied) == sorted(e.id for e in good)
+    assert set(attempts) == {1, 2, 3}
+    assert attempts[-1] == 3
+    (letter,) = letters
+    assert letter["headers"][DLQ_REASON] == (
+        "failed 3 deliveries; last error: ValueError: outlet unknown"
+    )
+    info = await bus.js.consumer_info(stream.name, spec.durable)
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+async def test_a_batch_message_knows_the_subject_sequence_it_was_appended_after(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    subject = subject_of(stream)
+    first = await bus.js.publish(
+        subject, order_created().to_json(), headers={"Nats-Expected-Last-Subject-Sequence": "0"}
+    )
+    await bus.js.publish(
+        subject,
+        order_created().to_json(),
+        headers={"Nats-Expected-Last-Subject-Sequence": str(first.seq)},
+    )
+    await bus.js.publish(subject, order_created().to_json())
+    seen: list[Message] = []
+
+    async def handler(messages: list[Message]) -> None:
+        seen.extend(messages)
+
+    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id)
+    consumer = await replaying.consume_batches(consumer_spec(stream, "after"), handler)
+    await eventually(lambda: asyncio.sleep(0, result=len(seen) == 3))
+    await consumer.stop(grace_s=2)
+    assert [m.delivery.after_seq for m in seen] == [0, first.seq, None]

@@ -11,34 +11,55 @@ Keys are ``an:<deployment>:g<generation>:<read-model key>`` (see ``domain/model.
 current generation is ``an:<deployment>:gen``. A rebuild fills a new generation and then
 switches the pointer, so readers never see a half-built model.
 
-Each order's facts and the contribution last applied live in ``…:o:<order>``; applying an
-event is one optimistic Redis transaction (``WATCH`` the order, ``MULTI`` the new facts and
-the counters' difference), so two consumers racing on one order cannot both count it.
-Loyalty counters carry a per-event marker set in the same script as the increments.
+Writes come in batches (``apply``): the live consumer hands over every message of a fetch,
+the store folds each touched order and loyalty ledger in memory and writes each touched key
+once, in one optimistic Redis transaction (``WATCH`` the touched orders and ledger
+positions, ``MULTI`` the new facts and the counters' summed difference), acknowledged only
+after ``EXEC``. No double count, under redelivery or a crash anywhere in a batch:
+
+- an order's facts and the contribution last applied live in ``…:o:<order>`` and are
+  written in the same ``EXEC`` as the counters; folding an event again gives the same
+  facts, so a redelivered event moves nothing (and a late one moves what it should);
+- each loyalty ledger's last applied stream sequence lives in ``…:pos:<stream>`` (field =
+  ledger subject), in the same ``EXEC``; a message at or below it is skipped. A message
+  appended after one not applied yet (its ``Nats-Expected-Last-Subject-Sequence`` is above
+  the position: redelivery reordered them) has the gap read from the stream first. One
+  field per customer: bounded by customers, not by events.
+
+A crash before ``EXEC`` leaves nothing written; after it, the redelivered batch finds its
+effect there and changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
+from bobaku.kernel.bus import Message
 from bobaku.kernel.events import Event
+from bobaku.services.analytics.domain.events import LEDGER_PREFIX, LOYALTY_EVENTS, ORDER_EVENTS
 from bobaku.services.analytics.domain.model import (
     Contribution,
     OrderFacts,
     Rules,
+    add_to,
     contribution,
     difference,
     expires_at,
     fold,
+    merge,
     minute_live,
 )
+
+# Reads the messages of one ledger subject stored in (after, before) of a stream: the gap
+# before a message whose predecessor was not applied yet.
+Filler = Callable[[str, str, int, int], Awaitable[list[Message]]]
 
 # Add to a hash's fields and drop the fields that fall to zero, so a contribution taken
 # back leaves nothing behind (live and rebuilt models are then equal key for key).
@@ -48,15 +69,6 @@ for i = 1, #ARGV, 2 do
   if v == 0 then redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
 return 1
-"""
-
-# Count an event's points once: the marker and the increments in one script.
-COUNT_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX') then
-  for i = 2, #KEYS do redis.call('HINCRBY', KEYS[i], ARGV[1], ARGV[2]) end
-  return 1
-end
-return 0
 """
 
 # An item's display name is the one on its most recently created order (ties: the larger
@@ -83,7 +95,6 @@ class ProjectionStore:
         self.base = f"an:{deployment}"
         self.rules = rules
         self._add_fields = redis.register_script(ADD_FIELDS)
-        self._count_once = redis.register_script(COUNT_ONCE)
         self._name_if_newer = redis.register_script(NAME_IF_NEWER)
         self._gen: tuple[float, int] = (0.0, 0)
 
@@ -107,56 +118,116 @@ class ProjectionStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    async def apply_order_event(self, event: Event, gen: int | None = None) -> OrderFacts | None:
-        """Fold the event into its order and move the counters by the difference.
+    async def apply(
+        self, messages: Sequence[Message], gen: int | None = None, fill: Filler | None = None
+    ) -> list[OrderFacts]:
+        """Apply a batch of stored messages: fold every touched order and ledger in memory,
+        then write each touched key once, in one optimistic transaction.
 
-        Returns the order's facts if any counter moved (None for a repeat or an event without
-        effect)."""
-        order_id = event.data.get("order_id")
-        if not order_id:
-            return None
+        ``WATCH`` covers the touched orders and the ledgers' positions, so two writers
+        racing on one (the live consumer and a rebuild's catch-up, two replicas) cannot both
+        count it: the loser reads again and folds again. Idempotent: an order's facts fold
+        to the same facts whatever repeats (its counters move by the difference from the
+        contribution stored with them); a ledger message at or below the ledger's position
+        is skipped, and one appended after a message not applied yet (its ``after_seq`` is
+        above the position) has the gap read from the stream first with ``fill``.
+
+        Returns the facts of the orders whose figures moved."""
         p = self.prefix(gen if gen is not None else await self.generation())
-        okey = f"{p}:o:{order_id}"
+        orders: dict[str, list[Event]] = {}
+        ledgers: dict[tuple[str, str], list[Message]] = {}
+        for message in messages:
+            ledger = False
+            for event in message.events:
+                if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
+                    orders.setdefault(str(order_id), []).append(event)
+                elif event.type.startswith(LEDGER_PREFIX):
+                    ledger = True  # any ledger commit moves the position (a tier change too)
+            if ledger:
+                d = message.delivery
+                ledgers.setdefault((d.stream, d.subject), []).append(message)
+        if not orders and not ledgers:
+            return []
+        okeys = [f"{p}:o:{order_id}" for order_id in orders]
+        positions = sorted({stream for stream, _ in ledgers})
+        pkeys = [f"{p}:pos:{stream}" for stream in positions]
         for _ in range(WATCH_RETRIES):
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(okey)
-                    raw = await pipe.hmget(okey, ["facts", "contrib"])
-                    facts = (
-                        OrderFacts.from_dict(json.loads(raw[0]))
-                        if raw[0]
-                        else OrderFacts(order_id=order_id)
-                    )
-                    old: Contribution = json.loads(raw[1]) if raw[1] else {}
-                    facts = fold(facts, event)
+                    await pipe.watch(*okeys, *pkeys)
+                    # Read on another connection: WATCH fails the EXEC if anything changed
+                    # after it, whoever read it.
+                    async with self.redis.pipeline(transaction=False) as read:
+                        for key in okeys:
+                            read.hmget(key, ["facts", "contrib"])
+                        for (stream, subject), _msgs in ledgers.items():
+                            read.hget(f"{p}:pos:{stream}", subject)
+                        raw = await read.execute()
                     now = time.time()
-                    new = contribution(facts, self.rules, now)
-                    diff = self._live(difference(old, new), now)
+                    total: Contribution = {}
+                    moved: list[OrderFacts] = []
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(
-                        okey,
-                        mapping={"facts": json.dumps(facts.to_dict()), "contrib": json.dumps(new)},
-                    )
-                    await self._queue(pipe, p, diff)
-                    await self._queue_names(pipe, p, facts)
+                    for (order_id, events), key, got in zip(
+                        orders.items(), okeys, raw[: len(okeys)], strict=True
+                    ):
+                        facts = (
+                            OrderFacts.from_dict(json.loads(got[0]))
+                            if got[0]
+                            else OrderFacts(order_id=order_id)
+                        )
+                        old: Contribution = json.loads(got[1]) if got[1] else {}
+                        before = facts.to_dict()
+                        for event in events:
+                            facts = fold(facts, event)
+                        new = contribution(facts, self.rules, now)
+                        diff = self._live(difference(old, new), now)
+                        if facts.to_dict() != before or new != old:
+                            pipe.hset(
+                                key,
+                                mapping={
+                                    "facts": json.dumps(facts.to_dict()),
+                                    "contrib": json.dumps(new),
+                                },
+                            )
+                            await self._queue_names(pipe, p, facts)
+                        if diff:
+                            merge(total, diff)
+                            moved.append(facts)
+                    for ((stream, subject), msgs), got in zip(
+                        ledgers.items(), raw[len(okeys) :], strict=True
+                    ):
+                        at = int(got or 0)
+                        for message in sorted(msgs, key=lambda m: m.delivery.stream_seq):
+                            seq, after = message.delivery.stream_seq, message.delivery.after_seq
+                            if seq <= at:
+                                continue  # applied before: a redelivery or an overlap
+                            if after is not None and after > at and fill is not None:
+                                for missed in await fill(stream, subject, at, seq):
+                                    self._count_ledger(total, missed.events)
+                            self._count_ledger(total, message.events)
+                            at = seq
+                        pipe.hset(f"{p}:pos:{stream}", subject, str(at))
+                    await self._queue(pipe, p, total)
                     await pipe.execute()
                 except WatchError:
                     continue
-                return facts if diff else None
-        raise RuntimeError(f"order {order_id} kept changing under {WATCH_RETRIES} attempts")
+                return moved
+        raise RuntimeError(f"{len(okeys)} orders kept changing under {WATCH_RETRIES} attempts")
 
-    async def apply_loyalty_event(self, event: Event, counter: str, gen: int | None = None) -> bool:
-        p = self.prefix(gen if gen is not None else await self.generation())
-        keys = [f"{p}:e:{event.id}", *self.loyalty_keys(p, event)]
-        points = int(event.data.get("points", 0))
-        done = await self._count_once(keys=keys, args=[counter, points])
-        return bool(done)
+    def _count_ledger(self, into: Contribution, events: Iterable[Event]) -> None:
+        for event in events:
+            if (counter := LOYALTY_EVENTS.get(event.type)) is not None:
+                points = int(event.data.get("points", 0))
+                for key in self.loyalty_keys(event):
+                    add_to(into, key, counter, points)
 
-    def loyalty_keys(self, p: str, event: Event) -> list[str]:
+    def loyalty_keys(self, event: Event) -> list[str]:
+        """The ledger counters an event moves (read-model keys, without the prefix): the
+        brand's, and the franchise's when the event names one (points earned on its order)."""
         day = event.timestamp.astimezone(self.rules.zone).strftime("%Y-%m-%d")
-        keys = [f"{p}:l:b:d:{day}", f"{p}:l:b:total"]
+        keys = [f"l:b:d:{day}", "l:b:total"]
         if fid := event.data.get("franchise_id"):
-            keys += [f"{p}:l:f:{fid}:d:{day}", f"{p}:l:f:{fid}:total"]
+            keys += [f"l:f:{fid}:d:{day}", f"l:f:{fid}:total"]
         return keys
 
     def _live(self, diff: Contribution, now: float) -> Contribution:
@@ -192,7 +263,7 @@ class ProjectionStore:
         gen: int,
         orders: Mapping[str, tuple[OrderFacts, Contribution]],
         totals: Contribution,
-        markers: Sequence[str],
+        positions: Mapping[str, Mapping[str, int]],
         chunk: int = 500,
     ) -> None:
         """Write a rebuilt model into generation ``gen`` (which must be empty)."""
@@ -226,23 +297,16 @@ class ProjectionStore:
                     pipe.expireat(f"{p}:{key}", until)
                 queued += 1
                 await flush()
-        for marker in markers:
-            pipe.set(f"{p}:e:{marker}", "1")
-            queued += 1
-            await flush()
+        for stream, at in positions.items():
+            for part in _chunks(list(at.items()), chunk):
+                pipe.hset(f"{p}:pos:{stream}", mapping=_m({s: str(q) for s, q in part}))
+                queued += 1
+                await flush()
         if names:
             pipe.hset(f"{p}:names", mapping=_m({k: n for k, (_, n) in names.items()}))
             pipe.hset(f"{p}:namets", mapping=_m({k: at for k, (at, _) in names.items()}))
             queued += 1
         await flush(force=True)
-
-    async def loyalty_bulk(self, gen: int, counts: Contribution) -> None:
-        p = self.prefix(gen)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key, row in counts.items():
-                for fld, value in row.items():
-                    pipe.hincrby(f"{p}:{key}", fld, value)
-            await pipe.execute()
 
     async def drop(self, gen: int) -> int:
         """Delete a generation's keys (after a rebuild replaced it)."""
@@ -282,7 +346,7 @@ class ProjectionStore:
         async for batch in _batches(self.redis.scan_iter(match=f"{p}:*", count=1000)):
             for key in batch:
                 rel = _s(key)[len(p) + 1 :]
-                if rel[0] not in kinds or rel.startswith(("o:", "e:")):
+                if rel[0] not in kinds or rel.startswith(("o:", "pos:")):
                     continue
                 raw = await self.redis.hgetall(key)
                 out[rel] = {_s(f): _s(v) for f, v in raw.items()}
@@ -300,6 +364,11 @@ def _ms(ts: float) -> int:
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _minute(key: str) -> str:

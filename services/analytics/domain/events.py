@@ -20,7 +20,11 @@ ORDER_EVENTS = frozenset(
     }
 )
 
-# Loyalty ledger facts and the counter each one moves.
+# Every fact of a loyalty ledger starts so (a commit of any of them moves the ledger's
+# position, ``adapters/store.py``).
+LEDGER_PREFIX = "loyalty."
+
+# Loyalty ledger facts and the counter each one moves (others, a tier change, move none).
 LOYALTY_EVENTS = {
     "loyalty.points_earned": "issued",
     "loyalty.points_redeemed": "redeemed",

@@ -14,7 +14,7 @@ Read-model keys (the store adds its prefix), with ``scope`` one of ``b`` (brand)
 
 - ``s:<scope>:<m|h|d>:<bucket>`` sales per minute, hour, day: ``placed``, ``cancelled``,
   ``orders`` (paid), ``gross``, ``discounts``, ``refunds``, ``refunded_orders``, ``items``,
-  ``pm:<method>``;
+  ``pm:<method>``, ``pts_redeemed`` (loyalty points spent on paid orders' rewards);
 - ``m:<scope>:d:<day>`` menu: ``q:<item>`` cups, ``r:<item>`` revenue, ``t:<topping>`` cups
   with that topping, ``cups``, ``cups_top`` (cups with any topping), ``s:<sugar%>``,
   ``i:<ice%>``;
@@ -27,6 +27,8 @@ Read-model keys (the store adds its prefix), with ``scope`` one of ``b`` (brand)
   ``n:<order>`` (net rupiah) of each order the customer kept, brand-wide and per franchise
   (an owner's view of a customer never includes what they bought from another franchise),
   for first order, recency, frequency and money;
+- ``l:<b|f:franchise>:<d:day|total>`` loyalty ledgers: points ``issued``, ``redeemed``,
+  ``reversed``, ``released`` (per franchise only what names it: points earned on its orders);
 - ``x``: the directory, ``f:<franchise>`` and ``o:<franchise>:<outlet>`` → orders placed.
 
 Sales are counted in the bucket of the order's creation, so a refund days later lowers the
@@ -62,6 +64,7 @@ class OrderFacts:
     subtotal: int = 0
     discount: int = 0
     rewards_discount: int | None = None
+    rewards_points: int = 0
     paid_ts: float | None = None
     paid_amount: int = 0
     cancelled: bool = False
@@ -124,6 +127,7 @@ def _fold(facts: OrderFacts, event: Event) -> OrderFacts:
         facts.discount = int(d.get("discount_amount", 0))
     elif kind == "order.rewards_redeemed":
         facts.rewards_discount = int(d["discount_amount"])
+        facts.rewards_points = int(d.get("points", 0))
     elif kind == "order.payment_completed":
         facts.paid_ts = _ts(event)
         facts.paid_amount = int(d["amount"])
@@ -181,7 +185,7 @@ class Rules:
     minute_retention: timedelta = timedelta(days=2)
 
 
-def _add(out: Contribution, key: str, fld: str, value: int) -> None:
+def add_to(out: Contribution, key: str, fld: str, value: int) -> None:
     """Add to a counter; counters that reach zero (and rows left empty) are dropped."""
     if not value:
         return
@@ -229,45 +233,47 @@ def contribution(facts: OrderFacts, rules: Rules, now: float) -> Contribution:
         "refunded_orders": int(facts.refunded > 0),
         "items": cups if paid else 0,
         f"pm:{facts.method}": int(paid),
+        # Loyalty points spent on the order's rewards (kept: the order was paid).
+        "pts_redeemed": facts.rewards_points if paid else 0,
     }
     scope_list = scopes(facts.franchise_id, facts.outlet_id)
-    _add(out, "x", f"f:{facts.franchise_id}", 1)
-    _add(out, "x", f"o:{facts.franchise_id}:{facts.outlet_id}", 1)
+    add_to(out, "x", f"f:{facts.franchise_id}", 1)
+    add_to(out, "x", f"o:{facts.franchise_id}:{facts.outlet_id}", 1)
     for scope in scope_list:
         for gran in ("m", "h", "d"):
             if gran == "m" and not minute_live(at["m"], rules, now):
                 continue
             for fld, value in sales.items():
-                _add(out, f"s:{scope}:{gran}:{at[gran]}", fld, value)
+                add_to(out, f"s:{scope}:{gran}:{at[gran]}", fld, value)
         if facts.bought:
             _menu(out, f"m:{scope}:d:{at['d']}", facts.lines)
             for gran in ("d", "M"):
-                _add(out, f"c:{scope}:{gran}:{at[gran]}", facts.customer_id, 1)
+                add_to(out, f"c:{scope}:{gran}:{at[gran]}", facts.customer_id, 1)
         if paid and facts.paid_ts is not None:
             _kitchen(out, scope, facts, rules)
     if facts.bought:
         net = facts.subtotal - facts.discounts - facts.refunded
         for scope in scope_list[:2]:
             key = f"u:{scope}:{facts.customer_id}"
-            _add(out, key, f"t:{facts.order_id}", int(facts.created_ts))
-            _add(out, key, f"n:{facts.order_id}", net)
+            add_to(out, key, f"t:{facts.order_id}", int(facts.created_ts))
+            add_to(out, key, f"n:{facts.order_id}", net)
     return out
 
 
 def _menu(out: Contribution, key: str, lines: Iterable[Mapping[str, Any]]) -> None:
     for line in lines:
         qty = int(line["quantity"])
-        _add(out, key, f"q:{line['menu_id']}", qty)
-        _add(out, key, f"r:{line['menu_id']}", int(line["subtotal"]))
-        _add(out, key, "cups", qty)
+        add_to(out, key, f"q:{line['menu_id']}", qty)
+        add_to(out, key, f"r:{line['menu_id']}", int(line["subtotal"]))
+        add_to(out, key, "cups", qty)
         if line["toppings"]:
-            _add(out, key, "cups_top", qty)
+            add_to(out, key, "cups_top", qty)
         for topping in line["toppings"]:
-            _add(out, key, f"t:{topping}", qty)
+            add_to(out, key, f"t:{topping}", qty)
         if line.get("sugar") is not None:
-            _add(out, key, f"s:{line['sugar']}", qty)
+            add_to(out, key, f"s:{line['sugar']}", qty)
         if line.get("ice") is not None:
-            _add(out, key, f"i:{line['ice']}", qty)
+            add_to(out, key, f"i:{line['ice']}", qty)
 
 
 def _bin(seconds: float) -> int:
@@ -281,14 +287,14 @@ def _kitchen(out: Contribution, scope: str, facts: OrderFacts, rules: Rules) -> 
     if facts.ready_ts is not None and facts.ready_ts >= facts.paid_ts:
         prep = facts.ready_ts - facts.paid_ts
         for key in keys:
-            _add(out, key, f"p:{_bin(prep)}", 1)
-            _add(out, key, "pn", 1)
-            _add(out, key, "late", int(prep > rules.service_target_s))
+            add_to(out, key, f"p:{_bin(prep)}", 1)
+            add_to(out, key, "pn", 1)
+            add_to(out, key, "late", int(prep > rules.service_target_s))
         if facts.completed_ts is not None and facts.completed_ts >= facts.ready_ts:
             pick = facts.completed_ts - facts.ready_ts
             for key in keys:
-                _add(out, key, f"u:{_bin(pick)}", 1)
-                _add(out, key, "un", 1)
+                add_to(out, key, f"u:{_bin(pick)}", 1)
+                add_to(out, key, "un", 1)
 
 
 def difference(old: Contribution, new: Contribution) -> Contribution:
@@ -297,14 +303,14 @@ def difference(old: Contribution, new: Contribution) -> Contribution:
     for key in old.keys() | new.keys():
         was, now = old.get(key, {}), new.get(key, {})
         for fld in was.keys() | now.keys():
-            _add(out, key, fld, now.get(fld, 0) - was.get(fld, 0))
+            add_to(out, key, fld, now.get(fld, 0) - was.get(fld, 0))
     return out
 
 
 def merge(into: Contribution, more: Contribution) -> None:
     for key, row in more.items():
         for fld, value in row.items():
-            _add(into, key, fld, value)
+            add_to(into, key, fld, value)
 
 
 # --- reading the figures -------------------------------------------------------------------

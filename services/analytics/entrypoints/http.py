@@ -34,7 +34,7 @@ api = Api("analytics", "Sales, menu, kitchen and customer figures for HQ, owners
 
 # The longest range each granularity may ask for, in days.
 MAX_DAYS = {"minute": 2, "hour": 93, "day": 731}
-REPORTS = ("sales", "menu", "kitchen", "customers")
+REPORTS = ("sales", "menu", "kitchen", "customers", "loyalty")
 
 
 class ReportQuery(BaseModel):
@@ -135,6 +135,7 @@ CSV_ROWS: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "kitchen": _field("series"),
     "menu": _menu_rows,
     "customers": _field("daily"),
+    "loyalty": _field("daily"),
     "franchises": _field("franchises"),
 }
 
@@ -151,6 +152,8 @@ async def report(request: web.Request, kind: str, scope: str, name: str) -> web.
         data = await views.kitchen(store, scope, period, q.granularity)
     elif kind == "customers":
         data = await views.customers(store, scope, period)
+    elif kind == "loyalty":
+        data = await views.loyalty(store, scope, period)
     elif kind == "franchises":
         data = await views.franchises(store, period)
     elif kind == "forecast":
@@ -221,6 +224,8 @@ SUMMARIES = {
     "menu": "Menu performance: top and bottom items and toppings, attach rate, sugar and ice",
     "kitchen": "Kitchen times: payment→ready and ready→pick-up p50/p90, share past target",
     "customers": "Customers: new vs returning, RFM segments, cohorts, loyalty points",
+    "loyalty": "Loyalty points issued vs redeemed per day; at brand level also reversed, "
+    "released and the outstanding balance (the liability)",
     "franchises": "Every franchise's sales totals and the brand roll-up",
     "forecast": "Demand forecast per item for the next 7 days (daily with an 80% band, and "
     "hourly in total); limit = items, at most 20",

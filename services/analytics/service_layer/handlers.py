@@ -13,51 +13,72 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from bobaku.kernel import streams
-from bobaku.kernel.bus import Delivery, EventBus, Handler, decode_events
-from bobaku.kernel.events import Event
-from bobaku.services.analytics.adapters.store import ProjectionStore
-from bobaku.services.analytics.domain.events import LOYALTY_EVENTS, ORDER_EVENTS
+from bobaku.kernel.bus import BatchHandler, Delivery, EventBus, Message, after_seq_of, decode_events
+from bobaku.services.analytics.adapters.store import Filler, ProjectionStore
+from bobaku.services.analytics.domain.events import LEDGER_PREFIX, LOYALTY_EVENTS, ORDER_EVENTS
 from bobaku.services.analytics.domain.model import (
     Contribution,
     OrderFacts,
+    add_to,
     contribution,
     fold,
     merge,
 )
 from bobaku.services.analytics.service_layer.feed import FiguresFeed
+from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
 
 log = logging.getLogger(__name__)
 
 
-async def handle(
-    store: ProjectionStore, event: Event, gen: int | None = None, feed: FiguresFeed | None = None
-) -> bool:
-    """Apply one event to the current generation; True if a figure moved (and then, with a
-    ``feed``, the order's franchise and outlet are told the hub's feeds)."""
-    if event.type in ORDER_EVENTS:
-        facts = await store.apply_order_event(event, gen)
-        if facts is not None and feed is not None:
-            feed.moved(facts)
-        return facts is not None
-    if (counter := LOYALTY_EVENTS.get(event.type)) is not None:
-        return await store.apply_loyalty_event(event, counter, gen)
-    return False
+def ledger_gaps(bus: EventBus) -> Filler:
+    """Reads a ledger subject's messages stored in (after, before) of a stream, oldest
+    first: what a message appended after an unapplied one needs applied before it."""
+
+    async def fill(stream: str, subject: str, after: int, before: int) -> list[Message]:
+        out: list[Message] = []
+        seq = after + 1
+        while seq < before:
+            try:
+                raw = await bus.js.get_msg(stream, seq=seq, subject=subject, next=True)
+            except NotFoundError:
+                break
+            if raw.seq is None or raw.seq >= before:
+                break
+            try:
+                events = decode_events(raw.data or b"", raw.headers)
+            except ValueError:
+                events = []  # the live consumer dead-letters it; nothing to count
+            delivery = Delivery(subject, stream, raw.seq, 1, after_seq=after_seq_of(raw.headers))
+            out.append(Message(events, delivery))
+            seq = raw.seq + 1
+        return out
+
+    return fill
 
 
-def live_handler(store: ProjectionStore, feed: FiguresFeed | None = None) -> Handler:
-    async def on_event(event: Event, _: Delivery) -> None:
-        await handle(store, event, feed=feed)
+def live_handler(
+    store: ProjectionStore, bus: EventBus, feed: FiguresFeed | None = None
+) -> BatchHandler:
+    """The live consumers' handler: a fetched batch folded and written at once (the bus
+    acknowledges it after this returns); the feed hears of every order that moved."""
+    fill = ledger_gaps(bus)
 
-    return on_event
+    async def on_batch(messages: list[Message]) -> None:
+        moved = await store.apply(messages, fill=fill)
+        if feed is not None:
+            for facts in moved:
+                feed.moved(facts)
+
+    return on_batch
 
 
-async def stream_events(
+async def stream_messages(
     bus: EventBus, stream: str, after_seq: int, upto_seq: int, batch: int = 500
-) -> AsyncIterator[tuple[int, Event]]:
-    """The events stored in ``stream`` in (after_seq, upto_seq], oldest first, read with an
-    ephemeral pull consumer (nothing left on the server once read). Pulled a batch at a time
-    while the caller keeps up: a push consumer overran a slow fold and dropped messages."""
+) -> AsyncIterator[list[Message]]:
+    """The messages stored in ``stream`` in (after_seq, upto_seq], oldest first, a fetch
+    at a time, read with an ephemeral pull consumer (nothing left on the server once read).
+    Pulled while the caller keeps up: a push consumer overran a slow fold and dropped
+    messages."""
     if upto_seq <= after_seq:
         return
     try:
@@ -65,7 +86,7 @@ async def stream_events(
     except NotFoundError:
         return
     if state.messages == 0 or upto_seq < state.first_seq:
-        return  # purged (the generated history is, by the benchmark)
+        return  # purged
     sub = await bus.js.pull_subscribe(
         ">",
         stream=stream,
@@ -83,16 +104,21 @@ async def stream_events(
                 msgs = await sub.fetch(min(batch, upto_seq - seq), timeout=5)
             except NatsTimeoutError:
                 break  # nothing more stored up to upto_seq (the rest was deleted)
+            out: list[Message] = []
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
+                if seq > upto_seq:
+                    break
                 try:
                     events = decode_events(msg.data, msg.headers)
                 except ValueError:
                     events = []  # a poison message is the live consumer's to dead-letter
-                for event in events:
-                    yield seq, event
-                if seq >= upto_seq:
-                    break
+                delivery = Delivery(
+                    msg.subject, stream, seq, 1, after_seq=after_seq_of(msg.headers)
+                )
+                out.append(Message(events, delivery))
+            if out:
+                yield out
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
@@ -118,40 +144,46 @@ async def rebuild(
     bus: EventBus,
     store: ProjectionStore,
     *,
+    sources: Sources = PLATFORM,
     progress: Callable[[int, int], None] | None = None,
     switch: bool = True,
     now: float | None = None,
 ) -> Rebuilt:
-    """Fold every stored order and loyalty event into a new generation, then make it current.
+    """Fold every stored order and loyalty message into a new generation, then make it
+    current.
 
-    The fold runs in memory and writes each key once; events that arrive meanwhile are
-    applied afterwards by the same per-event path the live consumer uses (idempotent, so the
-    overlap with the live consumer counts once)."""
+    The fold runs in memory and writes each key once, with every ledger's position; what
+    arrives meanwhile is applied afterwards through the live consumers' batch path
+    (idempotent, so the overlap with them counts once)."""
     started = now if now is not None else time.time()
     current = await store.generation(fresh=True)
     gen = current + 1
     await store.drop(gen)  # a rebuild that died half-way left it behind
-    read = (streams.ORDER.name, streams.LOYALTY.name, streams.ORDER_HISTORY.name)
-    upto = {s: await last_seq(bus, s) for s in read}
+    upto = {s: await last_seq(bus, s) for s in sources.names}
     total = sum(upto.values())
     facts: dict[str, OrderFacts] = {}
     loyalty: Contribution = {}
-    markers: list[str] = []
-    seen: set[str] = set()
+    positions: dict[str, dict[str, int]] = {}
     events = 0
     for stream, top in upto.items():
         reported = 0
-        async for seq, event in stream_events(bus, stream, 0, top):
-            events += 1
-            if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
-                facts[order_id] = fold(facts.get(order_id) or OrderFacts(order_id), event)
-            elif (counter := LOYALTY_EVENTS.get(event.type)) is not None and event.id not in seen:
-                seen.add(event.id)
-                markers.append(event.id)
-                p = store.prefix(gen)
-                for key in store.loyalty_keys(p, event):
-                    row = loyalty.setdefault(key[len(p) + 1 :], {})
-                    row[counter] = row.get(counter, 0) + int(event.data.get("points", 0))
+        async for chunk in stream_messages(bus, stream, 0, top):
+            for message in chunk:
+                ledger = False
+                for event in message.events:
+                    events += 1
+                    if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
+                        facts[order_id] = fold(facts.get(order_id) or OrderFacts(order_id), event)
+                    elif event.type.startswith(LEDGER_PREFIX):
+                        ledger = True
+                        if (counter := LOYALTY_EVENTS.get(event.type)) is None:
+                            continue
+                        for key in store.loyalty_keys(event):
+                            add_to(loyalty, key, counter, int(event.data.get("points", 0)))
+                if ledger:
+                    d = message.delivery
+                    positions.setdefault(stream, {})[d.subject] = d.stream_seq
+            seq = chunk[-1].delivery.stream_seq
             if progress is not None and seq - reported >= 500:
                 progress(seq - reported, total)
                 reported = seq
@@ -164,13 +196,20 @@ async def rebuild(
         orders[order_id] = (f, c)
         merge(totals, c)
     merge(totals, loyalty)
-    await store.write_bulk(gen, orders, totals, markers)
+    await store.write_bulk(gen, orders, totals, positions)
     if switch:
         await store.switch(gen)
-        # Whatever was stored while we folded: through the live path, into the new model.
-        for stream, top in upto.items():
-            async for _, event in stream_events(bus, stream, top, await last_seq(bus, stream)):
-                await handle(store, event, gen)
-        await asyncio.sleep(1.5)  # live consumers see the new generation within a second
+        fill = ledger_gaps(bus)
+        # Whatever was stored while we folded, through the live path into the new model;
+        # twice: a live consumer may write to the old generation for up to a second after
+        # the switch (its cached pointer), and what it wrote then the second pass covers.
+        applied = dict(upto)
+        for _ in range(2):
+            for stream, top in applied.items():
+                newest = await last_seq(bus, stream)
+                async for chunk in stream_messages(bus, stream, top, newest):
+                    await store.apply(chunk, gen, fill=fill)
+                applied[stream] = newest
+            await asyncio.sleep(1.5)
         await store.drop(current)
     return Rebuilt(gen, events, len(facts), upto)

@@ -274,25 +274,51 @@ async def customers(store: ProjectionStore, scope: str, period: Period) -> dict[
     }
 
 
-async def loyalty(store: ProjectionStore, scope: str, period: Period) -> dict[str, Any] | None:
-    """Points issued, redeemed, reversed and released in the period, and the outstanding
-    liability (all time). Points are brand-wide: per franchise only what its orders earned."""
+async def loyalty(store: ProjectionStore, scope: str, period: Period) -> dict[str, Any]:
+    """Loyalty points in the period, per day, and the liability.
+
+    Brand (HQ): the ledgers' points issued, redeemed, reversed and released, and the
+    outstanding balance of every ledger (all time: the liability). Points are the brand's:
+    a customer earns at one franchise and spends at another, so a franchise sees the points
+    its orders issued (the ledger names the order's franchise) and, like an outlet, the
+    points redeemed on its own paid orders (from the orders), and no liability of its own.
+    """
+    dates = period.dates()
+    sales_rows = await store.rows([f"s:{scope}:d:{d.isoformat()}" for d in dates])
+    on_orders = [r.get("pts_redeemed", 0) for r in sales_rows]
     if scope.startswith("o:"):
-        return None
-    keys = [f"l:{scope}:d:{d.isoformat()}" for d in period.dates()] + [f"l:{scope}:total"]
-    rows = await store.rows(keys)
-    got = _sum(rows[:-1])
-    total = rows[-1]
-    return {
-        "issued": got.get("issued", 0),
-        "redeemed": got.get("redeemed", 0),
-        "reversed": got.get("reversed", 0),
-        "released": got.get("released", 0),
-        "outstanding_points": total.get("issued", 0)
-        - total.get("reversed", 0)
-        - total.get("redeemed", 0)
-        + total.get("released", 0),
+        ledger_rows: list[dict[str, int]] = [{} for _ in dates]
+        total: dict[str, int] | None = None
+    else:
+        rows = await store.rows(
+            [f"l:{scope}:d:{d.isoformat()}" for d in dates] + [f"l:{scope}:total"]
+        )
+        ledger_rows, total = rows[:-1], rows[-1]
+    got = _sum(ledger_rows)
+    out: dict[str, Any] = {
+        # The ledger names an earning's franchise, not its outlet.
+        "issued": None if scope.startswith("o:") else got.get("issued", 0),
+        "redeemed_on_orders": sum(on_orders),
+        "daily": [
+            {
+                "day": d.isoformat(),
+                "issued": None if scope.startswith("o:") else row.get("issued", 0),
+                "redeemed": row.get("redeemed", 0) if scope == "b" else n,
+            }
+            for d, row, n in zip(dates, ledger_rows, on_orders, strict=True)
+        ],
     }
+    if scope == "b" and total is not None:
+        out.update(
+            redeemed=got.get("redeemed", 0),
+            reversed=got.get("reversed", 0),
+            released=got.get("released", 0),
+            outstanding_points=total.get("issued", 0)
+            - total.get("reversed", 0)
+            - total.get("redeemed", 0)
+            + total.get("released", 0),
+        )
+    return out
 
 
 async def forecast(

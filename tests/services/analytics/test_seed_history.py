@@ -4,6 +4,8 @@ as the pure model says."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from collections import Counter
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -24,16 +26,58 @@ from bobaku.services.analytics.domain.model import (
     merge,
 )
 from bobaku.services.analytics.entrypoints.consumers import start_consumers
-from bobaku.services.analytics.service_layer.seed_history import demo_menu, seed_history
+from bobaku.services.analytics.service_layer.handlers import last_seq, rebuild
+from bobaku.services.analytics.service_layer.seed_history import (
+    Dated,
+    LoyaltyBook,
+    demo_menu,
+    ledger_events,
+    seed_history,
+)
+from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
 
 ZONE = ZoneInfo("Asia/Jakarta")
 # Days in the past that no real order and no other test touches.
 END, DAYS, SEED, SCALE = date(2024, 3, 14), 3, 11, 0.2
 
 
-def generated(day: date) -> list[list[Event]]:
+def generated(book: LoyaltyBook, day: date) -> tuple[list[list[Event]], dict[str, Dated]]:
     sales = list(history.generate(day, 1, seed=SEED * 100_000 + day.toordinal(), scale=SCALE))
-    return history.day_orders(day, sales, demo_menu(), ZONE, SEED)
+    return book.day(history.day_orders(day, sales, demo_menu(), ZONE, SEED))
+
+
+def test_the_generated_loyalty_is_decided_by_the_customer_services_rules() -> None:
+    """A month at the busiest outlet's scale: customers earn on every paid order, the
+    regulars redeem rewards when they have the points (their orders carry the redemption and
+    are paid less), cancellations give redeemed points back, refunds take points back."""
+    book = LoyaltyBook(seed=5)
+    registry = default_registry()
+    kinds: Counter[str] = Counter()
+    for d in range(30):
+        day = date(2026, 8, 1) + timedelta(days=d)
+        sales = list(history.generate(day, 1, seed=day.toordinal(), scale=1.0))
+        orders, facts = book.day(history.day_orders(day, sales, demo_menu(), ZONE, seed=5))
+        for order in orders:
+            for event in order:
+                registry.validate(event)
+            kinds.update(e.type for e in order)
+            redeemed = [e for e in order if e.type == "order.rewards_redeemed"]
+            paid = [e for e in order if e.type == "order.payment_completed"]
+            if redeemed and paid:
+                created = order[0].data
+                assert paid[0].data["amount"] == (
+                    created["subtotal_amount"] - redeemed[0].data["discount_amount"]
+                )
+        for customer, dated in facts.items():
+            for event in ledger_events(customer, dated):
+                registry.validate(event)
+                kinds[event.type] += 1
+    assert kinds["loyalty.points_earned"] == kinds["order.payment_completed"]
+    assert kinds["loyalty.points_redeemed"] == kinds["order.rewards_redeemed"] > 20
+    assert kinds["loyalty.points_reversed"] > 0
+    assert kinds["loyalty.tier_changed"] > 0
+    # Nobody spent points they did not have: every ledger's balance stays at or above zero.
+    assert min(ledger.points for ledger in book.ledgers.values()) >= 0
 
 
 def test_a_day_of_orders_is_deterministic_valid_and_has_what_a_real_day_has() -> None:
@@ -71,18 +115,31 @@ async def test_seed_history_stores_each_order_once_and_the_projections_count_it(
     assert total > 50
     assert (again.orders, again.events, again.days_skipped) == (0, 0, DAYS)
     assert again.orders_existing == total
+    # Every paid order earned points (a day stored before had its ledgers stored too).
+    assert first.loyalty_events + first.loyalty_existing > total / 2
+    assert again.loyalty_events == 0
 
     # What the pure model says those orders make, brand-wide, per day.
     days = [END - timedelta(days=DAYS - d) for d in range(DAYS)]
     rules = Rules(zone=ZONE, service_target_s=store.rules.service_target_s)
     expected: Contribution = {}
+    book = LoyaltyBook(SEED)
     for day in days:
-        for order in generated(day):
-            facts = OrderFacts(order[0].data["order_id"])
+        orders, facts = generated(book, day)
+        for order in orders:
+            order_facts = OrderFacts(order[0].data["order_id"])
             for event in order:
-                facts = fold(facts, event)
-            merge(expected, contribution(facts, rules, 0.0))
-    keys = [f"{kind}:b:d:{day.isoformat()}" for day in days for kind in ("s", "m", "k")]
+                order_facts = fold(order_facts, event)
+            merge(expected, contribution(order_facts, rules, 0.0))
+        for customer, dated in facts.items():
+            for event in ledger_events(customer, dated):
+                day_key = f"l:b:d:{event.timestamp.astimezone(ZONE).date().isoformat()}"
+                kind = {"loyalty.points_earned": "issued", "loyalty.points_redeemed": "redeemed",
+                        "loyalty.points_reversed": "reversed",
+                        "loyalty.redemption_released": "released"}.get(event.type)  # fmt: skip
+                if kind:
+                    merge(expected, {day_key: {kind: int(event.data["points"])}})
+    keys = [f"{kind}:b:d:{day.isoformat()}" for day in days for kind in ("s", "m", "k", "l")]
     assert sum(expected[f"s:b:d:{d.isoformat()}"]["placed"] for d in days) == total
 
     # The live consumer reads the history stream as it reads orders.
@@ -92,3 +149,39 @@ async def test_seed_history_stores_each_order_once_and_the_projections_count_it(
         return await store.rows(keys) == [expected.get(k, {}) for k in keys]
 
     await eventually(counted, timeout=60, interval=0.5)
+
+    # A rebuild from the streams (orders and ledgers) equals the live model on those days.
+    gen = await store.generation()
+    done = await rebuild(bus, store, switch=False)
+    try:
+        assert await store.rows(keys, done.generation) == await store.rows(keys, gen)
+    finally:
+        await store.drop(done.generation)
+
+
+async def test_a_benchmark_seeds_and_rebuilds_on_streams_of_its_own(
+    replaying_bus: EventBus, store: ProjectionStore
+) -> None:
+    """What lets ``make bench-analytics`` run beside the suite: its year goes to streams of
+    its own and its rebuild reads only those, leaving the platform's streams (which the
+    suite seeds and rebuilds from) as they were."""
+    bus = replaying_bus
+    own = Sources.own(f"t{secrets.token_hex(3)}")
+    assert not set(own.names) & set(PLATFORM.names)
+    platform_before = {name: await last_seq(bus, name) for name in PLATFORM.names}
+    try:
+        seeded = await seed_history(
+            bus, end=date(2024, 6, 2), days=1, zone=ZONE, seed=SEED, scale=0.1, sources=own
+        )
+        assert seeded.orders > 0
+        assert seeded.loyalty_events > 0
+        done = await rebuild(bus, store, sources=own, switch=False)
+        assert done.orders == seeded.orders
+        assert set(done.upto) == set(own.names)
+        assert {name: await last_seq(bus, name) for name in PLATFORM.names} == platform_before
+        (day,) = await store.rows(["s:b:d:2024-06-01"], done.generation)
+        assert day["placed"] == seeded.orders
+    finally:
+        for name in own.names:
+            with contextlib.suppress(Exception):
+                await bus.js.delete_stream(name)

@@ -1,5 +1,5 @@
-// The business dashboard: today live, the last 30 days, top items, kitchen times and the
-// forecast, at the level the login allows (HQ: the brand; an owner: their franchise; a
+// The business dashboard: today live, the last 30 days, top items, kitchen times, loyalty
+// points issued vs redeemed with the outstanding liability (brand level), and the forecast, at the level the login allows (HQ: the brand; an owner: their franchise; a
 // manager: their outlet; ?franchise=…&outlet=… asks for another). Every figure comes from the
 // analytics API with the user's token; the hub's feed (analytics.figures_moved) only says
 // when to read them again. A level the token does not allow shows the API's 403, nothing else.
@@ -115,6 +115,25 @@
     $("kitchen").tBodies[0].replaceChildren(k("Today", kitchenToday.totals), k("30 days", kitchen.totals));
   }
 
+  async function loadLoyalty() {
+    const from = localDate(-29);
+    const to = localDate(0);
+    const l = await gateway.get(base + "/loyalty" + query({ from, to }));
+    const points = new Intl.NumberFormat("id-ID");
+    const redeemed = l.redeemed === undefined ? l.redeemed_on_orders : l.redeemed;
+    $("loyalty-issued").textContent = l.issued === null ? "–" : points.format(l.issued);
+    $("loyalty-redeemed").textContent = points.format(redeemed);
+    // The liability is the brand's (a customer spends anywhere): shown at HQ's level only.
+    const outstanding = l.outstanding_points;
+    $("loyalty-outstanding").textContent = outstanding === undefined ? "brand-wide" : points.format(outstanding);
+    $("loyalty-outstanding").dataset.value = outstanding === undefined ? "" : outstanding;
+    $("loyalty-redeemed").dataset.value = redeemed;
+    chart("chart-loyalty", "bar", l.daily.map((d) => d.day.slice(5)), [
+      { label: "issued", data: l.daily.map((d) => d.issued), backgroundColor: "#d9a066" },
+      { label: "redeemed", data: l.daily.map((d) => d.redeemed), backgroundColor: "#8a4b2a" },
+    ]);
+  }
+
   async function loadForecast() {
     const f = await gateway.get(base + "/forecast" + query({ limit: 5 }));
     const days = [];
@@ -152,6 +171,7 @@
     try {
       const kitchen = await loadToday();
       await loadPeriod(kitchen);
+      await loadLoyalty();
       updates += 1;
       const stamp = new Intl.DateTimeFormat("en-GB", { timeZone: zone, timeStyle: "medium" }).format(new Date());
       $("updated").textContent = `updated ${stamp}`;
@@ -199,6 +219,7 @@
       const kitchen = await loadToday(); // the first read decides: figures, or the 403
       $("board").hidden = false;
       await loadPeriod(kitchen);
+      await loadLoyalty();
       await loadForecast();
     } catch (err) {
       if (err.status === 403 || err.status === 401) return deny(err);
