@@ -48,7 +48,6 @@ BOUNDED = {
     supply.SUPPLIERS: "a franchise's suppliers",
     supply.OVERRIDES: "one per ingredient a franchise overrides",
     supply.PAR_LEVELS: "one per outlet",
-    supply.AVAILABILITY: "one per outlet",
     # The payment service's outlet -> franchise pairs (an _id range per listing).
     payment.OUTLETS: "one per outlet and franchise it took payments for",
     payment.FRANCHISES: "one per franchise",
