@@ -30,4 +30,7 @@ LOYALTY_EVENTS = {
     "loyalty.points_redeemed": "redeemed",
     "loyalty.points_reversed": "reversed",
     "loyalty.redemption_released": "released",
+    # Points that lapsed unspent (the customer service's expiry job): they leave the
+    # liability like a redemption, but no order carries them.
+    "loyalty.points_expired": "expired",
 }

@@ -277,7 +277,7 @@ async def customers(store: ProjectionStore, scope: str, period: Period) -> dict[
 async def loyalty(store: ProjectionStore, scope: str, period: Period) -> dict[str, Any]:
     """Loyalty points in the period, per day, and the liability.
 
-    Brand (HQ): the ledgers' points issued, redeemed, reversed and released, and the
+    Brand (HQ): the ledgers' points issued, redeemed, reversed, released and expired, and the
     outstanding balance of every ledger (all time: the liability). Points are the brand's:
     a customer earns at one franchise and spends at another, so a franchise sees the points
     its orders issued (the ledger names the order's franchise) and, like an outlet, the
@@ -313,10 +313,12 @@ async def loyalty(store: ProjectionStore, scope: str, period: Period) -> dict[st
             redeemed=got.get("redeemed", 0),
             reversed=got.get("reversed", 0),
             released=got.get("released", 0),
+            expired=got.get("expired", 0),
             outstanding_points=total.get("issued", 0)
             - total.get("reversed", 0)
             - total.get("redeemed", 0)
-            + total.get("released", 0),
+            + total.get("released", 0)
+            - total.get("expired", 0),
         )
     return out
 

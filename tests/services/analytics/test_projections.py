@@ -167,13 +167,17 @@ async def test_loyalty_points_count_once_and_a_redemption_moves_the_liability(
     await eventually(lambda: _is(brand(), "outstanding_points", before + 120), timeout=20)
     await commit(fact("loyalty.points_reversed", 30, refund_id="rf-1", refunded_amount=30000))
     await eventually(lambda: _is(brand(), "outstanding_points", before + 90), timeout=20)
+    # Points that lapse unspent leave the liability too.
+    lapsed = {"lapse": "2026-12-02", "earned_before": "2025-12-02"}
+    await commit(fact("loyalty.points_expired", 40, **lapsed))
+    await eventually(lambda: _is(brand(), "outstanding_points", before + 50), timeout=20)
     await eventually(lambda: settled(bus), timeout=20)
 
     # Every message again, out of order (a redelivery after the write): nothing moves;
     # the last one alone first, whose predecessors are all applied, then the rest.
     gen = await store.generation()
     messages = await ledger_gaps(bus)(ledger.spec.name, subject, 0, 10**9)
-    assert len(messages) == 4
+    assert len(messages) == 5
     figures = await brand()
     for batch in ([messages[-1]], messages[:-1], messages):
         await store.apply(batch, gen)
