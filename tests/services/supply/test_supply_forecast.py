@@ -20,6 +20,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from supply_testing import Client, SupplyHarness
 
+from bobaku.kernel.bus import Delivery, Message
 from bobaku.kernel.events import new_event
 from bobaku.kernel.settings import Settings
 from bobaku.services.analytics.bootstrap import build_app as build_analytics
@@ -89,8 +90,13 @@ async def _sell(analytics: Client, franchise: str, outlet: str) -> None:
                 source="order-service",
                 tenant=franchise,
             )
-            for event, when in ((created, at), (paid, at + timedelta(minutes=1))):
-                await store.apply_order_event(event.model_copy(update={"timestamp": when}))
+            # Messages no stream stored (order events need no position), in one batch.
+            await store.apply(
+                [
+                    Message([event.model_copy(update={"timestamp": when})], Delivery("", "", 0, 1))
+                    for event, when in ((created, at), (paid, at + timedelta(minutes=1)))
+                ]
+            )
 
 
 async def _get(client: Client, path: str, token: str, **params: str) -> Any:
