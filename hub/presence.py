@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from bobaku.hub.metrics import PRESENCE_EVENTS
@@ -56,10 +55,7 @@ class KitchenPresence:
         config = KeyValueConfig(
             bucket=self.bucket, history=1, ttl=self.ttl_s, storage=StorageType.FILE
         )
-        try:
-            self._kv = await self.bus.js.key_value(self.bucket)
-        except BucketNotFoundError:
-            self._kv = await self.bus.js.create_key_value(config)
+        self._kv = await self.bus.key_value(config)
         self._watcher = await self._kv.watch(f"{self.scope}.>")
         self._tasks = [
             asyncio.create_task(self._watch(), name="presence-watch"),

@@ -36,11 +36,13 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    KeyValueConfig,
     PubAck,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from bobaku.kernel import tracing
@@ -253,6 +255,14 @@ class EventBus:
     def connected(self) -> bool:
         return bool(self.nc.is_connected)
 
+    async def key_value(self, config: KeyValueConfig) -> KeyValue:
+        """The key-value bucket ``config.bucket``, created with ``config`` if it is not
+        there yet (either side of a bucket may start first)."""
+        try:
+            return await self.js.key_value(config.bucket)
+        except BucketNotFoundError:
+            return await self.js.create_key_value(config)
+
     async def ensure_stream(self, spec: StreamSpec) -> None:
         """Create the stream, or bring an existing one in line with the spec."""
         try:
@@ -278,6 +288,23 @@ class EventBus:
         """Start a durable consumer that feeds ``handler`` one event at a time.
 
         The durable's name is prefixed with the deployment id (see Settings)."""
+        spec, sub = await self._bind(spec)
+        return self._started(Consumer(self, spec, sub, handler))
+
+    async def consume_batches(self, spec: ConsumerSpec, handler: BatchHandler) -> Consumer:
+        """Like :meth:`consume`, but ``handler`` gets every message of a fetch (up to
+        ``spec.batch``) in one call, in stream order; all are acknowledged once it returns.
+
+        If it raises, each message is handed to it again alone: those that pass are
+        acknowledged, the one that fails is redelivered with back-off or dead-lettered, as
+        :meth:`consume` does. The handler must therefore be idempotent per message (it is
+        anyway: any message may be redelivered)."""
+        spec, sub = await self._bind(spec)
+        return self._started(BatchConsumer(self, spec, sub, _unused_handler, batch_handler=handler))
+
+    async def _bind(self, spec: ConsumerSpec) -> tuple[ConsumerSpec, Any]:
+        """The durable (named for this deployment) created or updated, its zero-valued
+        series registered, and a pull subscription bound to it."""
         spec = replace(
             spec,
             durable=f"{self.deployment_id}-{spec.durable}",
@@ -289,30 +316,9 @@ class EventBus:
         EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
         CONSUMER_PENDING.labels(spec.durable)
         sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
-        consumer = Consumer(self, spec, sub, handler)
-        consumer.start()
-        self._consumers.append(consumer)
-        return consumer
+        return spec, sub
 
-    async def consume_batches(self, spec: ConsumerSpec, handler: BatchHandler) -> Consumer:
-        """Like :meth:`consume`, but ``handler`` gets every message of a fetch (up to
-        ``spec.batch``) in one call, in stream order; all are acknowledged once it returns.
-
-        If it raises, each message is handed to it again alone: those that pass are
-        acknowledged, the one that fails is redelivered with back-off or dead-lettered, as
-        :meth:`consume` does. The handler must therefore be idempotent per message (it is
-        anyway: any message may be redelivered)."""
-        spec = replace(
-            spec,
-            durable=f"{self.deployment_id}-{spec.durable}",
-            deliver_new_only=spec.deliver_new_only or self.new_consumers_start_at_new,
-        )
-        await self.js.add_consumer(spec.stream, spec.config())
-        EVENTS_DEAD_LETTERED.labels(consumer=spec.durable)
-        EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
-        CONSUMER_PENDING.labels(spec.durable)
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
-        consumer = BatchConsumer(self, spec, sub, _unused_handler, batch_handler=handler)
+    def _started(self, consumer: Consumer) -> Consumer:
         consumer.start()
         self._consumers.append(consumer)
         return consumer

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from bobaku.kernel.bus import EventBus
@@ -65,16 +65,13 @@ class RoutingEntries:
 
     async def kv(self) -> KeyValue:
         if self._kv is None:
-            try:
-                self._kv = await self.bus.js.key_value(self.bucket)
-            except BucketNotFoundError:
-                self._kv = await self.bus.js.create_key_value(
-                    KeyValueConfig(
-                        bucket=self.bucket,
-                        description="gateway routing: franchise.<id> -> upstreams",
-                        history=ROUTING_HISTORY,
-                    )
+            self._kv = await self.bus.key_value(
+                KeyValueConfig(
+                    bucket=self.bucket,
+                    description="gateway routing: franchise.<id> -> upstreams",
+                    history=ROUTING_HISTORY,
                 )
+            )
         return self._kv
 
     async def get(self, key: str) -> Entry | None:

@@ -25,7 +25,6 @@ from typing import Any
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import (
     APIError,
-    BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -46,15 +45,10 @@ class ExpiryCalendar:
         self._kv: KeyValue | None = None
 
     async def start(self) -> None:
-        try:
-            self._kv = await self.bus.js.key_value(self.bucket)
-            await self._outlive_the_validity()
-        except BucketNotFoundError:
-            self._kv = await self.bus.js.create_key_value(
-                KeyValueConfig(
-                    bucket=self.bucket, history=1, ttl=self.ttl_s, storage=StorageType.FILE
-                )
-            )
+        self._kv = await self.bus.key_value(
+            KeyValueConfig(bucket=self.bucket, history=1, ttl=self.ttl_s, storage=StorageType.FILE)
+        )
+        await self._outlive_the_validity()
 
     async def _outlive_the_validity(self) -> None:
         """A longer validity than the bucket was made for: keep entries long enough."""

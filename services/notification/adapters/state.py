@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import (
-    BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -50,12 +49,9 @@ class State:
         self._kv: KeyValue | None = None
 
     async def start(self) -> None:
-        try:
-            self._kv = await self.bus.js.key_value(self.bucket)
-        except BucketNotFoundError:
-            self._kv = await self.bus.js.create_key_value(
-                KeyValueConfig(bucket=self.bucket, history=1, storage=StorageType.FILE)
-            )
+        self._kv = await self.bus.key_value(
+            KeyValueConfig(bucket=self.bucket, history=1, storage=StorageType.FILE)
+        )
 
     @property
     def kv(self) -> KeyValue:

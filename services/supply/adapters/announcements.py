@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from bobaku.kernel.bus import EventBus
@@ -31,17 +31,14 @@ class AnnouncedAvailability:
 
     async def kv(self) -> KeyValue:
         if self._kv is None:
-            try:
-                self._kv = await self.bus.js.key_value(self.bucket)
-            except BucketNotFoundError:
-                self._kv = await self.bus.js.create_key_value(
-                    KeyValueConfig(
-                        bucket=self.bucket,
-                        description="supply: items announced unavailable per outlet",
-                        history=1,
-                        storage=StorageType.FILE,
-                    )
+            self._kv = await self.bus.key_value(
+                KeyValueConfig(
+                    bucket=self.bucket,
+                    description="supply: items announced unavailable per outlet",
+                    history=1,
+                    storage=StorageType.FILE,
                 )
+            )
         return self._kv
 
     @staticmethod
