@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -89,6 +90,17 @@ async def call(
             return resp.status, await resp.json()
         except aiohttp.ContentTypeError:
             return resp.status, await resp.text()
+
+
+async def customer_token(http: aiohttp.ClientSession, gw: str) -> str:
+    """A newly registered customer's access token, through the gateway."""
+    email = f"cust-{secrets.token_hex(5)}@example.com"
+    status, body = await call(
+        http, "POST", f"{gw}/api/v1/auth/register",
+        json={"email": email, "password": "boba-lover-99", "name": "Rina Test", "language": "id"},
+    )  # fmt: skip
+    assert status == 201, body
+    return str(body["data"]["tokens"]["access_token"])
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / ".run" / "test-artifacts" / "platform"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from support import ARTIFACTS, RunningPlatform, call, eventually
+from support import ARTIFACTS, RunningPlatform, call, customer_token, eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.services.menu.adapters import repository as menu
@@ -68,16 +68,6 @@ READ_BY_ID_REMAINING = {
 BACKGROUND = {
     ("users", ("_outbox",)): "the customer outbox relay, every 30 s: grows with customers",
 }
-
-
-async def register(http: aiohttp.ClientSession, gw: str) -> str:
-    email = f"cust-{secrets.token_hex(5)}@example.com"
-    status, body = await call(
-        http, "POST", f"{gw}/api/v1/auth/register",
-        json={"email": email, "password": "boba-lover-99", "name": "Rina Test", "language": "id"},
-    )  # fmt: skip
-    assert status == 201, body
-    return str(body["data"]["tokens"]["access_token"])
 
 
 async def place(http: aiohttp.ClientSession, platform: RunningPlatform, token: str,
@@ -189,7 +179,7 @@ async def test_orders_end_to_end_touch_growing_collections_by_key_only(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token = await register(http, gw)  # registration is not the order path
+    token = await customer_token(http, gw)  # registration is not the order path
     outlet = {"franchise_id": "fr-jakarta", "outlet_ids": ["outlet-01"]}
     barista = token_issuer.issue("u-barista-test", [Role.STAFF], **outlet)
     boss = token_issuer.issue("u-manager-test", [Role.OUTLET_MANAGER], **outlet)

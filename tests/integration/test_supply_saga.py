@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from support import RunningPlatform, call, eventually
+from support import RunningPlatform, call, customer_token, eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
 
@@ -82,16 +82,6 @@ async def stock(
     return {x["ingredient_id"]: x for x in body["data"]["items"]}
 
 
-async def customer(http: aiohttp.ClientSession, gw: str) -> str:
-    email = f"cust-{secrets.token_hex(5)}@example.com"
-    status, body = await call(
-        http, "POST", f"{gw}/api/v1/auth/register",
-        json={"email": email, "password": "boba-lover-99", "name": "Rina Test", "language": "id"},
-    )  # fmt: skip
-    assert status == 201, body
-    return str(body["data"]["tokens"]["access_token"])
-
-
 async def place(
     http: aiohttp.ClientSession, gw: str, token: str, outlet: str, provider: str,
     items: list[Any] | None = None,
@@ -142,7 +132,7 @@ async def test_an_order_takes_its_ingredients_by_recipe_when_it_is_prepared(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     outlet = await open_outlet(http, platform, token_issuer, FULL)
-    token = await customer(http, platform.gateway)
+    token = await customer_token(http, platform.gateway)
     await force(http, platform, "gopay", outcome="success", delay_s=1.0)
     status, placed = await place(http, platform.gateway, token, outlet, "gopay")
     assert status == 201, placed
@@ -168,7 +158,7 @@ async def test_a_failed_or_lapsed_payment_gives_the_ingredients_back(
     outcome: str,
 ) -> None:
     outlet = await open_outlet(http, platform, token_issuer, FULL)
-    token = await customer(http, platform.gateway)
+    token = await customer_token(http, platform.gateway)
     await force(http, platform, provider, outcome=outcome, delay_s=0.3)
     status, placed = await place(http, platform.gateway, token, outlet, provider)
     assert status == 201, placed
@@ -186,7 +176,7 @@ async def test_a_customer_cancelling_gives_the_ingredients_back(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     outlet = await open_outlet(http, platform, token_issuer, FULL)
-    token = await customer(http, platform.gateway)
+    token = await customer_token(http, platform.gateway)
     await force(http, platform, "shopeepay", outcome="timeout")
     status, placed = await place(http, platform.gateway, token, outlet, "shopeepay")
     assert status == 201, placed
@@ -209,7 +199,7 @@ async def test_killing_supply_between_reservation_and_commit_loses_and_double_co
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     outlet = await open_outlet(http, platform, token_issuer, FULL)
-    token = await customer(http, platform.gateway)
+    token = await customer_token(http, platform.gateway)
     # The provider settles while supply is dead: the saga's commit finds nobody home.
     await force(http, platform, "gopay", outcome="success", delay_s=1.5)
     status, placed = await place(http, platform.gateway, token, outlet, "gopay")
@@ -258,7 +248,7 @@ async def test_an_item_out_of_ingredients_leaves_the_menu_and_returns_on_a_recei
         return not await m011_available()
 
     assert await m011_available()
-    token = await customer(http, gw)
+    token = await customer_token(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.2)
     status, placed = await place(
         http, gw, token, outlet, "gopay", items=[{"menu_id": "m011", "quantity": 1}]
