@@ -244,7 +244,7 @@ class EventBus:
         bus = cls(
             nc,
             registry,
-            deployment_id=settings.deployment_id,
+            deployment_id=settings.instance_id,
             new_consumers_start_at_new=settings.consumers_start_at == "new",
         )
         for spec in streams:

@@ -58,6 +58,15 @@ class Deployment:
         """In a silo, refuse anything about a franchise other than this one (403, logged)."""
         if not self.is_silo or franchise_id is None or franchise_id == self.franchise_id:
             return
+        self._refuse(franchise_id, subject)
+
+    def guard_brand(self, *, subject: str | None = None) -> None:
+        """In a silo, refuse a brand-wide request: a silo holds one franchise's data, so its
+        answer would be that franchise's figures under the brand's name (403, logged)."""
+        if self.is_silo:
+            self._refuse("*", subject)
+
+    def _refuse(self, franchise_id: str, subject: str | None) -> None:
         security_log.warning(
             "request for another franchise refused by a silo",
             extra={

@@ -122,18 +122,26 @@ class RoutingEntries:
         await kv.delete(key)
         return True
 
-    async def watch(self, apply: Callable[[str, bytes | None], None]) -> None:
+    async def watch(
+        self, apply: Callable[[str, bytes | None], None], *, initial_timeout_s: float = 0.0
+    ) -> None:
         """Call ``apply(key, value)`` for every current entry, then for every change
-        (``value`` ``None`` on a delete), until :meth:`stop`."""
+        (``value`` ``None`` on a delete), until :meth:`stop`. With ``initial_timeout_s``,
+        return once the current entries are applied (or that time has passed)."""
         watcher = await (await self.kv()).watchall()
+        initial = asyncio.Event()
 
         async def follow() -> None:
             async for entry in watcher:
                 if entry is None:  # end of the initial values; keep following updates
+                    initial.set()
                     continue
                 apply(entry.key, entry.value if entry.operation is None else None)
 
         self._watcher = asyncio.create_task(follow(), name=f"watch-{self.bucket}")
+        if initial_timeout_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(initial.wait(), initial_timeout_s)
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -141,3 +149,38 @@ class RoutingEntries:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+
+
+class SiloFranchises:
+    """The franchises the operator has placed in a silo of their own (routing entries with
+    ``mode: silo``), kept current from the routing table.
+
+    What a pooled process's consumers use to leave a franchise's work to its silo (the
+    analytics projections keep only the brand-level figures of a silo franchise).
+    :meth:`start` returns once the current entries are known, so a consumer started after
+    it does not count a silo franchise as pooled for its first messages.
+    """
+
+    def __init__(self, entries: RoutingEntries) -> None:
+        self.entries = entries
+        self.ids: set[str] = set()
+
+    def __contains__(self, franchise_id: object) -> bool:
+        return franchise_id in self.ids
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        franchise_id = franchise_of(key)
+        try:
+            mode = json.loads(value).get("mode") if value else None
+        except (ValueError, AttributeError):
+            mode = None
+        if mode == "silo":
+            self.ids.add(franchise_id)
+        else:
+            self.ids.discard(franchise_id)
+
+    async def start(self, initial_timeout_s: float = 5.0) -> None:
+        await self.entries.watch(self.apply, initial_timeout_s=initial_timeout_s)
+
+    async def stop(self) -> None:
+        await self.entries.stop()

@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     bobaku_config_file: Path | None = None
     config_reload_s: float = Field(default=2.0, gt=0)
 
+    @property
+    def instance_id(self) -> str:
+        """Names this process's own state on shared servers: its durable consumers and its
+        Redis keyspaces. ``DEPLOYMENT_ID`` for a pooled process; in a silo,
+        ``<DEPLOYMENT_ID>-<FRANCHISE_ID>``, so a franchise's silo on the platform's NATS
+        and Redis never shares a consumer (or a projection) with the pooled instance of the
+        same service, nor with another franchise's silo."""
+        if self.deployment_mode == "silo" and self.franchise_id:
+            return f"{self.deployment_id}-{self.franchise_id}"
+        return self.deployment_id
+
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Settings:
         """Outside dev/test, a secret (a ``SecretStr`` setting) still at the default printed

@@ -37,6 +37,9 @@ class OperatorSettings(Settings):
     operator_tenant_mongodb_url: str | None = None
     operator_tenant_nats_url: str | None = None
     operator_tenant_redis_url: str | None = None
+    # The hub's websocket as a browser reaches it, for the silo analytics' dashboard page
+    # (the chart passes services.analytics.env.ANALYTICS_HUB_PUBLIC_WS_URL; empty: derived).
+    operator_analytics_hub_public_ws_url: str = Field(default="", pattern=r"^(|wss?://\S+)$")
 
     # Outside a pod: the kubeconfig to use (the standard variable).
     kubeconfig: Path | None = None

@@ -34,7 +34,9 @@ OUTLET_LABEL = "bobaku.io/outlet"
 TIER_LABEL = "bobaku.io/tier"
 
 # The services a franchise's silo runs (each must exist: tests/operator/test_chart.py).
-SILO_SERVICES = ("order", "payment", "menu", "supply")
+# analytics keeps the franchise's and its outlets' figures (the pooled instance keeps the
+# brand-level ones for every franchise: docs/analytics.md "Pooled and silo").
+SILO_SERVICES = ("order", "payment", "menu", "supply", "analytics")
 SERVICE_PORT = 8080
 
 

@@ -68,7 +68,8 @@ RUN_AS = 10001
 # beside the code that writes its collection; the operator imports those declarations (no
 # copies), so it creates exactly what the silo services create at start-up, up front, and a
 # franchise's database exists, indexed, before its first order. A new silo service adds its
-# declarations here.
+# declarations here (analytics declares none: its projections are in Redis, under a
+# keyspace of the silo's own, Settings.instance_id).
 SILO_INDEXES: tuple[IndexSpec, ...] = (
     *menu_repository.INDEXES.specs,
     *supply_repository.INDEXES.specs,
@@ -111,8 +112,10 @@ class Environment:
                 ("CUSTOMER_URL", settings.customer_url),
                 ("PROVIDER_SIM_URL", settings.provider_sim_url),
                 ("HUB_URL", settings.hub_url),
-                # supply's reorder suggestions read the (brand-wide) analytics forecast.
+                # Overridden by the silo's own analytics (silo_urls), which has the outlet
+                # detail supply's reorder suggestions forecast from.
                 ("ANALYTICS_URL", settings.analytics_url),
+                ("ANALYTICS_HUB_PUBLIC_WS_URL", settings.operator_analytics_hub_public_ws_url),
                 ("JWT_KEY_ID", settings.jwt_key_id),
                 ("JWT_ISSUER", settings.jwt_issuer),
                 ("JWT_AUDIENCE", settings.jwt_audience),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -14,10 +15,11 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from bobaku.kernel import streams
 from bobaku.kernel.bus import DEAD_LETTERS, EVENTS, EventBus
 from bobaku.kernel.cache import redis_from_settings
+from bobaku.kernel.routing_table import RoutingEntries, SiloFranchises
 from bobaku.kernel.streams import ensure_streams
 from bobaku.kernel.web import BUS, REDIS, create_app
 from bobaku.services.analytics.adapters.store import ProjectionStore
-from bobaku.services.analytics.domain.model import Rules
+from bobaku.services.analytics.domain.model import Rules, Share
 from bobaku.services.analytics.entrypoints import dashboard
 from bobaku.services.analytics.entrypoints.consumers import start_consumers
 from bobaku.services.analytics.entrypoints.http import STORE, api
@@ -27,12 +29,29 @@ from bobaku.services.analytics.service_layer.seed_history import seed_history
 from bobaku.services.analytics.settings import AnalyticsSettings
 
 
-def rules_of(settings: AnalyticsSettings) -> Rules:
+def rules_of(settings: AnalyticsSettings, share: Share | None = None) -> Rules:
     return Rules(
         zone=ZoneInfo(settings.analytics_timezone),
         service_target_s=settings.analytics_service_target_s,
         minute_retention=timedelta(hours=settings.analytics_minute_retention_h),
+        share=share or Share(),
     )
+
+
+@contextlib.asynccontextmanager
+async def share_of(bus: EventBus, settings: AnalyticsSettings) -> AsyncIterator[Share]:
+    """What this instance keeps: a silo its franchise's detail; the pooled instance every
+    brand-level figure, and the detail of the franchises without a silo, watched in the
+    routing table for as long as the context lasts (docs/analytics.md "Pooled and silo")."""
+    if settings.deployment_mode == "silo" and settings.franchise_id:
+        yield Share(silo_of=settings.franchise_id)
+        return
+    silos = SiloFranchises(RoutingEntries.from_settings(bus, settings))
+    await silos.start()
+    try:
+        yield Share(silos=silos)
+    finally:
+        await silos.stop()
 
 
 def build_app(settings: AnalyticsSettings, *, run_consumers: bool = True) -> web.Application:
@@ -43,17 +62,18 @@ def build_app(settings: AnalyticsSettings, *, run_consumers: bool = True) -> web
     dashboard.install(app, settings)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
-        store = ProjectionStore(app[REDIS], settings.deployment_id, rules_of(settings))
-        app[STORE] = store
-        feed: FiguresFeed | None = None
-        if run_consumers:
-            await ensure_streams(app[BUS], streams.EVENTS)
-            feed = FiguresFeed(app[BUS], settings.analytics_feed_interval_s)
-            feed.start()
-            await start_consumers(app[BUS], store, settings.analytics_durable, feed)
-        yield
-        if feed is not None:
-            await feed.stop()
+        async with share_of(app[BUS], settings) as share:
+            store = ProjectionStore(app[REDIS], settings.instance_id, rules_of(settings, share))
+            app[STORE] = store
+            feed: FiguresFeed | None = None
+            if run_consumers:
+                await ensure_streams(app[BUS], streams.EVENTS)
+                feed = FiguresFeed(app[BUS], settings.analytics_feed_interval_s)
+                feed.start()
+                await start_consumers(app[BUS], store, settings.analytics_durable, feed)
+            yield
+            if feed is not None:
+                await feed.stop()
 
     app.cleanup_ctx.append(wire)
     return app
@@ -63,16 +83,17 @@ async def rebuild_command(settings: AnalyticsSettings) -> int:
     """``rebuild``: every figure again from the streams, with a progress bar on stderr."""
     bus = await EventBus.connect(settings, streams=(EVENTS, DEAD_LETTERS))
     redis = redis_from_settings(settings)
-    store = ProjectionStore(redis, settings.deployment_id, rules_of(settings))
     started = time.perf_counter()
     try:
-        with tqdm(desc="rebuild", unit="msg", file=sys.stderr) as bar:
+        async with share_of(bus, settings) as share:
+            store = ProjectionStore(redis, settings.instance_id, rules_of(settings, share))
+            with tqdm(desc="rebuild", unit="msg", file=sys.stderr) as bar:
 
-            def advance(n: int, total: int) -> None:
-                bar.total = total
-                bar.update(n)
+                def advance(n: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(n)
 
-            done = await rebuild(bus, store, progress=advance)
+                done = await rebuild(bus, store, progress=advance)
     finally:
         await redis.aclose()
         await bus.close()

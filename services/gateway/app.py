@@ -26,7 +26,7 @@ from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
 from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
-from bobaku.services.gateway.routing import UpstreamTable, match
+from bobaku.services.gateway.routing import UpstreamTable, franchise_for, match
 from bobaku.services.gateway.settings import GatewaySettings
 
 # Headers a client may send on to an upstream (everything else is dropped).
@@ -179,7 +179,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
             return _response(replay, {**limit_headers, "Idempotent-Replayed": "true"})
 
     gateway = request.app[CONTEXT]
-    base = gateway.routing.upstream(route.service, who.franchise_id if who else None)
+    franchise = franchise_for(route, raw_path, who.franchise_id if who else None)
+    base = gateway.routing.upstream(route.service, franchise)
     path = raw_path[len(route.strip) :] if route.strip else raw_path
     try:
         reply = await gateway.proxy(route.service, base).call(

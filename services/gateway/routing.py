@@ -69,6 +69,19 @@ ROUTES: tuple[UpstreamRoute, ...] = (
 )
 
 
+# Analytics of one franchise: HQ's request goes where that franchise's figures are (its
+# silo, when it has one); a caller of another franchise is refused there as anywhere.
+FRANCHISE_PATH = re.compile(r"^/api/v1/analytics/franchises/(?P<franchise>[^/]+)(/|$)")
+
+
+def franchise_for(route: UpstreamRoute, path: str, caller_franchise: str | None) -> str | None:
+    """The franchise whose upstream serves the request: the caller's, except for a
+    franchise's analytics, which are served by that franchise's (docs/analytics.md)."""
+    if route.service == "analytics" and (m := FRANCHISE_PATH.match(path)):
+        return m["franchise"]
+    return caller_franchise
+
+
 def match(path: str) -> UpstreamRoute | None:
     for route in ROUTES:
         if route.pattern.match(path):

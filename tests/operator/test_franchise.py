@@ -19,7 +19,7 @@ from bobaku.operator.plan import FRANCHISE_INDEXES
 
 pytestmark = pytest.mark.slow
 
-SILO = ("order", "payment", "menu", "supply")
+SILO = ("order", "payment", "menu", "supply", "analytics")
 Mongo = AsyncMongoClient[dict[str, Any]]
 Cluster = Any  # conftest.Cluster
 

@@ -79,15 +79,11 @@ def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
     assert plan.database.name == "bobaku_fr_jkt"
     assert plan.outlets == ["a", "b"]
     objects = plan.objects
-    assert set(by_kind(objects, "Deployment")) == {"order", "payment", "menu", "supply"}
-    assert set(by_kind(objects, "Service")) == {"order", "payment", "menu", "supply"}
-    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {
-        "order",
-        "payment",
-        "menu",
-        "supply",
-    }
-    assert set(by_kind(objects, "PodDisruptionBudget")) == {"order", "payment", "menu", "supply"}
+    silo = {"order", "payment", "menu", "supply", "analytics"}
+    assert set(by_kind(objects, "Deployment")) == silo
+    assert set(by_kind(objects, "Service")) == silo
+    assert set(by_kind(objects, "HorizontalPodAutoscaler")) == silo
+    assert set(by_kind(objects, "PodDisruptionBudget")) == silo
     assert set(by_kind(objects, "ConfigMap")) == {"bobaku-franchise-config", "outlet-a", "outlet-b"}
     assert set(by_kind(objects, "NetworkPolicy")) == {"bobaku-franchise-isolation"}
     assert set(by_kind(objects, "ResourceQuota")) == {"bobaku-franchise-quota"}
@@ -102,6 +98,44 @@ def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["MONGODB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "bobaku-database"
     assert by_kind(objects, "PodDisruptionBudget")["order"]["spec"]["minAvailable"] == 1
+
+
+def test_the_silo_runs_analytics_for_its_franchise_on_a_keyspace_of_its_own() -> None:
+    """The silo's analytics pod, started from what the plan gives it, is a silo instance of
+    its franchise, names its consumers and Redis keys apart from the pooled instance's, and
+    is the analytics its neighbours (supply's reorder forecast) and the gateway call."""
+    from bobaku.services.analytics.settings import AnalyticsSettings
+
+    public = "wss://hub.example.test/ws"
+    env = Environment(
+        platform_namespace="bobaku-system",
+        platform_env=(
+            ("ANALYTICS_URL", "http://analytics.bobaku-system.svc:8080"),
+            ("ANALYTICS_HUB_PUBLIC_WS_URL", public),
+        ),
+    )
+    plan = plan_franchise(franchise(), [outlet("a")], {}, env)
+    deployment = by_kind(plan.objects, "Deployment")["analytics"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "bobaku.services.analytics"]
+    config = by_kind(plan.objects, "ConfigMap")["bobaku-franchise-config"]["data"]
+    variables = {
+        k: v for k, v in config.items() if k.isupper() and k not in ("JWT_PUBLIC_KEY_FILE",)
+    } | {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    silo = AnalyticsSettings.model_validate({k.lower(): v for k, v in variables.items()})
+    pooled = AnalyticsSettings()
+    assert (silo.deployment_mode, silo.franchise_id) == ("silo", "jkt")
+    assert silo.instance_id != pooled.instance_id
+    assert silo.analytics_hub_public_ws_url == public
+    own = "http://analytics.bobaku-fr-jkt.svc.cluster.local:8080"
+    assert config["ANALYTICS_URL"] == own
+    assert routing_entry(franchise(), [], env, "t")["upstreams"]["analytics"] == own
+    # A Service, an autoscaler and a disruption budget like every silo service, and room in
+    # the quota for it at its maximum.
+    for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        assert "analytics" in by_kind(plan.objects, kind), kind
+    quota = by_kind(plan.objects, "ResourceQuota")["bobaku-franchise-quota"]["spec"]["hard"]
+    assert quota == franchise().sizing.quota(len(SILO_SERVICES))
 
 
 def test_the_plan_is_a_function_of_its_inputs() -> None:
@@ -173,6 +207,7 @@ def test_the_routing_entry_has_the_gateways_contract_shape() -> None:
             "payment": "http://payment.bobaku-fr-bdg-1.svc.cluster.local:8080",
             "menu": "http://menu.bobaku-fr-bdg-1.svc.cluster.local:8080",
             "supply": "http://supply.bobaku-fr-bdg-1.svc.cluster.local:8080",
+            "analytics": "http://analytics.bobaku-fr-bdg-1.svc.cluster.local:8080",
         },
         "outlets": ["a", "b"],
         "updated_at": "2026-01-01T00:00:00Z",
@@ -219,7 +254,9 @@ def test_availability_reads_the_deployments_status() -> None:
     assert (some.status, some.reason) == ("False", "ReplicasUnavailable")
     assert "supply 1/2" in some.message
     assert workloads["supply"] == {"replicas": 2, "availableReplicas": 1}
-    all_up, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu", "supply")])
+    missing, _ = availability([deployment(s, 1, 1) for s in ("order", "payment", "menu", "supply")])
+    assert (missing.status, missing.message) == ("Unknown", "not deployed yet: analytics")
+    all_up, _ = availability([deployment(s, 1, 1) for s in SILO_SERVICES])
     assert all_up.status == "True"
 
 

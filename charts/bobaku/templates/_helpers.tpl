@@ -87,6 +87,10 @@ capabilities:
   value: {{ include "bobaku.redisUrl" . | quote }}
 - name: MONGODB_DB_PREFIX
   value: {{ .Values.platform.dbPrefix | quote }}
+{{- /* The routing table: the operator writes it; the gateway routes by it; the pooled
+analytics leaves the detail of a franchise with a silo of its own to that silo. */}}
+- name: ROUTING_BUCKET
+  value: {{ .Values.operator.routingBucket | quote }}
 - name: MONGODB_URL
   valueFrom:
     secretKeyRef:

@@ -53,6 +53,7 @@ from bobaku.services.analytics.domain.model import (
     difference,
     expires_at,
     fold,
+    franchise_of,
     merge,
     minute_live,
 )
@@ -140,7 +141,8 @@ class ProjectionStore:
             ledger = False
             for event in message.events:
                 if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
-                    orders.setdefault(str(order_id), []).append(event)
+                    if self.rules.share.handles(franchise_of(event)):
+                        orders.setdefault(str(order_id), []).append(event)
                 elif event.type.startswith(LEDGER_PREFIX):
                     ledger = True  # any ledger commit moves the position (a tier change too)
             if ledger:
@@ -223,12 +225,13 @@ class ProjectionStore:
 
     def loyalty_keys(self, event: Event) -> list[str]:
         """The ledger counters an event moves (read-model keys, without the prefix): the
-        brand's, and the franchise's when the event names one (points earned on its order)."""
+        brand's, and the franchise's when the event names one (points earned on its order),
+        as far as this instance keeps them (``Rules.share``)."""
         day = event.timestamp.astimezone(self.rules.zone).strftime("%Y-%m-%d")
         keys = [f"l:b:d:{day}", "l:b:total"]
         if fid := event.data.get("franchise_id"):
             keys += [f"l:f:{fid}:d:{day}", f"l:f:{fid}:total"]
-        return keys
+        return [k for k in keys if self.rules.share.keeps(str(fid or ""), k)]
 
     def _live(self, diff: Contribution, now: float) -> Contribution:
         """Leave out minute buckets already expired (they are not kept)."""

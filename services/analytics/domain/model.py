@@ -38,7 +38,7 @@ together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -175,14 +175,53 @@ def buckets(ts: float, zone: ZoneInfo) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Share:
+    """Which figures this instance keeps, pooled or a franchise's silo (``docs/analytics.md``
+    "Pooled and silo").
+
+    - A silo (``silo_of``) keeps its franchise's orders only, and of them the franchise
+      and outlet figures; not the brand's, which are HQ's and the pooled instance's.
+    - The pooled instance keeps every figure of a pooled franchise; of a franchise in
+      ``silos`` (the routing table's, live) only the brand-level figures (scope ``b``,
+      brand-wide customer histories and loyalty), its daily sales totals (HQ's table of
+      franchises) and the directory. Its franchise and outlet detail lives in its silo.
+
+    The default keeps everything (one pooled instance, no silos)."""
+
+    silo_of: str | None = None
+    silos: Container[str] = frozenset()
+
+    def handles(self, franchise_id: str) -> bool:
+        """Whether an order of ``franchise_id`` is this instance's to fold at all."""
+        return self.silo_of is None or franchise_id == self.silo_of
+
+    def keeps(self, franchise_id: str, key: str) -> bool:
+        brand = key.split(":", 2)[1:2] == ["b"]
+        if self.silo_of is not None:
+            return franchise_id == self.silo_of and not brand
+        if franchise_id not in self.silos:
+            return True
+        return brand or key == "x" or key.startswith(f"s:f:{franchise_id}:d:")
+
+    def only(self, franchise_id: str, out: Contribution) -> Contribution:
+        return {k: v for k, v in out.items() if self.keeps(franchise_id, k)}
+
+
+def franchise_of(event: Event) -> str:
+    """The franchise an order event belongs to (its data's, else its subject's tenant)."""
+    return str(event.data.get("franchise_id") or event.tenant or "")
+
+
+@dataclass(frozen=True)
 class Rules:
-    """The business rules the figures depend on."""
+    """The business rules the figures depend on, and the share this instance keeps."""
 
     zone: ZoneInfo
     # Orders whose payment→ready takes longer count as late.
     service_target_s: int = 600
     # Minute buckets are kept this long after their minute (hours and days for ever).
     minute_retention: timedelta = timedelta(days=2)
+    share: Share = field(default_factory=Share)
 
 
 def add_to(out: Contribution, key: str, fld: str, value: int) -> None:
@@ -257,7 +296,7 @@ def contribution(facts: OrderFacts, rules: Rules, now: float) -> Contribution:
             key = f"u:{scope}:{facts.customer_id}"
             add_to(out, key, f"t:{facts.order_id}", int(facts.created_ts))
             add_to(out, key, f"n:{facts.order_id}", net)
-    return out
+    return rules.share.only(facts.franchise_id, out)
 
 
 def _menu(out: Contribution, key: str, lines: Iterable[Mapping[str, Any]]) -> None:

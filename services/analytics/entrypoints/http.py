@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bobaku.kernel.auth import OUTLET_MANAGERS, Principal, Role
 from bobaku.kernel.errors import NotFound, ValidationFailed
 from bobaku.kernel.openapi import Api
-from bobaku.kernel.web import ok, principal, validation_fields
+from bobaku.kernel.web import DEPLOYMENT, ok, principal, validation_fields
 from bobaku.services.analytics.adapters.store import ProjectionStore
 from bobaku.services.analytics.service_layer import views
 from bobaku.services.analytics.service_layer.views import Period
@@ -182,6 +182,8 @@ def scope_view(scope: str) -> dict[str, str | None]:
 def brand_scope(request: web.Request) -> tuple[str, str]:
     who = principal(request)
     who.require_role(Role.HQ_ADMIN)
+    # A franchise's silo keeps no brand figures: they are the pooled instance's.
+    request.app[DEPLOYMENT].guard_brand(subject=who.subject)
     return "b", "brand"
 
 
@@ -189,6 +191,8 @@ def franchise_scope(request: web.Request) -> tuple[str, str]:
     who: Principal = principal(request)
     fid = request.match_info["franchise_id"]
     who.require_franchise(fid)
+    # A silo has only its franchise's figures: another's is a 403, even for HQ.
+    request.app[DEPLOYMENT].guard(fid, subject=who.subject)
     who.require_role(Role.HQ_ADMIN, Role.FRANCHISE_OWNER)
     return f"f:{fid}", fid
 
@@ -197,6 +201,7 @@ def outlet_scope(request: web.Request) -> tuple[str, str]:
     who = principal(request)
     fid, oid = request.match_info["franchise_id"], request.match_info["outlet_id"]
     who.require_outlet(fid, oid)
+    request.app[DEPLOYMENT].guard(fid, subject=who.subject)
     who.require_role(*OUTLET_MANAGERS)
     return f"o:{fid}:{oid}", oid
 

@@ -22,6 +22,7 @@ from bobaku.services.analytics.domain.model import (
     add_to,
     contribution,
     fold,
+    franchise_of,
     merge,
 )
 from bobaku.services.analytics.service_layer.feed import FiguresFeed
@@ -173,7 +174,9 @@ async def rebuild(
                 for event in message.events:
                     events += 1
                     if event.type in ORDER_EVENTS and (order_id := event.data.get("order_id")):
-                        facts[order_id] = fold(facts.get(order_id) or OrderFacts(order_id), event)
+                        if store.rules.share.handles(franchise_of(event)):
+                            known = facts.get(order_id) or OrderFacts(order_id)
+                            facts[order_id] = fold(known, event)
                     elif event.type.startswith(LEDGER_PREFIX):
                         ledger = True
                         if (counter := LOYALTY_EVENTS.get(event.type)) is None:

@@ -1,0 +1,173 @@
+"""Pooled and silo analytics on the real order and loyalty streams and Redis: a franchise
+with a silo of its own has its detail kept by its silo only, and the pooled instance keeps
+the brand-level figures of every franchise, so HQ's brand roll-up stays whole."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from analytics_testing import FR, OUTLET, at, completed, created, line, paid, ready
+
+from bobaku.kernel.bus import EventBus, Message
+from bobaku.kernel.deployment import Deployment
+from bobaku.kernel.errors import TenantForbidden
+from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.eventstore import AggregateStore
+from bobaku.services.analytics.adapters.store import ProjectionStore
+from bobaku.services.analytics.domain.model import Rules, Share
+from bobaku.services.analytics.service_layer import views
+from bobaku.services.analytics.service_layer.handlers import ledger_gaps, rebuild
+from bobaku.services.analytics.service_layer.views import Period
+
+RULES = Rules(zone=ZoneInfo("Asia/Jakarta"), service_target_s=300)
+T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+DAY = Period(T0.date(), T0.date())
+# This test's silo franchise; FR (analytics_testing) stays pooled.
+SILO = f"fr-silo{secrets.token_hex(3)}"
+
+
+def of(franchise: str, event: Event) -> Event:
+    """The event as that franchise's order service writes it."""
+    data = dict(event.data)
+    if "franchise_id" in data:
+        data["franchise_id"] = franchise
+    return event.model_copy(update={"tenant": franchise, "data": data})
+
+
+@pytest.fixture
+async def stores(redis: Any) -> Any:
+    """Three stores on their own keyspaces: everything (one pooled instance, no silos: the
+    reference), the pooled instance beside SILO's silo, and that silo."""
+    made = {
+        name: ProjectionStore(redis, f"t{secrets.token_hex(4)}", replace(RULES, share=share))
+        for name, share in (
+            ("all", Share()),
+            ("pooled", Share(silos=frozenset({SILO}))),
+            ("silo", Share(silo_of=SILO)),
+        )
+    }
+    yield made
+    for store in made.values():
+        for gen in range(1, 4):
+            await store.drop(gen)
+
+
+async def orders_of(bus: EventBus, tag: str) -> list[Message]:
+    """Two paid, made and picked-up orders, one of each franchise, and a cancelled one of
+    the silo franchise, appended to the order stream; their stored messages, in order."""
+    orders = AggregateStore(bus, "order")
+    lines = [line("m001", 2, 41000, ["t001"]), line("m002", 1, 30000, [])]
+    out: list[Message] = []
+    for franchise, order, customer in (
+        (FR, f"ord-sh-{tag}-p", "u-sh-1"),
+        (SILO, f"ord-sh-{tag}-s", "u-sh-1"),  # the same customer, at both franchises
+    ):
+        subject = orders.subject(franchise, order)
+        for event in (
+            created(order, T0, lines, customer=customer),
+            paid(order, T0 + timedelta(seconds=30), 112000, customer=customer),
+            ready(order, T0 + timedelta(seconds=400)),
+            completed(order, T0 + timedelta(seconds=460)),
+        ):
+            await orders.append(subject, [of(franchise, event)], await orders.last_seq(subject))
+        out += await ledger_gaps(bus)(orders.spec.name, subject, 0, 10**9)
+    return out
+
+
+async def earned(bus: EventBus, tag: str) -> list[Message]:
+    """Loyalty points earned on the silo franchise's order, on the (brand-wide) ledger."""
+    ledger = AggregateStore(bus, "loyalty")
+    subject = ledger.subject(None, f"u-sh-{tag}")
+    body = {"customer_id": f"u-sh-{tag}", "order_id": f"ord-sh-{tag}-s", "points": 112}
+    fact = at(
+        new_event(
+            "loyalty.points_earned",
+            {**body, "amount": 112000, "franchise_id": SILO},
+            source="customer-service",
+        ),
+        T0,
+    )
+    await ledger.append(subject, [fact], await ledger.last_seq(subject))
+    return await ledger_gaps(bus)(ledger.spec.name, subject, 0, 10**9)
+
+
+async def test_the_pooled_instance_leaves_a_silo_franchises_detail_to_its_silo(
+    bus: EventBus, stores: dict[str, ProjectionStore]
+) -> None:
+    tag = secrets.token_hex(3)
+    messages = await orders_of(bus, tag) + await earned(bus, tag)
+    moved = {}
+    for name, store in stores.items():
+        moved[name] = {f.franchise_id for f in await store.apply(messages)}
+    everything, pooled, silo = stores["all"], stores["pooled"], stores["silo"]
+    # The silo folds its own franchise's orders only.
+    assert moved == {"all": {FR, SILO}, "pooled": {FR, SILO}, "silo": {SILO}}
+
+    async def sales(store: ProjectionStore, scope: str) -> dict[str, Any]:
+        return dict((await views.sales(store, scope, DAY, "hour", compare=False))["totals"])
+
+    silo_scopes = (f"f:{SILO}", f"o:{SILO}:{OUTLET}")
+    pooled_scopes = (f"f:{FR}", f"o:{FR}:{OUTLET}")
+    # HQ's brand roll-up and its table of franchises, from the pooled instance: whole.
+    assert (await sales(pooled, "b"))["orders"] >= 2
+    assert await sales(pooled, "b") == await sales(everything, "b")
+    assert await views.customers(pooled, "b", DAY) == await views.customers(everything, "b", DAY)
+    assert await views.kitchen(pooled, "b", DAY, "hour") == await views.kitchen(
+        everything, "b", DAY, "hour"
+    )
+    table = (await views.franchises(pooled, DAY))["franchises"]
+    assert table == (await views.franchises(everything, DAY))["franchises"]
+    assert {row["franchise_id"] for row in table} >= {FR, SILO}
+    assert await views.loyalty(pooled, "b", DAY) == await views.loyalty(everything, "b", DAY)
+    # A pooled franchise's detail stays pooled; a silo franchise's is not kept there ...
+    for scope in pooled_scopes:
+        assert await sales(pooled, scope) == await sales(everything, scope)
+        assert await views.menu(pooled, scope, DAY, 5) == await views.menu(
+            everything, scope, DAY, 5
+        )
+    for scope in silo_scopes:
+        assert (await sales(pooled, scope))["placed"] == 0
+        assert (await views.menu(pooled, scope, DAY, 5))["top_items"] == []
+        assert (await views.kitchen(pooled, scope, DAY, "hour"))["totals"]["orders"] == 0
+    assert (await views.loyalty(pooled, f"f:{SILO}", DAY))["issued"] == 0
+    # ... but in the silo, equal to what one instance keeping everything has.
+    for scope in silo_scopes:
+        assert (await sales(silo, scope))["orders"] == 1
+        assert await sales(silo, scope) == await sales(everything, scope)
+        assert await views.menu(silo, scope, DAY, 5) == await views.menu(everything, scope, DAY, 5)
+        assert await views.kitchen(silo, scope, DAY, "hour") == await views.kitchen(
+            everything, scope, DAY, "hour"
+        )
+    assert await views.customers(silo, f"f:{SILO}", DAY) == await views.customers(
+        everything, f"f:{SILO}", DAY
+    )
+    assert (await views.loyalty(silo, f"f:{SILO}", DAY))["issued"] == 112
+    # The silo keeps nothing of the pooled franchise, and no brand figures.
+    for scope in (*pooled_scopes, "b"):
+        assert (await sales(silo, scope))["placed"] == 0
+    assert (await views.loyalty(silo, "b", DAY))["issued"] == 0
+    # Applied again (a redelivery), nothing moves anywhere.
+    for store in stores.values():
+        assert await store.apply(messages) == []
+
+    # The silo rebuilt from the streams equals its live model (the streams hold every
+    # franchise's orders, other tests' too: it folds only its own).
+    gen = await silo.generation()
+    done = await rebuild(bus, silo, switch=False)
+    assert await silo.dump(done.generation) == await silo.dump(gen)
+    await silo.drop(done.generation)
+
+
+def test_a_silo_refuses_brand_and_other_franchises_requests() -> None:
+    silo = Deployment("silo", SILO)
+    silo.guard(SILO)
+    with pytest.raises(TenantForbidden):
+        silo.guard(FR)
+    with pytest.raises(TenantForbidden):
+        silo.guard_brand(subject="u-hq")
+    Deployment().guard_brand()  # pooled: the brand's figures are there
