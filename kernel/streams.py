@@ -143,13 +143,22 @@ EVENTS = Stream(
     "Integration events (facts that are no aggregate's own history); tenant `brand` for "
     "brand-wide ones.",
 )
+# The version of the demo history's generator (services/analytics/domain/history.py and
+# service_layer/seed_history.py), in the history streams' names: a generator that makes a
+# different year writes streams of its own, so a year an older one stored is never counted
+# with it (seed-history deletes the older streams). Bump it with any change to what the
+# generator makes (tests/services/analytics/test_seed_history.py pins a generated day's
+# digest per version).
+HISTORY_VERSION = 2
+ORDER_HISTORY_KIND = f"orderhistoryv{HISTORY_VERSION}"
+LOYALTY_HISTORY_KIND = f"loyaltyhistoryv{HISTORY_VERSION}"
 # A generated past for the demo brand (``make seed-history``): order.* events as the order
 # service writes them, kept apart so that only analytics, which asks for it, ever reads
 # them (no kitchen screen, notification or loyalty ledger acts on a made-up year). It
 # carries no type of its own: its types are ORDER's.
 ORDER_HISTORY = Stream(
-    aggregate_spec("orderhistory"),
-    "es.orderhistory.{tenant}.{order_id}",
+    aggregate_spec(ORDER_HISTORY_KIND),
+    f"es.{ORDER_HISTORY_KIND}.{{tenant}}.{{order_id}}",
     (),
     ("analytics",),
     "The demo brand's generated year of order events (make seed-history), read by analytics "
@@ -159,8 +168,8 @@ ORDER_HISTORY = Stream(
 # customer service's rules and appended as its ledger store appends them, kept apart for the
 # same reason (no customer account or balance of the platform moves with a made-up year).
 LOYALTY_HISTORY = Stream(
-    aggregate_spec("loyaltyhistory"),
-    "es.loyaltyhistory.{tenant}.{customer_id}",
+    aggregate_spec(LOYALTY_HISTORY_KIND),
+    f"es.{LOYALTY_HISTORY_KIND}.{{tenant}}.{{customer_id}}",
     (),
     ("analytics",),
     "The loyalty ledgers of the demo's generated customers (make seed-history), read by "

@@ -6,8 +6,8 @@ same fields into typed values so that the planning code never touches raw dictio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,10 @@ TIER_LABEL = "bobaku.io/tier"
 # brand-level ones for every franchise: docs/analytics.md "Pooled and silo").
 SILO_SERVICES = ("order", "payment", "menu", "supply", "analytics")
 SERVICE_PORT = 8080
+# Memory (MiB: request, limit) a silo service needs whatever the tier: analytics loads
+# statsmodels and pandas for its forecasts, ~200 MiB resident after a fit (measured), over
+# the small tier's 256 MiB limit.
+MEMORY_FLOOR_MI: Mapping[str, tuple[int, int]] = {"analytics": (256, 512)}
 
 
 class Tier(StrEnum):
@@ -64,16 +68,28 @@ class Sizing:
     # PodDisruptionBudget: keep this many available (0: allow one at a time to go).
     min_available: int
 
-    def quota(self, services: int) -> dict[str, str]:
+    def of(self, service: str) -> Sizing:
+        """This tier's sizing for one service: its memory never below the service's floor."""
+        request, limit = MEMORY_FLOOR_MI.get(service, (0, 0))
+        return replace(
+            self,
+            memory_request_mi=max(self.memory_request_mi, request),
+            memory_limit_mi=max(self.memory_limit_mi, limit),
+        )
+
+    def quota(self, services: int | Sequence[str]) -> dict[str, str]:
         # Room for every service at its maximum plus one surge pod each during a rollout.
-        pods = services * (self.max_replicas + 1)
+        names = [""] * services if isinstance(services, int) else list(services)
+        per = self.max_replicas + 1
+        pods = len(names) * per
+        sized = [self.of(name) for name in names]
         return {
             "pods": str(pods),
             "requests.cpu": f"{pods * self.cpu_request_m}m",
-            "requests.memory": f"{pods * self.memory_request_mi}Mi",
+            "requests.memory": f"{per * sum(s.memory_request_mi for s in sized)}Mi",
             "limits.cpu": f"{pods * self.cpu_limit_m}m",
-            "limits.memory": f"{pods * self.memory_limit_mi}Mi",
-            "services": str(services + 4),
+            "limits.memory": f"{per * sum(s.memory_limit_mi for s in sized)}Mi",
+            "services": str(len(names) + 4),
             "services.loadbalancers": "0",
             "services.nodeports": "0",
             "configmaps": "200",

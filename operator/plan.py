@@ -367,7 +367,7 @@ def plan_resource_quota(franchise: Franchise) -> Manifest:
         "metadata": _metadata(
             franchise, RESOURCE_QUOTA, franchise_labels(franchise, **{COMPONENT: "quota"})
         ),
-        "spec": {"hard": franchise.sizing.quota(len(SILO_SERVICES))},
+        "spec": {"hard": franchise.sizing.quota(SILO_SERVICES)},
     }
 
 
@@ -491,7 +491,7 @@ def plan_deployment(
                 },
             },
         ],
-        "resources": _resources(sizing),
+        "resources": _resources(sizing.of(service)),
         "startupProbe": _probe("/healthz", 2, 30),
         "livenessProbe": _probe("/healthz", 10, 3),
         "readinessProbe": _probe("/readyz", 5, 3),

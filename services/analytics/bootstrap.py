@@ -129,7 +129,8 @@ async def seed_history_command(
         f"seeded {done.days} days: {done.orders} orders ({done.events} events) and "
         f"{done.loyalty_events} loyalty facts added, {done.orders_existing} orders and "
         f"{done.loyalty_existing} facts already there ({done.days_skipped} days skipped) "
-        f"in {time.perf_counter() - started:.1f}s",
+        f"in {time.perf_counter() - started:.1f}s"
+        + (f"; an older generator's {', '.join(done.retired)} deleted" if done.retired else ""),
         file=sys.stderr,
     )
     return await rebuild_command(settings)

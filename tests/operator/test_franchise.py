@@ -291,7 +291,7 @@ async def test_a_tier_change_rolls_out_replicas_resources_and_quota(
         assert "maxUnavailable" not in pdb["spec"]
     quota = await admin.get("v1", "ResourceQuota", "bobaku-franchise-quota", ns)
     assert quota is not None
-    assert quota["spec"]["hard"]["pods"] == "44"
+    assert quota["spec"]["hard"]["pods"] == str(len(SILO) * 11)
     namespace = await admin.get("v1", "Namespace", ns)
     assert namespace is not None
     assert namespace["metadata"]["labels"]["bobaku.io/tier"] == "large"

@@ -135,7 +135,14 @@ def test_the_silo_runs_analytics_for_its_franchise_on_a_keyspace_of_its_own() ->
     for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert "analytics" in by_kind(plan.objects, kind), kind
     quota = by_kind(plan.objects, "ResourceQuota")["bobaku-franchise-quota"]["spec"]["hard"]
-    assert quota == franchise().sizing.quota(len(SILO_SERVICES))
+    assert quota == franchise().sizing.quota(SILO_SERVICES)
+    # Its forecasts need more memory than the small tier gives a service: its floor.
+    resources = container["resources"]
+    assert (resources["requests"]["memory"], resources["limits"]["memory"]) == ("256Mi", "512Mi")
+    order = by_kind(plan.objects, "Deployment")["order"]["spec"]["template"]["spec"]
+    assert order["containers"][0]["resources"]["limits"]["memory"] == "256Mi"
+    # Small: at most 2 pods of each service, plus a surge pod each.
+    assert quota["limits.memory"] == f"{3 * (4 * 256 + 512)}Mi"
 
 
 def test_the_plan_is_a_function_of_its_inputs() -> None:
@@ -249,7 +256,8 @@ def test_availability_reads_the_deployments_status() -> None:
     none, _ = availability([])
     assert none.status == "Unknown"
     some, workloads = availability(
-        [deployment(s, 2, 2) for s in ("order", "payment", "menu")] + [deployment("supply", 2, 1)]
+        [deployment(s, 2, 2) for s in ("order", "payment", "menu", "analytics")]
+        + [deployment("supply", 2, 1)]
     )
     assert (some.status, some.reason) == ("False", "ReplicasUnavailable")
     assert "supply 1/2" in some.message

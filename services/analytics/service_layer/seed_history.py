@@ -19,6 +19,12 @@ them (one commit on ``es.loyaltyhistory.brand.<customer>``, with the sequence it
 decided at) to ``ES_LOYALTYHISTORY``, which analytics alone reads: no balance of a real
 account moves. A ledger starts empty at the first day of the run's window.
 
+Versioned: the history streams' names carry the generator's version
+(``kernel/streams.py: HISTORY_VERSION``), and a run first deletes the history streams of
+any other version (:func:`retire_other_versions`), so a year an older generator stored is
+replaced, never counted beside this one's (its days would otherwise look stored, and their
+figures would be the older generator's).
+
 Idempotent: order ids and event ids come from the outlet, day and number, every order
 append expects an empty subject (a second run finds its orders stored and adds nothing), a
 customer's day is not appended again when the ledger's last commit began at or after it, and a day
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -66,6 +73,7 @@ class Seeded:
     events: int = 0
     loyalty_events: int = 0
     loyalty_existing: int = 0  # facts found stored by an earlier run
+    retired: list[str] = field(default_factory=list)  # an older generator's streams, deleted
 
 
 Dated = list[tuple[datetime, LoyaltyEvent]]
@@ -237,12 +245,12 @@ async def seed_history(
         raise ValueError(f"days must be 1..{MAX_DAYS}")
     if not 0 < scale <= 2:
         raise ValueError("scale must be in (0, 2]")
+    done = Seeded(retired=await retire_other_versions(bus, sources))
     store = AggregateStore(bus, sources.order_history)
     ledgers = AggregateStore(bus, sources.loyalty_history)
     await store.start()
     await ledgers.start()
     menu = demo_menu()
-    done = Seeded()
     gate = asyncio.Semaphore(APPENDS_IN_FLIGHT)
     book = LoyaltyBook(seed)
     at_seq: dict[str, int] = {}  # each ledger's last sequence, as this run knows it
@@ -313,3 +321,26 @@ async def _last_commit(
         return 0, None
     events = decode_events(raw.data or b"", raw.headers)
     return int(raw.seq or 0), events[0].timestamp if events else None
+
+
+def _unversioned(kind: str) -> str:
+    return re.sub(r"v\d+$", "", kind)
+
+
+async def retire_other_versions(bus: EventBus, sources: Sources = PLATFORM) -> list[str]:
+    """Delete the history streams another generator version wrote (``ES_ORDERHISTORY``,
+    the unversioned first one, or ``ES_ORDERHISTORYV<n>``, and their loyalty twins) and
+    return their names. A projection that counted them drops them at its next rebuild,
+    which ``seed-history`` ends with."""
+    current = {sources.order_history, sources.loyalty_history}
+    patterns = [
+        re.compile(rf"^ES_{re.escape(_unversioned(kind).upper())}(V\d+)?$") for kind in current
+    ]
+    keep = {f"ES_{kind.upper()}" for kind in current}
+    retired = []
+    for info in await bus.js.streams_info():
+        name = info.config.name
+        if name and name not in keep and any(p.match(name) for p in patterns):
+            await bus.js.delete_stream(name)
+            retired.append(name)
+    return sorted(retired)

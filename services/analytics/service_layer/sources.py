@@ -22,17 +22,16 @@ class Sources:
 
     order: str = "order"
     loyalty: str = "loyalty"
-    order_history: str = "orderhistory"
-    loyalty_history: str = "loyaltyhistory"
+    order_history: str = streams.ORDER_HISTORY_KIND
+    loyalty_history: str = streams.LOYALTY_HISTORY_KIND
 
     @classmethod
     def own(cls, tag: str) -> Sources:
         """Streams of their own (``ES_<TAG>ORDER`` …) for a benchmark run."""
         if not tag.isalnum() or not tag.islower():
             raise ValueError("tag must be lower-case letters and digits")
-        return cls(
-            *(f"{tag}{kind}" for kind in ("order", "loyalty", "orderhistory", "loyaltyhistory"))
-        )
+        kinds = ("order", "loyalty", streams.ORDER_HISTORY_KIND, streams.LOYALTY_HISTORY_KIND)
+        return cls(*(f"{tag}{kind}" for kind in kinds))
 
     def projected(self) -> tuple[tuple[str, StreamSpec], ...]:
         """(consumer name, stream) of every stream the projections read."""

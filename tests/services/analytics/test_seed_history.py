@@ -5,16 +5,22 @@ as the pure model says."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import secrets
 from collections import Counter
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+from nats.js.errors import NotFoundError
 from support import eventually
 
+from bobaku.kernel import streams
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.events import Event
 from bobaku.kernel.events.registry import default_registry
+from bobaku.kernel.eventstore import AggregateStore
 from bobaku.services.analytics.adapters.store import ProjectionStore
 from bobaku.services.analytics.domain import history
 from bobaku.services.analytics.domain.model import (
@@ -32,6 +38,7 @@ from bobaku.services.analytics.service_layer.seed_history import (
     LoyaltyBook,
     demo_menu,
     ledger_events,
+    retire_other_versions,
     seed_history,
 )
 from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
@@ -39,11 +46,78 @@ from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
 ZONE = ZoneInfo("Asia/Jakarta")
 # Days in the past that no real order and no other test touches.
 END, DAYS, SEED, SCALE = date(2024, 3, 14), 3, 11, 0.2
+OLDER_END = date(2023, 9, 1)
+# What each generator version makes of one day (its orders' and ledger facts' ids, types,
+# times and data): a change to the generator that moves it needs a new HISTORY_VERSION
+# (kernel/streams.py) and its digest here, or the year stored by the older generator would
+# pass for this one's.
+GENERATED_DIGEST = {2: "631dd2bc09047ce5"}
 
 
 def generated(book: LoyaltyBook, day: date) -> tuple[list[list[Event]], dict[str, Dated]]:
     sales = list(history.generate(day, 1, seed=SEED * 100_000 + day.toordinal(), scale=SCALE))
     return book.day(history.day_orders(day, sales, demo_menu(), ZONE, SEED))
+
+
+def generated_digest() -> str:
+    book = LoyaltyBook(seed=3)
+    day = date(2026, 3, 7)
+    sales = list(history.generate(day, 1, seed=3, scale=0.3))
+    orders, facts = book.day(history.day_orders(day, sales, demo_menu(), ZONE, seed=3))
+    events = [e for o in orders for e in o]
+    events += [e for c in sorted(facts) for e in ledger_events(c, facts[c])]
+    digest = hashlib.sha256()
+    for e in events:
+        record = [e.id, e.type, e.timestamp.isoformat(), e.tenant, e.data]
+        digest.update(json.dumps(record, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def test_the_generator_makes_what_its_version_says() -> None:
+    got = generated_digest()
+    assert GENERATED_DIGEST.get(streams.HISTORY_VERSION) == got, (
+        f"the generator now makes {got}: bump kernel/streams.py HISTORY_VERSION and record "
+        "the digest under it"
+    )
+    assert streams.ORDER_HISTORY.spec.name == f"ES_ORDERHISTORYV{streams.HISTORY_VERSION}"
+
+
+async def test_an_older_generators_year_is_deleted_and_never_counted(
+    replaying_bus: EventBus, store: ProjectionStore
+) -> None:
+    """History stored by an older generator (the unversioned first one, or another version)
+    is in streams of its own: the rebuild does not read them and seed-history deletes them,
+    so their orders never count beside the current year's."""
+    bus = replaying_bus
+    franchise = f"fr-oldgen{secrets.token_hex(2)}"
+    old_streams = []
+    for kind in ("orderhistory", "orderhistoryv1", "loyaltyhistory"):
+        older = AggregateStore(bus, kind)
+        await older.start()
+        old_streams.append(older.spec.name)
+        if kind.startswith("order"):
+            (order,) = generated(LoyaltyBook(SEED), OLDER_END - timedelta(days=1))[0][:1]
+            moved = [e.model_copy(update={"tenant": franchise, "data": {**e.data,
+                     "franchise_id": franchise}}) for e in order]  # fmt: skip
+            subject = older.subject(franchise, order[0].data["order_id"])
+            await older.append(subject, moved, await older.last_seq(subject))
+    # Not read by a rebuild ...
+    done = await rebuild(bus, store, switch=False)
+    try:
+        (seen,) = await store.rows(["x"], done.generation)
+        assert seen  # (the current streams' orders, other tests' included)
+        assert not [key for key in seen if franchise in key]
+    finally:
+        await store.drop(done.generation)
+    # ... and deleted by the next seed-history, which keeps its own streams.
+    # (A day before the other test's: a ledger's days are stored in time order.)
+    seeded = await seed_history(bus, end=OLDER_END, days=1, zone=ZONE, seed=SEED, scale=SCALE)
+    assert set(old_streams) <= set(seeded.retired)
+    for name in old_streams:
+        with pytest.raises(NotFoundError):
+            await bus.js.stream_info(name)
+    assert await last_seq(bus, streams.ORDER_HISTORY.spec.name) > 0
+    assert await retire_other_versions(bus) == []
 
 
 def test_the_generated_loyalty_is_decided_by_the_customer_services_rules() -> None:

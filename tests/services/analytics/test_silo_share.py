@@ -61,6 +61,7 @@ async def orders_of(bus: EventBus, tag: str) -> list[Message]:
     """Two paid, made and picked-up orders, one of each franchise, and a cancelled one of
     the silo franchise, appended to the order stream; their stored messages, in order."""
     orders = AggregateStore(bus, "order")
+    await orders.start()
     lines = [line("m001", 2, 41000, ["t001"]), line("m002", 1, 30000, [])]
     out: list[Message] = []
     for franchise, order, customer in (
@@ -82,6 +83,7 @@ async def orders_of(bus: EventBus, tag: str) -> list[Message]:
 async def earned(bus: EventBus, tag: str) -> list[Message]:
     """Loyalty points earned on the silo franchise's order, on the (brand-wide) ledger."""
     ledger = AggregateStore(bus, "loyalty")
+    await ledger.start()
     subject = ledger.subject(None, f"u-sh-{tag}")
     body = {"customer_id": f"u-sh-{tag}", "order_id": f"ord-sh-{tag}-s", "points": 112}
     fact = at(
@@ -130,8 +132,17 @@ async def test_the_pooled_instance_leaves_a_silo_franchises_detail_to_its_silo(
         assert await views.menu(pooled, scope, DAY, 5) == await views.menu(
             everything, scope, DAY, 5
         )
+
+    async def hourly(store: ProjectionStore, scope: str) -> int:
+        report = await views.sales(store, scope, DAY, "hour", compare=False)
+        return sum(row["placed"] for row in report["series"])
+
+    # (The franchise's day totals stay: they are HQ's table of franchises.)
+    assert await sales(pooled, f"f:{SILO}") == await sales(everything, f"f:{SILO}")
+    assert (await sales(pooled, f"o:{SILO}:{OUTLET}"))["placed"] == 0
     for scope in silo_scopes:
-        assert (await sales(pooled, scope))["placed"] == 0
+        assert await hourly(pooled, scope) == 0
+        assert await hourly(everything, scope) == 1
         assert (await views.menu(pooled, scope, DAY, 5))["top_items"] == []
         assert (await views.kitchen(pooled, scope, DAY, "hour"))["totals"]["orders"] == 0
     assert (await views.loyalty(pooled, f"f:{SILO}", DAY))["issued"] == 0
@@ -139,6 +150,7 @@ async def test_the_pooled_instance_leaves_a_silo_franchises_detail_to_its_silo(
     for scope in silo_scopes:
         assert (await sales(silo, scope))["orders"] == 1
         assert await sales(silo, scope) == await sales(everything, scope)
+        assert await hourly(silo, scope) == 1
         assert await views.menu(silo, scope, DAY, 5) == await views.menu(everything, scope, DAY, 5)
         assert await views.kitchen(silo, scope, DAY, "hour") == await views.kitchen(
             everything, scope, DAY, "hour"
