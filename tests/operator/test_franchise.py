@@ -121,7 +121,9 @@ async def test_a_franchise_yields_its_namespace_database_services_and_route(
         spec = deployment["spec"]
         assert spec["replicas"] == 1
         container = spec["template"]["spec"]["containers"][0]
-        assert container["resources"]["requests"] == {"cpu": "100m", "memory": "128Mi"}
+        # (analytics: its memory floor, whatever the tier)
+        memory = "256Mi" if service == "analytics" else "128Mi"
+        assert container["resources"]["requests"] == {"cpu": "100m", "memory": memory}
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["command"] == ["python", "-m", f"bobaku.services.{service}"]
@@ -148,7 +150,7 @@ async def test_a_franchise_yields_its_namespace_database_services_and_route(
     assert len(sources) == 2
     quota = await admin.get("v1", "ResourceQuota", "bobaku-franchise-quota", ns)
     assert quota is not None
-    assert quota["spec"]["hard"]["pods"] == "12"
+    assert quota["spec"]["hard"]["pods"] == str(len(SILO) * 3)
     assert quota["spec"]["hard"]["services.loadbalancers"] == "0"
 
     # The gateway's routing entry, in the contract's shape.
