@@ -4,6 +4,7 @@ the brand-level figures of every franchise, so HQ's brand roll-up stays whole.""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,18 +12,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from analytics_testing import FR, OUTLET, at, completed, created, line, paid, ready
+from support import eventually
 
+from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus, Message
 from bobaku.kernel.deployment import Deployment
 from bobaku.kernel.errors import TenantForbidden
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.routing_table import RoutingEntries, routing_key
+from bobaku.kernel.settings import Settings
 from bobaku.services.analytics.adapters.store import ProjectionStore
+from bobaku.services.analytics.bootstrap import build_app
 from bobaku.services.analytics.domain.model import Rules, Share
+from bobaku.services.analytics.entrypoints.consumers import consumer_specs
 from bobaku.services.analytics.service_layer import views
 from bobaku.services.analytics.service_layer.handlers import ledger_gaps, rebuild
 from bobaku.services.analytics.service_layer.views import Period
+from bobaku.services.analytics.settings import AnalyticsSettings
 
 RULES = Rules(zone=ZoneInfo("Asia/Jakarta"), service_target_s=300)
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -57,7 +66,7 @@ async def stores(redis: Any) -> Any:
             await store.drop(gen)
 
 
-async def orders_of(bus: EventBus, tag: str) -> list[Message]:
+async def orders_of(bus: EventBus, tag: str, silo: str = SILO) -> list[Message]:
     """Two paid, made and picked-up orders, one of each franchise, and a cancelled one of
     the silo franchise, appended to the order stream; their stored messages, in order."""
     orders = AggregateStore(bus, "order")
@@ -66,7 +75,7 @@ async def orders_of(bus: EventBus, tag: str) -> list[Message]:
     out: list[Message] = []
     for franchise, order, customer in (
         (FR, f"ord-sh-{tag}-p", "u-sh-1"),
-        (SILO, f"ord-sh-{tag}-s", "u-sh-1"),  # the same customer, at both franchises
+        (silo, f"ord-sh-{tag}-s", "u-sh-1"),  # the same customer, at both franchises
     ):
         subject = orders.subject(franchise, order)
         for event in (
@@ -183,3 +192,83 @@ def test_a_silo_refuses_brand_and_other_franchises_requests() -> None:
     with pytest.raises(TenantForbidden):
         silo.guard_brand(subject="u-hq")
     Deployment().guard_brand()  # pooled: the brand's figures are there
+
+
+async def test_the_services_pooled_and_silo_instances_answer_where_the_figures_are(
+    settings: Settings, bus: EventBus, redis: Any, token_issuer: TokenIssuer
+) -> None:
+    """The analytics process itself, pooled and as the silo: the pooled one learns from
+    the routing table that the franchise has a silo; each answers from what it keeps, and the silo
+    refuses the brand and other franchises, HQ included."""
+    tag = secrets.token_hex(3)
+    silo_fr = f"fr-silo{tag}"  # (its own: the other test names SILO)
+    bucket = f"routing_t{tag}"
+    base = {**settings.model_dump(), "service_name": "analytics", "routing_bucket": bucket}
+    pooled_cfg = AnalyticsSettings(**{**base, "deployment_id": f"t{tag}"})
+    silo_cfg = AnalyticsSettings(
+        **{**base, "deployment_id": f"t{tag}", "deployment_mode": "silo", "franchise_id": silo_fr}
+    )
+    assert silo_cfg.instance_id == f"t{tag}-{silo_fr}" != pooled_cfg.instance_id
+
+    async def silo_entry() -> dict[str, Any]:
+        return {"franchise_id": silo_fr, "mode": "silo", "upstreams": {}, "updated_at": "1"}
+
+    await RoutingEntries(bus, bucket).publish(routing_key(silo_fr), silo_entry)
+    await orders_of(bus, tag, silo_fr)
+    hq = token_issuer.issue("u-hq-sh", [Role.HQ_ADMIN])
+    owner = token_issuer.issue("u-own-sh", [Role.FRANCHISE_OWNER], franchise_id=silo_fr)
+    other = token_issuer.issue("u-own-p", [Role.FRANCHISE_OWNER], franchise_id=FR)
+    day = {"from": T0.date().isoformat(), "to": T0.date().isoformat(), "granularity": "hour"}
+
+    async def get(client: TestClient[Any, Any], path: str, token: str) -> tuple[int, Any]:
+        reply = await client.get(
+            f"/analytics/{path}/sales", params=day, headers={"Authorization": f"Bearer {token}"}
+        )
+        return reply.status, await reply.json()
+
+    def hourly(body: Any) -> int:
+        return sum(row["placed"] for row in body["data"]["series"])
+
+    try:
+        async with (
+            TestClient(TestServer(build_app(pooled_cfg))) as pooled,
+            TestClient(TestServer(build_app(silo_cfg))) as silo,
+        ):
+            mine = f"franchises/{silo_fr}/outlets/{OUTLET}"
+
+            async def counted() -> bool:
+                status, body = await get(silo, mine, owner)
+                _, theirs = await get(pooled, f"franchises/{FR}/outlets/{OUTLET}", hq)
+                return status == 200 and hourly(body) == 1 and hourly(theirs) >= 1
+
+            await eventually(counted, timeout=60, interval=0.5)
+            # The pooled instance: the silo franchise in the brand and HQ's table of
+            # franchises, not its outlet detail.
+            status, body = await get(pooled, "brand", hq)
+            assert status == 200
+            table = {}
+            reply = await pooled.get(
+                "/analytics/brand/franchises", params=day,
+                headers={"Authorization": f"Bearer {hq}"},
+            )  # fmt: skip
+            assert reply.status == 200
+            for row in (await reply.json())["data"]["franchises"]:
+                table[row["franchise_id"]] = row["placed"]
+            assert table[silo_fr] == 1
+            status, body = await get(pooled, mine, hq)
+            assert (status, hourly(body)) == (200, 0)
+            # The silo: its own franchise, for its owner and for HQ; nothing else for anyone.
+            status, body = await get(silo, mine, hq)
+            assert (status, hourly(body)) == (200, 1)
+            for path, token in (("brand", hq), (f"franchises/{FR}", hq), (mine, other)):
+                status, body = await get(silo, path, token)
+                assert status == 403, (path, body)
+                assert body["error"]["code"] == "tenant_forbidden"
+    finally:
+        await bus.js.delete_key_value(bucket)
+        for cfg in (pooled_cfg, silo_cfg):
+            for spec in consumer_specs(cfg.analytics_durable):
+                with contextlib.suppress(Exception):
+                    await bus.js.delete_consumer(spec.stream, f"{cfg.instance_id}-{spec.durable}")
+            store = ProjectionStore(redis, cfg.instance_id, RULES)
+            await store.drop(1)
