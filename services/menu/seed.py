@@ -1,10 +1,10 @@
-"""The demo brand's menu: 5 outlets in two franchises, a boba menu of 24 items in six
-categories, 10 toppings, a seasonal special and Bandung's own prices. The demo outlets
-count nothing: what runs out is ingredients, held by the supply service. The item counts
-the demo once kept here (the seasonal mango drinks and the popping-boba drinks, a few of
-each) were migrated into supply's seed as the ingredients they are made of (its opening
-stock takes leave mango purée and popping boba short), and the menu shows an item sold
-out when supply announces it cannot be made.
+"""The demo brand's menu: 6 outlets in two franchises (one an airport kiosk open around the
+clock), a boba menu of 24 items in six categories, 10 toppings, a seasonal special and
+Bandung's own prices. The demo outlets count nothing: what runs out is ingredients, held by
+the supply service. The item counts the demo once kept here (the seasonal mango drinks and
+the popping-boba drinks, a few of each) were migrated into supply's seed as the ingredients
+they are made of (its opening stock takes leave mango purée and popping boba short), and the
+menu shows an item sold out when supply announces it cannot be made.
 
 :func:`seed_demo` only adds what is missing (``$setOnInsert``), so running it twice — or
 after staff changed prices and hours — changes nothing. Each thing it adds is announced
