@@ -419,8 +419,19 @@ def test_analytics_is_on_with_what_it_needs_and_its_dashboard_reaches_the_hub(he
     public = "wss://hub.bobaku.example/ws"
     objects = render(helm, "--set", f"services.analytics.env.ANALYTICS_HUB_PUBLIC_WS_URL={public}")
     assert deployment_env(objects, "analytics")["ANALYTICS_HUB_PUBLIC_WS_URL"] == public
-    # Only analytics gets it: another service's variables are its own.
+    # Only analytics gets it: another service's variables are its own ...
     assert "ANALYTICS_HUB_PUBLIC_WS_URL" not in deployment_env(objects, "customer")
+    # ... and the operator, for the silo analytics' pages (the silo plan passes it on).
+    from bobaku.operator.config import OperatorSettings
+
+    operator = deployment_env(objects, "bobaku-operator")
+    assert operator["OPERATOR_ANALYTICS_HUB_PUBLIC_WS_URL"] == public
+    assert "operator_analytics_hub_public_ws_url" in OperatorSettings.model_fields
+    # The pooled analytics reads the routing table the operator writes (which franchises
+    # have a silo of their own), as the gateway does: one bucket for all three.
+    objects = render(helm, "--set", "operator.routingBucket=routing_x")
+    for name in ("analytics", "gateway", "bobaku-operator"):
+        assert deployment_env(objects, name)["ROUTING_BUCKET"] == "routing_x", name
     # A variable name the schema does not accept is refused.
     bad = helm_run(
         helm, "template", "bobaku", str(CHART), "--set", "services.analytics.env.bad-name=x",
