@@ -308,7 +308,7 @@ async def _last_commit(
     """The sequence of a subject's last commit and when its first fact happened (0, None if
     the subject is empty)."""
     try:
-        raw = await bus.js.get_last_msg(store.spec.name, subject)
+        raw = await bus.get_last_msg(store.spec.name, subject)
     except NotFoundError:
         return 0, None
     events = decode_events(raw.data or b"", raw.headers)
