@@ -87,6 +87,8 @@ capabilities:
   value: {{ include "bobaku.redisUrl" . | quote }}
 - name: MONGODB_DB_PREFIX
   value: {{ .Values.platform.dbPrefix | quote }}
+- name: DEPLOYMENT_ID
+  value: {{ .Values.platform.deploymentId | quote }}
 - name: MONGODB_URL
   valueFrom:
     secretKeyRef:
