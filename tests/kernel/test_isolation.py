@@ -5,8 +5,10 @@ still works on its own."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from nats.js.api import KeyValueConfig
@@ -172,3 +174,28 @@ async def test_dead_letters_stay_in_their_deployment(pair: tuple[EventBus, Event
     assert [Event.from_json(d["data"]).id for d in letters] == [bad.id]  # type: ignore[arg-type]
     assert letters[0]["headers"]["Bobaku-Dlq-Subject"] == f"events.fr-iso.{TYPE}"  # type: ignore[index]
     assert await read_dead_letters(b) == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# A call that names a stream, subject or bucket to NATS itself, around the bus's mapping.
+RAW_CALL = re.compile(
+    r"\.(js\.(publish|get_msg|get_last_msg|stream_info|add_stream|update_stream|delete_stream"
+    r"|add_consumer|delete_consumer|pull_subscribe|subscribe|key_value|create_key_value)"
+    r"|nc\.(subscribe|publish|request))\("
+)
+
+
+def test_no_component_names_a_stream_or_subject_around_the_bus() -> None:
+    """Every stream, subject and bucket a component hands NATS directly is derived by
+    ``bus.names`` (on the same or a nearby line): a hand-built name would be the same in
+    every deployment, and two platforms would meet on it."""
+    unmapped = []
+    for folder in ("kernel", "services", "hub", "operator"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == ROOT / "kernel" / "bus.py":  # the mapping itself
+                continue
+            lines = path.read_text().splitlines()
+            for n, line in enumerate(lines):
+                if RAW_CALL.search(line) and "names." not in "".join(lines[max(0, n - 3) : n + 4]):
+                    unmapped.append(f"{path.relative_to(ROOT)}:{n + 1}: {line.strip()}")
+    assert unmapped == []
