@@ -19,11 +19,11 @@ the same events in the same run, and the forecast's backtest against seasonal na
    read (ephemeral consumer, decode only) of the same streams;
 6. the backtest: generated history for 3 outlets x 4 items, 4 weekly origins.
 
-Every stream, consumer and Redis key is the run's own (``Sources.own``, a deployment id of
-its own), so it runs beside the suite on the same servers without touching the streams the
-suite seeds and rebuilds from; all are deleted at the end. Prints a table (with the load
-average) and rewrites the "Measured" section of ``docs/analytics.md`` and the "Analytics"
-section of ``docs/performance.md``.
+Every stream, consumer and Redis key is the run's own (a deployment id of its own, so its
+streams carry its prefix: kernel/names.py), so it runs beside the suite on the same servers
+without touching the streams the suite seeds and rebuilds from; all are deleted at the end.
+Prints a table (with the load average) and rewrites the "Measured" section of
+``docs/analytics.md`` and the "Analytics" section of ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from bobaku.services.analytics.service_layer.handlers import (
     stream_messages,
 )
 from bobaku.services.analytics.service_layer.seed_history import seed_history
-from bobaku.services.analytics.service_layer.sources import Sources
+from bobaku.services.analytics.service_layer.sources import PLATFORM
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -160,7 +160,9 @@ async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict
 
     seen: set[str] = set()
     all_seen = asyncio.Event()
-    sub = await bus.nc.subscribe(streams.EVENTS.filter(FIGURES_MOVED, "fr-bench"), cb=moved)
+    sub = await bus.nc.subscribe(
+        bus.names.subject(streams.EVENTS.filter(FIGURES_MOVED, "fr-bench")), cb=moved
+    )
     feed.start()
     consumers = [
         await bus.consume(ConsumerSpec("bench-lag-bare", spec.name, batch=128), bare),
@@ -180,7 +182,7 @@ async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict
                 event = event.model_copy(update={"timestamp": datetime.now(UTC)})
                 if event.type == "order.payment_completed":
                     paid_at[event.data["order_id"]] = time.perf_counter()
-                await bus.js.publish(f"{subject}{i}", event.to_json())
+                await bus.js_publish(f"{subject}{i}", event.to_json())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_seen.wait(), timeout=60)
     finally:
@@ -188,7 +190,7 @@ async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict
             await consumer.stop(grace_s=5)
         await feed.stop()
         await sub.unsubscribe()
-        await bus.js.delete_stream(spec.name)
+        await bus.js.delete_stream(bus.names.stream(spec.name))
         await store.drop(1)
         await redis.aclose()
         await bus.close()
@@ -206,7 +208,7 @@ async def rebuild_year(settings: Settings) -> dict[str, float]:
     redis = redis_from_settings(settings)
     zone = ZoneInfo("Asia/Jakarta")
     store = ProjectionStore(redis, settings.deployment_id, Rules(zone=zone))
-    sources = Sources.own(f"bench{secrets.token_hex(3)}")
+    sources = PLATFORM  # the run's deployment's own ES_ORDER, ES_LOYALTY, …
     try:
         t = time.perf_counter()
         seeded = await seed_history(
@@ -226,7 +228,7 @@ async def rebuild_year(settings: Settings) -> dict[str, float]:
     finally:
         for name in sources.names:
             with contextlib.suppress(Exception):
-                await bus.js.delete_stream(name)
+                await bus.js.delete_stream(bus.names.stream(name))
         await redis.aclose()
         await bus.close()
     return {
@@ -251,7 +253,7 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
         subject = spec.subjects[0].removesuffix(">")
         for i in range(orders):
             for event in order_events(i, t0):
-                await bus.js.publish(f"{subject}{i}", event.to_json())
+                await bus.js_publish(f"{subject}{i}", event.to_json())
                 total += 1
 
         async def nothing(event: Event, delivery: Delivery) -> None:
@@ -267,7 +269,7 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
             bus, spec.name, "bench-projection-1", handler, total, batch=1, batched=True
         )
     finally:
-        await bus.js.delete_stream(spec.name)
+        await bus.js.delete_stream(bus.names.stream(spec.name))
         await store.drop(1)
         await redis.aclose()
         await bus.close()

@@ -293,14 +293,15 @@ def list_operation(
 
 
 async def counters(
-    session: aiohttp.ClientSession, plat: Any, nc: Any, redis: Any, monitor: str | None
-) -> dict[str, float]:
+    session: aiohttp.ClientSession, plat: Any, nc: Any, redis: Any, monitor: str | None,
+    run: ob.Run,
+) -> dict[str, float]:  # fmt: skip
     """Monotonic counts of the platform's work, to subtract around a load."""
     out: dict[str, float] = {}
     js = nc.jetstream(timeout=10)
     for stream in ("ES_ORDER", "ES_PAYMENT", "ES_LOYALTY", "ES_SUPPLY"):
         with contextlib.suppress(Exception):
-            info = await js.stream_info(stream)
+            info = await js.stream_info(run.names.stream(stream))
             out[f"appended {stream}"] = float(info.state.last_seq)
     info = await redis.info("stats")
     out["redis commands"] = float(info["total_commands_processed"])
@@ -411,7 +412,8 @@ async def generate(
     ``stop_at`` (monotonic); returns how many are stored then and the seconds it took."""
     from pymongo import AsyncMongoClient
 
-    bus = await EventBus.connect(base)
+    # The run's deployment: the stored orders go to the streams its platform reads.
+    bus = await EventBus.connect(base.model_copy(update={"nats_deployment_id": run.deployment_id}))
     redis = redis_from_settings(base)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(base.mongodb_url)
     platform_db = mongo[f"{run.db_prefix}_platform"]
@@ -638,8 +640,9 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
                 )  # fmt: skip
                 watch = KitchenWatch()
                 sub = await nc.subscribe(
-                    "es.order.>", cb=watch.on_message, pending_msgs_limit=1_000_000
-                )
+                    run.names.subject("es.order.>"), cb=watch.on_message,
+                    pending_msgs_limit=1_000_000,
+                )  # fmt: skip
                 await nc.flush()
                 pids = {name: r.child.pid for name, r in plat.running.items()}
                 cpu = ob.CpuMeter({**pids, **ob.infra_pids(base)})
@@ -651,12 +654,12 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
                 await asyncio.sleep(2)
                 log(f"order load: {CONCURRENCY} in flight for {ORDER_S:.0f}s")
                 load_average = ob.load_average()
-                before = await counters(session, plat, nc, redis, monitor)
+                before = await counters(session, plat, nc, redis, monitor, run)
                 orders = await timed_load(
                     order_operation(session, actors, watch, placed), ORDER_S, cpu
                 )
                 await asyncio.sleep(2)  # the projections and loyalty finish the last orders
-                after = await counters(session, plat, nc, redis, monitor)
+                after = await counters(session, plat, nc, redis, monitor, run)
                 orders.counts = {k: after.get(k, 0) - before.get(k, 0) for k in after}
                 log(f"  {orders.completed} orders, {orders.errors} errors {orders.first_error}")
                 log(f"list load: {CONCURRENCY} in flight for {LIST_S:.0f}s")
@@ -668,7 +671,9 @@ async def bench(levels: tuple[int, ...]) -> tuple[list[Level], dict[str, str]]:
                     franchise_of = {
                         o: fr for fr, outlets in ob.DEMO_FRANCHISES.items() for o in outlets
                     }
-                    bus = await EventBus.connect(base)
+                    bus = await EventBus.connect(
+                        base.model_copy(update={"nats_deployment_id": run.deployment_id})
+                    )
                     try:
                         tpls = await templates(bus, placed, franchise_of)
                     finally:

@@ -612,6 +612,7 @@ async def bench(
         private_key_pem,
         public_key_pem,
     )
+    from bobaku.kernel.names import names_for
 
     run = secrets.token_hex(3)
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
@@ -620,8 +621,11 @@ async def bench(
     (workdir / "private.pem").write_bytes(private_key_pem(key))
     issuer = TokenIssuer(key, kid="bench", issuer="bobaku-customer", audience="bobaku")
     token = issuer.issue("u-bench", [Role.HQ_ADMIN], ttl_s=3600)
-    stream, root, deployment = f"HUB_BENCH_{run.upper()}", f"hubbench{run}", f"bench-{run}"
-    bucket = f"hub_presence_bench_{run}"
+    # A deployment of the run's own (kernel/names.py): the hub's stream, subjects, bucket and
+    # router consumers are its, under the default hub names, and go with it afterwards.
+    deployment = f"bench-{run}"
+    names = names_for(deployment)
+    stream = names.stream("HUB")
     raw_root = f"benchraw{run}"
     load_before = os.getloadavg()[0]
 
@@ -639,9 +643,6 @@ async def bench(
         "SERVICE_NAME": "hub",
         "JWT_PUBLIC_KEY_FILE": str(workdir / "public.pem"),
         "JWT_KEY_ID": "bench",
-        "HUB_STREAM": stream,
-        "HUB_SUBJECT_PREFIX": root,
-        "HUB_PRESENCE_BUCKET": bucket,
         "DEPLOYMENT_ID": deployment,
         "CONSUMERS_START_AT": "new",
         "HUB_LISTEN_BACKLOG": "4096",
@@ -701,7 +702,7 @@ async def bench(
             async def publish(i: int) -> None:
                 fr = franchises[i % CHANNELS]
                 data = (hub_body % (i, time.time_ns(), i)).encode()
-                task = asyncio.create_task(store(f"{root}.{deployment}.ops.{fr}", data))
+                task = asyncio.create_task(store(names.subject(f"hub.{deployment}.ops.{fr}"), data))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
 
@@ -779,17 +780,11 @@ async def bench(
                 await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
                 proc.kill()
-        for consumer_stream, name in (
-            ("ES_ORDER", "order"),
-            ("ES_PAYMENT", "payment"),
-            ("EVENTS", "notification"),
-        ):
-            with contextlib.suppress(Exception):
-                await js.delete_consumer(consumer_stream, f"{deployment}-{root}-router-{name}")
+        owned = (names.stream(""), f"KV_{names.bucket('')}")
         with contextlib.suppress(Exception):
-            await js.delete_stream(stream)
-        with contextlib.suppress(Exception):
-            await js.delete_key_value(bucket)
+            for info in await js.streams_info():
+                if (info.config.name or "").startswith(owned):
+                    await js.delete_stream(info.config.name)
         await nc.close()
     machine = {
         "cpus": os.cpu_count(),

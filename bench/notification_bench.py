@@ -44,6 +44,7 @@ from launcher import Platform, Process, available, environment, file_logger
 from mailpit_testkit import Mailpit, mailpit_binary
 from support import free_port
 
+from bobaku.kernel import streams
 from bobaku.kernel.auth import TokenIssuer, generate_private_key, private_key_pem, public_key_pem
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
 from bobaku.kernel.events import Event, new_event
@@ -148,7 +149,8 @@ async def baseline(bus: EventBus, users: list[str], n: int, rate: float, run: st
                 done.set()
 
     await bus.consume(
-        ConsumerSpec(f"bench-baseline-{run}", "EVENTS", ("events.brand.loyalty.reward_expiring",),
+        ConsumerSpec(f"bench-baseline-{run}", streams.EVENTS.name,
+                     (streams.EVENTS.filter("loyalty.reward_expiring", "brand"),),
                      deliver_new_only=True),
         on,
     )  # fmt: skip

@@ -191,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings(service_name="operator-bench")
         bus = await EventBus.connect(settings, streams=())
         with contextlib.suppress(Exception):  # nothing was written if the run failed early
-            await bus.js.delete_key_value(bucket)
+            await bus.js.delete_key_value(bus.names.bucket(bucket))
         await bus.close()
         databases = Databases.from_settings(settings)
         for name in await databases.client.list_database_names():

@@ -78,6 +78,7 @@ from bobaku.kernel.auth import (
     public_key_pem,
 )
 from bobaku.kernel.bus import BATCH_HEADER
+from bobaku.kernel.names import Names, names_for
 from bobaku.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -478,6 +479,11 @@ class Run:
     def deployment_id(self) -> str:
         return f"ordbench-{self.run_id}"
 
+    @property
+    def names(self) -> Names:
+        """The run's own streams, subjects and buckets: it never sees another's orders."""
+        return names_for(self.deployment_id)
+
 
 def platform_env(base: Settings, run: Run) -> dict[str, str]:
     return {
@@ -599,8 +605,12 @@ async def clean_up(base: Settings, run: Run, nc: NATS) -> None:
         await client.close()
     if nc.is_connected:
         js = nc.jetstream(timeout=5)
+        owned = (run.names.stream(""), f"KV_{run.names.bucket('')}")
         for stream in await js.streams_info():
             name = stream.config.name or ""
+            if name.startswith(owned):  # the run's own streams and buckets go entirely
+                await js.delete_stream(name)
+                continue
             for consumer in await js.consumers_info(name):
                 durable = consumer.config.durable_name or ""
                 if durable.startswith(f"{run.deployment_id}-"):
@@ -709,7 +719,9 @@ async def bench(concurrency: int, read_s: float, order_s: float, rounds: int = 2
 
             log("orders: POST /api/v1/orders until payment_completed (stock held by supply)")
             watch = PaymentWatch()
-            await nc.subscribe("es.order.>", cb=watch.on_message, pending_msgs_limit=1_000_000)
+            await nc.subscribe(
+                run.names.subject("es.order.>"), cb=watch.on_message, pending_msgs_limit=1_000_000
+            )
             await nc.flush()
 
             async def order_load(name: str) -> tuple[Load, Load]:

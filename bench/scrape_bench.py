@@ -95,7 +95,9 @@ async def bench() -> list[dict[str, Any]]:
                 async with session.get(gateway + MENU_PATH) as resp:
                     await resp.read()
         watch = PaymentWatch()
-        await nc.subscribe("es.order.>", cb=watch.on_message, pending_msgs_limit=100_000)
+        await nc.subscribe(
+            run.names.subject("es.order.>"), cb=watch.on_message, pending_msgs_limit=100_000
+        )
         async with client_session(4) as session:
             place = order_placer(session, gateway, tokens, watch, [])
             await asyncio.gather(*(place(i) for i in range(ORDERS)))

@@ -110,21 +110,21 @@ class ChannelHistory:
     async def start(self) -> int:
         """Create or update the stream; returns its last sequence (where the feed starts)."""
         await self.bus.ensure_stream(self.spec)
-        info = await self.bus.js.stream_info(self.stream)
+        info = await self.bus.stream_info(self.stream)
         created = info.created.timestamp() if info.created else 0.0
         self.epoch = str(int(created * 1_000_000))
         return int(info.state.last_seq)
 
     async def bounds(self) -> tuple[int, int]:
         """The stream's first and last sequence now."""
-        info = await self.bus.js.stream_info(self.stream)
+        info = await self.bus.stream_info(self.stream)
         return int(info.state.first_seq), int(info.state.last_seq)
 
     async def next_after(self, channel: Channel, offset: int) -> StoredPublication | None:
         """The channel's first publication with an offset above ``offset``, if any."""
         subject = channel.subject(self.prefix)
         try:
-            raw = await self.bus.js.get_msg(
+            raw = await self.bus.get_msg(
                 self.stream, seq=offset + 1, subject=subject, next=True, direct=True
             )
         except NotFoundError:
@@ -137,7 +137,7 @@ class ChannelHistory:
 
     async def last_offset(self, subject: str) -> int:
         try:
-            raw = await self.bus.js.get_last_msg(self.stream, subject, direct=True)
+            raw = await self.bus.get_last_msg(self.stream, subject, direct=True)
         except NotFoundError:
             return 0
         return int(raw.seq or 0)
@@ -158,7 +158,7 @@ class ChannelHistory:
                 with tracing.publish_span(
                     subject, headers, **{"bobaku.hub.namespace": route.channel.namespace.value}
                 ):
-                    ack = await self.bus.js.publish(
+                    ack = await self.bus.js_publish(
                         subject, route.body, stream=self.stream, headers=headers
                     )
             except APIError as exc:
@@ -258,9 +258,10 @@ class LiveFeed:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
         )
+        names = self.bus.names
         self._sub = await self.bus.js.subscribe(
-            f"{self.prefix}.>",
-            stream=self.stream,
+            names.subject(f"{self.prefix}.>"),
+            stream=names.stream(self.stream),
             cb=self._on_message,
             ordered_consumer=True,
             config=config,
@@ -278,7 +279,8 @@ class LiveFeed:
 
     async def _on_message(self, msg: Msg) -> None:
         seq = int(msg.metadata.sequence.stream)
-        publication = _publication(msg.subject, seq, msg.headers, msg.data, self.prefix)
+        subject = self.bus.names.local_subject(msg.subject)
+        publication = _publication(subject, seq, msg.headers, msg.data, self.prefix)
         if publication is not None:
             with tracing.consume_span("hub fan-out", msg.headers) as span:
                 try:

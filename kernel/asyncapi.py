@@ -154,7 +154,9 @@ def asyncapi_document(
             "title": "BobaKu events",
             "version": version,
             "description": "Every NATS JetStream subject of the platform and the schema of "
-            "each event it carries.",
+            "each event it carries. Names are those of the default deployment (bobaku); a "
+            "deployment with another DEPLOYMENT_ID prefixes them: streams <id>_<STREAM>, "
+            "subjects <id>.<subject>, key-value buckets <id>_<bucket>.",
         },
         "defaultContentType": "application/json",
         "servers": {"nats": {"host": "nats:4222", "protocol": "nats", "description": "JetStream"}},

@@ -15,6 +15,9 @@
   projection folds them in memory and writes once); the fetch is acknowledged after the
   handler returns. A batch that fails is tried again message by message, so one bad message
   is redelivered or dead-lettered alone and the others are acknowledged.
+- Names are logical in the code (``ES_ORDER``, ``es.order.<tenant>.<id>``); the bus maps
+  them to its deployment's (:mod:`bobaku.kernel.names`) wherever it talks to the server, so
+  two deployments on one NATS never see each other's streams, subjects or buckets.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from pydantic import ValidationError
 from bobaku.kernel import tracing
 from bobaku.kernel.context import correlation_id_var, trace_id_var
 from bobaku.kernel.events import Event, SchemaRegistry, default_registry
+from bobaku.kernel.names import Names, names_for
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.telemetry import (
     CONSUMER_HANDLE_SECONDS,
@@ -83,11 +87,12 @@ class StreamSpec:
     # Keep at most this many messages per subject (-1: no limit), e.g. a bounded history.
     max_msgs_per_subject: int = -1
 
-    def config(self) -> StreamConfig:
+    def config(self, names: Names | None = None) -> StreamConfig:
+        names = names or names_for()
         return StreamConfig(
-            name=self.name,
+            name=names.stream(self.name),
             description=self.description or None,
-            subjects=list(self.subjects),
+            subjects=list(names.subjects(self.subjects)),
             storage=self.storage,
             max_age=self.max_age_s,
             duplicate_window=self.duplicate_window_s,
@@ -124,8 +129,8 @@ class ConsumerSpec:
     # several replicas pulling. None: a few batches' worth.
     max_ack_pending: int | None = None
 
-    def config(self) -> ConsumerConfig:
-        filters = list(self.filter_subjects)
+    def config(self, names: Names | None = None) -> ConsumerConfig:
+        filters = list((names or names_for()).subjects(self.filter_subjects))
         return ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -217,12 +222,16 @@ class EventBus:
         registry: SchemaRegistry | None = None,
         *,
         deployment_id: str = "bobaku",
+        names: Names | None = None,
         new_consumers_start_at_new: bool = False,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=5.0)
         self.registry = registry or default_registry()
+        # Durables are named by deployment_id; streams, subjects and buckets by ``names``
+        # (the same deployment unless Settings.nats_deployment_id says otherwise).
         self.deployment_id = deployment_id
+        self.names = names or names_for(deployment_id)
         self.new_consumers_start_at_new = new_consumers_start_at_new
         self._consumers: list[Consumer] = []
 
@@ -245,6 +254,7 @@ class EventBus:
             nc,
             registry,
             deployment_id=settings.instance_id,
+            names=settings.nats_names,
             new_consumers_start_at_new=settings.consumers_start_at == "new",
         )
         for spec in streams:
@@ -256,21 +266,60 @@ class EventBus:
         return bool(self.nc.is_connected)
 
     async def key_value(self, config: KeyValueConfig) -> KeyValue:
-        """The key-value bucket ``config.bucket``, created with ``config`` if it is not
-        there yet (either side of a bucket may start first)."""
+        """This deployment's key-value bucket ``config.bucket``, created with ``config`` if
+        it is not there yet (either side of a bucket may start first)."""
+        config = replace(config, bucket=self.names.bucket(config.bucket))
         try:
             return await self.js.key_value(config.bucket)
         except BucketNotFoundError:
             return await self.js.create_key_value(config)
 
+    async def existing_key_value(self, bucket: str) -> KeyValue:
+        """This deployment's bucket ``bucket``; ``BucketNotFoundError`` when it is not there."""
+        return await self.js.key_value(self.names.bucket(bucket))
+
     async def ensure_stream(self, spec: StreamSpec) -> None:
         """Create the stream, or bring an existing one in line with the spec."""
+        config = spec.config(self.names)
         try:
-            await self.js.stream_info(spec.name)
+            await self.js.stream_info(self.names.stream(spec.name))
         except NotFoundError:
-            await self.js.add_stream(spec.config())
+            await self.js.add_stream(config)
         else:
-            await self.js.update_stream(spec.config())
+            await self.js.update_stream(config)
+
+    # Reads of this deployment's streams by their logical names (subjects logical too).
+    async def stream_info(self, stream: str) -> Any:
+        return await self.js.stream_info(self.names.stream(stream))
+
+    async def get_msg(self, stream: str, *, seq: int, subject: str | None = None,
+                      next: bool = False, direct: bool = False) -> Any:  # fmt: skip
+        raw = await self.js.get_msg(
+            self.names.stream(stream), seq=seq, next=next, direct=direct,
+            subject=self.names.subject(subject) if subject else None,
+        )  # fmt: skip
+        if raw.subject:
+            raw.subject = self.names.local_subject(raw.subject)
+        return raw
+
+    async def get_last_msg(self, stream: str, subject: str, *, direct: bool = False) -> Any:
+        raw = await self.js.get_last_msg(
+            self.names.stream(stream), self.names.subject(subject), direct=direct
+        )
+        if raw.subject:
+            raw.subject = self.names.local_subject(raw.subject)
+        return raw
+
+    async def js_publish(
+        self, subject: str, payload: bytes, *, headers: dict[str, str] | None = None,
+        stream: str | None = None,
+    ) -> PubAck:  # fmt: skip
+        """Publish raw bytes on this deployment's ``subject`` (what the aggregate store and
+        the hub append); :meth:`publish` is the one for events."""
+        return await self.js.publish(
+            self.names.subject(subject), payload, headers=headers,
+            stream=self.names.stream(stream) if stream else None,
+        )  # fmt: skip
 
     async def publish(self, event: Event, subject: str | None = None) -> PubAck:
         """Validate and publish one integration event; the server drops a repeat of its id."""
@@ -278,7 +327,7 @@ class EventBus:
         subject = subject or event_subject(event)
         headers = {"Nats-Msg-Id": event.id}
         with tracing.publish_span(subject, headers, **{"bobaku.event.type": event.type}):
-            ack = await self.js.publish(subject, event.to_json(), headers=headers)
+            ack = await self.js_publish(subject, event.to_json(), headers=headers)
         EVENTS_PUBLISHED.labels(
             type=event.type, tenant=event.tenant or "brand", duplicate=str(bool(ack.duplicate))
         ).inc()
@@ -310,12 +359,13 @@ class EventBus:
             durable=f"{self.deployment_id}-{spec.durable}",
             deliver_new_only=spec.deliver_new_only or self.new_consumers_start_at_new,
         )
-        await self.js.add_consumer(spec.stream, spec.config())
+        stream = self.names.stream(spec.stream)
+        await self.js.add_consumer(stream, spec.config(self.names))
         # Zero-valued series from the start: "no dead letters yet" is data, not a gap.
         EVENTS_DEAD_LETTERED.labels(consumer=spec.durable)
         EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
         CONSUMER_PENDING.labels(spec.durable)
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=stream)
         return spec, sub
 
     def _started(self, consumer: Consumer) -> Consumer:
@@ -329,7 +379,7 @@ class EventBus:
             DLQ_REASON: reason[:2000],
             DLQ_FROM_STREAM: spec.stream,
             DLQ_FROM_CONSUMER: spec.durable,
-            DLQ_FROM_SUBJECT: msg.subject,
+            DLQ_FROM_SUBJECT: self.names.local_subject(msg.subject),
             DLQ_FROM_SEQ: str(meta.sequence.stream),
             DLQ_DELIVERIES: str(meta.num_delivered),
             # Dead-lettering the same stored message twice keeps one copy.
@@ -337,7 +387,7 @@ class EventBus:
         }
         if msg.headers and msg.headers.get(BATCH_HEADER):
             headers[BATCH_HEADER] = msg.headers[BATCH_HEADER]
-        await self.js.publish(
+        await self.js_publish(
             f"{DLQ_SUBJECT_PREFIX}.{spec.stream}.{spec.durable}", msg.data, headers=headers
         )
         EVENTS_DEAD_LETTERED.labels(consumer=spec.durable).inc()
@@ -445,7 +495,11 @@ class Consumer:
             return
         try:
             for index, event in enumerate(events):
-                delivery = Delivery(msg.subject, meta.stream, meta.sequence.stream, attempt, index)
+                delivery = Delivery(
+                    self.bus.names.local_subject(msg.subject),
+                    self.bus.names.local_stream(meta.stream),
+                    meta.sequence.stream, attempt, index,
+                )  # fmt: skip
                 tokens = (
                     correlation_id_var.set(event.metadata.correlation_id),
                     trace_id_var.set(tracing.current_trace_id() or event.metadata.trace_id),
@@ -510,9 +564,10 @@ class BatchConsumer(Consumer):
             except (ValidationError, ValueError) as exc:
                 await self._give_up(msg, f"poison message: not a valid event envelope: {exc}")
                 continue
+            names = self.bus.names
             delivery = Delivery(
-                msg.subject, meta.stream, meta.sequence.stream, attempt,
-                after_seq=after_seq_of(msg.headers),
+                names.local_subject(msg.subject), names.local_stream(meta.stream),
+                meta.sequence.stream, attempt, after_seq=after_seq_of(msg.headers),
             )  # fmt: skip
             ready.append((msg, Message(events, delivery)))
         if not ready:
@@ -567,7 +622,7 @@ async def read_dead_letters(
     seq = 1
     while len(out) < limit:
         try:
-            raw = await bus.js.get_msg(DLQ_STREAM, seq=seq, subject=subject, next=True)
+            raw = await bus.get_msg(DLQ_STREAM, seq=seq, subject=subject, next=True)
         except NotFoundError:
             break
         out.append({"seq": raw.seq, "headers": raw.headers or {}, "data": raw.data})

@@ -63,7 +63,7 @@ class AggregateStore:
     async def start(self) -> None:
         await self.bus.ensure_stream(self.spec)
         if self.snapshot_every:
-            await self.bus.js.create_key_value(
+            await self.bus.key_value(
                 KeyValueConfig(bucket=self._snapshot_bucket, history=1, storage=StorageType.FILE)
             )
 
@@ -87,7 +87,7 @@ class AggregateStore:
         headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_seq)
         try:
             with tracing.publish_span(subject, headers, **{"bobaku.event.type": events[0].type}):
-                ack = await self.bus.js.publish(subject, body, headers=headers)
+                ack = await self.bus.js_publish(subject, body, headers=headers)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise ConcurrencyConflict(subject, expected_seq) from exc
@@ -98,7 +98,7 @@ class AggregateStore:
 
     async def last_seq(self, subject: str) -> int:
         try:
-            raw = await self.bus.js.get_last_msg(self.spec.name, subject)
+            raw = await self.bus.get_last_msg(self.spec.name, subject)
         except NotFoundError:
             return 0
         return int(raw.seq or 0)
@@ -112,7 +112,7 @@ class AggregateStore:
         while seq <= last:
             try:
                 AGGREGATE_MESSAGES_READ.labels(self.kind).inc()
-                raw = await self.bus.js.get_msg(self.spec.name, seq=seq, subject=subject, next=True)
+                raw = await self.bus.get_msg(self.spec.name, seq=seq, subject=subject, next=True)
             except NotFoundError:
                 break
             if raw.seq is None or raw.seq > last:
@@ -137,7 +137,7 @@ class AggregateStore:
         state, after = initial(), 0
         use_snapshots = bool(self.snapshot_every and encode and decode)
         if use_snapshots and decode is not None:
-            kv = await self.bus.js.key_value(self._snapshot_bucket)
+            kv = await self.bus.existing_key_value(self._snapshot_bucket)
             try:
                 entry = await kv.get(subject)
                 saved = json.loads(entry.value or b"{}")
@@ -148,7 +148,7 @@ class AggregateStore:
         for event in stream.events:
             state = apply(state, event)
         if use_snapshots and encode is not None and len(stream.events) >= self.snapshot_every:
-            kv = await self.bus.js.key_value(self._snapshot_bucket)
+            kv = await self.bus.existing_key_value(self._snapshot_bucket)
             await kv.put(
                 subject, json.dumps({"state": encode(state), "last_seq": stream.last_seq}).encode()
             )

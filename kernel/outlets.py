@@ -95,7 +95,8 @@ class OutletDirectory:
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring a malformed %s on %s", OUTLET_CHANGED, msg.subject)
 
-        self._subscription = await bus.nc.subscribe(EVENTS.filter(OUTLET_CHANGED), cb=on_change)
+        subject = bus.names.subject(EVENTS.filter(OUTLET_CHANGED))  # this deployment's
+        self._subscription = await bus.nc.subscribe(subject, cb=on_change)
 
     async def stop(self) -> None:
         if self._subscription is not None:

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bobaku.kernel.names import Names, names_for
+
 DEVELOPMENT_ENVIRONMENTS = frozenset({"dev", "test"})
 
 
@@ -47,11 +49,17 @@ class Settings(BaseSettings):
 
     # Events
     event_max_deliveries: int = Field(default=5, ge=1, le=100)
-    # Names this deployment's durable consumers (``<deployment_id>-<consumer>``), so two
-    # deployments sharing a NATS server (a test run beside `make run`) never share a
-    # consumer. ``new``: a consumer created now starts at new messages (test runs), instead
-    # of replaying the streams' whole history (``all``, what a fresh deployment wants).
+    # Names this deployment: its durable consumers (``<deployment_id>-<consumer>``) and,
+    # unless it is the default ``bobaku``, its streams, subjects and buckets (a prefix, see
+    # kernel/names.py), so two deployments sharing a NATS server (a benchmark beside `make
+    # run`) never share a consumer nor see each other's events.
     deployment_id: str = Field(default="bobaku", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    # Whose streams, subjects and key-value buckets this process uses (kernel/names.py):
+    # unset, its own deployment's. Set it to run consumers of one's own (named by
+    # DEPLOYMENT_ID) over another deployment's data, e.g. a second analytics in a test.
+    nats_deployment_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    # ``new``: a consumer created now starts at new messages (test runs), instead of
+    # replaying the streams' whole history (``all``, what a fresh deployment wants).
     consumers_start_at: Literal["all", "new"] = "all"
 
     # JWT: RS256/ES256/EdDSA public keys (PEM) that verify tokens; the private key only
@@ -124,6 +132,18 @@ class Settings(BaseSettings):
                 "on a development machine)"
             )
         return self
+
+    @property
+    def nats_names(self) -> Names:
+        """The streams, subjects and buckets this process uses (kernel/names.py)."""
+        return names_for(self.nats_deployment_id or self.deployment_id)
+
+    @field_validator("deployment_id", "nats_deployment_id")
+    @classmethod
+    def _deployment_names(cls, v: str | None) -> str | None:
+        if v is not None:
+            names_for(v)  # refuses a reserved id (one that is a subject root)
+        return v
 
     @field_validator("nats_url")
     @classmethod

@@ -109,6 +109,9 @@ class Environment:
                 # The operator's own mode: a silo is a development mode only when the
                 # platform is (its processes then accept the documented default secrets).
                 ("ENVIRONMENT", settings.environment),
+                # The platform's streams, subjects and buckets (kernel/names.py): a silo
+                # reads and writes the same deployment's, whatever its DEPLOYMENT_ID.
+                ("NATS_DEPLOYMENT_ID", settings.nats_names.deployment_id),
                 ("CUSTOMER_URL", settings.customer_url),
                 ("PROVIDER_SIM_URL", settings.provider_sim_url),
                 ("HUB_URL", settings.hub_url),

@@ -60,6 +60,10 @@ def settings(jwt_key_files: tuple[Path, Path]) -> Settings:
         mongodb_db_prefix=f"t{RUN_ID}",
         event_max_deliveries=3,
         deployment_id=f"t{RUN_ID}",
+        # The suite's processes and buses share the default deployment's streams, subjects
+        # and buckets (on the suite's own NATS), each with consumers named by its own
+        # DEPLOYMENT_ID; tests/kernel/test_isolation.py runs deployments of their own.
+        nats_deployment_id="bobaku",
         consumers_start_at="new",
         jwt_private_key_file=jwt_key_files[0],
         jwt_public_key_file=jwt_key_files[1],

@@ -36,6 +36,15 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s; last result: {last!r}")
 
 
+async def delete_deployment(js: Any, names: Any) -> None:
+    """Delete every stream and key-value bucket of a test's own deployment (kernel/names.py)."""
+    assert names.isolated, "the default deployment's streams are the suite's"
+    owned = (names.stream(""), f"KV_{names.bucket('')}")
+    for info in await js.streams_info():
+        if (info.config.name or "").startswith(owned):
+            await js.delete_stream(info.config.name)
+
+
 def free_port() -> int:
     """A free port below the kernel's ephemeral range (32768+), where outgoing connections
     could otherwise take it between our check and the server's bind."""

@@ -61,6 +61,8 @@ def hub_env(settings: Settings) -> dict[str, str]:
         "DEPLOYMENT_ID": settings.deployment_id,
         "CONSUMERS_START_AT": "new",
         "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
         "JWT_PUBLIC_KEY_FILE": str(settings.jwt_public_key_file),
         "JWT_KEY_ID": settings.jwt_key_id,
         "JWT_ISSUER": settings.jwt_issuer,

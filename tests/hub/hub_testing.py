@@ -252,7 +252,7 @@ class Producers:
     """Writes the source streams as the order and payment services do (aggregate appends)."""
 
     def __init__(self, bus: EventBus) -> None:
-        shared = EventBus(bus.nc, permissive_registry(ORDER_TYPES + PAYMENT_TYPES))
+        shared = EventBus(bus.nc, permissive_registry(ORDER_TYPES + PAYMENT_TYPES), names=bus.names)
         self.orders = AggregateStore(shared, "order")
         self.payments = AggregateStore(shared, "payment")
         self.bus = bus

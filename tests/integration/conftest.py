@@ -48,6 +48,8 @@ async def platform(
     assert not missing, f"platform processes missing from this checkout: {sorted(missing)}"
     extra = {
         "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
         "REDIS_URL": settings.redis_url,
         "MONGODB_URL": settings.mongodb_url,
         "MONGODB_DB_PREFIX": f"{settings.mongodb_db_prefix}p",

@@ -221,7 +221,7 @@ async def test_a_batch_consumer_hands_over_a_fetch_at_once_and_acks_it_after(
         batches.append(messages)
 
     # A consumer that starts at the stream's beginning (the suite's start at new messages).
-    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id)
+    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id, names=bus.names)
     consumer = await replaying.consume_batches(consumer_spec(stream, "batches", batch=32), handler)
     spec = consumer.spec
     await eventually(lambda: asyncio.sleep(0, result=sum(len(b) for b in batches) == 12))
@@ -252,7 +252,7 @@ async def test_a_failing_batch_is_retried_message_by_message_and_only_the_bad_on
                 raise ValueError("outlet unknown")
         applied.extend(m.events[0].id for m in messages)
 
-    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id)
+    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id, names=bus.names)
     consumer = await replaying.consume_batches(
         consumer_spec(stream, "batchfail", batch=32), handler
     )
@@ -290,7 +290,7 @@ async def test_a_batch_message_knows_the_subject_sequence_it_was_appended_after(
     async def handler(messages: list[Message]) -> None:
         seen.extend(messages)
 
-    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id)
+    replaying = EventBus(bus.nc, deployment_id=bus.deployment_id, names=bus.names)
     consumer = await replaying.consume_batches(consumer_spec(stream, "after"), handler)
     await eventually(lambda: asyncio.sleep(0, result=len(seen) == 3))
     await consumer.stop(grace_s=2)

@@ -88,6 +88,8 @@ def test_the_chart_uses_external_servers_when_asked(helm: Path) -> None:
         "redis.enabled=false,redis.url=redis://redis.example:6379/0",
         "--set",
         "mongodb.enabled=false,mongodb.existingSecret=mongo-credentials",
+        "--set",
+        "platform.deploymentId=acme",  # a second platform on that NATS server
     )
     names = {o["metadata"]["name"] for o in objects}
     assert not {"nats", "redis", "mongodb", "bobaku-mongodb"} & names
@@ -96,6 +98,7 @@ def test_the_chart_uses_external_servers_when_asked(helm: Path) -> None:
     )
     env = {e["name"]: e for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["NATS_URL"]["value"] == "nats://nats.example:4222"
+    assert env["DEPLOYMENT_ID"]["value"] == "acme"  # its streams, subjects, buckets: acme_…
     assert env["MONGODB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "mongo-credentials"
 
 

@@ -298,6 +298,10 @@ def test_silo_services_are_told_where_the_platform_and_each_other_are() -> None:
         Environment.from_settings(OperatorSettings(analytics_url="http://an:1")).platform_env
     )
     assert told["ANALYTICS_URL"] == "http://an:1"
+    # and whose NATS streams are the platform's (a silo of deployment "acme" joins them).
+    assert told["NATS_DEPLOYMENT_ID"] == "bobaku"
+    acme = OperatorSettings(deployment_id="acme")
+    assert dict(Environment.from_settings(acme).platform_env)["NATS_DEPLOYMENT_ID"] == "acme"
     # Every silo service (supply among them) calls the others' /internal routes with the
     # platform's service token, from the Secret the operator copies into the namespace.
     for service, deployment in by_kind(objects, "Deployment").items():

@@ -23,6 +23,8 @@ async def test_a_crashed_process_is_restarted_and_the_others_keep_running(
     ]
     extra = {
         "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
         "REDIS_URL": settings.redis_url,
         "MONGODB_URL": settings.mongodb_url,
         "MONGODB_DB_PREFIX": f"{settings.mongodb_db_prefix}s",

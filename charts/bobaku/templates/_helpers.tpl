@@ -91,6 +91,8 @@ capabilities:
 analytics leaves the detail of a franchise with a silo of its own to that silo. */}}
 - name: ROUTING_BUCKET
   value: {{ .Values.operator.routingBucket | quote }}
+- name: DEPLOYMENT_ID
+  value: {{ .Values.platform.deploymentId | quote }}
 - name: MONGODB_URL
   valueFrom:
     secretKeyRef:

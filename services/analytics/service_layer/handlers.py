@@ -40,7 +40,7 @@ def ledger_gaps(bus: EventBus) -> Filler:
         seq = after + 1
         while seq < before:
             try:
-                raw = await bus.js.get_msg(stream, seq=seq, subject=subject, next=True)
+                raw = await bus.get_msg(stream, seq=seq, subject=subject, next=True)
             except NotFoundError:
                 break
             if raw.seq is None or raw.seq >= before:
@@ -83,14 +83,14 @@ async def stream_messages(
     if upto_seq <= after_seq:
         return
     try:
-        state = (await bus.js.stream_info(stream)).state
+        state = (await bus.stream_info(stream)).state
     except NotFoundError:
         return
     if state.messages == 0 or upto_seq < state.first_seq:
         return  # purged
     sub = await bus.js.pull_subscribe(
-        ">",
-        stream=stream,
+        bus.names.subject(">"),
+        stream=bus.names.stream(stream),
         config=ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=after_seq + 1,
@@ -115,8 +115,9 @@ async def stream_messages(
                 except ValueError:
                     events = []  # a poison message is the live consumer's to dead-letter
                 delivery = Delivery(
-                    msg.subject, stream, seq, 1, after_seq=after_seq_of(msg.headers)
-                )
+                    bus.names.local_subject(msg.subject), stream, seq, 1,
+                    after_seq=after_seq_of(msg.headers),
+                )  # fmt: skip
                 out.append(Message(events, delivery))
             if out:
                 yield out
@@ -127,7 +128,7 @@ async def stream_messages(
 
 async def last_seq(bus: EventBus, stream: str) -> int:
     try:
-        info = await bus.js.stream_info(stream)
+        info = await bus.stream_info(stream)
     except NotFoundError:
         return 0
     return int(info.state.last_seq)

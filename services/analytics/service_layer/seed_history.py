@@ -316,7 +316,7 @@ async def _last_commit(
     """The sequence of a subject's last commit and when its first fact happened (0, None if
     the subject is empty)."""
     try:
-        raw = await bus.js.get_last_msg(store.spec.name, subject)
+        raw = await bus.get_last_msg(store.spec.name, subject)
     except NotFoundError:
         return 0, None
     events = decode_events(raw.data or b"", raw.headers)
@@ -340,7 +340,11 @@ async def retire_other_versions(bus: EventBus, sources: Sources = PLATFORM) -> l
     retired = []
     for info in await bus.js.streams_info():
         name = info.config.name
-        if name and name not in keep and any(p.match(name) for p in patterns):
+        # Only this deployment's streams (kernel/names.py): another's are not ours to retire.
+        if not name or bus.names.stream(bus.names.local_stream(name)) != name:
+            continue
+        local = bus.names.local_stream(name)
+        if local not in keep and any(p.match(local) for p in patterns):
             await bus.js.delete_stream(name)
-            retired.append(name)
+            retired.append(local)
     return sorted(retired)

@@ -1,10 +1,9 @@
-"""The streams the projections read, by role: the platform's, or a benchmark's own.
+"""The streams the projections read, by role.
 
 Every stream here is an event-sourced aggregate kind (``kernel/streams.py``): the orders,
 the loyalty ledgers, and the demo's generated past of both (``make seed-history``). The
-service always reads :data:`PLATFORM`; the benchmark reads and writes a set of its own
-(:meth:`Sources.own`), so it can run beside the suite, which seeds and rebuilds from the
-platform's streams on the same servers.
+service reads :data:`PLATFORM`. (A benchmark beside the suite runs as a deployment of its
+own, whose streams carry its prefix: ``kernel/names.py``.)
 """
 
 from __future__ import annotations
@@ -24,14 +23,6 @@ class Sources:
     loyalty: str = "loyalty"
     order_history: str = streams.ORDER_HISTORY_KIND
     loyalty_history: str = streams.LOYALTY_HISTORY_KIND
-
-    @classmethod
-    def own(cls, tag: str) -> Sources:
-        """Streams of their own (``ES_<TAG>ORDER`` …) for a benchmark run."""
-        if not tag.isalnum() or not tag.islower():
-            raise ValueError("tag must be lower-case letters and digits")
-        kinds = ("order", "loyalty", streams.ORDER_HISTORY_KIND, streams.LOYALTY_HISTORY_KIND)
-        return cls(*(f"{tag}{kind}" for kind in kinds))
 
     def projected(self) -> tuple[tuple[str, StreamSpec], ...]:
         """(consumer name, stream) of every stream the projections read."""

@@ -52,7 +52,7 @@ class ExpiryCalendar:
 
     async def _outlive_the_validity(self) -> None:
         """A longer validity than the bucket was made for: keep entries long enough."""
-        info = await self.bus.js.stream_info(f"KV_{self.bucket}")
+        info = await self.bus.js.stream_info(f"KV_{self.bus.names.bucket(self.bucket)}")
         if info.config.max_age and info.config.max_age < self.ttl_s:
             info.config.max_age = self.ttl_s
             await self.bus.js.update_stream(info.config)

@@ -112,7 +112,7 @@ class KitchenPresence:
             await asyncio.sleep(self.retry_s)
 
     async def _watch(self) -> None:
-        kv = await self.bus.js.key_value(self.bucket)
+        kv = await self.bus.existing_key_value(self.bucket)
         self._ttl_s = (await kv.status()).ttl or None
         watcher = await kv.watch(f"{self.scope}.>")
         mirror: dict[str, dict[str, float]] = {}

@@ -34,7 +34,7 @@ async def store(redis: Any) -> AsyncIterator[ProjectionStore]:
 async def replaying_bus(bus: EventBus) -> AsyncIterator[EventBus]:
     """The session's connection, with consumers that start at the beginning of a stream
     (as the analytics service's do), named apart for each test."""
-    own = EventBus(bus.nc, deployment_id=f"t{secrets.token_hex(4)}")
+    own = EventBus(bus.nc, deployment_id=f"t{secrets.token_hex(4)}", names=bus.names)
     for kind in ("order", "loyalty"):
         await AggregateStore(own, kind).start()
     yield own

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from nats.js.errors import NotFoundError
-from support import eventually
+from support import delete_deployment, eventually
 
 from bobaku.kernel import streams
 from bobaku.kernel.bus import EventBus
@@ -41,7 +41,7 @@ from bobaku.services.analytics.service_layer.seed_history import (
     retire_other_versions,
     seed_history,
 )
-from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
+from bobaku.services.analytics.service_layer.sources import PLATFORM
 
 ZONE = ZoneInfo("Asia/Jakarta")
 # Days in the past that no real order and no other test touches.
@@ -236,26 +236,25 @@ async def test_seed_history_stores_each_order_once_and_the_projections_count_it(
 async def test_a_benchmark_seeds_and_rebuilds_on_streams_of_its_own(
     replaying_bus: EventBus, store: ProjectionStore
 ) -> None:
-    """What lets ``make bench-analytics`` run beside the suite: its year goes to streams of
-    its own and its rebuild reads only those, leaving the platform's streams (which the
-    suite seeds and rebuilds from) as they were."""
-    bus = replaying_bus
-    own = Sources.own(f"t{secrets.token_hex(3)}")
-    assert not set(own.names) & set(PLATFORM.names)
-    platform_before = {name: await last_seq(bus, name) for name in PLATFORM.names}
+    """What lets ``make bench-analytics`` run beside the suite: as a deployment of its own
+    (kernel/names.py) its year goes to its own streams and its rebuild reads only those,
+    leaving the suite's streams (which the suite seeds and rebuilds from) as they were."""
+    suite = replaying_bus
+    bus = EventBus(suite.nc, deployment_id=f"t{secrets.token_hex(3)}")
+    assert not {bus.names.stream(n) for n in PLATFORM.names} & set(PLATFORM.names)
+    suite_before = {name: await last_seq(suite, name) for name in PLATFORM.names}
     try:
         seeded = await seed_history(
-            bus, end=date(2024, 6, 2), days=1, zone=ZONE, seed=SEED, scale=0.1, sources=own
+            bus, end=date(2024, 6, 2), days=1, zone=ZONE, seed=SEED, scale=0.1
         )
         assert seeded.orders > 0
         assert seeded.loyalty_events > 0
-        done = await rebuild(bus, store, sources=own, switch=False)
+        done = await rebuild(bus, store, switch=False)
         assert done.orders == seeded.orders
-        assert set(done.upto) == set(own.names)
-        assert {name: await last_seq(bus, name) for name in PLATFORM.names} == platform_before
+        assert set(done.upto) == set(PLATFORM.names)
+        assert {name: await last_seq(suite, name) for name in PLATFORM.names} == suite_before
         (day,) = await store.rows(["s:b:d:2024-06-01"], done.generation)
         assert day["placed"] == seeded.orders
     finally:
-        for name in own.names:
-            with contextlib.suppress(Exception):
-                await bus.js.delete_stream(name)
+        await bus.stop_consumers(grace_s=2)
+        await delete_deployment(suite.js, bus.names)

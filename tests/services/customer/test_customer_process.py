@@ -29,6 +29,8 @@ async def test_the_customer_service_serves_and_drains_on_sigterm(
         "SERVICE_NAME": "customer",
         "HTTP_PORT": str(port),
         "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
         "REDIS_URL": settings.redis_url,
         "MONGODB_URL": settings.mongodb_url,
         "MONGODB_DB_PREFIX": settings.mongodb_db_prefix,

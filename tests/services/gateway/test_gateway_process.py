@@ -22,6 +22,8 @@ async def test_the_gateway_serves_health_and_drains_on_sigterm(settings: Setting
         "SERVICE_NAME": "gateway",
         "HTTP_PORT": str(port),
         "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
         "REDIS_URL": settings.redis_url,
         "MONGODB_URL": settings.mongodb_url,
     }

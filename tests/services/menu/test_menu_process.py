@@ -42,6 +42,8 @@ async def test_the_menu_process_serves_the_seeded_menu_and_drains_on_sigterm(
         **os.environ,
         "HTTP_PORT": str(port),
         "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
         "REDIS_URL": settings.redis_url,
         "MONGODB_URL": settings.mongodb_url,
         "MONGODB_DB_PREFIX": settings.mongodb_db_prefix,

@@ -77,6 +77,8 @@ async def test_both_services_run_as_processes_and_a_payment_goes_through(
             "HTTP_PORT": str(payment_port),
             "ENVIRONMENT": "test",
             "NATS_URL": settings.nats_url,
+            # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+            "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
             "REDIS_URL": settings.redis_url,
             "MONGODB_URL": settings.mongodb_url,
             "MONGODB_DB_PREFIX": settings.mongodb_db_prefix,
