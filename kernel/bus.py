@@ -233,6 +233,10 @@ class EventBus:
         self.deployment_id = deployment_id
         self.names = names or names_for(deployment_id)
         self.new_consumers_start_at_new = new_consumers_start_at_new
+        # Which messages this process's consumers handle, by logical subject; the rest are
+        # acknowledged unhandled (a franchise's work left to its silo: kernel.web's
+        # franchise_scoped). None: every message.
+        self.scope: Callable[[str], bool] | None = None
         self._consumers: list[Consumer] = []
 
     @classmethod
@@ -463,9 +467,20 @@ class Consumer:
                 break
             await self._deliver(msg)
 
+    async def _elsewhere(self, msg: Msg) -> bool:
+        """Acknowledge a message outside the bus's scope without handling it."""
+        scope = self.bus.scope
+        if scope is None or scope(self.bus.names.local_subject(msg.subject)):
+            return False
+        await msg.ack()
+        EVENTS_CONSUMED.labels(consumer=self.spec.durable, outcome="elsewhere").inc()
+        return True
+
     async def _deliver(self, msg: Msg) -> None:
         spec = self.spec
         meta = msg.metadata
+        if await self._elsewhere(msg):
+            return
         attempt = meta.num_delivered
         # The server tells every delivery how many messages still wait behind it: the lag.
         CONSUMER_PENDING.labels(spec.durable).set(meta.num_pending or 0)
@@ -556,6 +571,8 @@ class BatchConsumer(Consumer):
         for msg in msgs:
             meta = msg.metadata
             attempt = meta.num_delivered
+            if await self._elsewhere(msg):
+                continue
             if attempt > spec.max_deliveries:
                 await self._give_up(msg, f"exceeded {spec.max_deliveries} deliveries")
                 continue

@@ -63,6 +63,18 @@ class Stream:
         return "until deleted" if not age else f"{age / 86400:g} days"
 
 
+def tenant_of(subject: str) -> str | None:
+    """The tenant a logical subject names (a franchise id or ``brand``):
+    ``es.<kind>.<tenant>.<key>`` for aggregates, ``events.<tenant>.<type>`` for integration
+    events; None for a subject that names none (dead letters, NATS's own)."""
+    parts = subject.split(".")
+    if parts[0] == "es" and len(parts) >= 4:
+        return parts[2]
+    if parts[0] == "events" and len(parts) >= 3:
+        return parts[1]
+    return None
+
+
 def aggregate_spec(kind: str) -> StreamSpec:
     """The stream of an event-sourced aggregate kind (what ``AggregateStore(kind)`` uses)."""
     return StreamSpec(

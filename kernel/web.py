@@ -60,7 +60,9 @@ from bobaku.kernel.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from bobaku.kernel.routing_table import RoutingEntries, SiloFranchises
 from bobaku.kernel.settings import Settings
+from bobaku.kernel.streams import tenant_of
 from bobaku.kernel.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS, READINESS
 
 log = logging.getLogger(__name__)
@@ -375,8 +377,14 @@ def create_app(
     uses: Collection[Dependency] = (),
     indexes: IndexCatalog | None = None,
     extra_checks: Mapping[str, ReadinessCheck] | None = None,
+    franchise_scoped: bool = False,
 ) -> web.Application:
-    """A service application with health, metrics, errors, limits and its connections."""
+    """A service application with health, metrics, errors, limits and its connections.
+
+    ``franchise_scoped``: a service the operator may also run in a franchise's silo
+    (order, payment, menu, supply). Its consumers then handle only their share of the
+    events (:func:`franchise_scope`): a silo its own franchise's (and the brand's), the
+    pooled instance every franchise's except those with a silo."""
     # Before the Application exists: with tracing on, its class gets the SERVER-span middleware.
     tracing.setup_tracing(settings.service_name, version=settings.service_version)
     deployment = Deployment.from_settings(settings)
@@ -396,7 +404,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.cleanup_ctx.append(_connections(set(uses), indexes))
+    app.cleanup_ctx.append(_connections(set(uses), indexes, franchise_scoped=franchise_scoped))
     app.on_shutdown.append(_drain)
     return app
 
@@ -409,15 +417,50 @@ async def _watch_config(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+@contextlib.asynccontextmanager
+async def franchise_scope(bus: EventBus, settings: Settings) -> AsyncIterator[None]:
+    """Set ``bus.scope`` for a silo-capable service, for as long as the context lasts.
+
+    In a silo: messages of its franchise, of the brand, and those naming no tenant. In the
+    pooled instance: all but those of a franchise that the routing table places in a silo
+    (watched, so a franchise moved into a silo is left to it from then on; the set is
+    known before any consumer starts). Both instances see every message of the shared
+    streams, and each franchise's work is done by exactly one of them."""
+    if settings.deployment_mode == "silo" and settings.franchise_id:
+        own = {settings.franchise_id, "brand"}
+
+        def in_silo(subject: str) -> bool:
+            tenant = tenant_of(subject)
+            return tenant is None or tenant in own
+
+        bus.scope = in_silo
+        yield
+        return
+    silos = SiloFranchises(RoutingEntries.from_settings(bus, settings))
+    await silos.start()
+
+    def pooled(subject: str) -> bool:
+        return tenant_of(subject) not in silos
+
+    bus.scope = pooled
+    try:
+        yield
+    finally:
+        await silos.stop()
+
+
 def _connections(
-    uses: set[Dependency], indexes: IndexCatalog | None
+    uses: set[Dependency], indexes: IndexCatalog | None, *, franchise_scoped: bool = False
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def connections(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         checks: dict[str, ReadinessCheck] = app[CHECKS]
+        scoped = contextlib.AsyncExitStack()
         if "nats" in uses:
             bus = await EventBus.connect(settings)
             app[BUS] = bus
+            if franchise_scoped:
+                await scoped.enter_async_context(franchise_scope(bus, settings))
 
             async def nats_check() -> None:
                 if not bus.nc.is_connected:
@@ -440,6 +483,7 @@ def _connections(
             checks["mongo"] = dbs.ping
         yield
         # Consumers were stopped in on_shutdown; now close what we opened.
+        await scoped.aclose()
         if "nats" in uses:
             await app[BUS].close()
         if "redis" in uses:

@@ -38,7 +38,9 @@ def utc_now() -> datetime:
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """The menu service. ``clock`` replaces the wall clock (tests of hours and seasons)."""
     config = menu_settings(settings)
-    app = create_app(config, uses=("nats", "redis", "mongo"), indexes=INDEXES)
+    app = create_app(
+        config, uses=("nats", "redis", "mongo"), indexes=INDEXES, franchise_scoped=True
+    )
     api.install(app)
     app.cleanup_ctx.append(_runtime(config, clock or utc_now))
     return app

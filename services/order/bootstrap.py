@@ -29,7 +29,7 @@ from bobaku.services.order.settings import order_settings
 
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
-    app = create_app(settings, uses=("nats", "redis", "mongo"))
+    app = create_app(settings, uses=("nats", "redis", "mongo"), franchise_scoped=True)
     api.install(app)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:

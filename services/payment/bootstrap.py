@@ -30,7 +30,7 @@ BACKGROUND = web.AppKey("payment_background", tuple)
 
 def build_app(settings: Settings) -> web.Application:
     cfg = payment_settings(settings)
-    app = create_app(cfg, uses=("nats", "redis", "mongo"))
+    app = create_app(cfg, uses=("nats", "redis", "mongo"), franchise_scoped=True)
     api.install(app)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:

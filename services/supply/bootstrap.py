@@ -36,7 +36,7 @@ STOCK_KIND, PO_KIND, TRANSFER_KIND = "supply", "supplypo", "supplytransfer"
 
 def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Application:
     config = supply_settings(settings)
-    app = create_app(config, uses=("nats", "mongo"), indexes=INDEXES)
+    app = create_app(config, uses=("nats", "mongo"), indexes=INDEXES, franchise_scoped=True)
     api.install(app)
     app.cleanup_ctx.append(_runtime(config, run_consumers))
     return app

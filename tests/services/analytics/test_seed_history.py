@@ -4,7 +4,6 @@ as the pure model says."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
