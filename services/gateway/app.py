@@ -4,6 +4,11 @@ For every request: CORS, the caller's token verified (asymmetric keys), a rate l
 Redis, an idempotency key honoured on POSTs, then the upstream chosen by the routing table
 and called through the kernel's client (timeouts, safe retries within a budget, a circuit
 breaker and a bulkhead per upstream). ``GET /api/v1/orders/{id}`` is composed here.
+
+Public reads that are the same for every caller (routes marked ``edge_cached``, an outlet's
+menu) are answered from the upstream's bytes kept in memory (``kernel.cache.EdgeCache``):
+one Redis ``MGET`` of the upstream's cache generations per read, ``If-None-Match`` answered
+with a 304, one upstream call for concurrent misses of the same path.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from bobaku.kernel.asyncapi import asyncapi_document
 from bobaku.kernel.auth import Principal
+from bobaku.kernel.cache import EdgeCache, EdgeResponse, etag_matches
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import NotFound, Unauthorized
 from bobaku.kernel.openapi import Api
@@ -26,12 +32,12 @@ from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
 from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
-from bobaku.services.gateway.routing import UpstreamTable, match
+from bobaku.services.gateway.routing import UpstreamRoute, UpstreamTable, match
 from bobaku.services.gateway.settings import GatewaySettings
 
 # Headers a client may send on to an upstream (everything else is dropped).
 FORWARDED = ("Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Provider-Signature")
-RETURNED = ("Content-Type", "Retry-After", "Location")
+RETURNED = ("Content-Type", "Retry-After", "Location", "ETag", "Cache-Control")
 
 
 class Gateway:
@@ -65,6 +71,7 @@ class Gateway:
 CONTEXT = web.AppKey("gateway_context", Gateway)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+EDGE = web.AppKey("edge_cache", EdgeCache)
 
 api = Api("gateway", "The public BobaKu API")
 
@@ -168,6 +175,9 @@ async def forward(request: web.Request) -> web.StreamResponse:
     who, limit_headers = await _admit(request)
     if who is None and request.method not in route.public_methods:
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
+    if route.edge_cached and request.method == "GET" and not request.query_string:
+        franchise_id = who.franchise_id if who else None
+        return await _from_edge(request, route, raw_path, franchise_id, limit_headers)
     caller = who.subject if who else _client_ip(request)
     body = await request.read()
 
@@ -198,6 +208,32 @@ async def forward(request: web.Request) -> web.StreamResponse:
         await store.finish(caller, request.path, key, body, stored)
     extra = {h: reply.headers[h] for h in RETURNED if h in reply.headers and h != "Content-Type"}
     return _response(stored, {**limit_headers, **extra})
+
+
+async def _from_edge(
+    request: web.Request,
+    route: UpstreamRoute,
+    raw_path: str,
+    franchise_id: str | None,
+    headers: dict[str, str],
+) -> web.Response:
+    """A public read from the edge cache: the same answer for every caller of the same
+    upstream (a franchise in its own silo has its own), so neither the caller's token nor
+    anything else of the request goes upstream."""
+    gateway = request.app[CONTEXT]
+    base = gateway.routing.upstream(route.service, franchise_id)
+    path = raw_path[len(route.strip) :] if route.strip else raw_path
+
+    async def fetch() -> EdgeResponse:
+        reply = await gateway.proxy(route.service, base).call("GET", path)
+        return EdgeResponse.of(reply.status, reply.body, reply.headers)
+
+    cached = await request.app[EDGE].get(base + path, fetch)
+    if cached.etag:
+        headers = {**headers, "ETag": cached.etag, "Cache-Control": "no-cache"}
+        if cached.status == 200 and etag_matches(request.headers.get("If-None-Match"), cached.etag):
+            return web.Response(status=304, headers=headers)
+    return _response(StoredResponse(cached.status, cached.body, cached.content_type), headers)
 
 
 def _response(stored: StoredResponse, headers: dict[str, str]) -> web.Response:
@@ -261,6 +297,7 @@ def build_app(settings: Settings) -> web.Application:
         app[CONTEXT] = gateway
         app[LIMITER] = RateLimiter(app[REDIS])
         app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
+        app[EDGE] = EdgeCache(app[REDIS], "gateway-edge")
         await gateway.routing.start(app[BUS])
         yield
         await gateway.routing.stop()
