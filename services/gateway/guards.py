@@ -19,19 +19,27 @@ class Limit:
     window_s: int
 
 
+# The window's counter and, while it has none, its expiry: atomic, one command per check
+# (a MULTI/INCR/EXPIRE/EXEC transaction was four commands and more client work).
+COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
 class RateLimiter:
-    """Fixed-window counters: one ``INCR`` (+ ``EXPIRE`` on the first hit) per request."""
+    """Fixed-window counters: one script per check (``INCR``, and ``EXPIRE`` on the
+    first hit of a window)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._count = redis.register_script(COUNT_IN_WINDOW)
 
     async def check(self, bucket: str, who: str, limit: Limit) -> dict[str, str]:
         window = int(time.time() // limit.window_s)
         key = f"rl:{bucket}:{who}:{window}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, limit.window_s + 1, nx=True)
-            count, _ = await pipe.execute()
+        count = await self._count(keys=[key], args=[limit.window_s + 1])
         remaining = max(limit.requests - int(count), 0)
         headers = {
             "X-RateLimit-Limit": str(limit.requests),
