@@ -139,10 +139,14 @@ async def generations(redis: Redis, tags: Sequence[str]) -> dict[str, str]:
     """The current generation of each tag, as strings (``"0"``: never invalidated)."""
     if not tags:
         return {}
-    gens = await redis.mget([GENERATION_PREFIX + t for t in tags])
+    return decode_generations(tags, await redis.mget([GENERATION_PREFIX + t for t in tags]))
+
+
+def decode_generations(tags: Sequence[str], values: Sequence[Any]) -> dict[str, str]:
+    """``tags``' generations from the values of their keys (``GENERATION_PREFIX + tag``)."""
     return {
         tag: (g.decode() if isinstance(g, bytes) else str(g or 0))
-        for tag, g in zip(tags, gens, strict=True)
+        for tag, g in zip(tags, values, strict=True)
     }
 
 
@@ -226,14 +230,29 @@ class EdgeCache:
         self._entries: OrderedDict[str, EdgeResponse] = OrderedDict()
         self._loading: dict[str, asyncio.Future[EdgeResponse]] = {}
 
-    async def _current(self, entry: EdgeResponse) -> bool:
+    def tags_of(self, key: str) -> list[str]:
+        """The tags the entry of ``key`` depends on (none without an entry): a caller may
+        read their generations with a command of its own and pass them to :meth:`get`."""
+        entry = self._entries.get(key)
+        return list(entry.gens) if entry is not None and entry.gens is not None else []
+
+    async def _current(self, entry: EdgeResponse, known: Mapping[str, str] | None = None) -> bool:
         if entry.gens is None or time.monotonic() >= entry.expires_at:
             return False
+        if known is not None and known.keys() == entry.gens.keys():
+            return dict(known) == dict(entry.gens)
         return await generations(self.redis, list(entry.gens)) == dict(entry.gens)
 
-    async def get(self, key: str, fetch: Callable[[], Awaitable[EdgeResponse]]) -> EdgeResponse:
+    async def get(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[EdgeResponse]],
+        current: Mapping[str, str] | None = None,
+    ) -> EdgeResponse:
+        """The response for ``key``. ``current``: the generations of :meth:`tags_of`,
+        read by the caller during this request (else they are read here)."""
         entry = self._entries.get(key)
-        if entry is not None and await self._current(entry):
+        if entry is not None and await self._current(entry, current):
             CACHE_LOOKUPS.labels(cache=self.name, result="hit").inc()
             return entry
         for _ in range(3):

@@ -23,7 +23,13 @@ from swagger_ui_bundle import swagger_ui_path
 
 from bobaku.kernel.asyncapi import asyncapi_document
 from bobaku.kernel.auth import Principal
-from bobaku.kernel.cache import EdgeCache, EdgeResponse, etag_matches
+from bobaku.kernel.cache import (
+    GENERATION_PREFIX,
+    EdgeCache,
+    EdgeResponse,
+    decode_generations,
+    etag_matches,
+)
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import NotFound, Unauthorized
 from bobaku.kernel.openapi import Api
@@ -172,10 +178,13 @@ async def forward(request: web.Request) -> web.StreamResponse:
     route = match(raw_path)
     if route is None or "/internal/" in request.path or "/internal/" in raw_path:
         raise NotFound(f"no route for {request.method} {request.path}")
+    edge = route.edge_cached and request.method == "GET" and not request.query_string
+    if edge and "Authorization" not in request.headers:
+        return await _anonymous_from_edge(request, route, raw_path)
     who, limit_headers = await _admit(request)
     if who is None and request.method not in route.public_methods:
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
-    if route.edge_cached and request.method == "GET" and not request.query_string:
+    if edge:
         franchise_id = who.franchise_id if who else None
         return await _from_edge(request, route, raw_path, franchise_id, limit_headers)
     caller = who.subject if who else _client_ip(request)
@@ -210,25 +219,52 @@ async def forward(request: web.Request) -> web.StreamResponse:
     return _response(stored, {**limit_headers, **extra})
 
 
+def _edge_key(
+    request: web.Request, route: UpstreamRoute, raw_path: str, franchise_id: str | None
+) -> tuple[str, str, str]:
+    """The upstream's base URL, the path there, and the edge cache's key for them."""
+    base = request.app[CONTEXT].routing.upstream(route.service, franchise_id)
+    path = raw_path[len(route.strip) :] if route.strip else raw_path
+    return base, path, base + path
+
+
+async def _anonymous_from_edge(
+    request: web.Request, route: UpstreamRoute, raw_path: str
+) -> web.Response:
+    """A public read without a token: the anonymous rate limit and the generations of the
+    cached copy in one Redis round trip (one script), then :func:`_from_edge`."""
+    settings = request.app[CONTEXT].settings
+    key = _edge_key(request, route, raw_path, None)[2]
+    tags = request.app[EDGE].tags_of(key)
+    headers, values = await request.app[LIMITER].check_and_get(
+        "anon",
+        _client_ip(request),
+        Limit(settings.anonymous_rate_limit_per_minute, 60),
+        [GENERATION_PREFIX + t for t in tags],
+    )
+    current = decode_generations(tags, values)
+    return await _from_edge(request, route, raw_path, None, headers, current)
+
+
 async def _from_edge(
     request: web.Request,
     route: UpstreamRoute,
     raw_path: str,
     franchise_id: str | None,
     headers: dict[str, str],
+    current: dict[str, str] | None = None,
 ) -> web.Response:
     """A public read from the edge cache: the same answer for every caller of the same
     upstream (a franchise in its own silo has its own), so neither the caller's token nor
     anything else of the request goes upstream."""
     gateway = request.app[CONTEXT]
-    base = gateway.routing.upstream(route.service, franchise_id)
-    path = raw_path[len(route.strip) :] if route.strip else raw_path
+    base, path, key = _edge_key(request, route, raw_path, franchise_id)
 
     async def fetch() -> EdgeResponse:
         reply = await gateway.proxy(route.service, base).call("GET", path)
         return EdgeResponse.of(reply.status, reply.body, reply.headers)
 
-    cached = await request.app[EDGE].get(base + path, fetch)
+    cached = await request.app[EDGE].get(key, fetch, current)
     if cached.etag:
         headers = {**headers, "ETag": cached.etag, "Cache-Control": "no-cache"}
         if cached.status == 200 and etag_matches(request.headers.get("If-None-Match"), cached.etag):

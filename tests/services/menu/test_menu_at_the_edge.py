@@ -89,6 +89,9 @@ async def test_a_cached_menu_is_answered_by_the_gateway_without_the_menu_service
     for _ in range(5):
         status, again, _ = await read(gateway, outlet)
         assert (status, again) == (200, first)  # the same bytes
+    customer = {"Authorization": f"Bearer {menu.token(Role.CUSTOMER)}"}
+    status, theirs, _ = await read(gateway, outlet, customer)  # with a token: the same copy
+    assert (status, theirs) == (200, first)
     assert menu_loads() == loads
 
 
