@@ -7,8 +7,9 @@ breaker and a bulkhead per upstream). ``GET /api/v1/orders/{id}`` is composed he
 
 Public reads that are the same for every caller (routes marked ``edge_cached``, an outlet's
 menu) are answered from the upstream's bytes kept in memory (``kernel.cache.EdgeCache``):
-one Redis ``MGET`` of the upstream's cache generations per read, ``If-None-Match`` answered
-with a 304, one upstream call for concurrent misses of the same path.
+the upstream's cache generations read on every read (without a token: in the rate limit's
+script, one Redis round trip), ``If-None-Match`` answered with a 304, one upstream call for
+concurrent misses of the same path.
 """
 
 from __future__ import annotations
