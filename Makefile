@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-operator bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos bench bench-ordering bench-edge bench-scale bench-operator bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -125,12 +125,26 @@ seed-history: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-growth bench-tracing bench-scrape bench-hub bench-operator bench-notification bench-analytics
+bench: bench-ordering bench-edge bench-scale bench-growth bench-tracing bench-scrape bench-hub bench-operator bench-notification bench-analytics
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
 	@set -a; source .run/test/infra.env; set +a; \
 		PYTHONPATH=scripts:tests $(BIN)/python bench/ordering_bench.py
+
+# The cached menu read through the gateway (its edge cache) against a raw aiohttp hello in
+# the same run (docs/performance.md, "Cached menu reads at the edge").
+bench-edge: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests:bench $(BIN)/python bench/edge_bench.py $(BENCH_ARGS)
+
+# Paid orders/s with 1, 2 and 4 replicas of the order service and the gateway
+# (docs/performance.md, "Scale-out"). BENCH_ARGS="--replicas 1,2 --seconds 10".
+bench-scale: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		PYTHONPATH=scripts:tests:bench $(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
 
 # The same order load with 0, 10,000 and 100,000 orders already stored: per-order CPU of
 # every process and the list pages' p99 as ratios to the empty run (docs/performance.md,

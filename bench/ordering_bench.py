@@ -503,23 +503,29 @@ def platform_env(base: Settings, run: Run) -> dict[str, str]:
     }
 
 
-def platform_processes() -> list[Process]:
-    wanted = {p.name: p for p in ALL_PROCESSES if p.name in SERVICES}
-    missing = set(SERVICES) - set(wanted)
+def platform_processes(services: Sequence[str] = SERVICES) -> list[Process]:
+    wanted = {p.name: p for p in ALL_PROCESSES if p.name in services}
+    missing = set(services) - set(wanted)
     if missing:
         raise SystemExit(f"platform processes missing from the launcher: {sorted(missing)}")
     return [Process(p.name, p.module, quiet_port(), p.public) for p in wanted.values()]
 
 
 async def start_platform(
-    base: Settings, run: Run, private: Path, public: Path
+    base: Settings,
+    run: Run,
+    private: Path,
+    public: Path,
+    services: Sequence[str] = SERVICES,
+    replicas: dict[str, int] | None = None,
+    logs: Path = LOGS,
 ) -> tuple[Platform, dict[str, dict[str, str]]]:
     """The platform, started and still alive a moment after its readiness probes answered
     (a process that lost its port exits just after someone else answered for it)."""
     for attempt in range(1, 4):
-        procs = platform_processes()
+        procs = platform_processes(services)
         envs = environment(procs, run.issuer, private, public, platform_env(base, run))
-        plat = Platform(procs, envs, file_logger(LOGS))
+        plat = Platform(procs, envs, file_logger(logs), replicas=dict(replicas or {}))
         try:
             await plat.start(timeout_s=90)
             await asyncio.sleep(1.0)

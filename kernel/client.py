@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from bobaku.kernel import tracing
 from bobaku.kernel.context import current_correlation_id, current_trace_id
@@ -317,7 +318,8 @@ class ServiceClient:
                 params=params,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             ) as resp:
-                return Reply(resp.status, dict(resp.headers), await resp.read())
+                # Header names as sent may differ in case (aiohttp writes ETag as Etag).
+                return Reply(resp.status, CIMultiDict(resp.headers), await resp.read())
         finally:
             self._bulkhead.release()
 

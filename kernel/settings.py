@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # HTTP
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # SO_REUSEPORT: replicas of a service on one machine share its port and the kernel
+    # spreads connections over them (scripts/launcher.py's replicas knob). Off by default:
+    # with it on, another process of the same user could bind the same port.
+    http_reuse_port: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
 

@@ -511,6 +511,7 @@ def run_service(app: web.Application) -> None:
         app,
         host=settings.http_host,
         port=settings.http_port,
+        reuse_port=settings.http_reuse_port or None,
         shutdown_timeout=settings.shutdown_timeout_s,
         access_log=None,
         print=None,

@@ -4,6 +4,12 @@ tests (tests/platform/) and the benchmarks (bench/).
 Each process gets its port, the upstream URLs of the others, the public key that verifies
 tokens, and a service token of its own (a JWT with role ``service``); only the customer
 service, which issues tokens, gets the private key.
+
+Replicas: ``Platform(..., replicas={"order": 2})`` starts two order processes on the same
+port (``HTTP_REUSE_PORT``: the kernel spreads connections over them, as a Kubernetes
+Service would over pods) and the same deployment id, so they share the service's durable
+consumers; :meth:`Platform.scale` changes the count of a running platform. Replica ``n``
+(from 2) runs as ``<name>#<n>``.
 """
 
 from __future__ import annotations
@@ -140,14 +146,55 @@ class Platform:
     envs: dict[str, dict[str, str]]
     log_line: Callable[[str, str], None]
     running: dict[str, Running] = field(default_factory=dict)
+    # Processes of a service beyond one (see the module's docstring).
+    replicas: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Named here (even with a count of 1): may be scaled while running.
+        for name in self.replicas:
+            self.envs[name]["HTTP_REUSE_PORT"] = "true"
 
     async def start(self, timeout_s: float = 60) -> None:
         for proc in self.procs:
-            await self.start_one(proc)
-        for proc in self.procs:
-            await self.wait_ready(proc.name, timeout_s)
+            for n in range(1, self.replicas.get(proc.name, 1) + 1):
+                await self.start_one(proc, replica_name(proc.name, n))
+        for name in list(self.running):
+            await self.wait_ready(name, timeout_s)
 
-    async def start_one(self, proc: Process) -> None:
+    def replicas_of(self, name: str) -> list[str]:
+        return [n for n in self.running if n == name or n.startswith(f"{name}#")]
+
+    async def scale(self, name: str, count: int, timeout_s: float = 60) -> None:
+        """``count`` processes of ``name`` (0 stops them all): new ones are started and
+        waited for, the last ones beyond ``count`` are stopped (SIGTERM: they drain)."""
+        if count > 1 and self.envs[name].get("HTTP_REUSE_PORT") != "true":
+            raise ValueError(f"{name} was started without replicas= (no shared port)")
+        proc = next(p for p in self.procs if p.name == name)
+        for n in range(len(self.replicas_of(name)), count, -1):
+            await self.stop_one(replica_name(name, n))
+        started = []
+        for n in range(len(self.replicas_of(name)) + 1, count + 1):
+            await self.start_one(proc, replica_name(name, n))
+            started.append(replica_name(name, n))
+        for replica in started:
+            await self.wait_ready(replica, timeout_s)
+
+    async def stop_one(self, name: str, grace_s: float = 20) -> None:
+        running = self.running.pop(name)
+        if running.child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                running.child.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(running.child.wait(), grace_s)
+            except TimeoutError:
+                running.child.kill()
+                await running.child.wait()
+        if running.log_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(running.log_task, 2)
+
+    async def start_one(self, proc: Process, name: str | None = None) -> None:
+        name = name or proc.name
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", proc.module,
             env={**os.environ, **self.envs[proc.name]},
@@ -155,8 +202,8 @@ class Platform:
             start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only
         )  # fmt: skip
         running = Running(proc, child)
-        running.log_task = asyncio.create_task(self._pipe(proc.name, child.stdout))
-        self.running[proc.name] = running
+        running.log_task = asyncio.create_task(self._pipe(name, child.stdout))
+        self.running[name] = running
 
     async def _pipe(self, name: str, stream: asyncio.StreamReader | None) -> None:
         if stream is None:
@@ -172,7 +219,11 @@ class Platform:
                 raise RuntimeError(
                     f"{name} exited with code {running.child.returncode} while starting"
                 )
-            if await asyncio.to_thread(is_ready, running.proc.port):
+            # Replicas share the port: this one is up once it listens (aiohttp binds after
+            # its start-up) and the port answers ready.
+            shared = self.envs[running.proc.name].get("HTTP_REUSE_PORT") == "true"
+            listening = not shared or listens(running.child.pid, running.proc.port)
+            if listening and await asyncio.to_thread(is_ready, running.proc.port):
                 return
             await asyncio.sleep(0.2)
         raise RuntimeError(
@@ -188,7 +239,7 @@ class Platform:
 
     async def restart(self, name: str, timeout_s: float = 60) -> None:
         await self.kill(name)
-        await self.start_one(self.running[name].proc)
+        await self.start_one(self.running[name].proc, name)
         await self.wait_ready(name, timeout_s)
 
     async def supervise(
@@ -228,7 +279,7 @@ class Platform:
                     await asyncio.wait_for(stop.wait(), delay)
                 if stop.is_set():
                     return
-                await self.start_one(running.proc)
+                await self.start_one(running.proc, name)
                 started[name] = time.monotonic()
                 try:
                     await self.wait_ready(name)
@@ -254,6 +305,27 @@ class Platform:
             if running.log_task is not None:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(running.log_task, 2)
+
+
+def replica_name(name: str, n: int) -> str:
+    return name if n == 1 else f"{name}#{n}"
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a listening TCP socket on ``port`` (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
 
 
 def file_logger(folder: Path) -> Callable[[str, str], None]:

@@ -4,6 +4,12 @@ For every request: CORS, the caller's token verified (asymmetric keys), a rate l
 Redis, an idempotency key honoured on POSTs, then the upstream chosen by the routing table
 and called through the kernel's client (timeouts, safe retries within a budget, a circuit
 breaker and a bulkhead per upstream). ``GET /api/v1/orders/{id}`` is composed here.
+
+Public reads that are the same for every caller (routes marked ``edge_cached``, an outlet's
+menu) are answered from the upstream's bytes kept in memory (``kernel.cache.EdgeCache``):
+the upstream's cache generations read on every read (without a token: in the rate limit's
+script, one Redis round trip), ``If-None-Match`` answered with a 304, one upstream call for
+concurrent misses of the same path.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ from swagger_ui_bundle import swagger_ui_path
 
 from bobaku.kernel.asyncapi import asyncapi_document
 from bobaku.kernel.auth import Principal
+from bobaku.kernel.cache import (
+    GENERATION_PREFIX,
+    EdgeCache,
+    EdgeResponse,
+    decode_generations,
+    etag_matches,
+)
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import NotFound, Unauthorized
 from bobaku.kernel.openapi import Api
@@ -26,12 +39,12 @@ from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
 from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
-from bobaku.services.gateway.routing import UpstreamTable, franchise_for, match
+from bobaku.services.gateway.routing import UpstreamRoute, UpstreamTable, franchise_for, match
 from bobaku.services.gateway.settings import GatewaySettings
 
 # Headers a client may send on to an upstream (everything else is dropped).
 FORWARDED = ("Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Provider-Signature")
-RETURNED = ("Content-Type", "Retry-After", "Location")
+RETURNED = ("Content-Type", "Retry-After", "Location", "ETag", "Cache-Control")
 
 
 class Gateway:
@@ -65,6 +78,7 @@ class Gateway:
 CONTEXT = web.AppKey("gateway_context", Gateway)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+EDGE = web.AppKey("edge_cache", EdgeCache)
 
 api = Api("gateway", "The public BobaKu API")
 
@@ -165,9 +179,15 @@ async def forward(request: web.Request) -> web.StreamResponse:
     route = match(raw_path)
     if route is None or "/internal/" in request.path or "/internal/" in raw_path:
         raise NotFound(f"no route for {request.method} {request.path}")
+    edge = route.edge_cached and request.method == "GET" and not request.query_string
+    if edge and "Authorization" not in request.headers:
+        return await _anonymous_from_edge(request, route, raw_path)
     who, limit_headers = await _admit(request)
     if who is None and request.method not in route.public_methods:
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
+    if edge:
+        franchise_id = who.franchise_id if who else None
+        return await _from_edge(request, route, raw_path, franchise_id, limit_headers)
     caller = who.subject if who else _client_ip(request)
     body = await request.read()
 
@@ -199,6 +219,59 @@ async def forward(request: web.Request) -> web.StreamResponse:
         await store.finish(caller, request.path, key, body, stored)
     extra = {h: reply.headers[h] for h in RETURNED if h in reply.headers and h != "Content-Type"}
     return _response(stored, {**limit_headers, **extra})
+
+
+def _edge_key(
+    request: web.Request, route: UpstreamRoute, raw_path: str, franchise_id: str | None
+) -> tuple[str, str, str]:
+    """The upstream's base URL, the path there, and the edge cache's key for them."""
+    base = request.app[CONTEXT].routing.upstream(route.service, franchise_id)
+    path = raw_path[len(route.strip) :] if route.strip else raw_path
+    return base, path, base + path
+
+
+async def _anonymous_from_edge(
+    request: web.Request, route: UpstreamRoute, raw_path: str
+) -> web.Response:
+    """A public read without a token: the anonymous rate limit and the generations of the
+    cached copy in one Redis round trip (one script), then :func:`_from_edge`."""
+    settings = request.app[CONTEXT].settings
+    key = _edge_key(request, route, raw_path, None)[2]
+    tags = request.app[EDGE].tags_of(key)
+    headers, values = await request.app[LIMITER].check_and_get(
+        "anon",
+        _client_ip(request),
+        Limit(settings.anonymous_rate_limit_per_minute, 60),
+        [GENERATION_PREFIX + t for t in tags],
+    )
+    current = decode_generations(tags, values)
+    return await _from_edge(request, route, raw_path, None, headers, current)
+
+
+async def _from_edge(
+    request: web.Request,
+    route: UpstreamRoute,
+    raw_path: str,
+    franchise_id: str | None,
+    headers: dict[str, str],
+    current: dict[str, str] | None = None,
+) -> web.Response:
+    """A public read from the edge cache: the same answer for every caller of the same
+    upstream (a franchise in its own silo has its own), so neither the caller's token nor
+    anything else of the request goes upstream."""
+    gateway = request.app[CONTEXT]
+    base, path, key = _edge_key(request, route, raw_path, franchise_id)
+
+    async def fetch() -> EdgeResponse:
+        reply = await gateway.proxy(route.service, base).call("GET", path)
+        return EdgeResponse.of(reply.status, reply.body, reply.headers)
+
+    cached = await request.app[EDGE].get(key, fetch, current)
+    if cached.etag:
+        headers = {**headers, "ETag": cached.etag, "Cache-Control": "no-cache"}
+        if cached.status == 200 and etag_matches(request.headers.get("If-None-Match"), cached.etag):
+            return web.Response(status=304, headers=headers)
+    return _response(StoredResponse(cached.status, cached.body, cached.content_type), headers)
 
 
 def _response(stored: StoredResponse, headers: dict[str, str]) -> web.Response:
@@ -262,6 +335,7 @@ def build_app(settings: Settings) -> web.Application:
         app[CONTEXT] = gateway
         app[LIMITER] = RateLimiter(app[REDIS])
         app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
+        app[EDGE] = EdgeCache(app[REDIS], "gateway-edge")
         await gateway.routing.start(app[BUS])
         yield
         await gateway.routing.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,19 +20,35 @@ class Limit:
     window_s: int
 
 
+# The window's counter and, while it has none, its expiry: atomic, one command per check
+# (a MULTI/INCR/EXPIRE/EXEC transaction was four commands and more client work).
+COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if #KEYS == 1 then return {count} end
+return {count, unpack(redis.call('MGET', unpack(KEYS, 2)))}
+"""
+
+
 class RateLimiter:
-    """Fixed-window counters: one ``INCR`` (+ ``EXPIRE`` on the first hit) per request."""
+    """Fixed-window counters: one script per check (``INCR``, and ``EXPIRE`` on the
+    first hit of a window)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._count = redis.register_script(COUNT_IN_WINDOW)
 
     async def check(self, bucket: str, who: str, limit: Limit) -> dict[str, str]:
+        return (await self.check_and_get(bucket, who, limit, ()))[0]
+
+    async def check_and_get(
+        self, bucket: str, who: str, limit: Limit, keys: Sequence[str]
+    ) -> tuple[dict[str, str], list[bytes | None]]:
+        """:meth:`check`, and the values of ``keys`` read in the same round trip (the
+        edge cache's generations: a cached read is one Redis command)."""
         window = int(time.time() // limit.window_s)
         key = f"rl:{bucket}:{who}:{window}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, limit.window_s + 1, nx=True)
-            count, _ = await pipe.execute()
+        count, *values = await self._count(keys=[key, *keys], args=[limit.window_s + 1])
         remaining = max(limit.requests - int(count), 0)
         headers = {
             "X-RateLimit-Limit": str(limit.requests),
@@ -48,7 +65,7 @@ class RateLimiter:
                 },
             )
             raise err
-        return headers
+        return headers, values
 
 
 class IdempotencyKeyReused(BobakuError):

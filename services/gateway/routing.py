@@ -30,10 +30,15 @@ class UpstreamRoute:
     public_methods: frozenset[str] = frozenset()
     # Strip the public prefix: /api/v1/orders → /orders on the upstream.
     strip: str = "/api/v1"
+    # A public GET whose answer is the same for every caller: the gateway keeps the
+    # upstream's bytes while the upstream's cache headers say they hold (app.py, EdgeCache).
+    edge_cached: bool = False
 
 
-def _route(regex: str, service: str, public: str = "", strip: str = "/api/v1") -> UpstreamRoute:
-    return UpstreamRoute(re.compile(regex), service, frozenset(public.split()), strip)
+def _route(
+    regex: str, service: str, public: str = "", strip: str = "/api/v1", edge_cached: bool = False
+) -> UpstreamRoute:
+    return UpstreamRoute(re.compile(regex), service, frozenset(public.split()), strip, edge_cached)
 
 
 # First match wins; order matters where prefixes overlap (outlet orders before outlets).
@@ -53,6 +58,7 @@ ROUTES: tuple[UpstreamRoute, ...] = (
         r"^/api/v1/franchises/[^/]+/(ingredients|suppliers|purchase-orders|transfers)(/.*)?$",
         "supply",
     ),
+    _route(r"^/api/v1/outlets/[^/]+/menu$", "menu", "GET", edge_cached=True),
     _route(r"^/api/v1/outlets(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/(items|toppings|categories)(/.*)?$", "menu", "GET"),
     _route(r"^/api/v1/franchises/[^/]+/prices(/.*)?$", "menu"),

@@ -91,7 +91,8 @@ async def platform(
     }
     envs = environment(procs, token_issuer, *jwt_key_files, extra)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    platform = Platform(procs, envs, file_logger(ARTIFACTS))
+    # The order service may be scaled out by a test (test_order_lifecycle.py, replicas).
+    platform = Platform(procs, envs, file_logger(ARTIFACTS), replicas={"order": 1})
     try:
         await platform.start(timeout_s=90)
         await seed_demo_brand(envs)

@@ -16,6 +16,7 @@ import pytest
 from support import ARTIFACTS, RunningPlatform, call, eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
+from bobaku.kernel.bus import EventBus
 
 PROVIDERS = ("gopay", "ovo", "dana", "shopeepay", "qris", "card")
 PREFIX = {
@@ -513,3 +514,53 @@ async def test_bad_list_filters_and_duplicate_keys_are_refused_through_the_gatew
     assert (got, reply["error"]["code"]) == (400, "malformed_json"), reply
     _, mine = await call(http, "GET", f"{gw}/api/v1/orders", token)
     assert mine["data"]["items"] == []
+
+
+# --- several order-service replicas ---------------------------------------------------------
+# Two order-service processes on one deployment: they share its port (the launcher's
+# replicas knob) and its durable consumers, and every order's saga still ends once. Eight
+# orders are placed while both run; then the first replica is killed (SIGKILL: what it held
+# unacknowledged comes back to the other after the consumers' ack wait), and every order
+# must still reach the kitchen with one ``payment_completed`` and one capture.
+async def order_durables(bus: EventBus, deployment: str) -> set[str]:
+    names = set()
+    for stream in await bus.js.streams_info():
+        for consumer in await bus.js.consumers_info(stream.config.name or ""):
+            durable = consumer.config.durable_name or ""
+            if durable.startswith(f"{deployment}-order"):
+                names.add(f"{stream.config.name}/{durable}")
+    return names
+
+
+@pytest.mark.timeout(300)
+async def test_two_order_replicas_share_the_consumers_and_each_saga_ends_once(
+    platform: RunningPlatform,
+    http: aiohttp.ClientSession,
+    token_issuer: TokenIssuer,
+    bus: EventBus,
+) -> None:
+    gw, plat = platform.gateway, platform.platform
+    deployment = platform.envs["order"]["DEPLOYMENT_ID"]
+    durables = await order_durables(bus, deployment)
+    assert durables  # the order service's consumers are durable, named by the deployment
+    await plat.scale("order", 2)
+    try:
+        assert plat.replicas_of("order") == ["order", "order#2"]
+        assert await order_durables(bus, deployment) == durables  # shared, not one each
+        token, _ = await register(http, gw)
+        placed = await asyncio.gather(*(place(http, gw, token, "gopay") for _ in range(8)))
+        assert [status for status, _ in placed] == [201] * 8, placed
+        order_ids = [body["data"]["id"] for _, body in placed]
+        await plat.kill("order")  # the first replica; the second carries on alone
+
+        for order_id in order_ids:
+            view = await reaches(http, gw, token, order_id, "being_prepared", timeout=90)
+            history = [h["status"] for h in view["status"]["history"]]
+            assert history.count("payment_completed") == 1, (order_id, history)
+            assert history.count("being_prepared") == 1, (order_id, history)
+            (payment,) = await captures_of(http, gw, token_issuer, order_id)
+            assert payment["status"] == "captured"
+    finally:
+        await plat.restart("order")
+        await plat.scale("order", 1)
+    assert plat.replicas_of("order") == ["order"]

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, Principal, Role
+from bobaku.kernel.cache import edge_headers, etag_matches, weak_etag
 from bobaku.kernel.errors import ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
@@ -138,8 +139,19 @@ async def get_outlet(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_outlet_menu(request: web.Request) -> web.Response:
-    menu = await views.outlet_menu(context_of(request), request.match_info["outlet_id"])
-    return ok(s.shaped(s.MenuOut, menu))
+    """Marked cacheable at the edge: the gateway keeps the encoded answer until one of the
+    cache tags it was worked out under moves or the clock could change it; ``ETag`` (over
+    everything but ``as_of``, the moment it was worked out) lets a client ask again with
+    ``If-None-Match`` and get a 304."""
+    menu, gens, max_age_s = await views.outlet_menu_with_validity(
+        context_of(request), request.match_info["outlet_id"]
+    )
+    shaped = s.shaped(s.MenuOut, menu)
+    etag = weak_etag({k: v for k, v in shaped.items() if k != "as_of"})
+    headers = edge_headers(etag, gens, max_age_s)
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers=headers)
+    return ok(shaped, headers=headers)
 
 
 @api.get(

@@ -5,6 +5,8 @@ event that announces it takes to arrive."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from bobaku.services.menu.adapters.supply_availability import unavailable_items
@@ -87,10 +89,34 @@ async def outlet_view(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
 
 
 async def outlet_menu(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
+    return (await outlet_menu_with_validity(deps, outlet_id))[0]
+
+
+async def outlet_menu_with_validity(
+    deps: MenuContext, outlet_id: str
+) -> tuple[dict[str, Any], Mapping[str, str], float]:
+    """The outlet's menu now, the generations of the cache tags it was worked out under
+    (read before anything it depends on) and for how many seconds the clock leaves it as
+    it is. The gateway keeps the encoded menu that long, or until one of the tags moves
+    (``kernel.cache.EdgeCache``)."""
+    tags = deps.tags
+    gens = await deps.cache.generations([tags.brand, tags.outlet(outlet_id), tags.stock(outlet_id)])
     outlet = await get_outlet(deps, outlet_id)
+    gens |= await deps.cache.generations([tags.franchise(outlet.franchise_id)])
     catalog = await outlet_catalog(deps, outlet)
     stock = await stock_left(deps, outlet)
-    return effective_menu(catalog, stock, deps.clock())
+    now = deps.clock()
+    return effective_menu(catalog, stock, now), gens, seconds_unchanged(catalog, now)
+
+
+def seconds_unchanged(catalog: OutletCatalog, now: datetime) -> float:
+    """How long the menu stays as it is at ``now`` if nothing is changed: until the next
+    minute (opening hours are whole minutes of the outlet's zone, and zones are whole
+    minutes from UTC) or the next start or end of a season, whichever comes first."""
+    next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    seasons = [i.season for i in catalog.items if i.season is not None]
+    bounds = [b for s in seasons for b in (s.starts_at, s.ends_at) if b > now]
+    return (min([next_minute, *bounds]) - now).total_seconds()
 
 
 async def outlet_page(

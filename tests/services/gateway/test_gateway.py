@@ -385,6 +385,9 @@ async def test_forged_tokens_are_rate_limited_before_they_are_verified(
     finally:
         await server.close()
     assert [s for s, _ in answers] == [401, 401, 401, 429, 429]
+    (window,) = [k async for k in redis.scan_iter(match="rl:ip:*")]
+    assert int(await redis.get(window)) == 5
+    assert 0 < await redis.ttl(window) <= 61  # the window's counter lapses with it
     retry_after = answers[-1][1]
     assert retry_after is not None
     assert 1 <= int(retry_after) <= 60
