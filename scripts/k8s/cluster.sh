@@ -558,17 +558,35 @@ down() {
 	log "cluster down (state kept in $DIR; delete it for a fresh cluster)"
 }
 
-# Remove the chains kube-proxy, the kubelet and the CNI plugins added (KUBE-*, CNI-*) and
-# every rule that jumps to them; rules that were there before are kept.
+# Remove the chains kube-proxy, the kubelet and the CNI plugins added (KUBE-*, CNI-*, those
+# not there before our first `up`) and the rules that jump to them, one by one with
+# `iptables-restore --noflush` (-D, -F, -X): no table is flushed or rewritten, so rules
+# anyone else adds meanwhile stay.
 restore_iptables() {
-	local t
+	local t table now before ours script
 	for t in iptables ip6tables; do
 		command -v "$t-save" >/dev/null || continue
-		local now
-		now=$("$t-save" 2>/dev/null) || continue
-		grep -q -E 'KUBE-|CNI-' <<<"$now" || continue
-		grep -v -E 'KUBE-|CNI-' <<<"$now" | "$t-restore" 2>/dev/null ||
-			log "warning: could not remove the KUBE-/CNI- rules with $t-restore"
+		before=$(sed -n 's/^:\([^ ]*\) .*/\1/p' "$SAVED/$t.rules" 2>/dev/null | sort -u)
+		for table in filter nat mangle raw; do
+			now=$("$t-save" -t "$table" 2>/dev/null) || continue
+			ours=$(sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p' <<<"$now" | sort -u |
+				grep -vxF -f <(echo "$before") || true)
+			[[ -n $ours ]] || continue
+			script=$(OURS=$ours awk -v table="$table" '
+				BEGIN { n = split(ENVIRON["OURS"], o, "\n"); for (i = 1; i <= n; i++) mine[o[i]] = 1; print "*" table }
+				$1 == "-A" && !($2 in mine) {
+					for (i = 3; i < NF; i++) if (($i == "-j" || $i == "-g") && ($(i + 1) in mine)) {
+						sub(/^-A /, "-D "); print; break
+					}
+				}
+				END {
+					for (c in mine) print "-F " c
+					for (c in mine) print "-X " c
+					print "COMMIT"
+				}' <<<"$now")
+			"$t-restore" --noflush <<<"$script" 2>>"$LOGS/iptables-down.log" ||
+				log "warning: could not remove the $table chains ${ours//$'\n'/ } with $t-restore (log: $LOGS/iptables-down.log)"
+		done
 	done
 	rm -f "$SAVED"/*.rules "$SAVED/before.netns"
 }
