@@ -566,7 +566,7 @@ restore_iptables() {
 	local t table now before ours script
 	for t in iptables ip6tables; do
 		command -v "$t-save" >/dev/null || continue
-		before=$(sed -n 's/^:\([^ ]*\) .*/\1/p' "$SAVED/$t.rules" 2>/dev/null | sort -u)
+		before=$(sed -n 's/^:\([^ ]*\) .*/\1/p' "$SAVED/$t.rules" 2>/dev/null | sort -u || true)
 		for table in filter nat mangle raw; do
 			now=$("$t-save" -t "$table" 2>/dev/null) || continue
 			ours=$(sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p' <<<"$now" | sort -u |
@@ -623,4 +623,7 @@ main() {
 	esac
 }
 
-main "$@"
+# Sourced (tests/scripts/test_cluster_down.py): the functions only.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
