@@ -36,7 +36,8 @@ iptables -t nat -N KUBE-SERVICES
 iptables -t nat -N KUBE-SVC-ABC
 iptables -t nat -A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
 iptables -t nat -A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
-iptables -t nat -A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment "default/kubernetes" -j KUBE-SVC-ABC
+iptables -t nat -A KUBE-SERVICES -d 10.96.0.1/32 -p tcp \
+    -m comment --comment "default/kubernetes:https cluster IP" -j KUBE-SVC-ABC
 iptables -t nat -N CNI-0123abcd
 iptables -t nat -A POSTROUTING -s 10.244.0.5/32 -m comment --comment "name: bobaku" -j CNI-0123abcd
 iptables -N KUBE-FORWARD
