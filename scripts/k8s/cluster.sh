@@ -179,9 +179,18 @@ make_pki() {
 }
 
 # ---------------------------------------------------------------- configuration ---
+# put FILE: stdin into FILE, only when it differs. kube-proxy exits when its configuration
+# file is written to, even with the same content, so a second `up` must not touch it.
+put() {
+	local tmp
+	tmp=$(mktemp "$1.XXXXXX")
+	cat >"$tmp"
+	if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 write_configs() {
 	mkdir -p "$CONF/cni" "$LOGS" "$PIDS" "$SAVED" "$CONTAINERD_ROOT" "$KUBELET_ROOT"
-	cat >"$CONF/containerd.toml" <<EOF
+	put "$CONF/containerd.toml" <<EOF
 version = 2
 root = "$CONTAINERD_ROOT"
 state = "$CONTAINERD_STATE"
@@ -212,7 +221,7 @@ state = "$CONTAINERD_STATE"
 EOF
 	# The bridge plugin attaches each pod to bobaku0 (created below with the node
 	# address); host-local hands out addresses; no ipMasq: nothing leaves the host.
-	cat >"$CONF/cni/10-bobaku.conflist" <<EOF
+	put "$CONF/cni/10-bobaku.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "bobaku",
@@ -235,10 +244,10 @@ EOF
 }
 EOF
 	printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 20\n' \
-		"$CONTAINERD_SOCK" "$CONTAINERD_SOCK" >"$CONF/crictl.yaml"
+		"$CONTAINERD_SOCK" "$CONTAINERD_SOCK" | put "$CONF/crictl.yaml"
 	# Pods with dnsPolicy Default get this (no outside resolver: nothing leaves the host).
-	printf 'nameserver %s\n' "$NODE_IP" >"$CONF/resolv.conf"
-	cat >"$CONF/kubelet.yaml" <<EOF
+	printf 'nameserver %s\n' "$NODE_IP" | put "$CONF/resolv.conf"
+	put "$CONF/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -269,7 +278,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available:
 podPidsLimit: 4096
 makeIPTablesUtilChains: false
 EOF
-	cat >"$CONF/kube-proxy.yaml" <<EOF
+	put "$CONF/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -283,7 +292,7 @@ clientConnection: {kubeconfig: $CONF/kube-proxy.kubeconfig}
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {masqueradeAll: true}
 EOF
-	cat >"$CONF/Corefile" <<EOF
+	put "$CONF/Corefile" <<EOF
 .:53 {
     bind $NODE_IP
     errors
