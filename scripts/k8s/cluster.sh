@@ -341,6 +341,11 @@ host_network() {
 		[[ -e $SAVED/$t.rules ]] || "$t-save" >"$SAVED/$t.rules" 2>/dev/null || true
 	done
 	[[ -e $SAVED/before.netns ]] || { ip netns list 2>/dev/null | awk '{print $1}' >"$SAVED/before.netns"; }
+	# The CNI plugins' `ip netns` bind-mounts /run/netns on itself on first use: down
+	# undoes that when it was not so before.
+	if [[ ! -e $SAVED/run-netns ]]; then
+		if mountpoint -q /run/netns 2>/dev/null; then echo mounted; elif [[ -d /run/netns ]]; then echo dir; else echo none; fi >"$SAVED/run-netns"
+	fi
 	save_sysctl net/ipv4/ip_forward 1
 	save_sysctl net/bridge/bridge-nf-call-iptables 1
 }
@@ -555,6 +560,13 @@ down() {
 		grep -qx "$ns" "$SAVED/before.netns" 2>/dev/null && continue
 		[[ $ns == cni-* ]] && ip netns delete "$ns" 2>/dev/null || true
 	done < <(ip netns list 2>/dev/null | awk '{print $1}')
+	local was_netns
+	was_netns=$(cat "$SAVED/run-netns" 2>/dev/null || echo mounted)
+	if [[ $was_netns != mounted ]] && mountpoint -q /run/netns 2>/dev/null && [[ -z $(ls -A /run/netns) ]]; then
+		umount /run/netns 2>/dev/null || true
+		[[ $was_netns == none ]] && rmdir /run/netns 2>/dev/null || true
+	fi
+	rm -f "$SAVED/run-netns"
 	ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
 	restore_iptables
 	restore_sysctls
