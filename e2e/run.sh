@@ -41,6 +41,7 @@ kind)
 	TAG=e2e
 	REGISTRY=bobaku
 	VALUES=(-f e2e/values.yaml)
+	ONBOARD=()
 	;;
 local)
 	KUBECTL=$(scripts/k8s/build.sh kubectl)
@@ -49,6 +50,9 @@ local)
 	TAG=dev
 	REGISTRY=bobaku.local
 	VALUES=(-f e2e/cluster-values.yaml)
+	# One 2-core node: the platform's pods and one franchise at tier small fit its CPU;
+	# the examples' tier medium (8 silo pods at 200m) does not.
+	ONBOARD=(--tier small)
 	;;
 *) die "unknown cluster '$MODE' (local or kind)" ;;
 esac
@@ -113,7 +117,7 @@ step "chart"
 	--wait --timeout 10m
 
 step "onboard a Franchise and its Outlets"
-"$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300
+"$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300 "${ONBOARD[@]}"
 kubectl get franchises,outlets -o wide
 
 step "the gateway and the hub"

@@ -74,6 +74,11 @@ async def ready(kube: Kube, kind: str, name: str, type_: str = "Ready") -> Manif
 
 async def onboard(args: argparse.Namespace) -> None:
     franchises, outlets = examples(args.examples)
+    if args.tier:
+        # The examples' tier as it is, or a smaller one for a small node (one 2-core node
+        # has room for the platform and one franchise at tier small: 100m CPU per pod).
+        for franchise in franchises:
+            franchise["spec"]["tier"] = args.tier
     async with Kube(lambda: Credentials.load(args.kubeconfig), field_manager="bobaku-e2e") as kube:
         started = time.monotonic()
         for manifest in franchises + outlets:
@@ -184,6 +189,9 @@ def main() -> None:
                 "--available",
                 action="store_true",
                 help="also wait until the franchise's pods serve (needs a kubelet)",
+            )
+            step.add_argument(
+                "--tier", choices=("small", "medium", "large"), help="instead of the examples'"
             )
     step = steps.add_parser("order")
     step.add_argument("--gateway", required=True, help="e.g. http://127.0.0.1:18080")

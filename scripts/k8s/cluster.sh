@@ -179,9 +179,18 @@ make_pki() {
 }
 
 # ---------------------------------------------------------------- configuration ---
+# put FILE: stdin into FILE, only when it differs. kube-proxy exits when its configuration
+# file is written to, even with the same content, so a second `up` must not touch it.
+put() {
+	local tmp
+	tmp=$(mktemp "$1.XXXXXX")
+	cat >"$tmp"
+	if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 write_configs() {
 	mkdir -p "$CONF/cni" "$LOGS" "$PIDS" "$SAVED" "$CONTAINERD_ROOT" "$KUBELET_ROOT"
-	cat >"$CONF/containerd.toml" <<EOF
+	put "$CONF/containerd.toml" <<EOF
 version = 2
 root = "$CONTAINERD_ROOT"
 state = "$CONTAINERD_STATE"
@@ -212,7 +221,7 @@ state = "$CONTAINERD_STATE"
 EOF
 	# The bridge plugin attaches each pod to bobaku0 (created below with the node
 	# address); host-local hands out addresses; no ipMasq: nothing leaves the host.
-	cat >"$CONF/cni/10-bobaku.conflist" <<EOF
+	put "$CONF/cni/10-bobaku.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "bobaku",
@@ -235,10 +244,10 @@ EOF
 }
 EOF
 	printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 20\n' \
-		"$CONTAINERD_SOCK" "$CONTAINERD_SOCK" >"$CONF/crictl.yaml"
+		"$CONTAINERD_SOCK" "$CONTAINERD_SOCK" | put "$CONF/crictl.yaml"
 	# Pods with dnsPolicy Default get this (no outside resolver: nothing leaves the host).
-	printf 'nameserver %s\n' "$NODE_IP" >"$CONF/resolv.conf"
-	cat >"$CONF/kubelet.yaml" <<EOF
+	printf 'nameserver %s\n' "$NODE_IP" | put "$CONF/resolv.conf"
+	put "$CONF/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -269,7 +278,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available:
 podPidsLimit: 4096
 makeIPTablesUtilChains: false
 EOF
-	cat >"$CONF/kube-proxy.yaml" <<EOF
+	put "$CONF/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -283,7 +292,7 @@ clientConnection: {kubeconfig: $CONF/kube-proxy.kubeconfig}
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {masqueradeAll: true}
 EOF
-	cat >"$CONF/Corefile" <<EOF
+	put "$CONF/Corefile" <<EOF
 .:53 {
     bind $NODE_IP
     errors
@@ -332,6 +341,11 @@ host_network() {
 		[[ -e $SAVED/$t.rules ]] || "$t-save" >"$SAVED/$t.rules" 2>/dev/null || true
 	done
 	[[ -e $SAVED/before.netns ]] || { ip netns list 2>/dev/null | awk '{print $1}' >"$SAVED/before.netns"; }
+	# The CNI plugins' `ip netns` bind-mounts /run/netns on itself on first use: down
+	# undoes that when it was not so before.
+	if [[ ! -e $SAVED/run-netns ]]; then
+		if mountpoint -q /run/netns 2>/dev/null; then echo mounted; elif [[ -d /run/netns ]]; then echo dir; else echo none; fi >"$SAVED/run-netns"
+	fi
 	save_sysctl net/ipv4/ip_forward 1
 	save_sysctl net/bridge/bridge-nf-call-iptables 1
 }
@@ -546,6 +560,13 @@ down() {
 		grep -qx "$ns" "$SAVED/before.netns" 2>/dev/null && continue
 		[[ $ns == cni-* ]] && ip netns delete "$ns" 2>/dev/null || true
 	done < <(ip netns list 2>/dev/null | awk '{print $1}')
+	local was_netns
+	was_netns=$(cat "$SAVED/run-netns" 2>/dev/null || echo mounted)
+	if [[ $was_netns != mounted ]] && mountpoint -q /run/netns 2>/dev/null && [[ -z $(ls -A /run/netns) ]]; then
+		umount /run/netns 2>/dev/null || true
+		[[ $was_netns == none ]] && rmdir /run/netns 2>/dev/null || true
+	fi
+	rm -f "$SAVED/run-netns"
 	ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
 	restore_iptables
 	restore_sysctls
@@ -558,17 +579,35 @@ down() {
 	log "cluster down (state kept in $DIR; delete it for a fresh cluster)"
 }
 
-# Remove the chains kube-proxy, the kubelet and the CNI plugins added (KUBE-*, CNI-*) and
-# every rule that jumps to them; rules that were there before are kept.
+# Remove the chains kube-proxy, the kubelet and the CNI plugins added (KUBE-*, CNI-*, those
+# not there before our first `up`) and the rules that jump to them, one by one with
+# `iptables-restore --noflush` (-D, -F, -X): no table is flushed or rewritten, so rules
+# anyone else adds meanwhile stay.
 restore_iptables() {
-	local t
+	local t table now before ours script
 	for t in iptables ip6tables; do
 		command -v "$t-save" >/dev/null || continue
-		local now
-		now=$("$t-save" 2>/dev/null) || continue
-		grep -q -E 'KUBE-|CNI-' <<<"$now" || continue
-		grep -v -E 'KUBE-|CNI-' <<<"$now" | "$t-restore" 2>/dev/null ||
-			log "warning: could not remove the KUBE-/CNI- rules with $t-restore"
+		before=$(sed -n 's/^:\([^ ]*\) .*/\1/p' "$SAVED/$t.rules" 2>/dev/null | sort -u || true)
+		for table in filter nat mangle raw; do
+			now=$("$t-save" -t "$table" 2>/dev/null) || continue
+			ours=$(sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p' <<<"$now" | sort -u |
+				grep -vxF -f <(echo "$before") || true)
+			[[ -n $ours ]] || continue
+			script=$(OURS=$ours awk -v table="$table" '
+				BEGIN { n = split(ENVIRON["OURS"], o, "\n"); for (i = 1; i <= n; i++) mine[o[i]] = 1; print "*" table }
+				$1 == "-A" && !($2 in mine) {
+					for (i = 3; i < NF; i++) if (($i == "-j" || $i == "-g") && ($(i + 1) in mine)) {
+						sub(/^-A /, "-D "); print; break
+					}
+				}
+				END {
+					for (c in mine) print "-F " c
+					for (c in mine) print "-X " c
+					print "COMMIT"
+				}' <<<"$now")
+			"$t-restore" --noflush <<<"$script" 2>>"$LOGS/iptables-down.log" ||
+				log "warning: could not remove the $table chains ${ours//$'\n'/ } with $t-restore (log: $LOGS/iptables-down.log)"
+		done
 	done
 	rm -f "$SAVED"/*.rules "$SAVED/before.netns"
 }
@@ -605,4 +644,7 @@ main() {
 	esac
 }
 
-main "$@"
+# Sourced (tests/scripts/test_cluster_down.py): the functions only.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

@@ -13,8 +13,8 @@
 # Images (tag dev, every name under bobaku.local/):
 #   bobaku-platform   the gateway, hub and every service (the chart sets the command)
 #   bobaku-operator   the same filesystem, entrypoint `python -m bobaku.operator`
-#   bobaku-devservers NATS (JetStream), Redis (Debian's) and FerretDB for the chart's
-#                     in-cluster servers (development and e2e only)
+#   bobaku-devservers NATS (JetStream), Redis (Debian's), FerretDB and Mailpit for the
+#                     chart's in-cluster servers (development and e2e only)
 #
 # Usage: scripts/k8s/images.sh build|import|all
 #   build   make the archives in $BOBAKU_CACHE/images (skipped when the inputs are unchanged)
@@ -144,14 +144,16 @@ pack() {
 		--env HTTP_HOST=0.0.0.0 --env HTTP_PORT=8080 >&2 || die "packing $out failed"
 }
 
-# NATS and FerretDB are the binaries scripts/infra.sh builds from Go modules; Redis is
-# Debian's package, unpacked into the root filesystem.
+# NATS, FerretDB and Mailpit are the binaries scripts/infra.sh builds from Go modules;
+# Redis is Debian's package, unpacked into the root filesystem.
 build_devservers() {
-	local nats ferret out
+	local nats ferret mailpit out
 	nats=$(ls "$CACHE"/bin/nats-server-* 2>/dev/null | tail -n 1)
 	ferret=$(ls "$CACHE"/bin/ferretdb-* 2>/dev/null | tail -n 1)
-	[[ -n $nats && -n $ferret ]] || die "no nats-server/ferretdb in $CACHE/bin: run 'make infra-up' (or make test) once"
-	out=$IMG/devservers-$(basename "$nats")-$(basename "$ferret").tar
+	mailpit=$(ls "$CACHE"/bin/mailpit-* 2>/dev/null | tail -n 1)
+	[[ -n $nats && -n $ferret && -n $mailpit ]] ||
+		die "no nats-server/ferretdb/mailpit in $CACHE/bin: run 'make infra-up' (or make test) once"
+	out=$IMG/devservers-$(basename "$nats")-$(basename "$ferret")-$(basename "$mailpit").tar
 	[[ -s $out ]] && {
 		DEVSERVERS=$out
 		return
@@ -169,6 +171,7 @@ build_devservers() {
 	for d in "$debs"/*.deb; do dpkg-deb --fsys-tarfile "$d" | tar -x --keep-directory-symlink -C "$work"; done
 	install -m 0755 "$nats" "$work/usr/local/bin/nats-server"
 	install -m 0755 "$ferret" "$work/usr/local/bin/ferretdb"
+	install -m 0755 "$mailpit" "$work/usr/local/bin/mailpit"
 	add_user "$work"
 	pack "$work" "$out" --image "$REPO/bobaku-devservers:$TAG=/usr/local/bin/nats-server"
 	rm -rf "$work"
