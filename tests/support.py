@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import secrets
 import socket
@@ -196,3 +197,14 @@ async def open_all_day(procs: list[Any], issuer: TokenIssuer) -> None:
 
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+FIGURES = ARTIFACTS.parent / "figures"
+
+
+def record_figures(name: str, figures: dict[str, Any]) -> None:
+    """A test family's figures, for the pentest report (`make security-figures` rewrites its
+    figures block from these files: scripts/security_figures.py)."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    figures = {"recorded_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **figures}
+    (FIGURES / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
