@@ -14,6 +14,7 @@ from bobaku.kernel.settings import Settings
 from bobaku.kernel.tasks import BackgroundTask
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
 from bobaku.services.order.adapters import repository
+from bobaku.services.order.adapters.menu_copy import MenuCopies
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import (
     CustomerService,
@@ -43,7 +44,9 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         }
         outlets = OutletDirectory(clients["menu"], ttl_s=settings.outlet_directory_ttl_s)
         await outlets.follow(app[BUS])
-        menu = MenuService(clients["menu"], outlets)
+        copies = MenuCopies(clients["menu"])
+        await copies.follow(app[BUS])
+        menu = MenuService(clients["menu"], outlets, copies)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
         ns, platform = f"{settings.deployment_id}:order", app[DATABASES].platform
         await store.start()
@@ -75,6 +78,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         yield
         if guard_task is not None:
             await guard_task.stop()
+        await copies.stop()
         await outlets.stop()
         for client in clients.values():
             await client.close()

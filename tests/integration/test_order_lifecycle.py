@@ -513,3 +513,30 @@ async def test_bad_list_filters_and_duplicate_keys_are_refused_through_the_gatew
     assert (got, reply["error"]["code"]) == (400, "malformed_json"), reply
     _, mine = await call(http, "GET", f"{gw}/api/v1/orders", token)
     assert mine["data"]["items"] == []
+
+
+@pytest.mark.timeout(240)
+async def test_ordering_goes_on_from_the_local_menu_copy_while_the_menu_service_is_down(
+    platform: RunningPlatform, http: aiohttp.ClientSession
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    await force(http, platform, "gopay", outcome="success", delay_s=0.2)
+    status, first = await place(http, gw, token, "gopay")  # priced by the menu service
+    assert status == 201, first
+    await platform.platform.kill("menu")  # SIGKILL: the order service's calls now fail
+    try:
+        await force(http, platform, "gopay", outcome="success", delay_s=0.2)
+        status, second = await place(http, gw, token, "gopay")
+        assert status == 201, second  # before the copy: 503 dependency_unavailable
+        assert second["data"]["total_amount"] == first["data"]["total_amount"] == 82000
+        assert second["data"]["items"] == first["data"]["items"]
+        # Validated by the same rules: an unknown item is refused naming the field.
+        unknown = {**BRIEF_ITEM, "menu_id": "m999"}
+        status, reply = await place(http, gw, token, "gopay", items=[unknown])
+        assert status == 422, reply
+        assert "items.0.menu_id" in [f["field"] for f in reply["error"]["details"]["fields"]]
+    finally:
+        await platform.platform.restart("menu")
+    view = await reaches(http, gw, token, second["data"]["id"], "being_prepared", timeout=60)
+    assert view["payment"]["status"] == "completed"
