@@ -47,11 +47,13 @@ def render() -> str:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(chaos["statuses"].items()))
         tries = sorted(chaos["attempts"].items(), key=lambda kv: int(kv[0]))
         attempts = ", ".join(f"{n} in {a}" for a, n in tries)
-        lost = chaos["orders"] - chaos["accepted"]
+        lost = chaos["lost"]
+        sold_out = chaos.get("refused_sold_out", 0)
         lines.append(
             f"| order-path chaos (`test_order_chaos.py`) | {chaos['orders']} orders over "
             f"{chaos['window_s']:g} s, {len(chaos['faults']) // 2} faults; {chaos['accepted']} "
-            f"accepted ({statuses}); orders placed in N attempts: {attempts}; "
+            f"accepted ({statuses}), {sold_out} refused as sold out; "
+            f"orders placed in N attempts: {attempts}; "
             f"**{lost} lost, {chaos['double_charges']} double charges, "
             f"{chaos['charges_kept_for_cancelled_orders']} charges kept for cancelled orders, "
             f"{chaos['stock_left_reserved']} reservations left, {chaos['dead_letters']} dead "
