@@ -48,6 +48,7 @@ def render() -> str:
         tries = sorted(chaos["attempts"].items(), key=lambda kv: int(kv[0]))
         attempts = ", ".join(f"{n} in {a}" for a, n in tries)
         lost = chaos["lost"]
+        after_load = chaos.get("last_saga_terminal_after_last_order_accepted_s", "(not recorded)")
         sold_out = chaos.get("refused_sold_out", 0)
         lines.append(
             f"| order-path chaos (`test_order_chaos.py`) | {chaos['orders']} orders over "
@@ -57,8 +58,9 @@ def render() -> str:
             f"**{lost} lost, {chaos['double_charges']} double charges, "
             f"{chaos['charges_kept_for_cancelled_orders']} charges kept for cancelled orders, "
             f"{chaos['stock_left_reserved']} reservations left, {chaos['dead_letters']} dead "
-            f"letters**; last saga terminal {chaos['last_saga_terminal_after_last_fault_s']} s "
-            f"after the last fault | {chaos['recorded_at']} |"
+            f"letters**; every saga terminal {after_load} s after the last order "
+            f"was accepted, {chaos['last_saga_terminal_after_last_fault_s']} s after the last "
+            f"fault | {chaos['recorded_at']} |"
         )
     hub = _load("hub-chaos")
     if hub:

@@ -73,6 +73,11 @@ class MenuCopies:
         snap: dict[str, Any] = await self.menu.request(
             "GET", f"/internal/outlets/{outlet_id}/pricing", retry_safe=True
         )
+        self.adopt(snap)
+
+    def adopt(self, snap: dict[str, Any]) -> None:
+        """Take a snapshot as the outlet's copy; one of the same version keeps the copy."""
+        outlet_id = str(snap["outlet_id"])
         current = self._copies.get(outlet_id)
         if current is None or current.version != snap["version"]:
             self._copies[outlet_id] = Copy(
