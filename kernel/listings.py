@@ -23,6 +23,9 @@ can be rebuilt by replaying the streams into it in any order per item.
 :class:`Tallies` — counters added to once per event id (settlement figures): one script
 checks the event id into the key's applied set and adds the amounts.
 
+:class:`ReadModelGuard` — notices that Redis lost a read model (a flush, a restart without
+persistence) and replays its stream into it.
+
 Keys live under the namespace given (``<deployment>:<service>:<model>``); the scripts read
 keys they compute, so they need one Redis node (no cluster), as the rest of the platform.
 """
@@ -30,12 +33,15 @@ keys they compute, so they need one Redis node (no cluster), as the rest of the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 # KEYS[1] the item's hash. ARGV: version ('' = always write), document JSON, the lists as a
 # JSON object {name: score}, the list key prefix, the item id.
@@ -326,3 +332,37 @@ class WriteOnceDocuments:
         if doc is not None:
             await self.redis.set(self._key(doc_id), json.dumps(doc, default=str))
         return cast(dict[str, Any] | None, doc)
+
+
+class ReadModelGuard:
+    """Notices that Redis lost a read model (flushed, or restarted without persistence)
+    and rebuilds it from its source, the streams, while the process keeps serving.
+
+    A marker key beside the model says it is whole: written at start (the consumers'
+    durable positions, kept by NATS, say the model has been kept up) and after each
+    rebuild. :meth:`check` (a :class:`~bobaku.kernel.tasks.BackgroundTask` step, every few
+    seconds) finds the marker gone, replays the source through ``rebuild`` (idempotent:
+    :meth:`Listings.put` never regresses an item, so events projected meanwhile are safe)
+    and writes it again. Without it, an order that did not change after a flush was missing
+    from every list until it changed again."""
+
+    def __init__(self, redis: Redis, namespace: str, rebuild: Callable[[], Awaitable[int]]) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self.marker = f"{namespace}:whole"
+        self.rebuild = rebuild
+        self.rebuilds = 0
+
+    async def start(self) -> None:
+        await self.redis.set(self.marker, "1", nx=True)
+
+    async def check(self) -> None:
+        if await self.redis.exists(self.marker):
+            return
+        log.warning(
+            "read model %s is gone from Redis; rebuilding it from its stream", self.namespace
+        )
+        items = await self.rebuild()
+        await self.redis.set(self.marker, "1")
+        self.rebuilds += 1
+        log.warning("read model %s rebuilt: %d items", self.namespace, items)

@@ -11,6 +11,7 @@
 #   status  show each server; always exits 0
 #   env     print `export X_URL=...` lines: eval "$(scripts/infra.sh env)"
 #   mailpit-bin  build Mailpit if needed and print its binary's path (tests start their own)
+#   nats-bin | ferretdb-bin | redis-bin   the same for the data servers (the chaos test runs its own)
 #
 # Environment:
 #   NATS_URL, REDIS_URL, MONGODB_URL  use that external server instead: it is
@@ -521,6 +522,9 @@ main() {
 	status) cmd_status ;;
 	env) env_lines; observability env ;;
 	mailpit-bin) mailpit_bin ;;
+	nats-bin) nats_bin ;;
+	ferretdb-bin) ferretdb_bin ;;
+	redis-bin) redis_bin ;;
 	-h | --help | help) usage 0 ;;
 	*) usage ;;
 	esac

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import secrets
 import socket
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+
+from bobaku.kernel.auth import Role, TokenIssuer
 
 T = TypeVar("T")
 
@@ -124,3 +127,95 @@ class RunningPlatform:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+
+# Payment intents expire fast here so the timeout path runs in seconds, yet slowly enough
+# that a payment service restarted mid-saga (a crash test) is back before its intent lapses.
+INTENT_TTL_S = 20
+
+
+def platform_settings(settings: Any, smtp_port: int) -> dict[str, str]:
+    """The environment of a whole platform started by a test (on top of each process's own
+    from ``launcher.environment``), on the servers ``settings`` names."""
+    return {
+        "NATS_URL": settings.nats_url,
+        # The suite's streams, subjects and buckets (kernel/names.py), whatever DEPLOYMENT_ID.
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
+        "REDIS_URL": settings.redis_url,
+        "MONGODB_URL": settings.mongodb_url,
+        "MONGODB_DB_PREFIX": f"{settings.mongodb_db_prefix}p",
+        "DEPLOYMENT_ID": f"{settings.deployment_id}-p",
+        "CONSUMERS_START_AT": "new",
+        "ENVIRONMENT": "test",
+        "OTEL_SDK_DISABLED": "false",  # traced to the suite's Jaeger (docs/observability.md)
+        "PAYMENT_INTENT_TTL_S": str(INTENT_TTL_S),
+        "LOGIN_RATE_LIMIT_PER_MINUTE": "10000",
+        # The authorization matrix and the fuzzing send thousands of requests from this one
+        # address in a minute (the limits themselves are tested in tests/services/gateway).
+        "IP_RATE_LIMIT_PER_MINUTE": "1000000",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATE_LIMIT_PER_MINUTE": "1000000",
+        "LOG_LEVEL": "INFO",
+        # The simulated providers behave unless a test says otherwise (/_control/.../next).
+        "PROVIDER_SETTLEMENT_DELAY_S": "0.3",
+        "PROVIDER_FAILURE_RATE": "0",
+        "PROVIDER_TIMEOUT_RATE": "0",
+        "PROVIDER_DUPLICATE_RATE": "0",
+        "PROVIDER_REORDER_RATE": "0",
+        # Notifications: the suite's Mailpit, and back-off short enough for a test.
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "IN_APP_RETRY_DELAYS_S": "[0.2, 0.5]",
+        "EMAIL_RETRY_DELAYS_S": "[0.3, 0.6, 1.0]",
+        "PUSH_RETRY_DELAYS_S": "[0.3, 0.6]",
+        "EMAIL_TRIES": "60",
+        "PUSH_RECEIPT_DELAY_S": "0.2",
+        # Short, so that failures other tests caused have left the window within one test.
+        "PROVIDER_FAILURE_WINDOW_S": "20",
+        # An order's service target: 20 s after the kitchen gets a one-drink order (its
+        # estimate is 4 minutes out), so the late-order alert shows within a test.
+        "LATE_GRACE_S": "-220",
+        # Every process logs the MongoDB commands it sends (test_storage_rule.py).
+        "MONGODB_COMMAND_LOG": str(ARTIFACTS / "mongo-commands"),
+        # The loyalty expiry job walks its calendar often enough for a test to see it.
+        "LOYALTY_EXPIRY_INTERVAL_S": "0.5",
+    }
+
+
+DEMO_OUTLETS = {
+    "fr-jakarta": ("outlet-01", "outlet-02", "outlet-03"),
+    "fr-bandung": ("outlet-04", "outlet-05"),
+}
+
+
+async def open_all_day(procs: list[Any], issuer: TokenIssuer) -> None:
+    """The demo outlets open 10:00-22:00 Jakarta time; tests must not depend on the clock,
+    so their owners open them around the clock, through the public API."""
+    gateway = next(p for p in procs if p.name == "gateway")
+    week = {day: [{"open": "00:00", "close": "24:00"}] for day in DAYS}
+    async with aiohttp.ClientSession() as http:
+        for franchise, outlets in DEMO_OUTLETS.items():
+            owner = issuer.issue(
+                f"u-owner-{franchise}", [Role.FRANCHISE_OWNER], franchise_id=franchise
+            )
+            for outlet in outlets:
+                async with http.put(
+                    f"http://127.0.0.1:{gateway.port}/api/v1/outlets/{outlet}/hours",
+                    json={"opening_hours": week},
+                    headers={"Authorization": f"Bearer {owner}"},
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+FIGURES = ARTIFACTS.parent / "figures"
+
+
+def record_figures(name: str, figures: dict[str, Any]) -> None:
+    """A test family's figures, for the pentest report (`make security-figures` rewrites its
+    figures block from these files: scripts/security_figures.py)."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    figures = {"recorded_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **figures}
+    (FIGURES / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")

@@ -8,11 +8,13 @@ from aiohttp import web
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.eventstore import AggregateStore
-from bobaku.kernel.listings import Listings, WriteOnceDocuments
+from bobaku.kernel.listings import Listings, ReadModelGuard, WriteOnceDocuments
 from bobaku.kernel.outlets import OutletDirectory
 from bobaku.kernel.settings import Settings
+from bobaku.kernel.tasks import BackgroundTask
 from bobaku.kernel.web import BUS, DATABASES, REDIS, create_app
 from bobaku.services.order.adapters import repository
+from bobaku.services.order.adapters.menu_copy import MenuCopies
 from bobaku.services.order.adapters.repository import OrderRepository
 from bobaku.services.order.adapters.upstreams import (
     CustomerService,
@@ -21,7 +23,7 @@ from bobaku.services.order.adapters.upstreams import (
     PaymentService,
     SupplyService,
 )
-from bobaku.services.order.entrypoints.consumers import start_consumers
+from bobaku.services.order.entrypoints.consumers import rebuild_views, start_consumers
 from bobaku.services.order.entrypoints.http import CONTEXT, api
 from bobaku.services.order.service_layer.context import OrderContext
 from bobaku.services.order.service_layer.views import OrderViews
@@ -42,7 +44,9 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         }
         outlets = OutletDirectory(clients["menu"], ttl_s=settings.outlet_directory_ttl_s)
         await outlets.follow(app[BUS])
-        menu = MenuService(clients["menu"], outlets)
+        copies = MenuCopies(clients["menu"])
+        await copies.follow(app[BUS])
+        menu = MenuService(clients["menu"], outlets, copies)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)
         ns, platform = f"{settings.deployment_id}:order", app[DATABASES].platform
         await store.start()
@@ -61,9 +65,20 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
             payments=PaymentService(clients["payment"]),
         )
         app[CONTEXT] = ctx
+        guard_task = None
         if run_consumers:
             await start_consumers(app[BUS], ctx)
+            # A Redis flush or restart loses the lists: replay the stream into them.
+            guard = ReadModelGuard(app[REDIS], f"{ns}:views", lambda: rebuild_views(app[BUS], ctx))
+            await guard.start()
+            guard_task = BackgroundTask(
+                "order-views-guard", guard.check, interval_s=2.0, max_backoff_s=5.0
+            )
+            guard_task.start()
         yield
+        if guard_task is not None:
+            await guard_task.stop()
+        await copies.stop()
         await outlets.stop()
         for client in clients.values():
             await client.close()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub_testing import HubClient, HubProcess, Producers, Tokens, new_id
+from support import record_figures
 
 CLIENTS = int(os.environ.get("BOBAKU_HUB_CHAOS_CLIENTS", "120"))
 CHANNELS = 8
@@ -165,6 +166,20 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
                     await watcher.client.close()
 
     assert sum(w.drops for w in watchers) >= CLIENTS // 2, "the chaos dropped too few clients"
+    lost = sum(len(set(published[w.channel]) - set(w.received)) for w in watchers)
+    repeated = sum(len(w.received) - len(set(w.received)) for w in watchers)
+    record_figures(
+        "hub-chaos",
+        {
+            "clients": CLIENTS,
+            "channels": CHANNELS,
+            "publications": sum(len(p) for p in published.values()),
+            "drops": sum(w.drops for w in watchers),
+            "closes_by_the_hub": sum(w.hub_closes for w in watchers),
+            "lost": lost,
+            "repeated": repeated,
+        },
+    )
     for watcher in watchers:
         expected = published[watcher.channel]
         assert watcher.received == expected, (

@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, find, settings
 from hypothesis import strategies as st
-from support import ARTIFACTS, RunningPlatform, call, eventually
+from support import ARTIFACTS, RunningPlatform, call, eventually, record_figures
 
 from bobaku.kernel.auth import Role, TokenIssuer
 
@@ -95,6 +95,7 @@ class Variant:
     name: str
     params: dict[str, str]
     reachable_by: frozenset[str]
+    query: dict[str, str] = field(default_factory=dict)
 
 
 STAFF_UP = frozenset({"staff", "outlet_manager", "franchise_owner", "hq_admin"})
@@ -147,6 +148,32 @@ class World:
             )
         else:
             raise AssertionError(f"unknown reach {reach!r} in access.md")
+
+    def query_variants(self, names: set[str]) -> Iterator[tuple[Variant, tuple[str, ...]]]:
+        """Tenancy named in the query string (``?order_id=``, ``?franchise_id=&outlet_id=``),
+        with the callers each variant is tried by: an order by anyone (customer A placed
+        the other outlet's and franchise's orders, B the other customer's), a franchise or
+        outlet by everyone but customers (they name their orders, never an outlet)."""
+        if "order_id" in names:
+            for variant in self.variants("order"):
+                yield replace(variant, params={}, query=variant.params), CALLERS
+        tenancy = sorted(names & {"franchise_id", "outlet_id"})
+        if not tenancy:
+            return
+        staff_side = tuple(c for c in CALLERS if c != "customer")
+        both = "franchise_id" in tenancy and "outlet_id" in tenancy
+        tried = [("own", FR, OUTLET, EVERYONE)]
+        if "outlet_id" in tenancy:
+            tried.append(("other outlet", FR, OTHER_OUTLET, OWNER_UP | PLATFORM))
+        tried.append(("other franchise", OTHER_FR, FOREIGN_OUTLET, PLATFORM))
+        for name, franchise, outlet, reachable in tried:
+            query = {"franchise_id": franchise, "outlet_id": outlet}
+            query = {k: v for k, v in query.items() if k in tenancy}
+            yield Variant(f"{name} (query)", {}, reachable, query), staff_side
+        if both:
+            # The caller's own franchise implied (no franchise_id), another's outlet named.
+            query = {"outlet_id": FOREIGN_OUTLET}
+            yield Variant("other franchise's outlet (query)", {}, PLATFORM, query), staff_side
 
 
 @dataclass
@@ -348,6 +375,8 @@ async def probe(
     token = world.tokens.get(caller)
     url = gw + fill(rule.path, variant.params)
     kwargs: dict[str, Any] = {"headers": headers}
+    if variant.query:
+        kwargs["params"] = variant.query
     if body is not None:
         kwargs["json"] = body
     status, reply = await call(http, rule.method, url, token, **kwargs)
@@ -435,8 +464,61 @@ async def test_the_authorization_matrix_holds_for_every_operation_role_and_tenan
             if expected_refusal(caller, rule, variant) is None:
                 await probe(http, platform.gateway, world, bodies, rule, caller, variant, outcome)
     print(f"authorization matrix: {sum(outcome.counts.values())} requests, {outcome.counts}")
+    record_figures(
+        "access-matrix",
+        {"operations": len(rules), "requests": sum(outcome.counts.values()), **outcome.counts,
+         "failures": len(outcome.failures)},
+    )  # fmt: skip
     assert not outcome.failures, "\n".join(sorted(outcome.failures))
     assert outcome.counts.get("tenant", 0) > 100, outcome.counts  # the matrix reached far
+
+    async def all_logged() -> bool:
+        missing = set(outcome.logged) - security_events()
+        assert not missing, [outcome.logged[c] for c in sorted(missing)]
+        return True
+
+    await eventually(all_logged, timeout=15, interval=0.5)
+
+
+QUERY_TENANCY = {"order_id", "franchise_id", "outlet_id"}
+
+
+def query_names(op: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
+
+
+@pytest.mark.timeout(300)
+async def test_tenancy_named_in_the_query_string_holds_like_in_the_path(
+    platform: RunningPlatform, world: World
+) -> None:
+    """Operations that take the tenant or the order from the query (``GET /payments``,
+    ``GET /reports/settlement``): the same own / other outlet / other franchise / other
+    customer refusals as in the path, each a 403 envelope with a security event."""
+    outcome = Outcome()
+    async with aiohttp.ClientSession() as http:
+        doc = await merged_openapi(http, platform.gateway)
+        probes = []
+        for (method, path), rule in sorted(access_table().items()):
+            op = doc["paths"].get(path, {}).get(method.lower())
+            if op is None or rule.reach == "public" or "signed" in rule.who:
+                continue
+            names = query_names(op) & QUERY_TENANCY
+            for variant, callers in world.query_variants(names):
+                probes.extend((rule, caller, variant) for caller in callers)
+        bodies = {(r.method, r.path): None for r, _, _ in probes}
+        for rule, caller, variant in probes:
+            await probe(http, platform.gateway, world, bodies, rule, caller, variant, outcome)
+    tried = {f"{r.method} {r.path}" for r, _, _ in probes}
+    total = sum(outcome.counts.values())
+    print(f"query-string tenancy: {total} requests on {sorted(tried)}, {outcome.counts}")
+    record_figures(
+        "access-matrix-query",
+        {"operations": sorted(tried), "requests": total, **outcome.counts,
+         "failures": len(outcome.failures)},
+    )  # fmt: skip
+    assert {"GET /api/v1/payments", "GET /api/v1/reports/settlement"} <= tried, tried
+    assert not outcome.failures, "\n".join(sorted(outcome.failures))
+    assert outcome.counts.get("tenant", 0) >= 16, outcome.counts  # every variant was tried
 
     async def all_logged() -> bool:
         missing = set(outcome.logged) - security_events()

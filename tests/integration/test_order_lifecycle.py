@@ -564,3 +564,30 @@ async def test_two_order_replicas_share_the_consumers_and_each_saga_ends_once(
         await plat.restart("order")
         await plat.scale("order", 1)
     assert plat.replicas_of("order") == ["order"]
+
+
+@pytest.mark.timeout(240)
+async def test_ordering_goes_on_from_the_local_menu_copy_while_the_menu_service_is_down(
+    platform: RunningPlatform, http: aiohttp.ClientSession
+) -> None:
+    gw = platform.gateway
+    token, _ = await register(http, gw)
+    await force(http, platform, "gopay", outcome="success", delay_s=0.2)
+    status, first = await place(http, gw, token, "gopay")  # priced by the menu service
+    assert status == 201, first
+    await platform.platform.kill("menu")  # SIGKILL: the order service's calls now fail
+    try:
+        await force(http, platform, "gopay", outcome="success", delay_s=0.2)
+        status, second = await place(http, gw, token, "gopay")
+        assert status == 201, second  # before the copy: 503 dependency_unavailable
+        assert second["data"]["total_amount"] == first["data"]["total_amount"] == 82000
+        assert second["data"]["items"] == first["data"]["items"]
+        # Validated by the same rules: an unknown item is refused naming the field.
+        unknown = {**BRIEF_ITEM, "menu_id": "m999"}
+        status, reply = await place(http, gw, token, "gopay", items=[unknown])
+        assert status == 422, reply
+        assert "items.0.menu_id" in [f["field"] for f in reply["error"]["details"]["fields"]]
+    finally:
+        await platform.platform.restart("menu")
+    view = await reaches(http, gw, token, second["data"]["id"], "being_prepared", timeout=60)
+    assert view["payment"]["status"] == "completed"

@@ -355,6 +355,17 @@ async def register_outlet(request: web.Request) -> web.Response:
     return ok(s.shaped(s.OutletOut, view), status=201 if created else 200)
 
 
+@api.get(
+    "/internal/outlets/{outlet_id}/pricing",
+    summary="What pricing an order at the outlet needs, with its version (service)",
+    errors=(404,),
+)
+async def outlet_pricing(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    snapshot = await handlers.pricing_snapshot(request.match_info["outlet_id"], context_of(request))
+    return ok(snapshot)
+
+
 @api.post(
     "/internal/quotes",
     summary="Price an order at an outlet now (service)",

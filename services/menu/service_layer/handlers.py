@@ -7,8 +7,11 @@ run a command (role, franchise, outlet) is checked by the entry point before it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from bobaku.kernel.errors import ValidationFailed
@@ -192,8 +195,21 @@ async def quote_order(cmd: QuoteOrder, deps: MenuContext) -> dict[str, Any]:
         raise invalid([rules.Problem("outlet_id", "no such outlet", cmd.outlet_id)])
     catalog = await views.outlet_catalog(deps, outlet)
     stock = await views.stock_left(deps, outlet)
+    return priced(catalog, stock, deps.clock(), cmd.lines)
+
+
+def priced(
+    catalog: rules.OutletCatalog,
+    stock: Mapping[str, int],
+    now: datetime,
+    lines: Sequence[rules.OrderLine],
+) -> dict[str, Any]:
+    """The quote of ``lines`` from a catalog, or the refusal (422 naming each field, 409
+    closed or unavailable). Pure: the order service runs it on its copy of the menu when
+    this service is unreachable (``services/order/adapters/menu_copy.py``)."""
+    outlet = catalog.outlet
     try:
-        quote = rules.price_order(catalog, stock, deps.clock(), cmd.lines)
+        quote = rules.price_order(catalog, dict(stock), now, lines)
     except rules.InvalidOrder as exc:
         raise invalid(exc.problems, "the order has invalid items") from exc
     except rules.OutletClosed as exc:
@@ -206,6 +222,19 @@ async def quote_order(cmd: QuoteOrder, deps: MenuContext) -> dict[str, Any]:
             f"not available now: {exc}", details={"items": exc.items}
         ) from exc
     return quote_view(quote)
+
+
+async def pricing_snapshot(outlet_id: str, deps: MenuContext) -> dict[str, Any]:
+    """What pricing an order at the outlet needs (its catalog layers and the items out of
+    stock), with a version: a digest of both, so a copy can tell it is current."""
+    outlet = await views.get_outlet(deps, outlet_id)
+    body = {
+        "catalog": (await views.outlet_catalog(deps, outlet)).as_record(),
+        "stock_left": await views.stock_left(deps, outlet),
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return {"outlet_id": outlet.id, "version": version, **body}
 
 
 def quote_view(quote: rules.Quote) -> dict[str, Any]:

@@ -6,32 +6,58 @@ after a crash or a timeout has the effect of doing it once.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import BobakuError
 from bobaku.kernel.outlets import OutletDirectory
+from bobaku.services.order.adapters.menu_copy import MenuCopies
 from bobaku.services.order.domain.errors import (
     InsufficientPoints,
     RedemptionRefused,
     StockUnavailable,
 )
 
+log = logging.getLogger(__name__)
+
 
 class MenuService:
-    def __init__(self, client: ServiceClient, outlets: OutletDirectory) -> None:
+    def __init__(
+        self, client: ServiceClient, outlets: OutletDirectory, copies: MenuCopies | None = None
+    ) -> None:
         self.client = client
         self.outlets = outlets
+        self.copies = copies
 
     async def franchise_of(self, outlet_id: str) -> str:
         """The franchise an outlet belongs to (404 if there is no such outlet)."""
         return await self.outlets.franchise_of(outlet_id)
 
     async def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """The menu service's quote; while it is unreachable, the same quote from the local
+        copy of the outlet's menu (``adapters/menu_copy.py``), if that copy is current."""
         body = {"outlet_id": outlet_id, "items": items}
-        result: dict[str, Any] = await self.client.request(
-            "POST", "/internal/quotes", json_body=body, retry_safe=True
-        )
+        try:
+            result: dict[str, Any] = await self.client.request(
+                "POST", "/internal/quotes", json_body=body, retry_safe=True
+            )
+        except BobakuError as err:
+            if err.status < 500 or self.copies is None:
+                raise
+            local = self.copies.quote(outlet_id, items)
+            if local is None:
+                raise
+            log.warning(
+                "menu unavailable (%s): an order at %s priced from the local copy (version %s)",
+                err.code, outlet_id, local["menu_version"],
+            )  # fmt: skip
+            return local
+        if self.copies is not None:
+            try:
+                await self.copies.keep(outlet_id)
+            except BobakuError as err:  # the quote stands; the copy is taken next time
+                log.warning("could not copy the menu of %s: %s", outlet_id, err.message)
         return result
 
 

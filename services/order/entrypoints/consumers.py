@@ -5,7 +5,8 @@
 - ``order-payments``: the payment service's facts (captured, failed, expired, refunded)
   become the order's.
 - ``order-projector``: keeps the per-franchise ``orders`` read model (history, kitchen queue)
-  as a projection of the aggregate, rebuilt from the stream when needed.
+  as a projection of the aggregate; :func:`rebuild_views` projects every order of the
+  stream again when Redis has lost the model (``kernel.listings.ReadModelGuard``).
 
 Notifications are the notification service's: it consumes the same order events.
 """
@@ -71,3 +72,14 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
     await bus.consume(
         ConsumerSpec(f"{group}-projector", streams.ORDER.name, orders, max_deliveries=10), project
     )
+
+
+async def rebuild_views(bus: EventBus, ctx: OrderContext) -> int:
+    """Every order of the stream projected again, from its events; returns how many."""
+    info = await bus.js.stream_info(streams.ORDER.name, subjects_filter=streams.ORDER.wildcard)
+    projected = 0
+    for subject in info.state.subjects or {}:
+        tenant, order_id = subject.rsplit(".", 2)[-2:]  # ….{tenant}.{order_id}
+        if await ctx.views.project(await ctx.orders.load(tenant, order_id)):
+            projected += 1
+    return projected

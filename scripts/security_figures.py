@@ -1,0 +1,93 @@
+"""Rewrite the figures block of the pentest report from the figures the test families
+recorded (``.run/test-artifacts/figures/*.json``, written by the authorization matrix, the
+order-path and hub chaos runs). `make security-figures` runs those tests, then this.
+
+Usage: python scripts/security_figures.py docs/security/pentest-report.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / ".run" / "test-artifacts" / "figures"
+BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = FIGURES / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def render() -> str:
+    lines = [BEGIN, "", "| family | figures | recorded |", "|---|---|---|"]
+    matrix = _load("access-matrix")
+    if matrix:
+        lines.append(
+            f"| authorization matrix (`test_access_matrix.py`) | {matrix['requests']} requests on "
+            f"{matrix['operations']} operations: {matrix.get('token', 0)} refused for want of a "
+            f"token, {matrix.get('role', 0)} for the role, {matrix.get('tenant', 0)} cross-tenant "
+            f"or cross-user (each a 403 with a security event), {matrix.get('signature', 0)} "
+            f"unsigned callbacks, {matrix.get('allowed', 0)} allowed; **{matrix['failures']} "
+            f"failures** | {matrix['recorded_at']} |"
+        )
+    query = _load("access-matrix-query")
+    if query:
+        lines.append(
+            f"| tenancy in the query string (same file) | {query['requests']} requests on "
+            f"{', '.join(f'`{op}`' for op in query['operations'])}: {query.get('tenant', 0)} "
+            f"cross-tenant or cross-user refusals, {query.get('allowed', 0)} allowed; "
+            f"**{query['failures']} failures** | {query['recorded_at']} |"
+        )
+    chaos = _load("order-chaos")
+    if chaos:
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(chaos["statuses"].items()))
+        tries = sorted(chaos["attempts"].items(), key=lambda kv: int(kv[0]))
+        attempts = ", ".join(f"{n} in {a}" for a, n in tries)
+        lost = chaos["lost"]
+        after_load = chaos.get("last_saga_terminal_after_last_order_accepted_s", "(not recorded)")
+        sold_out = chaos.get("refused_sold_out", 0)
+        lines.append(
+            f"| order-path chaos (`test_order_chaos.py`) | {chaos['orders']} orders over "
+            f"{chaos['window_s']:g} s, {len(chaos['faults']) // 2} faults; {chaos['accepted']} "
+            f"accepted ({statuses}), {sold_out} refused as sold out; "
+            f"orders placed in N attempts: {attempts}; "
+            f"**{lost} lost, {chaos['double_charges']} double charges, "
+            f"{chaos['charges_kept_for_cancelled_orders']} charges kept for cancelled orders, "
+            f"{chaos['stock_left_reserved']} reservations left, {chaos['dead_letters']} dead "
+            f"letters**; every saga terminal {after_load} s after the last order "
+            f"was accepted, {chaos['last_saga_terminal_after_last_fault_s']} s after the last "
+            f"fault | {chaos['recorded_at']} |"
+        )
+    hub = _load("hub-chaos")
+    if hub:
+        lines.append(
+            f"| hub chaos (`tests/hub/test_chaos.py`) | {hub['clients']} clients on "
+            f"{hub['channels']} channels, {hub['publications']} publications, {hub['drops']} "
+            f"drops; **{hub['lost']} lost, {hub['repeated']} repeated** | {hub['recorded_at']} |"
+        )
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    report = Path(argv[1])
+    text = report.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"{report}: no {BEGIN} … {END} block", file=sys.stderr)
+        return 1
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    report.write_text(head + render() + tail)
+    print(f"{report}: figures block rewritten from {FIGURES}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

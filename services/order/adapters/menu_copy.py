@@ -1,0 +1,134 @@
+"""A local copy of each outlet's menu, so that ordering survives the menu service being
+down (issue 16).
+
+The menu service stays the authority: every order is priced by its ``/internal/quotes``
+while it answers. After a successful quote the order service keeps the outlet's pricing
+snapshot (``GET /internal/outlets/{id}/pricing``: the catalog layers, the items out of
+stock, and the snapshot's ``version``, a digest of both), fetched again only when it is
+missing or stale. The menu's events keep it fresh: every ``menu.*`` announcement marks the
+copies it touches stale (an item or brand-wide change: all; a franchise's price: that
+franchise's outlets; availability, hours or an outlet change: that outlet). When the menu
+service is unreachable (a 5xx, a timeout, an open breaker), an order is priced and
+validated from a copy that is not stale, by the menu's own rules
+(:func:`bobaku.services.menu.service_layer.handlers.priced`), so it gets the same price and
+the same refusals; with no copy, or a stale one, the 503 stands (never an old price).
+A stale copy whose refetch returns the same ``version`` is kept as it is.
+
+Every process follows the announcements itself (plain NATS, like
+:class:`~bobaku.kernel.outlets.OutletDirectory`); one missed while disconnected leaves a
+copy a version behind until the next refetch, which the next successful quote triggers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from bobaku.kernel.bus import EventBus
+from bobaku.kernel.client import ServiceClient
+from bobaku.kernel.streams import EVENTS
+from bobaku.services.menu.domain.menu import OrderLine, OutletCatalog
+from bobaku.services.menu.service_layer.handlers import priced
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Copy:
+    version: str
+    catalog: OutletCatalog
+    stock_left: dict[str, int]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MenuCopies:
+    def __init__(self, menu: ServiceClient, clock: Callable[[], datetime] = _now) -> None:
+        self.menu = menu
+        self.clock = clock
+        self._copies: dict[str, Copy] = {}
+        self._stale: set[str] = set()
+        self._subscription: Subscription | None = None
+        self.fetches = 0
+
+    def fresh(self, outlet_id: str) -> Copy | None:
+        if outlet_id in self._stale:
+            return None
+        return self._copies.get(outlet_id)
+
+    async def keep(self, outlet_id: str) -> None:
+        """Fetch the outlet's snapshot if the copy is missing or stale (version check)."""
+        if self.fresh(outlet_id) is not None:
+            return
+        self.fetches += 1
+        snap: dict[str, Any] = await self.menu.request(
+            "GET", f"/internal/outlets/{outlet_id}/pricing", retry_safe=True
+        )
+        self.adopt(snap)
+
+    def adopt(self, snap: dict[str, Any]) -> None:
+        """Take a snapshot as the outlet's copy; one of the same version keeps the copy."""
+        outlet_id = str(snap["outlet_id"])
+        current = self._copies.get(outlet_id)
+        if current is None or current.version != snap["version"]:
+            self._copies[outlet_id] = Copy(
+                str(snap["version"]),
+                OutletCatalog.from_record(snap["catalog"]),
+                {str(k): int(v) for k, v in snap["stock_left"].items()},
+            )
+        self._stale.discard(outlet_id)
+
+    def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The quote the menu service would give, from the copy; ``None`` without a fresh
+        copy. Raises the menu's own refusals (422 naming the field, 409 closed/unavailable)."""
+        copy = self.fresh(outlet_id)
+        if copy is None:
+            return None
+        lines = tuple(
+            OrderLine(
+                menu_id=str(line["menu_id"]),
+                quantity=int(line["quantity"]),
+                sugar_level=(line.get("customizations") or {}).get("sugar_level"),
+                ice_level=(line.get("customizations") or {}).get("ice_level"),
+                toppings=tuple((line.get("customizations") or {}).get("toppings") or ()),
+            )
+            for line in items
+        )
+        quote = priced(copy.catalog, copy.stock_left, self.clock(), lines)
+        return {**quote, "menu_version": copy.version}
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("type", ""))
+        data = event.get("data") or {}
+        if kind == "menu.item_changed" or not event.get("tenant"):
+            self._stale.update(self._copies)
+        elif "outlet_id" in data:
+            self._stale.add(str(data["outlet_id"]))
+        else:
+            franchise = data.get("franchise_id") or event.get("tenant")
+            self._stale.update(
+                o for o, c in self._copies.items() if c.catalog.outlet.franchise_id == franchise
+            )
+
+    async def follow(self, bus: EventBus) -> None:
+        async def on_message(msg: Msg) -> None:
+            try:
+                self.on_event(json.loads(msg.data))
+            except (ValueError, TypeError, AttributeError):
+                log.warning("ignoring a malformed menu event on %s", msg.subject)
+
+        self._subscription = await bus.nc.subscribe(EVENTS.family("menu"), cb=on_message)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
