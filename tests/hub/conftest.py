@@ -107,6 +107,19 @@ async def hubs(start_hub: StartHub) -> tuple[HubProcess, HubProcess]:
     return a, b
 
 
+# Timing knobs no machine load exceeds within a test: no heartbeat (a client whose pong is
+# late on a loaded machine is not taken for a dead one) and ten minutes for a closed client
+# to read up to its close frame.
+STEADY_HUB_ENV = {"HUB_PING_INTERVAL_S": "600", "HUB_CLOSE_GRACE_S": "600"}
+
+
+@pytest.fixture(scope="session")
+async def steady_hub(start_hub: StartHub) -> HubProcess:
+    """A replica for tests of something else than heartbeats and close timing, which the 1 s
+    heartbeat and the 5 s close grace of replicas A and B would race under load."""
+    return await start_hub("steady", **STEADY_HUB_ENV)
+
+
 @pytest.fixture(scope="session")
 async def hub_a(hubs: tuple[HubProcess, HubProcess]) -> HubProcess:
     return hubs[0]
