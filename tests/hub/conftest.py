@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_testing import HubClient, HubProcess, Producers, Tokens
+from hub_testing import STEADY_HUB_ENV, HubClient, HubProcess, Producers, Tokens
 
 from bobaku.hub.broker import SOURCES
 from bobaku.kernel.auth import TokenIssuer
@@ -107,16 +107,10 @@ async def hubs(start_hub: StartHub) -> tuple[HubProcess, HubProcess]:
     return a, b
 
 
-# Timing knobs no machine load exceeds within a test: no heartbeat (a client whose pong is
-# late on a loaded machine is not taken for a dead one) and ten minutes for a closed client
-# to read up to its close frame.
-STEADY_HUB_ENV = {"HUB_PING_INTERVAL_S": "600", "HUB_CLOSE_GRACE_S": "600"}
-
-
 @pytest.fixture(scope="session")
 async def steady_hub(start_hub: StartHub) -> HubProcess:
-    """A replica for tests of something else than heartbeats and close timing, which the 1 s
-    heartbeat and the 5 s close grace of replicas A and B would race under load."""
+    """A replica for tests of something else than heartbeats and timeouts, which the 1 s
+    heartbeat, 2 s connect timeout and 5 s close grace of replicas A and B race under load."""
     return await start_hub("steady", **STEADY_HUB_ENV)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from hub_testing import HubClient, HubProcess, Producers, Tokens, new_id
+from hub_testing import STEADY_HUB_ENV, HubClient, HubProcess, Producers, Tokens, new_id
 from support import eventually
 
 from bobaku.kernel.events import Event
@@ -18,10 +18,10 @@ StartHub = Callable[..., Awaitable[HubProcess]]
 
 @pytest.fixture(scope="module")
 async def hasty_hub(start_hub: StartHub) -> HubProcess:
-    """A dropped client that does not read its close frame is cut off at once. No heartbeat
-    within the test's time: a paused client misses pings, and the heartbeat's close (4408)
-    must not race the slow-client drop."""
-    return await start_hub("hasty", HUB_CLOSE_GRACE_S="0.2", HUB_PING_INTERVAL_S="600")
+    """A dropped client that does not read its close frame is cut off at once; otherwise
+    steady (a paused client misses pings, and a heartbeat close, 4408, must not race the
+    slow-client drop)."""
+    return await start_hub("hasty", **{**STEADY_HUB_ENV, "HUB_CLOSE_GRACE_S": "0.2"})
 
 
 async def test_clients_on_both_replicas_receive_every_publication_with_the_same_offsets(
