@@ -28,14 +28,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler, StaticFileHandler
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketHandler, WebSocketProtocol13
 
 from bobaku.hub.authorization import ChannelAuthorizer
 from bobaku.hub.broker import ChannelHistory, ChannelRouter, LiveFeed
 from bobaku.hub.channels import kitchen_channel
 from bobaku.hub.fanout import Fanout
 from bobaku.hub.limits import ClientLimits
-from bobaku.hub.metrics import CONNECTIONS, DISCONNECTS, EVENT_LOOP_LAG, MESSAGES_OUT
+from bobaku.hub.metrics import (
+    CLOSE_ABORTS,
+    CONNECTIONS,
+    DISCONNECTS,
+    EVENT_LOOP_LAG,
+    MESSAGES_OUT,
+)
 from bobaku.hub.presence import KitchenPresence
 from bobaku.hub.protocol import PONG_FRAME, CloseCode, presence_frame
 from bobaku.hub.session import Session
@@ -236,6 +242,31 @@ class ClientSocket(WebSocketHandler):
             session.pong()
             return None
         return session.on_frame(message)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Send the close frame; a client that has not answered it within
+        ``HUB_CLOSE_GRACE_S`` has its socket aborted.
+
+        Tornado aborts after a fixed 5 s. A client dropped for being slow must first read
+        every frame queued ahead of the close frame, so the grace is the hub's setting:
+        Tornado's timer (``WebSocketProtocol13._waiting``, Tornado 6) is replaced by one of
+        that length, which Tornado cancels as its own when the client answers or the socket
+        ends. ``tests/hub/test_fanout.py`` checks both outcomes.
+        """
+        connection = self.ws_connection
+        super().close(code, reason)
+        if not isinstance(connection, WebSocketProtocol13) or connection._waiting is None:
+            return
+        loop = connection.stream.io_loop
+        loop.remove_timeout(connection._waiting)
+        connection._waiting = loop.call_later(
+            self.hub.settings.hub_close_grace_s, self._abort_unanswered, connection
+        )
+
+    @staticmethod
+    def _abort_unanswered(connection: WebSocketProtocol13) -> None:
+        CLOSE_ABORTS.inc()
+        connection._abort()
 
     def on_close(self) -> None:
         if self.session is not None:

@@ -38,6 +38,11 @@ PUBLICATIONS_ROUTED = Counter(
     "Channel publications the router stored (duplicate=true: a repeat the server dropped)",
     ["namespace", "duplicate"],
 )
+CLOSE_ABORTS = Counter(
+    "bobaku_hub_close_aborts_total",
+    "Connections the hub closed whose client did not answer the close frame within "
+    "HUB_CLOSE_GRACE_S: their sockets were aborted",
+)
 DROPS = Counter(
     "bobaku_hub_drops_total",
     "Frames not delivered to a client, by reason (slow_client, closed)",

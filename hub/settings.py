@@ -45,6 +45,9 @@ class HubSettings(Settings):
     # bounds kernel memory per connection and makes a stalled client visible sooner.
     hub_socket_send_buffer_bytes: int = Field(default=0, ge=0)
     hub_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # A client the hub closes (slow, heartbeat, shutdown...) gets this long to read what was
+    # queued before the close frame and to answer it; then its socket is aborted.
+    hub_close_grace_s: float = Field(default=5.0, gt=0)
     # The hub pings every interval; a client that has not answered by the next ping is gone.
     hub_ping_interval_s: float = Field(default=25.0, gt=0)
     hub_listen_backlog: int = Field(default=2048, ge=16)

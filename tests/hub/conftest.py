@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_testing import HubClient, HubProcess, Producers, Tokens
+from hub_testing import STEADY_HUB_ENV, HubClient, HubProcess, Producers, Tokens
 
 from bobaku.hub.broker import SOURCES
 from bobaku.kernel.auth import TokenIssuer
@@ -107,6 +107,13 @@ async def hubs(start_hub: StartHub) -> tuple[HubProcess, HubProcess]:
     a = await start_hub("a")
     b = await start_hub("b")
     return a, b
+
+
+@pytest.fixture(scope="session")
+async def steady_hub(start_hub: StartHub) -> HubProcess:
+    """A replica for tests of something else than heartbeats and timeouts, which the 1 s
+    heartbeat, 2 s connect timeout and 5 s close grace of replicas A and B race under load."""
+    return await start_hub("steady", **STEADY_HUB_ENV)
 
 
 @pytest.fixture(scope="session")

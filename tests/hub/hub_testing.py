@@ -23,6 +23,15 @@ from bobaku.kernel.bus import EventBus
 from bobaku.kernel.events import Event, SchemaRegistry, new_event
 from bobaku.kernel.eventstore import AggregateStore
 
+# Timing knobs no machine load exceeds within a test: no heartbeat (a client whose pong is
+# late on a loaded machine is not taken for a dead one), ten minutes to send connect and ten
+# for a closed client to read up to its close frame.
+STEADY_HUB_ENV = {
+    "HUB_PING_INTERVAL_S": "600",
+    "HUB_CONNECT_TIMEOUT_S": "600",
+    "HUB_CLOSE_GRACE_S": "600",
+}
+
 
 class HubProcess:
     """``python -m bobaku.hub`` on a free port, its log in a file."""

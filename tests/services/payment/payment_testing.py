@@ -36,6 +36,27 @@ def intent_id_of(order_id: str) -> str:
     return "pay-" + order_id[len("ord-") :]
 
 
+def refunds_held(charge: dict[str, Any]) -> dict[str, int]:
+    """The refunds a provider holds for a charge, its refund id to the amount: one per refund
+    idempotency key, each sent at least once. How often a key was sent is not asserted: the
+    deadline sweeper asks again, with the same key, for a refund whose answer is late (on a
+    loaded machine, any answer slower than ``payment_refund_retry_s``), and that is correct."""
+    refunds = charge["refunds"]
+    assert all(r["requests"] >= 1 for r in refunds), refunds
+    held = {r["refund_id"]: r["amount"] for r in refunds}
+    assert len(held) == len(refunds), refunds
+    return held
+
+
+def refunds_taken(payment: dict[str, Any]) -> dict[str, int]:
+    """A payment's succeeded refunds, by the provider's id for each, to the amount."""
+    return {
+        r["provider_refund_id"]: r["amount"]
+        for r in payment["refunds"]
+        if r["status"] == "succeeded"
+    }
+
+
 @dataclass
 class World:
     http: aiohttp.ClientSession
