@@ -126,7 +126,8 @@ class MenuCopies:
             except (ValueError, TypeError, AttributeError):
                 log.warning("ignoring a malformed menu event on %s", msg.subject)
 
-        self._subscription = await bus.nc.subscribe(EVENTS.family("menu"), cb=on_message)
+        subject = bus.names.subject(EVENTS.family("menu"))  # this deployment's (kernel/names.py)
+        self._subscription = await bus.nc.subscribe(subject, cb=on_message)
 
     async def stop(self) -> None:
         if self._subscription is not None:

@@ -76,9 +76,15 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
 
 async def rebuild_views(bus: EventBus, ctx: OrderContext) -> int:
     """Every order of the stream projected again, from its events; returns how many."""
-    info = await bus.js.stream_info(streams.ORDER.name, subjects_filter=streams.ORDER.wildcard)
+    names = bus.names  # this deployment's stream and subjects (kernel/names.py)
+    info = await bus.js.stream_info(
+        names.stream(streams.ORDER.name), subjects_filter=names.subject(streams.ORDER.wildcard)
+    )
     projected = 0
-    for subject in info.state.subjects or {}:
+    for raw in info.state.subjects or {}:
+        subject = names.local_subject(raw)
+        if bus.scope is not None and not bus.scope(subject):
+            continue  # a franchise whose silo keeps its own lists (kernel.web.franchise_scope)
         tenant, order_id = subject.rsplit(".", 2)[-2:]  # ….{tenant}.{order_id}
         if await ctx.views.project(await ctx.orders.load(tenant, order_id)):
             projected += 1

@@ -30,6 +30,7 @@ ROUTES = {
     ("put", "/outlets/{outlet_id}/hours"),
     ("put", "/internal/outlets/{outlet_id}"),
     ("post", "/internal/quotes"),
+    ("get", "/internal/outlets/{outlet_id}/pricing"),
 }
 
 
