@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import nats
 from ordering_bench import (
     TRACING_MODES,
     CpuMeter,
     Load,
     Run,
     baseline_server,
-    clean_up,
+    bench_platform,
     client_session,
     cpu_line,
     http_get,
@@ -44,11 +41,8 @@ from ordering_bench import (
     ratio,
     read_load,
     run_load,
-    start_platform,
 )
-from seed import seed_demo_brand
 
-from bobaku.kernel.auth import private_key_pem, public_key_pem
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.settings import Settings
 
@@ -119,18 +113,9 @@ async def bench_mode(concurrency: int, seconds: float, mode: str) -> tuple[str, 
     run = Run()
     started = datetime.now(UTC)
     load_before = load_average()
-    nc = await nats.connect(base.nats_url, name=f"edge-bench-{run.run_id}")
-    keys = tempfile.TemporaryDirectory(prefix="bobaku-bench-")
-    plat = None
-    try:
-        private, public = Path(keys.name) / "private.pem", Path(keys.name) / "public.pem"
-        private.write_bytes(private_key_pem(run.issuer.key))
-        public.write_bytes(public_key_pem(run.issuer.public_key()))
-        plat, envs = await start_platform(
-            base, run, private, public, services=("menu", "gateway"), logs=LOGS
-        )
-        await seed_demo_brand(envs)
-        gateway = f"http://127.0.0.1:{plat.running['gateway'].proc.port}"
+    services = ("menu", "gateway")
+    async with bench_platform(base, run, "edge-bench", services=services, logs=LOGS) as bp:
+        plat, gateway = bp.plat, bp.gateway
         async with aiohttp.ClientSession() as session, session.get(gateway + MENU_PATH) as resp:
             body = await resp.read()
             etag = resp.headers.get("ETag", "")
@@ -154,14 +139,6 @@ async def bench_mode(concurrency: int, seconds: float, mode: str) -> tuple[str, 
             m2 = await read_load(url, "menu", concurrency, seconds, cpu)
             log("baseline again")
             b2 = await read_load(hello_url, "baseline", concurrency, seconds, cpu)
-    finally:
-        if plat is not None:
-            await plat.stop(grace_s=10)
-        with contextlib.suppress(Exception):
-            await clean_up(base, run, nc)
-        with contextlib.suppress(Exception):
-            await nc.close()
-        keys.cleanup()
     baseline, menu = b1.merged(b2, "baseline"), m1.merged(m2, "menu")
     rows = [
         "| load | completed | errors | per second | p50 | p99 | throughput ÷ baseline "

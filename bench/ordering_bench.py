@@ -596,6 +596,56 @@ async def register_customers(
     return tokens
 
 
+@dataclass
+class BenchPlatform:
+    """A benchmark's running platform (see :func:`bench_platform`)."""
+
+    plat: Platform
+    envs: dict[str, dict[str, str]]
+    nc: NATS
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.plat.running['gateway'].proc.port}"
+
+
+@contextlib.asynccontextmanager
+async def bench_platform(
+    base: Settings, run: Run, client_name: str, **start: Any
+) -> AsyncIterator[BenchPlatform]:
+    """The run's platform (``start``: :func:`start_platform`'s options) with the demo brand
+    seeded, and a NATS connection; on the way out, the platform stopped and the run's
+    databases, streams and consumers dropped, whatever happened."""
+    nc = await nats.connect(base.nats_url, name=f"{client_name}-{run.run_id}")
+    keys = tempfile.TemporaryDirectory(prefix="bobaku-bench-")  # lives as long as the platform
+    plat: Platform | None = None
+    try:
+        private, public = Path(keys.name) / "private.pem", Path(keys.name) / "public.pem"
+        private.write_bytes(private_key_pem(run.issuer.key))
+        public.write_bytes(public_key_pem(run.issuer.public_key()))
+        plat, envs = await start_platform(base, run, private, public, **start)
+        await seed_demo_brand(envs)
+        yield BenchPlatform(plat, envs, nc)
+    finally:
+        if plat is not None:
+            log("stopping the platform")
+            await plat.stop(grace_s=10)
+        with contextlib.suppress(Exception):
+            await clean_up(base, run, nc)
+        with contextlib.suppress(Exception):
+            await nc.close()
+        keys.cleanup()
+
+
+async def ready_to_order(
+    session: aiohttp.ClientSession, gateway: str, run: Run, customers: int
+) -> list[str]:
+    """The demo outlets open around the clock and stocked; ``customers`` access tokens."""
+    await open_all_day(session, gateway, run.issuer)
+    await stock_up(session, gateway, run.issuer)
+    return await register_customers(session, gateway, run, customers)
+
+
 async def clean_up(base: Settings, run: Run, nc: NATS) -> None:
     """Drop this run's databases and durable consumers (the streams are shared)."""
     from pymongo import AsyncMongoClient
@@ -689,25 +739,15 @@ async def bench(concurrency: int, read_s: float, order_s: float, rounds: int = 2
     run = Run()
     started = datetime.now(UTC)
     load_before = load_average()
-    nc = await nats.connect(base.nats_url, name=f"ordering-bench-{run.run_id}")
     for old in LOGS.glob("*.log") if LOGS.exists() else ():
         old.unlink()  # the logs of this run only
-    keys = tempfile.TemporaryDirectory(prefix="bobaku-bench-")  # lives as long as the platform
-    plat: Platform | None = None
-    try:
-        private, public = Path(keys.name) / "private.pem", Path(keys.name) / "public.pem"
-        private.write_bytes(private_key_pem(run.issuer.key))
-        public.write_bytes(public_key_pem(run.issuer.public_key()))
-        log(f"starting {', '.join(SERVICES)} (run {run.run_id}; logs in {LOGS})")
-        begin = time.perf_counter()
-        plat, envs = await start_platform(base, run, private, public)
-        log(f"platform ready in {time.perf_counter() - begin:.1f}s; seeding the demo brand")
-        await seed_demo_brand(envs)
-        gateway = f"http://127.0.0.1:{plat.running['gateway'].proc.port}"
+    log(f"starting {', '.join(SERVICES)} (run {run.run_id}; logs in {LOGS})")
+    begin = time.perf_counter()
+    async with bench_platform(base, run, "ordering-bench") as bp:
+        plat, nc, gateway = bp.plat, bp.nc, bp.gateway
+        log(f"platform ready and seeded in {time.perf_counter() - begin:.1f}s")
         async with aiohttp.ClientSession() as session:
-            await open_all_day(session, gateway, run.issuer)
-            await stock_up(session, gateway, run.issuer)
-            tokens = await register_customers(session, gateway, run, CUSTOMERS)
+            tokens = await ready_to_order(session, gateway, run, CUSTOMERS)
             async with session.get(gateway + MENU_PATH) as resp:  # the warm-up read
                 menu_body = await resp.read()
                 if resp.status != 200:
@@ -765,15 +805,6 @@ async def bench(concurrency: int, read_s: float, order_s: float, rounds: int = 2
 
             log("baseline again")
             after = await read_load(hello_url, "baseline after", concurrency, read_s, cpu)
-    finally:
-        if plat is not None:
-            log("stopping the platform")
-            await plat.stop(grace_s=10)
-        with contextlib.suppress(Exception):
-            await clean_up(base, run, nc)
-        with contextlib.suppress(Exception):
-            await nc.close()
-        keys.cleanup()
     results = Results(
         before,
         menu,

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import nats
 from ordering_bench import (
     CUSTOMERS,
     MAX_ORDERS,
@@ -33,25 +30,20 @@ from ordering_bench import (
     PaymentWatch,
     Run,
     baseline_server,
-    clean_up,
+    bench_platform,
     client_session,
     infra_pids,
     load_average,
     log,
     machine_facts,
-    open_all_day,
     order_placer,
     paragraph,
     ratio,
     read_load,
-    register_customers,
+    ready_to_order,
     run_load,
-    start_platform,
-    stock_up,
 )
-from seed import seed_demo_brand
 
-from bobaku.kernel.auth import private_key_pem, public_key_pem
 from bobaku.kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,27 +67,19 @@ async def bench(counts: list[int], concurrency: int, seconds: float) -> str:
     base = Settings()
     run = Run()
     started = datetime.now(UTC)
-    nc = await nats.connect(base.nats_url, name=f"scale-bench-{run.run_id}")
-    keys = tempfile.TemporaryDirectory(prefix="bobaku-bench-")
-    plat = None
     levels: list[tuple[int, Load, str, dict[str, float]]] = []
-    try:
-        private, public = Path(keys.name) / "private.pem", Path(keys.name) / "public.pem"
-        private.write_bytes(private_key_pem(run.issuer.key))
-        public.write_bytes(public_key_pem(run.issuer.public_key()))
-        plat, envs = await start_platform(
-            base, run, private, public, replicas=dict.fromkeys(SCALED, 1), logs=LOGS
-        )
-        await seed_demo_brand(envs)
-        gateway = f"http://127.0.0.1:{plat.running['gateway'].proc.port}"
+    replicas = dict.fromkeys(SCALED, 1)
+    async with bench_platform(base, run, "scale-bench", replicas=replicas, logs=LOGS) as bp:
+        plat, nc, gateway = bp.plat, bp.nc, bp.gateway
         async with aiohttp.ClientSession() as session:
-            await open_all_day(session, gateway, run.issuer)
-            await stock_up(session, gateway, run.issuer)
-            tokens = await register_customers(session, gateway, run, CUSTOMERS)
+            tokens = await ready_to_order(session, gateway, run, CUSTOMERS)
             async with session.get(gateway + MENU_PATH) as resp:
                 size = len(await resp.read())
         watch = PaymentWatch()
-        await nc.subscribe("es.order.>", cb=watch.on_message, pending_msgs_limit=1_000_000)
+        # The run's own subjects (kernel/names.py): a raw ``es.order.>`` sees none of them.
+        await nc.subscribe(
+            run.names.subject("es.order.>"), cb=watch.on_message, pending_msgs_limit=1_000_000
+        )
         await nc.flush()
         async with baseline_server(size) as (hello_url, baseline_pid):
 
@@ -125,14 +109,6 @@ async def bench(counts: list[int], concurrency: int, seconds: float) -> str:
                 levels.append((count, load, load_average(), per_service(load.cpu)))
             log("baseline again")
             after = await read_load(hello_url, "baseline", concurrency, seconds / 2, meter())
-    finally:
-        if plat is not None:
-            await plat.stop(grace_s=10)
-        with contextlib.suppress(Exception):
-            await clean_up(base, run, nc)
-        with contextlib.suppress(Exception):
-            await nc.close()
-        keys.cleanup()
     baseline = before.merged(after, "baseline")
     m = machine_facts()
     # The reference: one process of each if it was measured, else the first count.
@@ -143,11 +119,11 @@ async def bench(counts: list[int], concurrency: int, seconds: float) -> str:
         "| load average at the end |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for count, load, avg, cpu in levels:
+    for count, load, avg, shares in levels:
         orders = load.completed_in_window or 1
-        platform_cpu = sum(v for k, v in cpu.items() if k not in ("client", "baseline"))
+        platform_cpu = sum(v for k, v in shares.items() if k not in ("client", "baseline"))
         total = platform_cpu * load.window_s / orders * 1000
-        own = {k: cpu.get(k, 0.0) * load.window_s / orders * 1000 for k in SCALED}
+        own = {k: shares.get(k, 0.0) * load.window_s / orders * 1000 for k in SCALED}
         rows.append(
             f"| {count} + {count} | {load.completed_in_window} | {load.errors} "
             f"| **{load.rate:.2f}** | {ratio(load.rate, first)} "

@@ -14,32 +14,23 @@ the figures go into docs/performance.md (section Prometheus scrape cost).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import nats
 from ordering_bench import (  # the same platform and traffic helpers
     MENU_PATH,
     CpuMeter,
     PaymentWatch,
     Run,
-    clean_up,
+    bench_platform,
     client_session,
     log,
-    open_all_day,
     order_placer,
-    register_customers,
-    seed_demo_brand,
-    start_platform,
-    stock_up,
+    ready_to_order,
 )
 
-from bobaku.kernel.auth import private_key_pem, public_key_pem
 from bobaku.kernel.settings import Settings
 
 SCRAPES = 40
@@ -76,21 +67,11 @@ async def scrape_cost(http: aiohttp.ClientSession, name: str, url: str, pid: int
 
 async def bench() -> list[dict[str, Any]]:
     base, run = Settings(), Run()
-    nc = await nats.connect(base.nats_url, name=f"scrape-bench-{run.run_id}")
-    keys = tempfile.TemporaryDirectory(prefix="bobaku-bench-")
-    plat = None
-    try:
-        private, public = Path(keys.name) / "private.pem", Path(keys.name) / "public.pem"
-        private.write_bytes(private_key_pem(run.issuer.key))
-        public.write_bytes(public_key_pem(run.issuer.public_key()))
-        plat, envs = await start_platform(base, run, private, public)
-        await seed_demo_brand(envs)
-        gateway = f"http://127.0.0.1:{plat.running['gateway'].proc.port}"
+    async with bench_platform(base, run, "scrape-bench") as bp:
+        plat, nc, gateway = bp.plat, bp.nc, bp.gateway
         log(f"traffic: {MENU_READS} menu reads and {ORDERS} orders through {gateway}")
         async with aiohttp.ClientSession() as session:
-            await open_all_day(session, gateway, run.issuer)
-            await stock_up(session, gateway, run.issuer)
-            tokens = await register_customers(session, gateway, run, 4)
+            tokens = await ready_to_order(session, gateway, run, 4)
             for _ in range(MENU_READS):
                 async with session.get(gateway + MENU_PATH) as resp:
                     await resp.read()
@@ -108,14 +89,6 @@ async def bench() -> list[dict[str, Any]]:
                 url = f"http://127.0.0.1:{running.proc.port}/metrics"
                 figures.append(await scrape_cost(http, name, url, running.child.pid))
         return figures
-    finally:
-        if plat is not None:
-            await plat.stop(grace_s=10)
-        with contextlib.suppress(Exception):
-            await clean_up(base, run, nc)
-        with contextlib.suppress(Exception):
-            await nc.close()
-        keys.cleanup()
 
 
 def main() -> None:
