@@ -497,16 +497,23 @@ class Consumer:
         ):
             await self._handle(msg, attempt)
 
+    async def _admit(self, msg: Msg, attempt: int) -> list[Event] | None:
+        """The message's events, or None once it is dead-lettered: delivered too often, or
+        not a valid envelope (it will never become one by waiting)."""
+        if attempt > self.spec.max_deliveries:
+            await self._give_up(msg, f"exceeded {self.spec.max_deliveries} deliveries")
+            return None
+        try:
+            return decode_events(msg.data, msg.headers)
+        except (ValidationError, ValueError) as exc:
+            await self._give_up(msg, f"poison message: not a valid event envelope: {exc}")
+            return None
+
     async def _handle(self, msg: Msg, attempt: int) -> None:
         spec = self.spec
         meta = msg.metadata
-        if attempt > spec.max_deliveries:
-            await self._give_up(msg, f"exceeded {spec.max_deliveries} deliveries")
-            return
-        try:
-            events = decode_events(msg.data, msg.headers)
-        except (ValidationError, ValueError) as exc:
-            await self._give_up(msg, f"poison message: not a valid event envelope: {exc}")
+        events = await self._admit(msg, attempt)
+        if events is None:
             return
         try:
             for index, event in enumerate(events):
@@ -573,13 +580,8 @@ class BatchConsumer(Consumer):
             attempt = meta.num_delivered
             if await self._elsewhere(msg):
                 continue
-            if attempt > spec.max_deliveries:
-                await self._give_up(msg, f"exceeded {spec.max_deliveries} deliveries")
-                continue
-            try:
-                events = decode_events(msg.data, msg.headers)
-            except (ValidationError, ValueError) as exc:
-                await self._give_up(msg, f"poison message: not a valid event envelope: {exc}")
+            events = await self._admit(msg, attempt)
+            if events is None:
                 continue
             names = self.bus.names
             delivery = Delivery(
