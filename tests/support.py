@@ -104,15 +104,20 @@ async def call(
             return resp.status, await resp.text()
 
 
-async def customer_token(http: aiohttp.ClientSession, gw: str) -> str:
-    """A newly registered customer's access token, through the gateway."""
+async def register_customer(http: aiohttp.ClientSession, gw: str) -> tuple[str, str]:
+    """A newly registered customer, through the gateway: its access token and user id."""
     email = f"cust-{secrets.token_hex(5)}@example.com"
     status, body = await call(
         http, "POST", f"{gw}/api/v1/auth/register",
         json={"email": email, "password": "boba-lover-99", "name": "Rina Test", "language": "id"},
     )  # fmt: skip
     assert status == 201, body
-    return str(body["data"]["tokens"]["access_token"])
+    return str(body["data"]["tokens"]["access_token"]), str(body["data"]["user"]["id"])
+
+
+async def customer_token(http: aiohttp.ClientSession, gw: str) -> str:
+    """A newly registered customer's access token, through the gateway."""
+    return (await register_customer(http, gw))[0]
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / ".run" / "test-artifacts" / "platform"

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from support import ARTIFACTS, RunningPlatform, call, eventually
+from support import ARTIFACTS, RunningPlatform, call, customer_token, eventually
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
@@ -35,16 +35,6 @@ ITEM = {
 }
 ZONE = ZoneInfo("Asia/Jakarta")
 OUTLET_PATH = f"/api/v1/analytics/franchises/{FR}/outlets/{OUTLET}"
-
-
-async def register(http: aiohttp.ClientSession, gw: str) -> str:
-    email = f"an-{secrets.token_hex(5)}@example.com"
-    status, body = await call(
-        http, "POST", f"{gw}/api/v1/auth/register",
-        json={"email": email, "password": "boba-lover-99", "name": "Dewi Test", "language": "id"},
-    )  # fmt: skip
-    assert status == 201, body
-    return str(body["data"]["tokens"]["access_token"])
 
 
 async def force(
@@ -121,7 +111,7 @@ async def test_orders_through_the_gateway_move_every_figure_they_should(
     loyalty_before = await figures(http, gw, owner, f"/api/v1/analytics/franchises/{FR}", "loyalty")
     liability_before = await figures(http, gw, hq, "/api/v1/analytics/brand", "loyalty")
 
-    first, second = await register(http, gw), await register(http, gw)
+    first, second = await customer_token(http, gw), await customer_token(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.1)
     made = await place(http, gw, first, "gopay")
     await force(http, platform, "ovo", outcome="success", delay_s=0.1)

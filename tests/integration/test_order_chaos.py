@@ -50,6 +50,7 @@ from support import (
     open_all_day,
     platform_settings,
     record_figures,
+    register_customer,
 )
 
 from bobaku.kernel.auth import Role, TokenIssuer
@@ -401,7 +402,7 @@ async def test_orders_under_chaos_are_not_lost_charged_twice_or_left_holding_sto
     gw = chaos.gateway
     rng = random.Random(SEED)  # a reproducible mix
     async with aiohttp.ClientSession() as http:
-        customers = [await register(http, gw) for _ in range(min(20, ORDERS))]
+        customers = [await register_customer(http, gw) for _ in range(min(20, ORDERS))]
         orders = []
         for _ in range(ORDERS):
             token, customer = rng.choice(customers)
@@ -550,16 +551,6 @@ async def test_orders_under_chaos_are_not_lost_charged_twice_or_left_holding_sto
     }
     record_figures("order-chaos", figures)
     print(json.dumps(figures, default=str))  # the run's figures, for the log
-
-
-async def register(http: aiohttp.ClientSession, gw: str) -> tuple[str, str]:
-    email = f"chaos-{secrets.token_hex(5)}@example.com"
-    status, body = await call(
-        http, "POST", f"{gw}/api/v1/auth/register",
-        json={"email": email, "password": "boba-lover-99", "name": "Rina Chaos", "language": "id"},
-    )  # fmt: skip
-    assert status == 201, body
-    return body["data"]["tokens"]["access_token"], body["data"]["user"]["id"]
 
 
 async def list_all(http: aiohttp.ClientSession, url: str, token: str) -> list[Any]:

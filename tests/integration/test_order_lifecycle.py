@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from support import ARTIFACTS, RunningPlatform, call, eventually
+from support import ARTIFACTS, RunningPlatform, call, eventually, register_customer
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
@@ -33,16 +33,6 @@ BRIEF_ITEM = {
     "quantity": 2,
     "customizations": {"sugar_level": 50, "ice_level": 30, "toppings": ["t001", "t003"]},
 }
-
-
-async def register(http: aiohttp.ClientSession, gw: str) -> tuple[str, str]:
-    email = f"cust-{secrets.token_hex(5)}@example.com"
-    status, body = await call(
-        http, "POST", f"{gw}/api/v1/auth/register",
-        json={"email": email, "password": "boba-lover-99", "name": "Rina Test", "language": "id"},
-    )  # fmt: skip
-    assert status == 201, body
-    return body["data"]["tokens"]["access_token"], body["data"]["user"]["id"]
 
 
 def staff(issuer: TokenIssuer, outlet: str = "outlet-01", fr: str = "fr-jakarta") -> str:
@@ -114,7 +104,7 @@ async def test_an_order_goes_from_placement_to_pickup_with_every_provider(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer, provider: str
 ) -> None:
     gw = platform.gateway
-    token, user_id = await register(http, gw)
+    token, user_id = await register_customer(http, gw)
     await force(http, platform, provider, outcome="success", delay_s=0.2)
     status, placed = await place(http, gw, token, provider)
     assert status == 201, placed
@@ -143,7 +133,7 @@ async def test_the_composite_view_has_the_briefs_shape_field_by_field(
     platform: RunningPlatform, http: aiohttp.ClientSession
 ) -> None:
     gw = platform.gateway
-    token, user_id = await register(http, gw)
+    token, user_id = await register_customer(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.2)
     _, placed = await place(http, gw, token, "gopay")
     view = await reaches(http, gw, token, placed["data"]["id"], "being_prepared")
@@ -202,7 +192,7 @@ async def test_a_failed_payment_cancels_the_order_and_releases_its_stock(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     before = await stock_of(http, gw, manager(token_issuer), "popping-boba")
     await force(http, platform, "ovo", outcome="failure", delay_s=0.2)
     _, placed = await place(http, gw, token, "ovo", items=[{"menu_id": "m011", "quantity": 3}])
@@ -223,7 +213,7 @@ async def test_a_payment_that_never_completes_times_out_and_releases_the_stock(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     before = await stock_of(http, gw, manager(token_issuer), "popping-boba")
     await force(http, platform, "dana", outcome="timeout")
     _, placed = await place(http, gw, token, "dana", items=[{"menu_id": "m024", "quantity": 2}])
@@ -241,7 +231,7 @@ async def test_duplicate_and_out_of_order_callbacks_capture_once(
 ) -> None:
     gw = platform.gateway
     for outcome in ("duplicate", "reorder"):
-        token, _ = await register(http, gw)
+        token, _ = await register_customer(http, gw)
         await force(http, platform, "shopeepay", outcome=outcome, delay_s=0.2)
         _, placed = await place(http, gw, token, "shopeepay")
         order_id = placed["data"]["id"]
@@ -287,7 +277,7 @@ async def test_refunds_partial_then_the_rest_then_a_third_is_refused(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.1)
     _, placed = await place(http, gw, token, "gopay")
     order_id = placed["data"]["id"]
@@ -321,7 +311,7 @@ async def test_a_franchise_owner_cannot_reach_another_franchise(
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.1)
     _, placed = await place(http, gw, token, "gopay", outlet="outlet-04")
     order_id = placed["data"]["id"]
@@ -359,7 +349,7 @@ async def test_killing_the_order_service_mid_saga_loses_nothing_and_charges_once
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     # The provider settles while the order service is dead.
     await force(http, platform, "gopay", outcome="success", delay_s=1.0)
     _, placed = await place(http, gw, token, "gopay")
@@ -379,7 +369,7 @@ async def test_killing_the_payment_service_mid_saga_loses_nothing_and_charges_on
     platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     await force(http, platform, "qris", outcome="success", delay_s=0.5)
     _, placed = await place(http, gw, token, "qris")
     order_id = placed["data"]["id"]
@@ -468,7 +458,7 @@ async def test_a_bad_order_is_refused_naming_the_problem_and_nothing_is_written(
     field: str | None,
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     kw: dict[str, Any] = (
         {"data": body, "headers": {"Content-Type": "application/json"}}
         if isinstance(body, bytes)
@@ -499,7 +489,7 @@ async def test_bad_list_filters_and_duplicate_keys_are_refused_through_the_gatew
         assert got == 422, (query, reply)
         assert field in [f["field"] for f in reply["error"]["details"]["fields"]], reply
     # One body, two quantities: refused, and no order is created.
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     good = json.dumps({"outlet_id": "outlet-01", "items": [BRIEF_ITEM], "payment_method": "gopay"})
     raw = good.replace('"quantity": ', '"quantity": 1, "quantity": ', 1).encode()
     assert raw.count(b'"quantity"') == 2
@@ -547,7 +537,7 @@ async def test_two_order_replicas_share_the_consumers_and_each_saga_ends_once(
     try:
         assert plat.replicas_of("order") == ["order", "order#2"]
         assert await order_durables(bus, deployment) == durables  # shared, not one each
-        token, _ = await register(http, gw)
+        token, _ = await register_customer(http, gw)
         placed = await asyncio.gather(*(place(http, gw, token, "gopay") for _ in range(8)))
         assert [status for status, _ in placed] == [201] * 8, placed
         order_ids = [body["data"]["id"] for _, body in placed]
@@ -571,7 +561,7 @@ async def test_ordering_goes_on_from_the_local_menu_copy_while_the_menu_service_
     platform: RunningPlatform, http: aiohttp.ClientSession
 ) -> None:
     gw = platform.gateway
-    token, _ = await register(http, gw)
+    token, _ = await register_customer(http, gw)
     await force(http, platform, "gopay", outcome="success", delay_s=0.2)
     status, first = await place(http, gw, token, "gopay")  # priced by the menu service
     assert status == 201, first
