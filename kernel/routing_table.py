@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from nats.js.api import KeyValueConfig
@@ -184,3 +184,14 @@ class SiloFranchises:
 
     async def stop(self) -> None:
         await self.entries.stop()
+
+
+@contextlib.asynccontextmanager
+async def watched_silos(bus: EventBus, settings: Settings) -> AsyncIterator[SiloFranchises]:
+    """The routing table's silo franchises, known on entry and kept current until exit."""
+    silos = SiloFranchises(RoutingEntries.from_settings(bus, settings))
+    await silos.start()
+    try:
+        yield silos
+    finally:
+        await silos.stop()

@@ -60,7 +60,7 @@ from bobaku.kernel.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from bobaku.kernel.routing_table import RoutingEntries, SiloFranchises
+from bobaku.kernel.routing_table import watched_silos
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.streams import tenant_of
 from bobaku.kernel.telemetry import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS, READINESS
@@ -436,17 +436,13 @@ async def franchise_scope(bus: EventBus, settings: Settings) -> AsyncIterator[No
         bus.scope = in_silo
         yield
         return
-    silos = SiloFranchises(RoutingEntries.from_settings(bus, settings))
-    await silos.start()
+    async with watched_silos(bus, settings) as silos:
 
-    def pooled(subject: str) -> bool:
-        return tenant_of(subject) not in silos
+        def pooled(subject: str) -> bool:
+            return tenant_of(subject) not in silos
 
-    bus.scope = pooled
-    try:
+        bus.scope = pooled
         yield
-    finally:
-        await silos.stop()
 
 
 def _connections(

@@ -15,7 +15,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from bobaku.kernel import streams
 from bobaku.kernel.bus import DEAD_LETTERS, EVENTS, EventBus
 from bobaku.kernel.cache import redis_from_settings
-from bobaku.kernel.routing_table import RoutingEntries, SiloFranchises
+from bobaku.kernel.routing_table import watched_silos
 from bobaku.kernel.streams import ensure_streams
 from bobaku.kernel.web import BUS, REDIS, create_app
 from bobaku.services.analytics.adapters.store import ProjectionStore
@@ -46,12 +46,8 @@ async def share_of(bus: EventBus, settings: AnalyticsSettings) -> AsyncIterator[
     if settings.deployment_mode == "silo" and settings.franchise_id:
         yield Share(silo_of=settings.franchise_id)
         return
-    silos = SiloFranchises(RoutingEntries.from_settings(bus, settings))
-    await silos.start()
-    try:
+    async with watched_silos(bus, settings) as silos:
         yield Share(silos=silos)
-    finally:
-        await silos.stop()
 
 
 def build_app(settings: AnalyticsSettings, *, run_consumers: bool = True) -> web.Application:
