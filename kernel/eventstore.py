@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from bobaku.kernel import tracing
 from bobaku.kernel.bus import EventBus, decode_events, encode_events
@@ -59,13 +60,20 @@ class AggregateStore:
         self.spec = aggregate_spec(kind)
         self.snapshot_every = snapshot_every
         self._snapshot_bucket = f"snapshots_{kind}"
+        self._snapshots: KeyValue | None = None
 
     async def start(self) -> None:
         await self.bus.ensure_stream(self.spec)
         if self.snapshot_every:
-            await self.bus.key_value(
+            self._snapshots = await self.bus.key_value(
                 KeyValueConfig(bucket=self._snapshot_bucket, history=1, storage=StorageType.FILE)
             )
+
+    async def _snapshot_kv(self) -> KeyValue:
+        """The snapshot bucket, opened once (each open is a stream-info round trip)."""
+        if self._snapshots is None:
+            self._snapshots = await self.bus.existing_key_value(self._snapshot_bucket)
+        return self._snapshots
 
     def subject(self, tenant: str | None, aggregate_id: str) -> str:
         if "." in aggregate_id or "*" in aggregate_id or ">" in aggregate_id:
@@ -137,7 +145,7 @@ class AggregateStore:
         state, after = initial(), 0
         use_snapshots = bool(self.snapshot_every and encode and decode)
         if use_snapshots and decode is not None:
-            kv = await self.bus.existing_key_value(self._snapshot_bucket)
+            kv = await self._snapshot_kv()
             try:
                 entry = await kv.get(subject)
                 saved = json.loads(entry.value or b"{}")
@@ -148,7 +156,7 @@ class AggregateStore:
         for event in stream.events:
             state = apply(state, event)
         if use_snapshots and encode is not None and len(stream.events) >= self.snapshot_every:
-            kv = await self.bus.existing_key_value(self._snapshot_bucket)
+            kv = await self._snapshot_kv()
             await kv.put(
                 subject, json.dumps({"state": encode(state), "last_seq": stream.last_seq}).encode()
             )
