@@ -497,6 +497,14 @@ class Consumer:
         ):
             await self._handle(msg, attempt)
 
+    def _delivery(self, msg: Msg, attempt: int, index: int = 0) -> Delivery:
+        """Where the message came from, in this deployment's logical names."""
+        names = self.bus.names
+        return Delivery(
+            names.local_subject(msg.subject), names.local_stream(msg.metadata.stream),
+            msg.metadata.sequence.stream, attempt, index, after_seq=after_seq_of(msg.headers),
+        )  # fmt: skip
+
     async def _admit(self, msg: Msg, attempt: int) -> list[Event] | None:
         """The message's events, or None once it is dead-lettered: delivered too often, or
         not a valid envelope (it will never become one by waiting)."""
@@ -511,17 +519,12 @@ class Consumer:
 
     async def _handle(self, msg: Msg, attempt: int) -> None:
         spec = self.spec
-        meta = msg.metadata
         events = await self._admit(msg, attempt)
         if events is None:
             return
         try:
             for index, event in enumerate(events):
-                delivery = Delivery(
-                    self.bus.names.local_subject(msg.subject),
-                    self.bus.names.local_stream(meta.stream),
-                    meta.sequence.stream, attempt, index,
-                )  # fmt: skip
+                delivery = self._delivery(msg, attempt, index)
                 tokens = (
                     correlation_id_var.set(event.metadata.correlation_id),
                     trace_id_var.set(tracing.current_trace_id() or event.metadata.trace_id),
@@ -583,12 +586,7 @@ class BatchConsumer(Consumer):
             events = await self._admit(msg, attempt)
             if events is None:
                 continue
-            names = self.bus.names
-            delivery = Delivery(
-                names.local_subject(msg.subject), names.local_stream(meta.stream),
-                meta.sequence.stream, attempt, after_seq=after_seq_of(msg.headers),
-            )  # fmt: skip
-            ready.append((msg, Message(events, delivery)))
+            ready.append((msg, Message(events, self._delivery(msg, attempt))))
         if not ready:
             return
         CONSUMER_PENDING.labels(spec.durable).set(ready[-1][0].metadata.num_pending or 0)
