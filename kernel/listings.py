@@ -38,8 +38,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
+
+from bobaku.kernel.db import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -317,9 +318,7 @@ class WriteOnceDocuments:
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """Store ``doc`` (with its ``_id``); False when that ``_id`` exists already (the
         stored document is kept)."""
-        try:
-            await self.collection.insert_one(dict(doc))
-        except DuplicateKeyError:
+        if not await insert_new(self.collection, dict(doc)):
             return False
         await self.redis.set(self._key(str(doc["_id"])), json.dumps(doc, default=str))
         return True

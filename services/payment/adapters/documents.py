@@ -20,14 +20,11 @@ schedule, decides who wins a race.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from bobaku.kernel.db import Databases
+from bobaku.kernel.db import Databases, insert_new
 from bobaku.kernel.events.envelope import parse_utc
 from bobaku.kernel.listings import Listings, WriteOnceDocuments
 from bobaku.services.payment.domain.errors import IntentConflict
@@ -86,10 +83,9 @@ class IntentDirectory:
         if key in self._outlets_noted:
             return
         doc = {"_id": key, "outlet_id": outlet_id, "franchise_id": franchise_id}
-        with contextlib.suppress(DuplicateKeyError):  # another intent noted it first
-            await self.databases.platform[FRANCHISES].insert_one({"_id": franchise_id})
-        with contextlib.suppress(DuplicateKeyError):
-            await self.databases.platform[OUTLETS].insert_one(doc)
+        # False when another intent noted it first: either way it is noted.
+        await insert_new(self.databases.platform[FRANCHISES], {"_id": franchise_id})
+        await insert_new(self.databases.platform[OUTLETS], doc)
         self._outlets_noted.add(key)
 
     async def knows_franchise(self, franchise_id: str) -> bool:

@@ -34,14 +34,11 @@ page already inserted is inserted again as the same document.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from bobaku.kernel.db import Databases
+from bobaku.kernel.db import Databases, insert_new
 
 HEADS = "supply_list_heads"
 PAGES = "supply_list_pages"
@@ -135,9 +132,7 @@ class DocumentLists:
         head = _Head.of(await db[HEADS].find_one({"_id": head_key}))
         count = head.count(self.page_size)
         marker = f"{head_key}|#{entry['id']}"
-        try:
-            await db[PLACES].insert_one({"_id": marker, "position": count})
-        except DuplicateKeyError:
+        if not await insert_new(db[PLACES], {"_id": marker, "position": count}):
             placed = await db[PLACES].find_one({"_id": marker})
             # A position below the length: it is in the list already. At the length: a
             # crash came after the marker and before the head moved; place it now.
@@ -147,10 +142,7 @@ class DocumentLists:
         pages = head.pages
         if len(tail) >= self.page_size:
             # The same document if a crash came after this insert and before the head.
-            with contextlib.suppress(DuplicateKeyError):
-                await db[PAGES].insert_one(
-                    {"_id": self._key(scope, status, pages), "entries": tail}
-                )
+            await insert_new(db[PAGES], {"_id": self._key(scope, status, pages), "entries": tail})
             pages, tail = pages + 1, []
         await db[HEADS].replace_one({"_id": head_key}, {"pages": pages, "tail": tail}, upsert=True)
 
