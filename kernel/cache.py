@@ -156,7 +156,6 @@ def decode_generations(tags: Sequence[str], values: Sequence[Any]) -> dict[str, 
 # strips them). Generations: ``tag=gen`` pairs joined by ``,``; max age in seconds.
 EDGE_GENERATIONS = "X-Bobaku-Cache-Generations"
 EDGE_MAX_AGE = "X-Bobaku-Cache-Max-Age"
-EDGE_HEADERS = (EDGE_GENERATIONS, EDGE_MAX_AGE)
 
 
 def weak_etag(content: Any) -> str:

@@ -88,10 +88,6 @@ async def outlet_view(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
     return outlet_record(await get_outlet(deps, outlet_id), deps)
 
 
-async def outlet_menu(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
-    return (await outlet_menu_with_validity(deps, outlet_id))[0]
-
-
 async def outlet_menu_with_validity(
     deps: MenuContext, outlet_id: str
 ) -> tuple[dict[str, Any], Mapping[str, str], float]:

@@ -58,7 +58,6 @@ class MenuCopies:
         self._copies: dict[str, Copy] = {}
         self._stale: set[str] = set()
         self._subscription: Subscription | None = None
-        self.fetches = 0
 
     def fresh(self, outlet_id: str) -> Copy | None:
         if outlet_id in self._stale:
@@ -69,7 +68,6 @@ class MenuCopies:
         """Fetch the outlet's snapshot if the copy is missing or stale (version check)."""
         if self.fresh(outlet_id) is not None:
             return
-        self.fetches += 1
         snap: dict[str, Any] = await self.menu.request(
             "GET", f"/internal/outlets/{outlet_id}/pricing", retry_safe=True
         )
