@@ -14,7 +14,6 @@ from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
 from bobaku.kernel.web import DATABASES, ok, principal, read_json
 from bobaku.services.menu.domain import commands
-from bobaku.services.menu.domain.menu import OrderLine
 from bobaku.services.menu.domain.model import (
     DEFAULT_TIMEZONE,
     FRANCHISE_ID,
@@ -376,17 +375,7 @@ async def outlet_pricing(request: web.Request) -> web.Response:
 async def quote_order(request: web.Request) -> web.Response:
     principal(request).require_role(Role.SERVICE)
     body = await read_json(request, s.QuoteBody)
-    lines = tuple(
-        OrderLine(
-            menu_id=line.menu_id,
-            quantity=line.quantity,
-            sugar_level=line.customizations.sugar_level,
-            ice_level=line.customizations.ice_level,
-            toppings=tuple(line.customizations.toppings),
-        )
-        for line in body.items
-    )
     quote = await handlers.quote_order(
-        commands.QuoteOrder(body.outlet_id, lines), context_of(request)
+        commands.QuoteOrder(body.outlet_id, body.lines()), context_of(request)
     )
     return ok(s.shaped(s.QuoteOut, quote))

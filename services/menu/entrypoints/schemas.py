@@ -18,7 +18,11 @@ from pydantic import (
 )
 
 from bobaku.kernel.web import RequestBody
-from bobaku.services.menu.domain.menu import MAX_QUANTITY_PER_LINE, MAX_TOPPINGS_PER_DRINK
+from bobaku.services.menu.domain.menu import (
+    MAX_QUANTITY_PER_LINE,
+    MAX_TOPPINGS_PER_DRINK,
+    OrderLine,
+)
 from bobaku.services.menu.domain.model import (
     CATEGORY_ID,
     DEFAULT_ICE_LEVELS,
@@ -156,6 +160,19 @@ class QuoteLineBody(RequestBody):
 class QuoteBody(RequestBody):
     outlet_id: OutletId
     items: Annotated[list[QuoteLineBody], Field(min_length=1, max_length=50)]
+
+    def lines(self) -> tuple[OrderLine, ...]:
+        """The order lines to price (also the order service's local copy's input)."""
+        return tuple(
+            OrderLine(
+                menu_id=line.menu_id,
+                quantity=line.quantity,
+                sugar_level=line.customizations.sugar_level,
+                ice_level=line.customizations.ice_level,
+                toppings=tuple(line.customizations.toppings),
+            )
+            for line in self.items
+        )
 
 
 class Out(BaseModel):

@@ -34,7 +34,9 @@ from nats.aio.subscription import Subscription
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.streams import EVENTS
-from bobaku.services.menu.domain.menu import OrderLine, OutletCatalog
+from bobaku.kernel.web import validated
+from bobaku.services.menu.domain.menu import OutletCatalog
+from bobaku.services.menu.entrypoints.schemas import QuoteBody
 from bobaku.services.menu.service_layer.handlers import priced
 
 log = logging.getLogger(__name__)
@@ -91,17 +93,9 @@ class MenuCopies:
         copy = self.fresh(outlet_id)
         if copy is None:
             return None
-        lines = tuple(
-            OrderLine(
-                menu_id=str(line["menu_id"]),
-                quantity=int(line["quantity"]),
-                sugar_level=(line.get("customizations") or {}).get("sugar_level"),
-                ice_level=(line.get("customizations") or {}).get("ice_level"),
-                toppings=tuple((line.get("customizations") or {}).get("toppings") or ()),
-            )
-            for line in items
-        )
-        quote = priced(copy.catalog, copy.stock_left, self.clock(), lines)
+        # The menu's own body rules first (levels, topping ids, toppings per drink).
+        body = validated(QuoteBody, {"outlet_id": outlet_id, "items": items})
+        quote = priced(copy.catalog, copy.stock_left, self.clock(), body.lines())
         return {**quote, "menu_version": copy.version}
 
     def on_event(self, event: dict[str, Any]) -> None:
