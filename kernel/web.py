@@ -3,7 +3,8 @@
 :func:`create_app` gives a service, for free:
 
 - ``GET /healthz`` (liveness), ``GET /readyz`` (each dependency checked, 503 when one is
-  down or the process is draining), ``GET /metrics`` (Prometheus);
+  down or the process is draining), ``GET /metrics`` (Prometheus: the process's registry
+  and the families of the app's :data:`METRIC_SOURCES`, read at scrape time);
 - correlation and trace ids taken from the request (``X-Correlation-ID``, ``traceparent``)
   or minted, echoed back, and present in every log line and event the request causes;
   with tracing on (:mod:`bobaku.kernel.tracing`) a SERVER span per request, whose
@@ -26,13 +27,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeout
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
@@ -69,6 +72,8 @@ log = logging.getLogger(__name__)
 
 Dependency = Literal["nats", "redis", "mongo"]
 ReadinessCheck = Callable[[], Awaitable[None]]
+# Metric families a service computes when scraped (from its read models, say), not per event.
+MetricSource = Callable[[], Awaitable[Iterable[Metric]]]
 M = TypeVar("M", bound=BaseModel)
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -81,6 +86,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 DRAINING = web.AppKey("draining", asyncio.Event)
 DEPLOYMENT = web.AppKey("deployment", Deployment)
 CONFIG = web.AppKey("config", LiveConfig)
+METRIC_SOURCES = web.AppKey("metric_sources", list[MetricSource])
 
 CORRELATION_HEADER = "X-Correlation-ID"
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -379,8 +385,28 @@ async def _run_check(name: str, check: ReadinessCheck) -> str:
     return "ok"
 
 
+class _Collected(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = generate_latest()
+    families: list[Metric] = []
+    for source in request.app[METRIC_SOURCES]:
+        try:
+            families += await source()
+        except Exception:  # a source's outage must not cost the scrape its other metrics
+            log.warning("metric source %s failed", getattr(source, "__qualname__", source),
+                        exc_info=True)  # fmt: skip
+    if families:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collected(families))
+        body += generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def create_app(
@@ -413,6 +439,7 @@ def create_app(
         app[VERIFIER] = verifier_from_settings(settings)
     app[CHECKS] = dict(extra_checks or {})
     app[DRAINING] = asyncio.Event()
+    app[METRIC_SOURCES] = []
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

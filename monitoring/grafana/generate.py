@@ -5,12 +5,16 @@ grafana-foundation-sdk (Grafana's own typed builders).
 
 Dashboards (docs/observability.md says who sees what):
 
-- ``bobaku-hq`` (folder HQ): the whole brand — orders, revenue, cancellations per franchise,
-  payments per provider, the top outlets.
+- ``bobaku-hq`` (folder HQ): the whole brand — today's sales, orders, net sales and
+  cancellations per franchise, payment methods, the top outlets, kitchen times, the forecast.
 - ``bobaku-franchise`` (folder Franchises): one franchise (variable ``franchise``) by outlet.
 - ``bobaku-kitchen`` (folder Franchises): one outlet's kitchen board (``franchise``, ``outlet``).
 - ``bobaku-platform`` (folder Platform): RED per service, saga steps, upstreams and breakers,
-  JetStream lag and dead letters, cache hit ratio, the hub.
+  JetStream lag and dead letters, the analytics projection's lag, cache hit ratio, the hub.
+
+The business numbers (HQ, franchise, kitchen) are the analytics service's metrics, read
+from its projections when scraped (``services/analytics/service_layer/metrics.py``), so
+they are the numbers its API and dashboard page show.
 
 Every panel's PromQL runs against a real Prometheus after real traffic in
 tests/monitoring/test_dashboards.py and must return data; ``--check`` fails if the JSON
@@ -83,9 +87,67 @@ def _dashboard(uid: str, title: str, tags: list[str], rows: list[tuple[str, list
 
 
 RI = "$__rate_interval"
-F = 'franchise="$franchise"'
-FO = 'franchise="$franchise", outlet="$outlet"'
 NOT_PROBES = 'route!~"/(healthz|readyz|metrics)"'
+
+# Business numbers: the analytics service's metrics (docs/metrics.md "Business (analytics)"),
+# exported once per scope whichever instance keeps it, so every query sums over instances.
+A = "bobaku_analytics_"
+BRAND = 'level="brand"'
+FRANCHISES = 'level="franchise"'
+OUTLETS = 'level="outlet"'
+F = 'level="franchise", franchise="$franchise"'
+F_OUTLETS = 'level="outlet", franchise="$franchise"'
+FO = 'level="outlet", franchise="$franchise", outlet="$outlet"'
+
+
+def net_over(sel: str, window: str = "$__range", by: str = "") -> str:
+    """Net sales over a window: a refund lowers net, so it is gross - discounts - refunds,
+    each a counter, rather than the increase of a number that may fall."""
+    grouping = f" by ({by})" if by else ""
+    return " - ".join(
+        f"sum{grouping} (increase({A}{name}_rupiah_total{{{sel}}}[{window}]))"
+        for name in ("gross", "discounts", "refunds")
+    )
+
+
+def net_rate(sel: str, by: str) -> str:
+    """Net sales per second, by ``by``."""
+    return " - ".join(
+        f"sum by ({by}) (rate({A}{name}_rupiah_total{{{sel}}}[{RI}]))"
+        for name in ("gross", "discounts", "refunds")
+    )
+
+
+def quantile(q: float, metric: str, sel: str, by: str = "") -> str:
+    return f"histogram_quantile({q}, sum by ({by + ', ' if by else ''}le) (rate({A}{metric}_bucket{{{sel}}}[{RI}])))"
+
+
+def today(title: str, metric: str, sel: str, unit: str = "short", width: int = 6) -> P:
+    return P(title, ((f"sum({A}today_{metric}{{{sel}}})", title.lower()),), unit, "stat", width)
+
+
+def forecast(title: str, sel: str) -> P:
+    """This hour's cups: the forecast with its band, and what is being sold (per hour)."""
+    now = 'hours_ahead="0"'
+    return P(
+        title,
+        (
+            (f'sum({A}forecast_cups{{{sel}, {now}, band="yhat"}})', "forecast"),
+            (f'sum({A}forecast_cups{{{sel}, {now}, band="lower"}})', "lower (80%)"),
+            (f'sum({A}forecast_cups{{{sel}, {now}, band="upper"}})', "upper (80%)"),
+            (f"sum(rate({A}items_total{{{sel}}}[{RI}])) * 3600", "sold (cups/h)"),
+        ),
+    )
+
+
+def ahead(title: str, sel: str) -> P:
+    """The next hours' forecast cups, now."""
+    return P(
+        title,
+        ((f'sum by (hours_ahead) ({A}forecast_cups{{{sel}, band="yhat"}})', "+{{hours_ahead}} h"),),
+        kind="stat",
+        width=12,
+    )
 
 
 def hq() -> dict[str, Any]:
@@ -95,26 +157,34 @@ def hq() -> dict[str, Any]:
         ["hq"],
         [
             (
-                "Today",
+                "Today (Asia/Jakarta)",
+                [
+                    today("Net sales today", "net_rupiah", BRAND, "currencyIDR"),
+                    today("Paid orders today", "orders_paid", BRAND),
+                    today("Average basket today", "average_basket_rupiah", BRAND, "currencyIDR"),
+                    today("Cancellation rate today", "cancellation_ratio", BRAND, "percentunit"),
+                ],
+            ),
+            (
+                "Range",
                 [
                     P(
                         "Orders placed (range)",
-                        (("sum(increase(bobaku_orders_placed_total[$__range]))", "orders"),),
+                        (
+                            (
+                                f"sum(increase({A}orders_placed_total{{{BRAND}}}[$__range]))",
+                                "orders",
+                            ),
+                        ),
                         kind="stat",
                         width=6,
                     ),
+                    P("Net sales (range)", ((net_over(BRAND), "IDR"),), "currencyIDR", "stat", 6),
                     P(
-                        "Revenue (range)",
-                        (("sum(increase(bobaku_revenue_rupiah_total[$__range]))", "IDR"),),
-                        "currencyIDR",
-                        "stat",
-                        6,
-                    ),
-                    P(
-                        "Paid / placed",
+                        "Paid / placed (range)",
                         (
                             (
-                                "sum(increase(bobaku_orders_paid_total[$__range])) / sum(increase(bobaku_orders_placed_total[$__range]))",
+                                f"sum(increase({A}orders_paid_total{{{BRAND}}}[$__range])) / sum(increase({A}orders_placed_total{{{BRAND}}}[$__range]))",
                                 "paid",
                             ),
                         ),
@@ -124,7 +194,12 @@ def hq() -> dict[str, Any]:
                     ),
                     P(
                         "Cancelled (range)",
-                        (("sum(increase(bobaku_orders_cancelled_total[$__range]))", "cancelled"),),
+                        (
+                            (
+                                f"sum(increase({A}orders_cancelled_total{{{BRAND}}}[$__range]))",
+                                "cancelled",
+                            ),
+                        ),
                         kind="stat",
                         width=6,
                     ),
@@ -137,60 +212,68 @@ def hq() -> dict[str, Any]:
                         "Orders per minute by franchise",
                         (
                             (
-                                f"sum by (franchise) (rate(bobaku_orders_placed_total[{RI}])) * 60",
+                                f"sum by (franchise) (rate({A}orders_placed_total{{{FRANCHISES}}}[{RI}])) * 60",
                                 "{{franchise}}",
                             ),
                         ),
                     ),
                     P(
-                        "Revenue per hour by franchise",
+                        "Net sales per hour by franchise",
+                        ((f"({net_rate(FRANCHISES, 'franchise')}) * 3600", "{{franchise}}"),),
+                        "currencyIDR",
+                    ),
+                    P(
+                        "Net sales today by franchise",
                         (
                             (
-                                f"sum by (franchise) (rate(bobaku_revenue_rupiah_total[{RI}])) * 3600",
+                                f"sum by (franchise) ({A}today_net_rupiah{{{FRANCHISES}}})",
                                 "{{franchise}}",
                             ),
                         ),
                         "currencyIDR",
                     ),
                     P(
-                        "Top outlets by revenue (range)",
+                        "Top outlets by net sales (range)",
                         (
                             (
-                                "topk(10, sum by (franchise, outlet) (increase(bobaku_revenue_rupiah_total[$__range])))",
+                                f"topk(10, {net_over(OUTLETS, by='franchise, outlet')})",
                                 "{{franchise}} {{outlet}}",
                             ),
                         ),
                         "currencyIDR",
                     ),
                     P(
-                        "Payments captured by provider",
+                        "Payment methods (range)",
                         (
                             (
-                                f"sum by (provider) (rate(bobaku_payments_captured_total[{RI}])) * 60",
-                                "{{provider}}",
+                                f"sum by (method) (increase({A}payment_method_orders_total{{{BRAND}}}[$__range]))",
+                                "{{method}}",
                             ),
                         ),
                     ),
                     P(
-                        "Refunded (range)",
+                        "Refunded by franchise (range)",
                         (
                             (
-                                "sum by (franchise) (increase(bobaku_refunded_rupiah_total[$__range]))",
+                                f"sum by (franchise) (increase({A}refunds_rupiah_total{{{FRANCHISES}}}[$__range]))",
                                 "{{franchise}}",
                             ),
                         ),
                         "currencyIDR",
                     ),
                     P(
-                        "Kitchen prep p90 by franchise",
+                        "Kitchen payment to ready p90 by franchise",
                         (
                             (
-                                f"histogram_quantile(0.9, sum by (franchise, le) (rate(bobaku_kitchen_prep_seconds_bucket[{RI}])))",
+                                quantile(
+                                    0.9, "kitchen_payment_to_ready_seconds", FRANCHISES, "franchise"
+                                ),
                                 "{{franchise}}",
                             ),
                         ),
                         "s",
                     ),
+                    forecast("Cups this hour: forecast and sold (brand)", BRAND),
                 ],
             ),
         ],
@@ -201,7 +284,9 @@ def _franchise_var(only: str | None) -> Any:
     """HQ picks any franchise; an owner's org gets a constant: their own, nothing else."""
     if only is not None:
         return db.ConstantVariable("franchise").value(only)
-    return _var("franchise", "label_values(bobaku_orders_placed_total, franchise)", "Franchise")
+    return _var(
+        "franchise", f"label_values({A}orders_placed_total{{{FRANCHISES}}}, franchise)", "Franchise"
+    )
 
 
 def _suffix(only: str | None) -> str:
@@ -215,31 +300,29 @@ def franchise(only: str | None = None) -> dict[str, Any]:
         ["franchise"],
         [
             (
+                "Today (Asia/Jakarta)",
+                [
+                    today("Net sales today", "net_rupiah", F, "currencyIDR"),
+                    today("Paid orders today", "orders_paid", F),
+                    today("Average basket today", "average_basket_rupiah", F, "currencyIDR"),
+                    today("Waiting in the kitchens", "kitchen_waiting_orders", F),
+                ],
+            ),
+            (
                 "Sales",
                 [
                     P(
                         "Orders placed (range)",
-                        (
-                            (
-                                f"sum(increase(bobaku_orders_placed_total{{{F}}}[$__range]))",
-                                "orders",
-                            ),
-                        ),
+                        ((f"sum(increase({A}orders_placed_total{{{F}}}[$__range]))", "orders"),),
                         kind="stat",
                         width=8,
                     ),
-                    P(
-                        "Revenue (range)",
-                        ((f"sum(increase(bobaku_revenue_rupiah_total{{{F}}}[$__range]))", "IDR"),),
-                        "currencyIDR",
-                        "stat",
-                        8,
-                    ),
+                    P("Net sales (range)", ((net_over(F), "IDR"),), "currencyIDR", "stat", 8),
                     P(
                         "Cancelled (range)",
                         (
                             (
-                                f"sum(increase(bobaku_orders_cancelled_total{{{F}}}[$__range]))",
+                                f"sum(increase({A}orders_cancelled_total{{{F}}}[$__range]))",
                                 "cancelled",
                             ),
                         ),
@@ -250,63 +333,68 @@ def franchise(only: str | None = None) -> dict[str, Any]:
                         "Orders per minute by outlet",
                         (
                             (
-                                f"sum by (outlet) (rate(bobaku_orders_placed_total{{{F}}}[{RI}])) * 60",
+                                f"sum by (outlet) (rate({A}orders_placed_total{{{F_OUTLETS}}}[{RI}])) * 60",
                                 "{{outlet}}",
                             ),
                         ),
                     ),
                     P(
-                        "Revenue by outlet (range)",
+                        "Net sales by outlet (range)",
+                        ((net_over(F_OUTLETS, by="outlet"), "{{outlet}}"),),
+                        "currencyIDR",
+                    ),
+                    P(
+                        "Net sales today by outlet",
+                        ((f"sum by (outlet) ({A}today_net_rupiah{{{F_OUTLETS}}})", "{{outlet}}"),),
+                        "currencyIDR",
+                    ),
+                    P(
+                        "Refunded by outlet (range)",
                         (
                             (
-                                f"sum by (outlet) (increase(bobaku_revenue_rupiah_total{{{F}}}[$__range]))",
+                                f"sum by (outlet) (increase({A}refunds_rupiah_total{{{F_OUTLETS}}}[$__range]))",
                                 "{{outlet}}",
                             ),
                         ),
                         "currencyIDR",
                     ),
                     P(
-                        "Refunds by outlet (range)",
+                        "Payment methods (range)",
                         (
                             (
-                                f"sum by (outlet) (increase(bobaku_orders_refunded_total{{{F}}}[$__range]))",
-                                "{{outlet}}",
-                            ),
-                        ),
-                    ),
-                    P(
-                        "Payments by provider",
-                        (
-                            (
-                                f"sum by (provider) (increase(bobaku_payments_captured_total{{{F}}}[$__range]))",
-                                "{{provider}}",
+                                f"sum by (method) (increase({A}payment_method_orders_total{{{F}}}[$__range]))",
+                                "{{method}}",
                             ),
                         ),
                     ),
                 ],
             ),
             (
-                "Kitchens",
+                "Kitchens and forecast",
                 [
                     P(
-                        "Prep time p90 by outlet",
+                        "Payment to ready p90 by outlet",
                         (
                             (
-                                f"histogram_quantile(0.9, sum by (outlet, le) (rate(bobaku_kitchen_prep_seconds_bucket{{{F}}}[{RI}])))",
+                                quantile(
+                                    0.9, "kitchen_payment_to_ready_seconds", F_OUTLETS, "outlet"
+                                ),
                                 "{{outlet}}",
                             ),
                         ),
                         "s",
                     ),
                     P(
-                        "Orders in preparation by outlet",
+                        "Waiting in the kitchen by outlet",
                         (
                             (
-                                f"sum by (outlet) (bobaku_kitchen_orders_in_preparation{{{F}}})",
+                                f"sum by (outlet) ({A}today_kitchen_waiting_orders{{{F_OUTLETS}}})",
                                 "{{outlet}}",
                             ),
                         ),
                     ),
+                    forecast("Cups this hour: forecast and sold", F),
+                    ahead("Cups forecast, the next hours", F),
                 ],
             ),
         ],
@@ -323,71 +411,55 @@ def kitchen(only: str | None = None) -> dict[str, Any]:
             (
                 "Now",
                 [
-                    P(
-                        "In preparation",
-                        ((f"sum(bobaku_kitchen_orders_in_preparation{{{FO}}})", "orders"),),
-                        kind="stat",
-                        width=6,
-                    ),
-                    P(
-                        "Prep p50",
-                        (
-                            (
-                                f"histogram_quantile(0.5, sum by (le) (rate(bobaku_kitchen_prep_seconds_bucket{{{FO}}}[{RI}])))",
-                                "p50",
-                            ),
-                        ),
+                    today("Waiting", "kitchen_waiting_orders", FO),
+                    today(
+                        "Payment to ready p50 today",
+                        "kitchen_payment_to_ready_p50_seconds",
+                        FO,
                         "s",
-                        "stat",
-                        6,
                     ),
-                    P(
-                        "Prep p90",
-                        (
-                            (
-                                f"histogram_quantile(0.9, sum by (le) (rate(bobaku_kitchen_prep_seconds_bucket{{{FO}}}[{RI}])))",
-                                "p90",
-                            ),
-                        ),
+                    today(
+                        "Payment to ready p90 today",
+                        "kitchen_payment_to_ready_p90_seconds",
+                        FO,
                         "s",
-                        "stat",
-                        6,
                     ),
-                    P(
-                        "Paid orders (range)",
-                        ((f"sum(increase(bobaku_orders_paid_total{{{FO}}}[$__range]))", "orders"),),
-                        kind="stat",
-                        width=6,
-                    ),
+                    today("Paid orders today", "orders_paid", FO),
                 ],
             ),
             (
                 "Flow",
                 [
                     P(
-                        "Orders paid vs done per minute",
+                        "Orders paid vs ready per minute",
                         (
-                            (f"sum(rate(bobaku_orders_paid_total{{{FO}}}[{RI}])) * 60", "paid"),
+                            (f"sum(rate({A}orders_paid_total{{{FO}}}[{RI}])) * 60", "paid"),
                             (
-                                f"sum(rate(bobaku_kitchen_prep_seconds_count{{{FO}}}[{RI}])) * 60",
+                                f"sum(rate({A}kitchen_payment_to_ready_seconds_count{{{FO}}}[{RI}])) * 60",
                                 "ready",
                             ),
                         ),
                     ),
                     P(
-                        "Prep time",
+                        "Kitchen times",
                         (
                             (
-                                f"histogram_quantile(0.5, sum by (le) (rate(bobaku_kitchen_prep_seconds_bucket{{{FO}}}[{RI}])))",
-                                "p50",
+                                quantile(0.5, "kitchen_payment_to_ready_seconds", FO),
+                                "payment to ready p50",
                             ),
                             (
-                                f"histogram_quantile(0.9, sum by (le) (rate(bobaku_kitchen_prep_seconds_bucket{{{FO}}}[{RI}])))",
-                                "p90",
+                                quantile(0.9, "kitchen_payment_to_ready_seconds", FO),
+                                "payment to ready p90",
+                            ),
+                            (
+                                quantile(0.9, "kitchen_ready_to_pickup_seconds", FO),
+                                "ready to pick-up p90",
                             ),
                         ),
                         "s",
                     ),
+                    forecast("Cups this hour: forecast and sold", FO),
+                    ahead("Cups forecast, the next hours", FO),
                     P(
                         "Kitchen screens connected (hub)",
                         (('sum(bobaku_hub_subscriptions{namespace="kitchen"})', "subscriptions"),),
@@ -399,7 +471,7 @@ def kitchen(only: str | None = None) -> dict[str, Any]:
             _franchise_var(only),
             _var(
                 "outlet",
-                'label_values(bobaku_orders_placed_total{franchise="$franchise"}, outlet)',
+                f'label_values({A}orders_placed_total{{{OUTLETS}, franchise="$franchise"}}, outlet)',
                 "Outlet",
             ),
         ),
@@ -521,6 +593,20 @@ def platform() -> dict[str, Any]:
             (
                 "JetStream",
                 [
+                    P(
+                        "Analytics: payment to figure (projection lag)",
+                        (
+                            (
+                                f"histogram_quantile(0.5, sum by (le) (rate({A}projection_lag_seconds_bucket[{RI}])))",
+                                "p50",
+                            ),
+                            (
+                                f"histogram_quantile(0.99, sum by (le) (rate({A}projection_lag_seconds_bucket[{RI}])))",
+                                "p99",
+                            ),
+                        ),
+                        "s",
+                    ),
                     P(
                         "Consumer lag (server)",
                         (("max by (consumer) (nats_jetstream_consumer_pending)", "{{consumer}}"),),

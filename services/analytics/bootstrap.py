@@ -17,7 +17,7 @@ from bobaku.kernel.bus import DEAD_LETTERS, EVENTS, EventBus
 from bobaku.kernel.cache import redis_from_settings
 from bobaku.kernel.routing_table import watched_silos
 from bobaku.kernel.streams import ensure_streams
-from bobaku.kernel.web import BUS, REDIS, create_app
+from bobaku.kernel.web import BUS, METRIC_SOURCES, REDIS, create_app
 from bobaku.services.analytics.adapters.store import ProjectionStore
 from bobaku.services.analytics.domain.model import Rules, Share
 from bobaku.services.analytics.entrypoints import dashboard
@@ -25,6 +25,7 @@ from bobaku.services.analytics.entrypoints.consumers import start_consumers
 from bobaku.services.analytics.entrypoints.http import STORE, api
 from bobaku.services.analytics.service_layer.feed import FiguresFeed
 from bobaku.services.analytics.service_layer.handlers import rebuild
+from bobaku.services.analytics.service_layer.metrics import BusinessMetrics
 from bobaku.services.analytics.service_layer.seed_history import seed_history
 from bobaku.services.analytics.settings import AnalyticsSettings
 
@@ -61,6 +62,12 @@ def build_app(settings: AnalyticsSettings, *, run_consumers: bool = True) -> web
         async with share_of(app[BUS], settings) as share:
             store = ProjectionStore(app[REDIS], settings.instance_id, rules_of(settings, share))
             app[STORE] = store
+            exported = BusinessMetrics(
+                store,
+                lease_s=settings.analytics_metrics_lease_s,
+                forecast_hours=settings.analytics_forecast_hours,
+            )
+            app[METRIC_SOURCES].append(exported.collect)
             feed: FiguresFeed | None = None
             if run_consumers:
                 await ensure_streams(app[BUS], streams.EVENTS)
@@ -68,6 +75,8 @@ def build_app(settings: AnalyticsSettings, *, run_consumers: bool = True) -> web
                 feed.start()
                 await start_consumers(app[BUS], store, settings.analytics_durable, feed)
             yield
+            app[METRIC_SOURCES].remove(exported.collect)
+            await exported.close()
             if feed is not None:
                 await feed.stop()
 

@@ -28,6 +28,13 @@ class AnalyticsSettings(Settings):
     # from HUB_URL, right when the browser can reach that address, as under `make run`).
     analytics_hub_public_ws_url: str = Field(default="", pattern=r"^(|wss?://\S+)$")
 
+    # The business metrics on /metrics (service_layer/metrics.py): one replica of an instance
+    # exports them, the holder of a lease in Redis it renews at each scrape; held this long
+    # (several scrape intervals) after its last scrape before another replica takes over.
+    analytics_metrics_lease_s: float = Field(default=90.0, ge=1, le=3600)
+    # The forecast's band exported for this hour and the next ones: how many hours.
+    analytics_forecast_hours: int = Field(default=3, ge=1, le=24)
+
     @field_validator("analytics_timezone")
     @classmethod
     def _zone(cls, v: str) -> str:

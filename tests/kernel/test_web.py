@@ -16,7 +16,15 @@ from support import eventually, free_port
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import DATABASES, RequestBody, create_app, ok, principal, read_json
+from bobaku.kernel.web import (
+    DATABASES,
+    METRIC_SOURCES,
+    RequestBody,
+    create_app,
+    ok,
+    principal,
+    read_json,
+)
 
 
 class Topping(RequestBody):
@@ -166,6 +174,33 @@ async def test_metrics_count_requests_by_route_template_and_status(
     assert line is not None, "no request counter for POST /menu-items 400"
     assert float(line.rsplit(" ", 1)[1]) >= 1
     assert "bobaku_http_request_duration_seconds_bucket" in text
+
+
+async def test_metric_sources_are_read_at_each_scrape_and_a_failing_one_costs_only_itself(
+    settings: Settings,
+) -> None:
+    from prometheus_client.core import GaugeMetricFamily
+
+    scrapes: list[int] = []
+
+    async def cups_waiting() -> list[GaugeMetricFamily]:
+        scrapes.append(1)
+        family = GaugeMetricFamily("test_cups_waiting", "Cups waiting", labels=["outlet"])
+        family.add_metric(["outlet-01"], len(scrapes))
+        return [family]
+
+    async def broken() -> list[GaugeMetricFamily]:
+        raise ConnectionError("read model unavailable")
+
+    app = create_app(settings)
+    app[METRIC_SOURCES] += [broken, cups_waiting]
+    async with TestClient(TestServer(app)) as client:
+        first = await (await client.get("/metrics")).text()
+        second = await (await client.get("/metrics")).text()
+    assert 'test_cups_waiting{outlet="outlet-01"} 1.0' in first
+    assert 'test_cups_waiting{outlet="outlet-01"} 2.0' in second
+    # The process's own registry is still there, whatever a source did.
+    assert "bobaku_http_requests_total" in second
 
 
 class RedisServer:

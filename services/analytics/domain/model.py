@@ -15,12 +15,16 @@ Read-model keys (the store adds its prefix), with ``scope`` one of ``b`` (brand)
 - ``s:<scope>:<m|h|d>:<bucket>`` sales per minute, hour, day: ``placed``, ``cancelled``,
   ``orders`` (paid), ``gross``, ``discounts``, ``refunds``, ``refunded_orders``, ``items``,
   ``pm:<method>``, ``pts_redeemed`` (loyalty points spent on paid orders' rewards);
+  ``s:<scope>:all`` the same since the first order (the exported counters, see
+  ``service_layer/metrics.py``);
 - ``m:<scope>:d:<day>`` menu: ``q:<item>`` cups, ``r:<item>`` revenue, ``t:<topping>`` cups
   with that topping, ``cups``, ``cups_top`` (cups with any topping), ``s:<sugar%>``,
   ``i:<ice%>``;
 - ``k:<scope>:<h|d>:<bucket>`` kitchen: ``p:<bin>`` payment→ready and ``u:<bin>``
   ready→pick-up histograms in bins of :data:`BIN_S` seconds, ``pn``/``un`` counts, ``late``
-  (payment→ready past the service target);
+  (payment→ready past the service target); the day's also ``wait`` (paid, not ready, not
+  cancelled nor refunded in full: in the kitchen now); ``k:<scope>:all`` the histograms
+  since the first order, with ``pms``/``ums``, the sums in milliseconds;
 - ``c:<scope>:<d|M>:<day|month>`` customers who bought in the bucket (field = customer id,
   value = their orders);
 - ``u:<b|f:franchise>:<customer>``: ``t:<order>`` (epoch seconds of the order) and
@@ -284,6 +288,8 @@ def contribution(facts: OrderFacts, rules: Rules, now: float) -> Contribution:
                 continue
             for fld, value in sales.items():
                 add_to(out, f"s:{scope}:{gran}:{at[gran]}", fld, value)
+        for fld, value in sales.items():
+            add_to(out, f"s:{scope}:all", fld, value)
         if facts.bought:
             _menu(out, f"m:{scope}:d:{at['d']}", facts.lines)
             for gran in ("d", "M"):
@@ -322,18 +328,23 @@ def _bin(seconds: float) -> int:
 def _kitchen(out: Contribution, scope: str, facts: OrderFacts, rules: Rules) -> None:
     assert facts.paid_ts is not None
     at = buckets(facts.paid_ts, rules.zone)
-    keys = (f"k:{scope}:h:{at['h']}", f"k:{scope}:d:{at['d']}")
+    day = f"k:{scope}:d:{at['d']}"
+    keys = (f"k:{scope}:h:{at['h']}", day, f"k:{scope}:all")
+    if facts.ready_ts is None and not facts.cancelled and facts.bought:
+        add_to(out, day, "wait", 1)
     if facts.ready_ts is not None and facts.ready_ts >= facts.paid_ts:
         prep = facts.ready_ts - facts.paid_ts
         for key in keys:
             add_to(out, key, f"p:{_bin(prep)}", 1)
             add_to(out, key, "pn", 1)
             add_to(out, key, "late", int(prep > rules.service_target_s))
+        add_to(out, keys[2], "pms", round(prep * 1000))
         if facts.completed_ts is not None and facts.completed_ts >= facts.ready_ts:
             pick = facts.completed_ts - facts.ready_ts
             for key in keys:
                 add_to(out, key, f"u:{_bin(pick)}", 1)
                 add_to(out, key, "un", 1)
+            add_to(out, keys[2], "ums", round(pick * 1000))
 
 
 def difference(old: Contribution, new: Contribution) -> Contribution:

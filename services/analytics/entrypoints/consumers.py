@@ -11,6 +11,7 @@ after the write; idempotent under redelivery (``adapters/store.py``).
 from __future__ import annotations
 
 from bobaku.kernel.bus import ConsumerSpec, EventBus
+from bobaku.kernel.streams import aggregate_spec
 from bobaku.services.analytics.adapters.store import ProjectionStore
 from bobaku.services.analytics.service_layer.feed import FiguresFeed
 from bobaku.services.analytics.service_layer.handlers import live_handler
@@ -46,6 +47,8 @@ async def start_consumers(
     # The streams may not exist yet on a fresh server: declare them as their owners do.
     for _, stream in sources.projected():
         await bus.ensure_stream(stream)
-    handler = live_handler(store, bus, feed)
+    # The payment -> figure lag is the live orders' (not the seeded past's).
+    live_orders = aggregate_spec(sources.order).name
+    handler = live_handler(store, bus, feed, lag_streams={live_orders})
     for spec in consumer_specs(durable, sources):
         await bus.consume_batches(spec, handler)

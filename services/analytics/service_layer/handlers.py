@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
 from dataclasses import dataclass, field
 
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -26,6 +26,7 @@ from bobaku.services.analytics.domain.model import (
     merge,
 )
 from bobaku.services.analytics.service_layer.feed import FiguresFeed
+from bobaku.services.analytics.service_layer.metrics import observe_lag
 from bobaku.services.analytics.service_layer.sources import PLATFORM, Sources
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,22 @@ def ledger_gaps(bus: EventBus) -> Filler:
 
 
 def live_handler(
-    store: ProjectionStore, bus: EventBus, feed: FiguresFeed | None = None
+    store: ProjectionStore,
+    bus: EventBus,
+    feed: FiguresFeed | None = None,
+    lag_streams: Container[str] = (),
 ) -> BatchHandler:
     """The live consumers' handler: a fetched batch folded and written at once (the bus
-    acknowledges it after this returns); the feed hears of every order that moved."""
+    acknowledges it after this returns); the feed hears of every order that moved. The
+    payment -> figure lag is observed on ``lag_streams`` (the live orders, not the seeded
+    past)."""
     fill = ledger_gaps(bus)
 
     async def on_batch(messages: list[Message]) -> None:
         moved = await store.apply(messages, fill=fill)
+        if moved and lag_streams:
+            live = [m for m in messages if m.delivery.stream in lag_streams]
+            observe_lag(live, moved, time.time())
         if feed is not None:
             for facts in moved:
                 feed.moved(facts)
