@@ -5,10 +5,10 @@ to look; docs/metrics.md lists each. Labels stay low-cardinality: routes are the
 template, never the raw path; tenants are franchise and outlet ids (tens to hundreds),
 never order, customer or user ids.
 
-Business metrics (orders, revenue, kitchen prep time) are observed here from the events an
-aggregate stores (:func:`observe_stored`, called by the event store after a successful,
-non-duplicate append), so no service has to count them by hand and a retried append is
-never counted twice.
+The event store counts what aggregates store (:func:`observe_stored`, after a successful,
+non-duplicate append, so a retried append is never counted twice). Business numbers
+(orders, sales, refunds, kitchen times) are not counted by the writers: the analytics
+service exports them from its projections (``services/analytics/service_layer/metrics.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import logging
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -99,49 +98,8 @@ READINESS = Gauge(
     ["dependency"],
 )
 
-# ------------------------------------------------------------ business metrics
+# ------------------------------------------------------------ order saga
 
-ORDERS_PLACED = Counter("bobaku_orders_placed_total", "Orders placed", ["franchise", "outlet"])
-ORDERS_PAID = Counter(
-    "bobaku_orders_paid_total", "Orders whose payment completed", ["franchise", "outlet"]
-)
-REVENUE = Counter(
-    "bobaku_revenue_rupiah_total",
-    "Money collected for paid orders, in integer rupiah",
-    ["franchise", "outlet"],
-)
-ORDERS_CANCELLED = Counter(
-    "bobaku_orders_cancelled_total",
-    "Orders cancelled (by customer, staff or the saga)",
-    ["franchise", "outlet"],
-)
-ORDERS_REFUNDED = Counter(
-    "bobaku_orders_refunded_total", "Refunds completed on orders", ["franchise", "outlet"]
-)
-REFUNDED = Counter(
-    "bobaku_refunded_rupiah_total", "Money refunded, in integer rupiah", ["franchise", "outlet"]
-)
-PAYMENTS_CAPTURED = Counter(
-    "bobaku_payments_captured_total",
-    "Payments captured, by provider",
-    ["franchise", "provider"],
-)
-PAYMENTS_FAILED = Counter(
-    "bobaku_payments_failed_total",
-    "Payments that failed or expired, by provider",
-    ["franchise", "provider", "reason"],
-)
-KITCHEN_PREP = Histogram(
-    "bobaku_kitchen_prep_seconds",
-    "From an order entering the kitchen (being_prepared) to ready",
-    ["franchise", "outlet"],
-    buckets=(0.5, 1, 5, 15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800),
-)
-KITCHEN_IN_PREP = Gauge(
-    "bobaku_kitchen_orders_in_preparation",
-    "Orders this process sent to the kitchen that are not ready yet",
-    ["franchise", "outlet"],
-)
 SAGA_STEP_SECONDS = Histogram(
     "bobaku_saga_step_duration_seconds",
     "One saga step (remote call and append)",
@@ -154,53 +112,11 @@ SAGA_STEPS = Counter(
     ["saga", "step", "outcome"],
 )
 
-# Kitchen entries seen by this process, for the prep-time histogram: bounded, oldest dropped.
-_IN_KITCHEN: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
-_IN_KITCHEN_MAX = 20_000
-
-
-def _label(value: Any, default: str = "unknown") -> str:
-    return value if isinstance(value, str) and value else default
-
 
 def observe_stored(kind: str, events: Sequence[Event]) -> None:
-    """Count the business facts in events an aggregate just stored (once per event)."""
+    """Count the events an aggregate just stored (once per event)."""
     for event in events:
-        tenant = event.tenant or "brand"
-        EVENTS_STORED.labels(kind, event.type, tenant).inc()
-        data = event.data
-        outlet = _label(data.get("outlet_id"))
-        key = data.get("order_id")
-        match event.type:
-            case "order.created":
-                ORDERS_PLACED.labels(tenant, outlet).inc()
-            case "order.payment_completed":
-                ORDERS_PAID.labels(tenant, outlet).inc()
-                REVENUE.labels(tenant, outlet).inc(max(int(data.get("amount") or 0), 0))
-            case "order.cancelled":
-                ORDERS_CANCELLED.labels(tenant, outlet).inc()
-            case "order.refunded":
-                ORDERS_REFUNDED.labels(tenant, outlet).inc()
-                REFUNDED.labels(tenant, outlet).inc(max(int(data.get("amount") or 0), 0))
-            case "payment.captured":
-                PAYMENTS_CAPTURED.labels(tenant, _label(data.get("provider"))).inc()
-            case "payment.failed" | "payment.expired":
-                reason = "expired" if event.type == "payment.expired" else "failed"
-                PAYMENTS_FAILED.labels(tenant, _label(data.get("provider")), reason).inc()
-            case "order.being_prepared" if isinstance(key, str):
-                if key not in _IN_KITCHEN:
-                    KITCHEN_IN_PREP.labels(tenant, outlet).inc()
-                _IN_KITCHEN[key] = (event.timestamp.timestamp(), tenant, outlet)
-                while len(_IN_KITCHEN) > _IN_KITCHEN_MAX:
-                    _, (_, t, o) = _IN_KITCHEN.popitem(last=False)
-                    KITCHEN_IN_PREP.labels(t, o).dec()
-        if event.type in ("order.ready", "order.cancelled") and isinstance(key, str):
-            entered = _IN_KITCHEN.pop(key, None)
-            if entered is not None:
-                started, t, o = entered
-                KITCHEN_IN_PREP.labels(t, o).dec()
-                if event.type == "order.ready":
-                    KITCHEN_PREP.labels(t, o).observe(max(event.timestamp.timestamp() - started, 0))
+        EVENTS_STORED.labels(kind, event.type, event.tenant or "brand").inc()
 
 
 @contextmanager

@@ -184,6 +184,9 @@ def platform_settings(settings: Any, smtp_port: int) -> dict[str, str]:
         "MONGODB_COMMAND_LOG": str(ARTIFACTS / "mongo-commands"),
         # The loyalty expiry job walks its calendar often enough for a test to see it.
         "LOYALTY_EXPIRY_INTERVAL_S": "0.5",
+        # An analytics process killed by a test leaves its metrics lease behind: the one
+        # restarted in its place exports after this (the suite scrapes every 5 s).
+        "ANALYTICS_METRICS_LEASE_S": "15",
     }
 
 

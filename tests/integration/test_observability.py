@@ -12,8 +12,10 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -208,29 +210,88 @@ async def test_every_dashboard_panel_returns_data_after_real_traffic(
             pytest.fail("panels whose query returned nothing:\n" + "\n".join(empty))
 
 
-async def test_business_metrics_count_what_happened(traffic: dict[str, str]) -> None:
-    """Tenant labels are right and a retried or duplicate append is not counted twice."""
+OUTLET_01 = 'level="outlet", franchise="fr-jakarta", outlet="outlet-01"'
+# Today's figures as the analytics API names them -> the gauge the service exports.
+TODAY = {
+    "placed": "orders_placed", "orders": "orders_paid", "cancelled": "orders_cancelled",
+    "gross": "gross_rupiah", "discounts": "discounts_rupiah", "refunds": "refunds_rupiah",
+    "net": "net_rupiah", "items": "items",
+}  # fmt: skip
+
+
+async def prom_value(http: aiohttp.ClientSession, expr: str) -> float | None:
+    result = await prom_query(http, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+async def api_today(http: aiohttp.ClientSession, gw: str, token: str) -> dict[str, Any]:
+    day = datetime.now(ZoneInfo("Asia/Jakarta")).date().isoformat()
+    status, body = await call(
+        http, "GET", f"{gw}/api/v1/analytics/franchises/fr-jakarta/outlets/outlet-01/sales",
+        token, params={"from": day, "to": day},
+    )  # fmt: skip
+    assert status == 200, body
+    return dict(body["data"]["totals"])
+
+
+async def exported_today(http: aiohttp.ClientSession) -> dict[str, float | None]:
+    return {
+        figure: await prom_value(http, f"sum(bobaku_analytics_today_{name}{{{OUTLET_01}}})")
+        for figure, name in TODAY.items()
+    }
+
+
+async def test_business_metrics_are_the_analytics_figures_and_a_refund_moves_net(
+    traffic: dict[str, str], scraped: RunningPlatform, token_issuer: TokenIssuer
+) -> None:
+    """What Prometheus scraped from the analytics service is what its API answers, and a
+    refund through the gateway lowers the exported net sales by its amount."""
+    gw = scraped.gateway
+    hq = token_issuer.issue("u-obs-hq", [Role.HQ_ADMIN])
     async with aiohttp.ClientSession() as http:
+        seen: dict[str, Any] = {}
 
-        async def counted() -> bool:
-            placed = await prom_query(
-                http, 'sum(bobaku_orders_placed_total{franchise="fr-jakarta", outlet="outlet-01"})'
-            )
-            cancelled = await prom_query(
-                http, 'sum(bobaku_orders_cancelled_total{franchise="fr-jakarta"})'
-            )
-            return bool(placed and cancelled and float(placed[0]["value"][1]) >= 4)
+        async def agree() -> bool:
+            seen["api"] = api = await api_today(http, gw, hq)
+            seen["prometheus"] = exported = await exported_today(http)
+            return api["placed"] >= 4 and all(exported[k] == api[k] for k in TODAY)
 
-        await eventually(counted, timeout=60, interval=1)
-        # No order, customer or user ids in any label of ours.
-        for name in ("bobaku_orders_placed_total", "bobaku_revenue_rupiah_total",
-                     "bobaku_kitchen_prep_seconds_count", "bobaku_saga_steps_total"):  # fmt: skip
-            for series in await prom_query(http, name):
+        try:
+            await eventually(agree, timeout=60, interval=1)
+        except AssertionError:
+            pytest.fail(f"exported {seen.get('prometheus')} != API {seen.get('api')}")
+
+        net = f"sum(bobaku_analytics_net_rupiah{{{OUTLET_01}}})"
+        refunds = f"sum(bobaku_analytics_refunds_rupiah_total{{{OUTLET_01}}})"
+        token = await register(http, gw)
+        await force(http, scraped, "gopay", outcome="success", delay_s=0.1)
+        order, _ = await place(http, gw, token, "gopay")
+        await reaches(http, gw, token, order, "being_prepared")
+        await eventually(agree, timeout=60, interval=1)  # the payment is in both
+        was_net, was_refunds = await prom_value(http, net), await prom_value(http, refunds)
+        assert was_net is not None
+        assert was_refunds is not None
+        await refund(http, gw, token_issuer, order)  # 1,000 rupiah
+
+        async def moved() -> bool:
+            now = {"net": await prom_value(http, net), "refunds": await prom_value(http, refunds)}
+            return now == {"net": was_net - 1000, "refunds": was_refunds + 1000}
+
+        await eventually(moved, timeout=60, interval=1)
+        await eventually(agree, timeout=60, interval=1)
+        # No order, customer or user ids in any label of the business metrics.
+        for name in ("bobaku_analytics_orders_placed_total", "bobaku_analytics_net_rupiah",
+                     "bobaku_analytics_kitchen_payment_to_ready_seconds_bucket",
+                     "bobaku_analytics_payment_method_orders_total",
+                     "bobaku_analytics_forecast_cups", "bobaku_saga_steps_total"):  # fmt: skip
+            found = await prom_query(http, name)
+            assert found, name
+            for series in found:
                 labels = series["metric"]
                 assert not any("ord-" in str(v) or "u-" in str(v) for v in labels.values())
                 assert set(labels) <= {
-                    "__name__", "franchise", "outlet", "saga", "step", "outcome", "instance",
-                    "job", "service",
+                    "__name__", "level", "franchise", "outlet", "method", "le", "hours_ahead",
+                    "band", "saga", "step", "outcome", "instance", "job", "service",
                 }, labels  # fmt: skip
 
 
