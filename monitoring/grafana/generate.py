@@ -92,9 +92,9 @@ NOT_PROBES = 'route!~"/(healthz|readyz|metrics)"'
 # Business numbers: the analytics service's metrics (docs/metrics.md "Business (analytics)"),
 # exported once per scope whichever instance keeps it, so every query sums over instances.
 A = "bobaku_analytics_"
-BRAND = 'level="brand"'
-FRANCHISES = 'level="franchise"'
-OUTLETS = 'level="outlet"'
+BRAND_LEVEL = 'level="brand"'
+FRANCHISE_LEVEL = 'level="franchise"'
+OUTLET_LEVEL = 'level="outlet"'
 F = 'level="franchise", franchise="$franchise"'
 F_OUTLETS = 'level="outlet", franchise="$franchise"'
 FO = 'level="outlet", franchise="$franchise", outlet="$outlet"'
@@ -103,9 +103,9 @@ FO = 'level="outlet", franchise="$franchise", outlet="$outlet"'
 def net_over(sel: str, window: str = "$__range", by: str = "") -> str:
     """Net sales over a window: a refund lowers net, so it is gross - discounts - refunds,
     each a counter, rather than the increase of a number that may fall."""
-    grouping = f" by ({by})" if by else ""
+    grouping = f" by ({by}) " if by else ""
     return " - ".join(
-        f"sum{grouping} (increase({A}{name}_rupiah_total{{{sel}}}[{window}]))"
+        f"sum{grouping}(increase({A}{name}_rupiah_total{{{sel}}}[{window}]))"
         for name in ("gross", "discounts", "refunds")
     )
 
@@ -124,6 +124,12 @@ def quantile(q: float, metric: str, sel: str, by: str = "") -> str:
 
 def today(title: str, metric: str, sel: str, unit: str = "short", width: int = 6) -> P:
     return P(title, ((f"sum({A}today_{metric}{{{sel}}})", title.lower()),), unit, "stat", width)
+
+
+def per_order_today(title: str, sel: str, width: int = 6) -> P:
+    """Net sales per paid order today (the average basket)."""
+    expr = f"sum({A}today_net_rupiah{{{sel}}}) / sum({A}today_orders_paid{{{sel}}})"
+    return P(title, ((expr, "IDR"),), "currencyIDR", "stat", width)
 
 
 def forecast(title: str, sel: str) -> P:
@@ -159,10 +165,21 @@ def hq() -> dict[str, Any]:
             (
                 "Today (Asia/Jakarta)",
                 [
-                    today("Net sales today", "net_rupiah", BRAND, "currencyIDR"),
-                    today("Paid orders today", "orders_paid", BRAND),
-                    today("Average basket today", "average_basket_rupiah", BRAND, "currencyIDR"),
-                    today("Cancellation rate today", "cancellation_ratio", BRAND, "percentunit"),
+                    today("Net sales today", "net_rupiah", BRAND_LEVEL, "currencyIDR"),
+                    today("Paid orders today", "orders_paid", BRAND_LEVEL),
+                    per_order_today("Average basket today", BRAND_LEVEL),
+                    P(
+                        "Cancellation rate today",
+                        (
+                            (
+                                f"sum({A}today_orders_cancelled{{{BRAND_LEVEL}}}) / sum({A}today_orders_placed{{{BRAND_LEVEL}}})",
+                                "cancelled",
+                            ),
+                        ),
+                        "percentunit",
+                        "stat",
+                        6,
+                    ),
                 ],
             ),
             (
@@ -172,19 +189,25 @@ def hq() -> dict[str, Any]:
                         "Orders placed (range)",
                         (
                             (
-                                f"sum(increase({A}orders_placed_total{{{BRAND}}}[$__range]))",
+                                f"sum(increase({A}orders_placed_total{{{BRAND_LEVEL}}}[$__range]))",
                                 "orders",
                             ),
                         ),
                         kind="stat",
                         width=6,
                     ),
-                    P("Net sales (range)", ((net_over(BRAND), "IDR"),), "currencyIDR", "stat", 6),
+                    P(
+                        "Net sales (range)",
+                        ((net_over(BRAND_LEVEL), "IDR"),),
+                        "currencyIDR",
+                        "stat",
+                        6,
+                    ),
                     P(
                         "Paid / placed (range)",
                         (
                             (
-                                f"sum(increase({A}orders_paid_total{{{BRAND}}}[$__range])) / sum(increase({A}orders_placed_total{{{BRAND}}}[$__range]))",
+                                f"sum(increase({A}orders_paid_total{{{BRAND_LEVEL}}}[$__range])) / sum(increase({A}orders_placed_total{{{BRAND_LEVEL}}}[$__range]))",
                                 "paid",
                             ),
                         ),
@@ -196,7 +219,7 @@ def hq() -> dict[str, Any]:
                         "Cancelled (range)",
                         (
                             (
-                                f"sum(increase({A}orders_cancelled_total{{{BRAND}}}[$__range]))",
+                                f"sum(increase({A}orders_cancelled_total{{{BRAND_LEVEL}}}[$__range]))",
                                 "cancelled",
                             ),
                         ),
@@ -212,21 +235,21 @@ def hq() -> dict[str, Any]:
                         "Orders per minute by franchise",
                         (
                             (
-                                f"sum by (franchise) (rate({A}orders_placed_total{{{FRANCHISES}}}[{RI}])) * 60",
+                                f"sum by (franchise) (rate({A}orders_placed_total{{{FRANCHISE_LEVEL}}}[{RI}])) * 60",
                                 "{{franchise}}",
                             ),
                         ),
                     ),
                     P(
                         "Net sales per hour by franchise",
-                        ((f"({net_rate(FRANCHISES, 'franchise')}) * 3600", "{{franchise}}"),),
+                        ((f"({net_rate(FRANCHISE_LEVEL, 'franchise')}) * 3600", "{{franchise}}"),),
                         "currencyIDR",
                     ),
                     P(
                         "Net sales today by franchise",
                         (
                             (
-                                f"sum by (franchise) ({A}today_net_rupiah{{{FRANCHISES}}})",
+                                f"sum by (franchise) ({A}today_net_rupiah{{{FRANCHISE_LEVEL}}})",
                                 "{{franchise}}",
                             ),
                         ),
@@ -236,7 +259,7 @@ def hq() -> dict[str, Any]:
                         "Top outlets by net sales (range)",
                         (
                             (
-                                f"topk(10, {net_over(OUTLETS, by='franchise, outlet')})",
+                                f"topk(10, {net_over(OUTLET_LEVEL, by='franchise, outlet')})",
                                 "{{franchise}} {{outlet}}",
                             ),
                         ),
@@ -246,7 +269,7 @@ def hq() -> dict[str, Any]:
                         "Payment methods (range)",
                         (
                             (
-                                f"sum by (method) (increase({A}payment_method_orders_total{{{BRAND}}}[$__range]))",
+                                f"sum by (method) (increase({A}payment_method_orders_total{{{BRAND_LEVEL}}}[$__range]))",
                                 "{{method}}",
                             ),
                         ),
@@ -255,7 +278,7 @@ def hq() -> dict[str, Any]:
                         "Refunded by franchise (range)",
                         (
                             (
-                                f"sum by (franchise) (increase({A}refunds_rupiah_total{{{FRANCHISES}}}[$__range]))",
+                                f"sum by (franchise) (increase({A}refunds_rupiah_total{{{FRANCHISE_LEVEL}}}[$__range]))",
                                 "{{franchise}}",
                             ),
                         ),
@@ -266,14 +289,17 @@ def hq() -> dict[str, Any]:
                         (
                             (
                                 quantile(
-                                    0.9, "kitchen_payment_to_ready_seconds", FRANCHISES, "franchise"
+                                    0.9,
+                                    "kitchen_payment_to_ready_seconds",
+                                    OUTLET_LEVEL,  # a franchise's histogram: its outlets' sum
+                                    "franchise",
                                 ),
                                 "{{franchise}}",
                             ),
                         ),
                         "s",
                     ),
-                    forecast("Cups this hour: forecast and sold (brand)", BRAND),
+                    forecast("Cups this hour: forecast and sold (brand)", BRAND_LEVEL),
                 ],
             ),
         ],
@@ -285,7 +311,9 @@ def _franchise_var(only: str | None) -> Any:
     if only is not None:
         return db.ConstantVariable("franchise").value(only)
     return _var(
-        "franchise", f"label_values({A}orders_placed_total{{{FRANCHISES}}}, franchise)", "Franchise"
+        "franchise",
+        f"label_values({A}orders_placed_total{{{FRANCHISE_LEVEL}}}, franchise)",
+        "Franchise",
     )
 
 
@@ -304,7 +332,7 @@ def franchise(only: str | None = None) -> dict[str, Any]:
                 [
                     today("Net sales today", "net_rupiah", F, "currencyIDR"),
                     today("Paid orders today", "orders_paid", F),
-                    today("Average basket today", "average_basket_rupiah", F, "currencyIDR"),
+                    per_order_today("Average basket today", F),
                     today("Waiting in the kitchens", "kitchen_waiting_orders", F),
                 ],
             ),
@@ -471,7 +499,7 @@ def kitchen(only: str | None = None) -> dict[str, Any]:
             _franchise_var(only),
             _var(
                 "outlet",
-                f'label_values({A}orders_placed_total{{{OUTLETS}, franchise="$franchise"}}, outlet)',
+                f'label_values({A}orders_placed_total{{{OUTLET_LEVEL}, franchise="$franchise"}}, outlet)',
                 "Outlet",
             ),
         ),

@@ -90,10 +90,10 @@ async def test_the_exported_figures_are_the_apis_and_a_refund_moves_net_sales(
         ("discounts_rupiah", "discounts"), ("refunds_rupiah", "refunds"),
     ):  # fmt: skip
         assert value(got, f"bobaku_analytics_{metric}_total") == totals[figure], metric
-        assert value(got, f"bobaku_analytics_today_{metric}") == totals[figure], metric
+        if metric != "orders_refunded":
+            assert value(got, f"bobaku_analytics_today_{metric}") == totals[figure], metric
     assert value(got, "bobaku_analytics_net_rupiah") == totals["net"] == 112000 * 2 + 82000 - 12000
     assert value(got, "bobaku_analytics_today_net_rupiah") == totals["net"]
-    assert value(got, "bobaku_analytics_today_average_basket_rupiah") == totals["average_basket"]
     for method, n in totals["payment_methods"].items():
         assert value(got, "bobaku_analytics_payment_method_orders_total", method=method) == n
     assert totals["payment_methods"] == {"gopay": 2, "ovo": 1}
@@ -113,7 +113,9 @@ async def test_the_exported_figures_are_the_apis_and_a_refund_moves_net_sales(
     )
     assert value(got, "bobaku_analytics_today_kitchen_waiting_orders") == 1  # c: paid, not ready
     prep = "bobaku_analytics_kitchen_payment_to_ready_seconds"
-    # 170 s and 90 s from payment to ready: both under 180 s, one under 120 s.
+    # 170 s and 90 s from payment to ready: both under 180 s, one under 120 s (per outlet:
+    # a franchise's histogram is the sum of its outlets').
+    assert ("bobaku_analytics_kitchen_late_orders_total", frozenset(brand.items())) not in got
     assert value(got, f"{prep}_count") == kitchen["orders"] == 2
     assert value(got, f"{prep}_bucket", le="120") == 1
     assert value(got, f"{prep}_bucket", le="180") == 2

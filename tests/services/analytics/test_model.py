@@ -134,3 +134,29 @@ def test_an_event_without_the_fields_its_type_promises_changes_nothing() -> None
     # The order's real events still count in full around it.
     events = [broken, good, paid("o1", T0, 41000), good.model_copy(update={"data": {}})]
     assert contribution(facts_of(events), RULES, NOW)[DAY]["placed"] == 1
+
+
+def test_all_time_rows_carry_every_order_and_the_kitchen_queue_is_the_days() -> None:
+    """The exported counters' rows (``:all``) hold what the day's do, whatever the day; an
+    order paid and not ready waits in its day's kitchen row until it is ready."""
+    events = order_events()
+    c = contribution(facts_of(events), RULES, NOW)
+    for scope in ("b", f"f:{FR}", f"o:{FR}:{OUTLET}"):
+        assert c[f"s:{scope}:all"] == c[f"s:{scope}:d:2026-12-01"]
+    kitchen = c[f"k:o:{FR}:{OUTLET}:all"]
+    # 400 s from payment to ready and 50 s to pick-up, summed in milliseconds.
+    assert kitchen == {
+        "p:26": 1,
+        "pn": 1,
+        "late": 1,
+        "u:3": 1,
+        "un": 1,
+        "pms": 400_000,
+        "ums": 50_000,
+    }
+    waiting = contribution(facts_of(events[:2]), RULES, NOW)  # paid, not ready
+    assert waiting[f"k:o:{FR}:{OUTLET}:d:2026-12-01"] == {"wait": 1}
+    assert "wait" not in c[f"k:o:{FR}:{OUTLET}:d:2026-12-01"]
+    # Refunded in full while in the kitchen: not waiting any more.
+    gone = [*events[:2], refunded("o1", T0 + timedelta(minutes=2), 102000, 102000, full=True)]
+    assert f"k:o:{FR}:{OUTLET}:d:2026-12-01" not in contribution(facts_of(gone), RULES, NOW)
