@@ -176,7 +176,12 @@ async def business_scrape_cost(base: Settings, outlets: int) -> dict[str, Any]:
         ]
         for i in range(0, len(events), 240):
             await store.apply([Message([e], Delivery("", "", 0, 1)) for e in events[i : i + 240]])
-        await exported.collect()  # warm: the lease, the generation pointer
+        # Warm (the lease, the generation pointer), and the day's forecast bands fitted in
+        # the background, as once a day: timed apart, not counted in the scrapes.
+        fitting = time.perf_counter()
+        await exported.collect()
+        await exported.bands_fitted()
+        bands_s = time.perf_counter() - fitting
         registry = CollectorRegistry(auto_describe=False)
         own = generate_latest()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -211,7 +216,8 @@ async def business_scrape_cost(base: Settings, outlets: int) -> dict[str, Any]:
             "wall_ms_per_scrape": round(wall_ms, 2),
             "registry_only_cpu_ms": round(registry_ms, 2),
             "registry_only_bytes": len(own),
-            "band_fit_s_one_scope": round(time.perf_counter() - fit, 3),
+            "bands_s_every_scope_no_history": round(bands_s, 2),
+            "band_fit_s_one_scope_16_weeks": round(time.perf_counter() - fit, 3),
         }
     finally:
         await exported.close()

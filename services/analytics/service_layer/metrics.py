@@ -360,6 +360,11 @@ class BusinessMetrics:
                     )
         return family
 
+    async def bands_fitted(self) -> None:
+        """Until the background fit a scrape started (if any) is done."""
+        if self._fitting is not None:
+            await asyncio.shield(self._fitting)
+
     async def _fit(self, scopes: Iterable[Scope], today: date) -> None:
         try:
             for scope in scopes:
