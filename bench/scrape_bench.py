@@ -89,7 +89,7 @@ async def scrape_cost(http: aiohttp.ClientSession, name: str, url: str, pid: int
     }
 
 
-BRAND_PLACED = 'bobaku_analytics_orders_placed_total{level="brand",'
+BRAND_PLACED = 'bobaku_analytics_orders_placed_total{franchise="",level="brand"'  # labels sorted
 
 
 async def analytics_caught_up(http: aiohttp.ClientSession, url: str, orders: int) -> None:
