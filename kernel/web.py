@@ -396,7 +396,7 @@ class _Collected(Collector):
 async def metrics(request: web.Request) -> web.Response:
     body = generate_latest()
     families: list[Metric] = []
-    for source in request.app[METRIC_SOURCES]:
+    for source in request.app.get(METRIC_SOURCES, ()):  # (an app not from create_app: none)
         try:
             families += await source()
         except Exception:  # a source's outage must not cost the scrape its other metrics

@@ -21,6 +21,7 @@ from bobaku.kernel.web import (
     METRIC_SOURCES,
     RequestBody,
     create_app,
+    metrics,
     ok,
     principal,
     read_json,
@@ -201,6 +202,13 @@ async def test_metric_sources_are_read_at_each_scrape_and_a_failing_one_costs_on
     assert 'test_cups_waiting{outlet="outlet-01"} 2.0' in second
     # The process's own registry is still there, whatever a source did.
     assert "bobaku_http_requests_total" in second
+    # An app not made by create_app (the push simulator's) serves the registry alone.
+    plain = web.Application()
+    plain.router.add_get("/metrics", metrics)
+    async with TestClient(TestServer(plain)) as client:
+        reply = await client.get("/metrics")
+        assert reply.status == 200
+        assert "bobaku_http_requests_total" in await reply.text()
 
 
 class RedisServer:
