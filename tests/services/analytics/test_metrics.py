@@ -247,3 +247,44 @@ def test_only_the_scopes_an_instance_keeps_are_exported(store: ProjectionStore) 
 
 def replace_rules(store: ProjectionStore, rules: Rules) -> ProjectionStore:
     return ProjectionStore(store.redis, store.base.removeprefix("an:"), rules)
+
+
+async def test_the_forecast_band_spreads_the_days_forecast_over_its_hours(
+    store: ProjectionStore, exported: BusinessMetrics
+) -> None:
+    """Sixteen weeks of an outlet's daily cups (busier at weekends) and four weeks of its
+    hours (all cups at 10:00 and 11:00): this hour's and the next hours' band is the day's
+    forecast times the hour's share, lower <= yhat <= upper."""
+    from bobaku.services.analytics.service_layer import forecast as fc
+
+    await store.apply(alone(*day_of_orders(secrets.token_hex(3))))  # the outlet exists
+    zone = store.rules.zone
+    now = datetime(2026, 12, 2, 9, 30, tzinfo=zone).timestamp()  # a Wednesday, 09:30
+    today = datetime.fromtimestamp(now, zone).date()
+    gen = await store.generation()
+    scope = f"o:{FR}:{OUTLET}"
+    history = []
+    for back in range(16 * 7, 0, -1):
+        day = today - timedelta(days=back)
+        cups = 120 if day.weekday() >= 5 else 80 + back % 3
+        history.append(float(cups))
+        await store.redis.hset(f"{store.prefix(gen)}:s:{scope}:d:{day}", "items", cups)
+        if back <= 28:
+            for hour, share in ((10, 0.75), (11, 0.25)):
+                key = f"{store.prefix(gen)}:s:{scope}:h:{day}T{hour:02d}"
+                await store.redis.hset(key, "items", round(cups * share))
+    await exported.collect(now)  # starts the day's fit in the background
+    await exported.bands_fitted()
+    got = samples(await exported.collect(now))
+    expected = fc.forecast_daily(history, 2)
+
+    def band(ahead: int, name: str) -> float:
+        return value(got, "bobaku_analytics_forecast_cups", hours_ahead=str(ahead), band=name)
+
+    # 09:00 sells nothing on this outlet's recent Wednesdays; 10:00 about three quarters.
+    assert (band(0, "yhat"), band(0, "lower"), band(0, "upper")) == (0, 0, 0)
+    ten = [band(1, name) for name in ("lower", "yhat", "upper")]
+    assert ten[0] <= ten[1] <= ten[2]
+    assert ten[2] > ten[0]
+    assert abs(ten[1] - expected.mean[0] * 0.75) < 1.0
+    assert abs(band(2, "yhat") - expected.mean[0] * 0.25) < 1.0
