@@ -163,7 +163,7 @@ class BusinessMetrics:
     """The metric source of the analytics app (``kernel.web.METRIC_SOURCES``)."""
 
     def __init__(
-        self, store: ProjectionStore, *, lease_s: float = 60.0, forecast_hours: int = 3
+        self, store: ProjectionStore, *, lease_s: float = 90.0, forecast_hours: int = 3
     ) -> None:
         self.store = store
         self.lease_s = lease_s
