@@ -279,6 +279,10 @@ async def test_business_metrics_are_the_analytics_figures_and_a_refund_moves_net
 
         await eventually(moved, timeout=60, interval=1)
         await eventually(agree, timeout=60, interval=1)
+        # Each paid order's payment -> figure lag was observed by the live consumer.
+        lag = await prom_value(http, "sum(bobaku_analytics_projection_lag_seconds_count)")
+        assert lag is not None
+        assert lag >= 4, lag
         # No order, customer or user ids in any label of the business metrics.
         for name in ("bobaku_analytics_orders_placed_total", "bobaku_analytics_net_rupiah",
                      "bobaku_analytics_kitchen_payment_to_ready_seconds_bucket",
