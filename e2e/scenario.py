@@ -19,12 +19,15 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -33,6 +36,7 @@ from bobaku.operator.kube import Credentials, Kube, Manifest
 
 API = "bobaku.io/v1alpha1"
 ROOT = Path(__file__).resolve().parents[1]
+KUBECTL = os.environ.get("KUBECTL", "kubectl")
 
 
 def say(step: str, **fields: Any) -> None:
@@ -116,9 +120,19 @@ async def onboard(args: argparse.Namespace) -> None:
                 say("available", franchise=name, workloads=body["status"].get("workloads"))
 
 
+# The Event the operator posts about a Franchise's database as it goes, per retention.
+RETENTION_EVENT = {"Retain": "DatabaseRetained", "Delete": "DatabaseDropped"}
+
+
 async def offboard(args: argparse.Namespace) -> None:
+    """Delete the Outlets and Franchises; with ``--retention``, the Franchise is switched
+    to that policy first and the operator must report its database kept or dropped."""
     franchises, outlets = examples(args.examples)
     async with Kube(lambda: Credentials.load(args.kubeconfig), field_manager="bobaku-e2e") as kube:
+        if args.retention:
+            for manifest in franchises:
+                name = manifest["metadata"]["name"]
+                await kube.patch(API, "Franchise", name, {"spec": {"retention": args.retention}})
         for manifest in outlets + franchises:
             kind, name = manifest["kind"], manifest["metadata"]["name"]
             await kube.delete(API, kind, name)
@@ -128,6 +142,28 @@ async def offboard(args: argparse.Namespace) -> None:
 
             await wait(f"{kind} {name} deleted", gone, args.timeout)
             say("deleted", kind=kind, name=name)
+        if args.retention:
+            wanted = RETENTION_EVENT[args.retention]
+            for manifest in franchises:
+                name = manifest["metadata"]["name"]
+
+                async def reported(name: str = name) -> str | None:
+                    events = await kube.list(
+                        "v1", "Event", args.namespace, fields={"involvedObject.name": name}
+                    )
+                    for event in sorted(events, key=lambda e: e.get("lastTimestamp") or ""):
+                        if event.get("reason") == wanted:
+                            return str(event.get("message"))
+                    return None
+
+                message = await wait(f"{wanted} for {name}", reported, args.timeout)
+                say(
+                    "retention",
+                    franchise=name,
+                    policy=args.retention,
+                    event=wanted,
+                    message=message,
+                )
 
 
 async def order(args: argparse.Namespace) -> None:
@@ -162,6 +198,26 @@ async def order(args: argparse.Namespace) -> None:
         # The order view (docs/api/order.md) names the order `id`.
         order_id = placed["data"]["id"]
         say("order-placed", order_id=order_id, status=placed["data"].get("status"))
+        if args.kill:
+            # Mid-order: a silo pod goes (the Deployment starts another) while the saga runs.
+            namespace, service = args.kill.split("/", 1)
+            selector = f"app.kubernetes.io/name={service}"
+            proc = await asyncio.create_subprocess_exec(
+                KUBECTL,
+                "-n",
+                namespace,
+                "delete",
+                "pod",
+                "-l",
+                selector,
+                "--wait=false",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await proc.communicate()
+            if proc.returncode != 0 or not out.strip():
+                raise SystemExit(f"no {selector} pod deleted in {namespace}")
+            killed = out.decode().strip()
+            say("pod-deleted", order_id=order_id, pods=killed)
         await ws.send_json({"id": 2, "op": "subscribe", "channel": f"order:{order_id}"})
         seen: list[str] = []
         deadline = time.monotonic() + args.timeout
@@ -174,6 +230,120 @@ async def order(args: argparse.Namespace) -> None:
                 say("hub", order_id=order_id, event=message["data"]["type"])
         if args.until not in seen:
             raise SystemExit(f"{args.until} never arrived on the hub; saw {seen}")
+        if args.staff_token_file:
+            await _kitchen(http, args, order_id)
+        if args.provider_sim:
+            await _charged_once(http, args.provider_sim, order_id, args.timeout)
+
+
+async def _kitchen(http: aiohttp.ClientSession, args: argparse.Namespace, order_id: str) -> None:
+    """The barista bumps the order (ready) and hands it over (completed)."""
+    staff = {"Authorization": f"Bearer {args.staff_token_file.read_text().strip()}"}
+    for move, wanted in (("bump", "ready"), ("complete", "completed")):
+
+        async def moved(move: str = move, wanted: str = wanted) -> dict[str, Any] | None:
+            url = f"{args.gateway}/api/v1/orders/{order_id}/{move}"
+            async with http.post(url, headers=staff) as r:
+                reply = await r.json()
+            if r.status == 200 and reply["data"]["status"] == wanted:
+                return dict(reply["data"])
+            # 409 while the payment is still being captured; anything else is a failure.
+            if r.status not in (200, 409, 502, 503):
+                raise SystemExit(f"{move} refused ({r.status}): {reply}")
+            return None
+
+        await wait(f"{order_id} {wanted}", moved, args.timeout)
+        say("kitchen", order_id=order_id, move=move, status=wanted)
+
+
+async def _charged_once(
+    http: aiohttp.ClientSession, provider_sim: str, order_id: str, timeout: float
+) -> None:
+    """The provider holds exactly one charge for the order's payment, captured, never
+    refunded: a retry or a restarted pod must not have charged the customer twice."""
+    intent = "pay-" + order_id.removeprefix("ord-")
+
+    async def settled() -> list[dict[str, Any]] | None:
+        url = f"{provider_sim}/_control/gopay/charges"
+        async with http.get(url, params={"merchant_ref": intent}) as r:
+            items = list((await r.json())["data"]["items"])
+        return items if items and all(c.get("status") != "pending" for c in items) else None
+
+    charges = await wait(f"the provider's charge for {intent}", settled, timeout)
+    summary = [
+        {k: c.get(k) for k in ("transaction_id", "status", "amount", "refunded", "requests")}
+        for c in charges
+    ]
+    if len(charges) != 1 or charges[0].get("refunded") or charges[0].get("refunds"):
+        raise SystemExit(f"{intent}: not charged exactly once: {summary}")
+    say("charged-once", order_id=order_id, charge=summary[0])
+
+
+async def _place(
+    http: aiohttp.ClientSession, gateway: str, token: str, outlet: str
+) -> tuple[int, dict[str, Any]]:
+    body = {
+        "outlet_id": outlet,
+        "items": [{"menu_id": "m001", "quantity": 1}],
+        "payment_method": "gopay",
+    }
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    async with http.post(f"{gateway}/api/v1/orders", json=body, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def hours(args: argparse.Namespace) -> None:
+    """Close the outlet now through its Outlet resource's openingHours: the platform must
+    refuse an order (409 outlet_closed); put the hours back: it must take one again."""
+    _, outlets = examples(args.examples)
+    outlet = next(o for o in outlets if o["metadata"]["name"] == args.outlet)
+    token = args.token_file.read_text().strip()
+    now = datetime.now(ZoneInfo(args.timezone))
+    closed = {
+        "opens": (now + timedelta(hours=3)).strftime("%H:%M"),
+        "closes": (now + timedelta(hours=4)).strftime("%H:%M"),
+        "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    }
+    async with (
+        Kube(lambda: Credentials.load(args.kubeconfig), field_manager="bobaku-e2e") as kube,
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def refused() -> dict[str, Any] | None:
+            status, reply = await _place(http, args.gateway, token, args.outlet)
+            code = (reply.get("error") or {}).get("code")
+            if status == 409 and code == "outlet_closed":
+                return reply
+            if status < 300:
+                raise SystemExit(f"order taken while it should be closed: {reply}")
+            return None
+
+        async def taken() -> dict[str, Any] | None:
+            status, reply = await _place(http, args.gateway, token, args.outlet)
+            return reply if status < 300 else None
+
+        manifest = json.loads(json.dumps(outlet))
+        manifest["spec"]["openingHours"] = closed
+        await kube.apply(manifest)
+        started = time.monotonic()
+        reply = await wait("an order refused as outlet_closed", refused, args.timeout)
+        say(
+            "closed",
+            outlet=args.outlet,
+            hours=closed,
+            seconds=round(time.monotonic() - started, 2),
+            error=reply["error"]["code"],
+        )
+        await kube.apply(outlet)
+        started = time.monotonic()
+        reply = await wait("an order taken again", taken, args.timeout)
+        say(
+            "open",
+            outlet=args.outlet,
+            hours=outlet["spec"].get("openingHours"),
+            seconds=round(time.monotonic() - started, 2),
+            order_id=reply["data"]["id"],
+        )
 
 
 def main() -> None:
@@ -193,15 +363,29 @@ def main() -> None:
             step.add_argument(
                 "--tier", choices=("small", "medium", "large"), help="instead of the examples'"
             )
+        else:
+            step.add_argument("--retention", choices=tuple(RETENTION_EVENT))
+            step.add_argument("--namespace", default="bobaku-system", help="the operator's")
+    step = steps.add_parser("hours")
+    step.add_argument("--kubeconfig", type=Path, required=True)
+    step.add_argument("--examples", type=Path, default=ROOT / "docs" / "examples")
+    step.add_argument("--gateway", required=True)
+    step.add_argument("--token-file", type=Path, required=True)
+    step.add_argument("--outlet", default="jkt-selatan-senopati")
+    step.add_argument("--timezone", default="Asia/Jakarta", help="the outlet's")
+    step.add_argument("--timeout", type=float, default=120.0)
     step = steps.add_parser("order")
     step.add_argument("--gateway", required=True, help="e.g. http://127.0.0.1:18080")
     step.add_argument("--hub", required=True, help="e.g. ws://127.0.0.1:18888")
     step.add_argument("--token-file", type=Path, required=True)
     step.add_argument("--outlet", default="jkt-selatan-senopati")
     step.add_argument("--until", default="order.created", help="the hub event to wait for")
+    step.add_argument("--kill", help="NAMESPACE/SERVICE: delete its pods once the order is placed")
+    step.add_argument("--staff-token-file", type=Path, help="then bump and complete it")
+    step.add_argument("--provider-sim", help="then check the provider charged it once")
     step.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    run = {"onboard": onboard, "offboard": offboard, "order": order}[args.step]
+    run = {"onboard": onboard, "offboard": offboard, "order": order, "hours": hours}[args.step]
     try:
         asyncio.run(run(args))
     except KeyboardInterrupt:
