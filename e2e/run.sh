@@ -161,7 +161,7 @@ BOBAKU_E2E_JWT=$KEYS BOBAKU_E2E_GATEWAY=$GATEWAY \
 	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_silo.py
 
 step "an order through the gateway, watched on the hub"
-"$PY" e2e/token.py mint "$KEYS" u-e2e-customer >"$WORK/token"
+"$PY" e2e/token.py mint "$KEYS" u-e2e000000001 >"$WORK/token"
 "$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120
 

@@ -42,7 +42,7 @@ def main() -> None:
         elif command == "staff":
             franchise, outlet = sys.argv[3], sys.argv[4]
             staff = issuer.issue(
-                "u-e2e-barista",
+                "u-e2eba0000001",
                 [Role.STAFF],
                 franchise_id=franchise,
                 outlet_ids=[outlet],
