@@ -124,9 +124,27 @@ kubectl -n "$NAMESPACE" create secret generic bobaku-service-token \
 
 step "chart"
 "$HELM" lint --strict charts/bobaku
+KEPT=0
+"$HELM" status bobaku --namespace "$NAMESPACE" >/dev/null 2>&1 && KEPT=1
 "$HELM" upgrade --install bobaku charts/bobaku --namespace "$NAMESPACE" \
 	"${VALUES[@]}" --set image.tag="$TAG" --set auth.jwtSecret=bobaku-jwt \
 	--wait --timeout 10m
+if [[ $MODE == local ]]; then
+	# A kept cluster whose images were rebuilt under the same tag: the running pods keep the
+	# old ones until restarted (helm and the operator see no change in their specs).
+	digests=$(for image in bobaku-platform bobaku-operator; do
+		ctr --address /run/bobaku-containerd/containerd.sock -n k8s.io images ls \
+			"name==$REGISTRY/$image:$TAG" | awk 'NR == 2 { print $3 }'
+	done)
+	if ((KEPT)) && [[ $digests != "$(cat "$NODE_DIR/e2e-image-digests" 2>/dev/null)" ]]; then
+		step "new images on a kept cluster: restarting the platform's and the silos' pods"
+		for ns in "$NAMESPACE" $(kubectl get ns -l app.kubernetes.io/managed-by=bobaku-operator -o name | cut -d/ -f2); do
+			kubectl -n "$ns" rollout restart deployment
+			kubectl -n "$ns" rollout status deployment --timeout 5m
+		done
+	fi
+	printf '%s\n' "$digests" >"$NODE_DIR/e2e-image-digests"
+fi
 
 step "the demo catalog (menu items, toppings; the menu service's seed)"
 kubectl -n "$NAMESPACE" exec deploy/menu -- python -m bobaku.services.menu.seed
