@@ -174,6 +174,12 @@ for _ in $(seq 100); do
 	curl -fsS -o /dev/null "$GATEWAY/healthz" 2>/dev/null && break
 	sleep 0.2
 done
+# The provider simulator settles every charge, 3 s after it is made (its default draws
+# failures and timeouts at random, which is for the payment service's own tests): the
+# order is placed and subscribed to on the hub before its payment completes.
+curl -fsS -o /dev/null -X POST "$PROVIDER_SIM/_control/gopay" -H 'Content-Type: application/json' \
+	-d '{"settlement_delay_s": 3, "failure_rate": 0, "timeout_rate": 0, "duplicate_rate": 0, "reorder_rate": 0, "api_error_rate": 0}'
+
 step "the silo serves its franchise through the gateway and refuses another (e2e/test_silo.py)"
 BOBAKU_E2E_JWT=$KEYS BOBAKU_E2E_GATEWAY=$GATEWAY \
 	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_silo.py

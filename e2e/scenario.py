@@ -220,6 +220,14 @@ async def order(args: argparse.Namespace) -> None:
             say("pod-deleted", order_id=order_id, pods=killed)
         await ws.send_json({"id": 2, "op": "subscribe", "channel": f"order:{order_id}"})
         seen: list[str] = []
+        while True:  # the subscribe's answer: the hub may refuse (who may read the order)
+            message = await ws.receive_json(timeout=args.timeout)
+            if message.get("id") == 2:
+                if "result" not in message:
+                    raise SystemExit(f"hub refused order:{order_id}: {message}")
+                break
+            if message.get("type") == "ping":
+                await ws.send_json({"op": "pong"})
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline and args.until not in seen:
             message = await ws.receive_json(timeout=max(deadline - time.monotonic(), 0.1))
@@ -379,7 +387,10 @@ def main() -> None:
     step.add_argument("--hub", required=True, help="e.g. ws://127.0.0.1:18888")
     step.add_argument("--token-file", type=Path, required=True)
     step.add_argument("--outlet", default="jkt-selatan-senopati")
-    step.add_argument("--until", default="order.created", help="the hub event to wait for")
+    # Not order.created: it is published while the order is placed, before the subscription.
+    step.add_argument(
+        "--until", default="order.payment_completed", help="the hub event to wait for"
+    )
     step.add_argument("--kill", help="NAMESPACE/SERVICE: delete its pods once the order is placed")
     step.add_argument("--staff-token-file", type=Path, help="then bump and complete it")
     step.add_argument("--provider-sim", help="then check the provider charged it once")
