@@ -253,8 +253,10 @@ async def _kitchen(http: aiohttp.ClientSession, args: argparse.Namespace, order_
             url = f"{args.gateway}/api/v1/orders/{order_id}/{move}"
             async with http.post(url, headers=staff) as r:
                 reply = await r.json()
-            if r.status == 200 and reply["data"]["status"] == wanted:
+            if r.status == 200 and reply["data"]["status"]["current"] == wanted:
                 return dict(reply["data"])
+            if r.status == 409 and (reply["error"].get("details") or {}).get("status") == wanted:
+                return dict(reply["error"]["details"])  # an earlier attempt got through
             # 409 while the payment is still being captured; anything else is a failure.
             if r.status not in (200, 409, 502, 503):
                 raise SystemExit(f"{move} refused ({r.status}): {reply}")
