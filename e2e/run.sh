@@ -159,7 +159,10 @@ if [[ $MODE == local ]]; then
 	GATEWAY=http://$(kubectl -n "$NAMESPACE" get svc gateway -o jsonpath='{.spec.clusterIP}'):8080
 	HUB=ws://$(kubectl -n "$NAMESPACE" get svc hub -o jsonpath='{.spec.clusterIP}'):8080
 	PROVIDER_SIM=http://$(kubectl -n "$NAMESPACE" get svc provider-sim -o jsonpath='{.spec.clusterIP}'):8080
+	# The in-cluster FerretDB (no users): offboarding checks the franchise database itself.
+	MONGO=(--mongodb-url "mongodb://$(kubectl -n "$NAMESPACE" get svc mongodb -o jsonpath='{.spec.clusterIP}'):27017/")
 else
+	MONGO=()
 	kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
 	PIDS+=($!)
 	kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
@@ -201,10 +204,10 @@ step "outlet hours changed through the Outlet resource, and honoured"
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 180
 
 step "offboard, retention Retain: the database is kept"
-"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Retain
+"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Retain "${MONGO[@]}"
 
 step "onboard again (the kept database is found), offboard with retention Delete: dropped"
 "$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300 "${ONBOARD[@]}"
-"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Delete
+"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Delete "${MONGO[@]}"
 
 step "passed"
