@@ -190,10 +190,18 @@ BOBAKU_E2E_JWT=$KEYS BOBAKU_E2E_GATEWAY=$GATEWAY \
 step "an order through the gateway, watched on the hub"
 "$PY" e2e/token.py mint "$KEYS" u-e2e000000001 >"$WORK/token"
 "$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
-	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120
+	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120 | tee "$WORK/order.jsonl"
+ORDER_ID=$("$PY" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["order_id"])' "$WORK/order.jsonl")
+"$PY" e2e/token.py staff "$KEYS" jkt-selatan jkt-selatan-senopati >"$WORK/staff-token"
+
+step "the kitchen display in headless Chromium: the order's ticket, bumped by the barista"
+[[ -e e2e/browser/node_modules/playwright-core/package.json ]] ||
+	(cd e2e/browser && npm install --no-package-lock --no-audit --no-fund)
+HUB_URL=http://${HUB#ws://} GATEWAY_URL=$GATEWAY STAFF_TOKEN=$(cat "$WORK/staff-token") \
+	OUTLET=jkt-selatan-senopati ORDER_ID=$ORDER_ID ARTIFACTS=$ROOT/.run/e2e-artifacts \
+	node e2e/browser/kds_cluster.mjs
 
 step "a silo pod deleted mid-order: the order completes, charged once"
-"$PY" e2e/token.py staff "$KEYS" jkt-selatan jkt-selatan-senopati >"$WORK/staff-token"
 "$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 240 \
 	--kill bobaku-fr-jkt-selatan/order --staff-token-file "$WORK/staff-token" \

@@ -24,12 +24,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from pymongo import AsyncMongoClient
 
 from bobaku.operator.envtest import load_manifests
 from bobaku.operator.kube import Credentials, Kube, Manifest
@@ -128,6 +129,8 @@ async def offboard(args: argparse.Namespace) -> None:
     """Delete the Outlets and Franchises; with ``--retention``, the Franchise is switched
     to that policy first and the operator must report its database kept or dropped."""
     franchises, outlets = examples(args.examples)
+    # Events live an hour: only those posted from now on count (second resolution).
+    since = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     async with Kube(lambda: Credentials.load(args.kubeconfig), field_manager="bobaku-e2e") as kube:
         if args.retention:
             for manifest in franchises:
@@ -151,18 +154,30 @@ async def offboard(args: argparse.Namespace) -> None:
                     events = await kube.list(
                         "v1", "Event", args.namespace, fields={"involvedObject.name": name}
                     )
-                    for event in sorted(events, key=lambda e: e.get("lastTimestamp") or ""):
-                        if event.get("reason") == wanted:
+                    for event in events:
+                        at = event.get("lastTimestamp") or event.get("eventTime") or ""
+                        if event.get("reason") == wanted and at[:19] >= since[:19]:
                             return str(event.get("message"))
                     return None
 
                 message = await wait(f"{wanted} for {name}", reported, args.timeout)
+                kept = None
+                if args.mongodb_url:  # the database itself, not only what the operator says
+                    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(args.mongodb_url)
+                    try:
+                        database = f"bobaku_fr_{name.replace('-', '_')}"
+                        kept = database in await client.list_database_names()
+                    finally:
+                        await client.close()
+                    if kept != (args.retention == "Retain"):
+                        raise SystemExit(f"retention {args.retention}: database kept = {kept}")
                 say(
                     "retention",
                     franchise=name,
                     policy=args.retention,
                     event=wanted,
                     message=message,
+                    database_kept=kept,
                 )
 
 
@@ -401,6 +416,7 @@ def main() -> None:
         else:
             step.add_argument("--retention", choices=tuple(RETENTION_EVENT))
             step.add_argument("--namespace", default="bobaku-system", help="the operator's")
+            step.add_argument("--mongodb-url", help="check the franchise database there too")
     step = steps.add_parser("hours")
     step.add_argument("--kubeconfig", type=Path, required=True)
     step.add_argument("--examples", type=Path, default=ROOT / "docs" / "examples")
