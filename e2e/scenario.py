@@ -272,8 +272,9 @@ async def _kitchen(http: aiohttp.ClientSession, args: argparse.Namespace, order_
                 return dict(reply["data"])
             if r.status == 409 and (reply["error"].get("details") or {}).get("status") == wanted:
                 return dict(reply["error"]["details"])  # an earlier attempt got through
-            # 409 while the payment is still being captured; anything else is a failure.
-            if r.status not in (200, 409, 502, 503):
+            # 409 while the payment is still being captured; 502-504 while the deleted pod is
+            # replaced (a barista presses again); anything else is a failure.
+            if r.status not in (200, 409, 502, 503, 504):
                 raise SystemExit(f"{move} refused ({r.status}): {reply}")
             return None
 
