@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"kds": "kds.html", "track": "track.html"}
+# How often a slot of sessions is pinged (see Hub._ping_slots).
+PING_SLOT_S = 0.1
 
 
 class Hub:
@@ -68,10 +70,13 @@ class Hub:
         self.verifier: TokenVerifier = verifier_from_settings(settings)
         self.fanout = Fanout()
         self.sessions: set[Session] = set()
-        # Sessions are pinged in slots, one slot a second, so that a ping round over
-        # thousands of clients (and their pongs) is spread over the interval, not a burst.
+        # Sessions are pinged in slots, one slot every PING_SLOT_S, so that a ping round
+        # over thousands of clients (and their pongs) is spread over the interval. With one
+        # slot a second, 10,000 clients meant 400 pings and 400 pongs in one burst each
+        # second: a stall of tens of ms that every publication behind it waited for (the
+        # hub's p99 at low rates in docs/performance.md, Hub).
         self._ping_slots: list[set[Session]] = [
-            set() for _ in range(max(1, math.ceil(settings.hub_ping_interval_s)))
+            set() for _ in range(max(1, math.ceil(settings.hub_ping_interval_s / PING_SLOT_S)))
         ]
         self._next_slot = 0
         self.draining = False

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -169,15 +170,39 @@ def jwk_of(key: PublicKey, kid: str) -> dict[str, Any]:
     return dict(jwk)
 
 
-class TokenVerifier:
-    """Verifies bearer tokens against a set of public keys chosen by the token's ``kid``."""
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    expires_at: float
+    kid: str
+    key: PublicKey  # the key that verified it: withdrawn or replaced, the entry is void
 
-    def __init__(self, keys: Mapping[str, PublicKey], *, issuer: str, audience: str) -> None:
+
+class TokenVerifier:
+    """Verifies bearer tokens against a set of public keys chosen by the token's ``kid``.
+
+    A token that verified is remembered (the last ``remember`` distinct ones, least recently
+    used out first) until its ``exp``, so a caller's next requests cost a dict lookup
+    instead of a signature check. A remembered token is refused once it expires or once
+    the key that signed it is no longer in :attr:`keys` (a key withdrawn revokes its
+    tokens), exactly as a fresh verification would; a refused token is never remembered.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, PublicKey],
+        *,
+        issuer: str,
+        audience: str,
+        remember: int = 4096,
+    ) -> None:
         if not keys:
             raise ValueError("a token verifier needs at least one public key")
         self.keys = dict(keys)
         self.issuer = issuer
         self.audience = audience
+        self._remember = remember
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any], *, issuer: str, audience: str) -> TokenVerifier:
@@ -191,11 +216,27 @@ class TokenVerifier:
         return {"keys": [jwk_of(k, kid) for kid, k in self.keys.items()]}
 
     def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > time.time() and self.keys.get(known.kid) is known.key:
+                self._verified.move_to_end(token)
+                return known.principal
+            del self._verified[token]
+        principal, kid, key = self._verify(token)
+        if self._remember > 0:
+            expires_at = float(principal.claims["exp"])
+            self._verified[token] = _Verified(principal, expires_at, kid, key)
+            if len(self._verified) > self._remember:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, str, PublicKey]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"malformed token: {exc}") from exc
-        key = self.keys.get(str(header.get("kid")))
+        kid = str(header.get("kid"))
+        key = self.keys.get(kid)
         if key is None:
             raise Unauthorized(
                 "token signed with an unknown key", details={"kid": header.get("kid")}
@@ -213,7 +254,7 @@ class TokenVerifier:
             raise Unauthorized("token expired") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), kid, key
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:

@@ -9,6 +9,14 @@ together go into one message, so they are stored atomically.
 
 Loads read the subject's messages in order; with ``snapshot_every`` set, a folded state is
 kept in a KV bucket and a load replays only the events after it.
+
+Each store also remembers the history of the aggregates it loaded or appended to lately
+(a bounded LRU, ``cache_size`` subjects), keyed by subject with the sequence of its last
+message. A load still asks the server for the subject's last sequence first, every time,
+so several replicas writing the same aggregate stay correct: when another writer has
+appended since, only the messages after the remembered sequence are read; when nobody
+has, the load is that one round trip. A load never answers from memory alone. (This
+relies on aggregate streams keeping every message: no age or per-subject limits.)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -51,8 +60,24 @@ class Snapshot(Generic[S]):
     last_seq: int
 
 
+@dataclass(frozen=True)
+class _History:
+    """An aggregate's whole history as stored: each message's sequence and its events."""
+
+    messages: tuple[tuple[int, tuple[Event, ...]], ...]
+
+    @property
+    def last_seq(self) -> int:
+        return self.messages[-1][0] if self.messages else 0
+
+    def after(self, seq: int) -> list[Event]:
+        return [e for s, events in self.messages if s > seq for e in events]
+
+
 class AggregateStore:
-    def __init__(self, bus: EventBus, kind: str, *, snapshot_every: int = 0) -> None:
+    def __init__(
+        self, bus: EventBus, kind: str, *, snapshot_every: int = 0, cache_size: int = 2048
+    ) -> None:
         if not kind.isidentifier() or not kind.islower():
             raise ValueError(f"aggregate kind must be a lower-case identifier, got {kind!r}")
         self.bus = bus
@@ -61,6 +86,8 @@ class AggregateStore:
         self.snapshot_every = snapshot_every
         self._snapshot_bucket = f"snapshots_{kind}"
         self._snapshots: KeyValue | None = None
+        self._cache_size = cache_size
+        self._histories: OrderedDict[str, _History] = OrderedDict()
 
     async def start(self) -> None:
         await self.bus.ensure_stream(self.spec)
@@ -102,7 +129,22 @@ class AggregateStore:
             raise
         if not ack.duplicate:
             observe_stored(self.kind, events)
+            known = self._histories.get(subject)
+            # Remembered only when it follows what is remembered (a message of nobody else's
+            # in between would otherwise be skipped; the next load reads it instead).
+            if known is not None and known.last_seq == expected_seq:
+                self._remember(subject, _History((*known.messages, (ack.seq, tuple(events)))))
+            elif expected_seq == 0:
+                self._remember(subject, _History(((ack.seq, tuple(events)),)))
         return int(ack.seq)
+
+    def _remember(self, subject: str, history: _History) -> None:
+        if self._cache_size <= 0:
+            return
+        self._histories[subject] = history
+        self._histories.move_to_end(subject)
+        while len(self._histories) > self._cache_size:
+            self._histories.popitem(last=False)
 
     async def last_seq(self, subject: str) -> int:
         try:
@@ -115,7 +157,26 @@ class AggregateStore:
         """Every event on ``subject`` stored after ``after_seq``, oldest first."""
         last = await self.last_seq(subject)
         AGGREGATE_LOADS.labels(self.kind).inc()
-        events: list[Event] = []
+        known = self._histories.get(subject)
+        if known is not None and known.last_seq > last:
+            known = None  # the stream was reset (a test's purge): forget it
+            del self._histories[subject]
+        if known is None and after_seq > 0:
+            # A partial history (after a snapshot) is read but not remembered.
+            messages = await self._read(subject, after_seq, last)
+            return EventStream([e for _, m in messages for e in m], max(last, after_seq))
+        start = known.last_seq if known is not None else 0
+        newer = await self._read(subject, start, last) if start < last else []
+        history = _History((*(known.messages if known else ()), *newer))
+        if history.messages:
+            self._remember(subject, history)
+        return EventStream(history.after(after_seq), max(last, after_seq))
+
+    async def _read(
+        self, subject: str, after_seq: int, last: int
+    ) -> list[tuple[int, tuple[Event, ...]]]:
+        """The messages on ``subject`` after ``after_seq`` up to ``last`` (one request each)."""
+        messages: list[tuple[int, tuple[Event, ...]]] = []
         seq = after_seq + 1
         while seq <= last:
             try:
@@ -125,9 +186,9 @@ class AggregateStore:
                 break
             if raw.seq is None or raw.seq > last:
                 break
-            events.extend(decode_events(raw.data or b"", raw.headers))
+            messages.append((raw.seq, tuple(decode_events(raw.data or b"", raw.headers))))
             seq = raw.seq + 1
-        return EventStream(events, last if last > after_seq else after_seq)
+        return messages
 
     async def load_state(
         self,

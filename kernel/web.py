@@ -263,7 +263,7 @@ async def context_middleware(
 ) -> web.StreamResponse:
     cid = request.headers.get(CORRELATION_HEADER, "")
     cid = cid if SAFE_ID.match(cid) else new_correlation_id()
-    # With tracing on, the OpenTelemetry middleware (outermost) has already continued the
+    # With tracing on, the SERVER-span middleware (outermost) has already continued the
     # caller's traceparent or started a trace: its id is the one logs and events carry.
     tid = tracing.current_trace_id()
     if tid is None:
@@ -423,10 +423,10 @@ def create_app(
     (order, payment, menu, supply). Its consumers then handle only their share of the
     events (:func:`franchise_scope`): a silo its own franchise's (and the brand's), the
     pooled instance every franchise's except those with a silo."""
-    # Before the Application exists: with tracing on, its class gets the SERVER-span middleware.
     tracing.setup_tracing(settings.service_name, version=settings.service_version)
     deployment = Deployment.from_settings(settings)
-    middlewares = [context_middleware, metrics_and_errors_middleware]
+    # The SERVER span (with tracing on) is outermost: the trace id is known to what follows.
+    middlewares = [*tracing.server_middlewares(), context_middleware, metrics_and_errors_middleware]
     if deployment.is_silo:
         middlewares.append(silo_middleware)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)

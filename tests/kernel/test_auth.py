@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import jwt
 import pytest
@@ -163,3 +164,60 @@ def test_role_groups_nest_from_staff_up_to_hq() -> None:
     assert set(OUTLET_STAFF) == {Role.STAFF, *OUTLET_MANAGERS}
     assert Role.CUSTOMER not in OUTLET_STAFF
     assert Role.SERVICE not in OUTLET_STAFF
+
+
+# ------------------------------------------------------------- remembered tokens ---
+
+
+def test_a_verified_token_is_remembered_and_not_verified_again() -> None:
+    issuer, verifier = issuer_and_verifier()
+    token = issuer.issue("u1", [Role.CUSTOMER])
+    first = verifier.verify(token)
+    # The same Principal object: the second call was a lookup, not a new verification.
+    assert verifier.verify(token) is first
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    issuer, verifier = issuer_and_verifier()
+    token = issuer.issue("u1", [Role.CUSTOMER], ttl_s=1)
+    verifier.verify(token)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    while time.time() <= exp:  # exp is whole seconds: wait until it has passed
+        time.sleep(0.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
+
+
+def test_withdrawing_a_key_revokes_the_tokens_it_verified() -> None:
+    issuer, verifier = issuer_and_verifier()
+    token = issuer.issue("u1", [Role.HQ_ADMIN])
+    verifier.verify(token)
+    del verifier.keys["k1"]
+    with pytest.raises(Unauthorized, match="unknown key"):
+        verifier.verify(token)
+    # A key replaced under the same kid does not vouch for what the old one verified.
+    verifier.keys["k1"] = generate_private_key().public_key()
+    with pytest.raises(Unauthorized, match="invalid token"):
+        verifier.verify(token)
+
+
+def test_a_refused_token_is_not_remembered() -> None:
+    forger, _ = issuer_and_verifier()
+    _, verifier = issuer_and_verifier()
+    token = forger.issue("u1", [Role.HQ_ADMIN])
+    for _ in range(2):
+        with pytest.raises(Unauthorized, match="invalid token"):
+            verifier.verify(token)
+
+
+def test_the_verifier_remembers_a_bounded_number_of_tokens() -> None:
+    issuer, _ = issuer_and_verifier()
+    verifier = TokenVerifier(
+        {"k1": issuer.public_key()}, issuer=ISSUER, audience=AUDIENCE, remember=2
+    )
+    tokens = [issuer.issue(f"u{n}", [Role.CUSTOMER]) for n in range(3)]
+    first = [verifier.verify(t) for t in tokens]
+    # The oldest fell out and is verified again; the two most recent are still known.
+    assert verifier.verify(tokens[0]) is not first[0]
+    assert verifier.verify(tokens[0]) == first[0]
+    assert verifier.verify(tokens[2]) is first[2]

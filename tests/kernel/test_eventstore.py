@@ -14,6 +14,8 @@ from bobaku.kernel.bus import EventBus
 from bobaku.kernel.errors import ConcurrencyConflict
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.eventstore import AggregateStore
+from bobaku.kernel.settings import Settings
+from bobaku.kernel.telemetry import AGGREGATE_MESSAGES_READ
 
 
 @pytest.fixture
@@ -129,3 +131,103 @@ def test_an_aggregate_id_cannot_escape_its_subject(store: AggregateStore) -> Non
     for bad in ("a.b", "x*", "all>"):
         with pytest.raises(ValueError, match="may not contain"):
             store.subject("fr-jkt", bad)
+
+
+# ------------------------------------------------------- the remembered histories ---
+
+
+def messages_read(store: AggregateStore) -> float:
+    return AGGREGATE_MESSAGES_READ.labels(store.kind)._value.get()
+
+
+@pytest.fixture
+async def other_replica(settings: Settings, store: AggregateStore) -> AsyncIterator[AggregateStore]:
+    """The same aggregate kind in another process's shoes: its own connection and memory."""
+    bus = await EventBus.connect(settings)
+    other = AggregateStore(bus, store.kind)
+    await other.start()
+    yield other
+    await bus.close()
+
+
+async def test_a_remembered_aggregate_loads_with_no_message_read(store: AggregateStore) -> None:
+    subject = store.subject("fr-jkt", "ord-6")
+    events = [created("ord-6", n) for n in (1, 2, 3)]
+    seq = 0
+    for event in events:
+        seq = await store.append(subject, [event], expected_seq=seq)
+    before = messages_read(store)
+    loaded = await store.load(subject)
+    assert loaded.events == events
+    assert loaded.last_seq == seq
+    assert messages_read(store) == before  # only the last-sequence check went to the server
+
+
+async def test_a_load_reads_only_what_another_writer_appended_since(
+    store: AggregateStore, other_replica: AggregateStore
+) -> None:
+    subject = store.subject("fr-jkt", "ord-7")
+    mine = created("ord-7", 1)
+    seq = await store.append(subject, [mine], expected_seq=0)
+    assert (await store.load(subject)).events == [mine]
+
+    theirs = [created("ord-7", 2), created("ord-7", 3)]
+    theirs_seq = await other_replica.append(subject, theirs, expected_seq=seq)
+
+    before = messages_read(store)
+    loaded = await store.load(subject)
+    assert loaded.events == [mine, *theirs]
+    assert loaded.last_seq == theirs_seq
+    assert messages_read(store) == before + 1  # their one message, not the whole history
+    assert (await store.load(subject, after_seq=seq)).events == theirs
+
+
+async def test_a_decision_on_a_remembered_state_loses_to_another_writer_and_then_sees_it(
+    store: AggregateStore, other_replica: AggregateStore
+) -> None:
+    subject = store.subject("fr-jkt", "ord-8")
+    first = created("ord-8", 1)
+    seq = await store.append(subject, [first], expected_seq=0)
+    await store.load(subject)
+    await other_replica.load(subject)
+
+    theirs = created("ord-8", 2)
+    await other_replica.append(subject, [theirs], expected_seq=seq)
+    with pytest.raises(ConcurrencyConflict):
+        await store.append(subject, [created("ord-8", 3)], expected_seq=seq)
+    assert (await store.load(subject)).events == [first, theirs]
+    # And the other side, which remembered its own append, sees ours once we win.
+    ours = created("ord-8", 4)
+    current = (await store.load(subject)).last_seq
+    ours_seq = await store.append(subject, [ours], expected_seq=current)
+    loaded = await other_replica.load(subject)
+    assert loaded.events == [first, theirs, ours]
+    assert loaded.last_seq == ours_seq
+
+
+async def test_a_retried_append_is_remembered_once(store: AggregateStore) -> None:
+    subject = store.subject("fr-jkt", "ord-9")
+    first = created("ord-9", 1)
+    seq = await store.append(subject, [first], expected_seq=0)
+    second = created("ord-9", 2)
+    assert await store.append(subject, [second], expected_seq=seq) == await store.append(
+        subject, [second], expected_seq=seq
+    )
+    assert (await store.load(subject)).events == [first, second]
+
+
+async def test_the_store_remembers_a_bounded_number_of_aggregates(bus: EventBus) -> None:
+    store = AggregateStore(bus, f"t{secrets.token_hex(3)}", cache_size=2)
+    await store.start()
+    try:
+        subjects = [store.subject("fr-jkt", f"ord-{n}") for n in range(3)]
+        for n, subject in enumerate(subjects):
+            await store.append(subject, [created(f"ord-{n}")], expected_seq=0)
+        before = messages_read(store)
+        # The oldest fell out: its history is read again, the two most recent are known.
+        assert len((await store.load(subjects[0])).events) == 1
+        assert messages_read(store) == before + 1
+        assert len((await store.load(subjects[2])).events) == 1
+        assert messages_read(store) == before + 1
+    finally:
+        await bus.js.delete_stream(store.spec.name)
