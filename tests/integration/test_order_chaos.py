@@ -513,7 +513,8 @@ async def test_orders_under_chaos_are_not_lost_charged_twice_or_left_holding_sto
                 event_counts.update(kinds)
                 created = next(e.timestamp for e in events if e.type == "order.created")
                 since = max(faults.last_wall, created.timestamp())
-                took[order.order_id] = events[-1].timestamp.timestamp() - since
+                # 0 for a saga that was terminal before the last fault.
+                took[order.order_id] = max(0.0, events[-1].timestamp.timestamp() - since)
             dead = await bus.js.stream_info(DEAD_LETTERS.name)
             dead_letters = int(dead.state.messages)
         finally:
