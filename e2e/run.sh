@@ -23,7 +23,8 @@ if [[ -z $MODE ]]; then
 	if command -v docker >/dev/null && command -v kind >/dev/null; then MODE=kind; else MODE=local; fi
 fi
 
-step() { printf '\n[e2e] === %s\n' "$*" >&2; }
+# Each step's start, in seconds since the run began (e2e/README.md's timings).
+step() { printf '\n[e2e] === %s (t=%ss)\n' "$*" "$SECONDS" >&2; }
 die() {
 	printf '[e2e] error: %s\n' "$*" >&2
 	exit 1
@@ -41,6 +42,7 @@ kind)
 	TAG=e2e
 	REGISTRY=bobaku
 	VALUES=(-f e2e/values.yaml)
+	KEYS=$WORK/jwt
 	ONBOARD=()
 	;;
 local)
@@ -50,6 +52,13 @@ local)
 	TAG=dev
 	REGISTRY=bobaku.local
 	VALUES=(-f e2e/cluster-values.yaml)
+	# What outlives a run on this node (under scripts/k8s/cluster.sh's state directory, kept
+	# by `down`): JetStream's storage (the routing table survives NATS and node restarts)
+	# and the signing keys (a kept cluster's secrets and tokens stay valid).
+	NODE_DIR=$(dirname "$(dirname "$KUBECONFIG")")
+	install -d -o 1000 -g 1000 "$NODE_DIR/nats"
+	VALUES+=(--set nats.hostPath="$NODE_DIR/nats")
+	KEYS=$NODE_DIR/e2e-jwt
 	# One 2-core node: the platform's pods and one franchise at tier small fit its CPU;
 	# the examples' tier medium (8 silo pods at 200m) does not.
 	ONBOARD=(--tier small)
@@ -101,20 +110,44 @@ else
 fi
 
 step "signing keys"
-"$PY" e2e/token.py keys "$WORK/jwt"
+if [[ ! -s $KEYS/private.pem || ! -s $KEYS/public.pem ]]; then
+	install -d -m 700 "$KEYS"
+	"$PY" e2e/token.py keys "$KEYS"
+fi
 kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n "$NAMESPACE" create secret generic bobaku-jwt \
-	--from-file=public.pem="$WORK/jwt/public.pem" --from-file=private.pem="$WORK/jwt/private.pem" \
+	--from-file=public.pem="$KEYS/public.pem" --from-file=private.pem="$KEYS/private.pem" \
 	--dry-run=client -o yaml | kubectl apply -f -
-"$PY" e2e/token.py service "$WORK/jwt" >"$WORK/service-token"
+"$PY" e2e/token.py service "$KEYS" >"$WORK/service-token"
 kubectl -n "$NAMESPACE" create secret generic bobaku-service-token \
 	--from-file=SERVICE_TOKEN="$WORK/service-token" --dry-run=client -o yaml | kubectl apply -f -
 
 step "chart"
 "$HELM" lint --strict charts/bobaku
+KEPT=0
+"$HELM" status bobaku --namespace "$NAMESPACE" >/dev/null 2>&1 && KEPT=1
 "$HELM" upgrade --install bobaku charts/bobaku --namespace "$NAMESPACE" \
 	"${VALUES[@]}" --set image.tag="$TAG" --set auth.jwtSecret=bobaku-jwt \
 	--wait --timeout 10m
+if [[ $MODE == local ]]; then
+	# A kept cluster whose images were rebuilt under the same tag: the running pods keep the
+	# old ones until restarted (helm and the operator see no change in their specs).
+	digests=$(for image in bobaku-platform bobaku-operator; do
+		ctr --address /run/bobaku-containerd/containerd.sock -n k8s.io images ls \
+			"name==$REGISTRY/$image:$TAG" | awk 'NR == 2 { print $3 }'
+	done)
+	if ((KEPT)) && [[ $digests != "$(cat "$NODE_DIR/e2e-image-digests" 2>/dev/null)" ]]; then
+		step "new images on a kept cluster: restarting the platform's and the silos' pods"
+		for ns in "$NAMESPACE" $(kubectl get ns -l app.kubernetes.io/managed-by=bobaku-operator -o name | cut -d/ -f2); do
+			kubectl -n "$ns" rollout restart deployment
+			kubectl -n "$ns" rollout status deployment --timeout 5m
+		done
+	fi
+	printf '%s\n' "$digests" >"$NODE_DIR/e2e-image-digests"
+fi
+
+step "the demo catalog (menu items, toppings; the menu service's seed)"
+kubectl -n "$NAMESPACE" exec deploy/menu -- python -m bobaku.services.menu.seed
 
 step "onboard a Franchise and its Outlets"
 "$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300 "${ONBOARD[@]}"
@@ -125,28 +158,64 @@ if [[ $MODE == local ]]; then
 	# The host reaches Service addresses directly (kube-proxy's rules on this node).
 	GATEWAY=http://$(kubectl -n "$NAMESPACE" get svc gateway -o jsonpath='{.spec.clusterIP}'):8080
 	HUB=ws://$(kubectl -n "$NAMESPACE" get svc hub -o jsonpath='{.spec.clusterIP}'):8080
+	PROVIDER_SIM=http://$(kubectl -n "$NAMESPACE" get svc provider-sim -o jsonpath='{.spec.clusterIP}'):8080
+	# The in-cluster FerretDB (no users): offboarding checks the franchise database itself.
+	MONGO=(--mongodb-url "mongodb://$(kubectl -n "$NAMESPACE" get svc mongodb -o jsonpath='{.spec.clusterIP}'):27017/")
 else
+	MONGO=()
 	kubectl -n "$NAMESPACE" port-forward svc/gateway 18080:8080 >"$WORK/pf-gateway.log" 2>&1 &
 	PIDS+=($!)
 	kubectl -n "$NAMESPACE" port-forward svc/hub 18888:8080 >"$WORK/pf-hub.log" 2>&1 &
 	PIDS+=($!)
+	kubectl -n "$NAMESPACE" port-forward svc/provider-sim 18099:8080 >"$WORK/pf-provider.log" 2>&1 &
+	PIDS+=($!)
 	GATEWAY=http://127.0.0.1:18080
 	HUB=ws://127.0.0.1:18888
+	PROVIDER_SIM=http://127.0.0.1:18099
 fi
 for _ in $(seq 100); do
 	curl -fsS -o /dev/null "$GATEWAY/healthz" 2>/dev/null && break
 	sleep 0.2
 done
+# The provider simulator settles every charge, 3 s after it is made (its default draws
+# failures and timeouts at random, which is for the payment service's own tests): the
+# order is placed and subscribed to on the hub before its payment completes.
+curl -fsS -o /dev/null -X POST "$PROVIDER_SIM/_control/gopay" -H 'Content-Type: application/json' \
+	-d '{"settlement_delay_s": 3, "failure_rate": 0, "timeout_rate": 0, "duplicate_rate": 0, "reorder_rate": 0, "api_error_rate": 0}'
+
 step "the silo serves its franchise through the gateway and refuses another (e2e/test_silo.py)"
-BOBAKU_E2E_JWT=$WORK/jwt BOBAKU_E2E_GATEWAY=$GATEWAY \
+BOBAKU_E2E_JWT=$KEYS BOBAKU_E2E_GATEWAY=$GATEWAY \
 	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_silo.py
 
 step "an order through the gateway, watched on the hub"
-"$PY" e2e/token.py mint "$WORK/jwt" u-e2e-customer >"$WORK/token"
+"$PY" e2e/token.py mint "$KEYS" u-e2e000000001 >"$WORK/token"
 "$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
-	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120
+	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 120 | tee "$WORK/order.jsonl"
+ORDER_ID=$("$PY" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["order_id"])' "$WORK/order.jsonl")
+"$PY" e2e/token.py staff "$KEYS" jkt-selatan jkt-selatan-senopati >"$WORK/staff-token"
 
-step "offboard"
-"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300
+step "the kitchen display in headless Chromium: the order's ticket, bumped by the barista"
+[[ -e e2e/browser/node_modules/playwright-core/package.json ]] ||
+	(cd e2e/browser && npm install --no-package-lock --no-audit --no-fund)
+HUB_URL=http://${HUB#ws://} GATEWAY_URL=$GATEWAY STAFF_TOKEN=$(cat "$WORK/staff-token") \
+	OUTLET=jkt-selatan-senopati ORDER_ID=$ORDER_ID ARTIFACTS=$ROOT/.run/e2e-artifacts \
+	node e2e/browser/kds_cluster.mjs
+
+step "a silo pod deleted mid-order: the order completes, charged once"
+"$PY" e2e/scenario.py order --gateway "$GATEWAY" --hub "$HUB" \
+	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 240 \
+	--kill bobaku-fr-jkt-selatan/order --staff-token-file "$WORK/staff-token" \
+	--provider-sim "$PROVIDER_SIM"
+
+step "outlet hours changed through the Outlet resource, and honoured"
+"$PY" e2e/scenario.py hours --kubeconfig "$KUBECONFIG" --gateway "$GATEWAY" \
+	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 180
+
+step "offboard, retention Retain: the database is kept"
+"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Retain "${MONGO[@]}"
+
+step "onboard again (the kept database is found), offboard with retention Delete: dropped"
+"$PY" e2e/scenario.py onboard --kubeconfig "$KUBECONFIG" --available --timeout 300 "${ONBOARD[@]}"
+"$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Delete "${MONGO[@]}"
 
 step "passed"

@@ -56,7 +56,8 @@ def silo_pod_ips(service: str) -> list[str]:
 def served_by_silo(service: str, route: str) -> float:
     """Requests the silo's pods have answered on ``route`` (their Prometheus counters)."""
     total = 0.0
-    pattern = re.compile(r"^bobaku_http_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+    # Greedy up to the last "} ": a route's own braces ({outlet_id}) are inside the labels.
+    pattern = re.compile(r"^bobaku_http_requests_total\{(?P<labels>.*)\} (?P<value>\S+)$")
     for ip in silo_pod_ips(service):
         with urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=5) as resp:
             for line in resp.read().decode().splitlines():

@@ -33,6 +33,9 @@ class OperatorSettings(Settings):
         default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$"
     )
     operator_cluster_domain: str = "cluster.local"
+    # A HorizontalPodAutoscaler per silo service; off on a cluster without a metrics
+    # server (the one-node cluster), where it would never scale and only warn.
+    operator_silo_autoscaling: bool = True
     # Addresses the silo services use, when they differ from the operator's own.
     operator_tenant_mongodb_url: str | None = None
     operator_tenant_nats_url: str | None = None

@@ -70,6 +70,16 @@ def build_registry(
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings)
 
+    @kopf.on.startup(id="republish-routing", registry=registry)
+    async def republish_routing(**_: Any) -> None:
+        # Best effort: never hold the operator's start; the reconciles publish them too.
+        try:
+            written = await reconciler.republish_routing()
+        except Exception as exc:  # the API server is not answering yet
+            log.warning("routing entries not republished at start: %s", exc)
+            return
+        log.info("routing entries republished at start: %d", written)
+
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         c = credentials()

@@ -12,8 +12,10 @@ import base64
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -93,6 +95,8 @@ class Environment:
     platform_env: tuple[tuple[str, str], ...] = ()
     # The PEM public key that verifies access tokens (not a secret), if the operator has one.
     jwt_public_key: str | None = None
+    # A HorizontalPodAutoscaler per silo service (off where no metrics server runs).
+    autoscaling: bool = True
 
     @classmethod
     def from_settings(cls, settings: OperatorSettings) -> Environment:
@@ -105,6 +109,7 @@ class Environment:
             db_prefix=settings.mongodb_db_prefix,
             nats_url=settings.tenant_nats_url,
             redis_url=settings.tenant_redis_url,
+            autoscaling=settings.operator_silo_autoscaling,
             platform_env=(
                 # The operator's own mode: a silo is a development mode only when the
                 # platform is (its processes then accept the documented default secrets).
@@ -363,14 +368,52 @@ def plan_network_policy(franchise: Franchise, env: Environment) -> Manifest:
     }
 
 
-def plan_resource_quota(franchise: Franchise) -> Manifest:
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti|)$")
+_SCALE = {"m": Fraction(1, 1000), "": Fraction(1), "k": Fraction(10**3), "M": Fraction(10**6)}
+_SCALE |= {"G": Fraction(10**9), "T": Fraction(10**12), "Ki": Fraction(2**10)}
+_SCALE |= {"Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40)}
+
+
+def quantity(text: str) -> Fraction | None:
+    """A Kubernetes quantity (``1500m``, ``2Gi``, ``12``) as a number; None if not one."""
+    match = _QUANTITY.match(str(text).strip())
+    return Fraction(match.group(1)) * _SCALE[match.group(2)] if match else None
+
+
+def rolled_out(deployment: Mapping[str, Any], tier: str) -> bool:
+    """Whether every pod of the Deployment runs its current template, of ``tier``."""
+    spec = deployment.get("spec") or {}
+    template = (spec.get("template") or {}).get("metadata") or {}
+    if (template.get("labels") or {}).get(TIER_LABEL) != tier:
+        return False  # the plan is about to change its pods
+    status = deployment.get("status") or {}
+    replicas = int(spec.get("replicas", 1))
+    return (
+        int(status.get("observedGeneration", 0)) >= int(deployment["metadata"].get("generation", 0))
+        and int(status.get("updatedReplicas", 0)) == replicas
+        and int(status.get("replicas", 0)) == replicas
+    )
+
+
+def plan_resource_quota(franchise: Franchise, floor: Mapping[str, str] | None = None) -> Manifest:
+    """The tier's quota; while a rollout runs, never below ``floor`` (the quota in force).
+
+    Lowering the quota first would deadlock a move to a lower tier: the old pods hold more
+    than the new quota allows, so not one new pod is admitted and the old ones, which wait
+    for new ones to be ready (maxUnavailable 0), never go. The quota shrinks once every
+    silo Deployment has rolled out (:func:`rolled_out`)."""
+    hard = franchise.sizing.quota(SILO_SERVICES)
+    for key, held in (floor or {}).items():
+        wanted, kept = quantity(hard.get(key, "")), quantity(held)
+        if wanted is not None and kept is not None and kept > wanted:
+            hard[key] = str(held)
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": _metadata(
             franchise, RESOURCE_QUOTA, franchise_labels(franchise, **{COMPONENT: "quota"})
         ),
-        "spec": {"hard": franchise.sizing.quota(SILO_SERVICES)},
+        "spec": {"hard": hard},
     }
 
 
@@ -648,7 +691,10 @@ def plan_franchise(
     hq: Mapping[str, Any],
     env: Environment,
     observed_replicas: Mapping[str, int] | None = None,
+    quota_floor: Mapping[str, str] | None = None,
 ) -> FranchisePlan:
+    """``quota_floor``: the quota in force while the silo Deployments roll out (see
+    :func:`plan_resource_quota`), else None."""
     observed_replicas = observed_replicas or {}
     mine = registered_outlets(franchise, outlets)
     config = franchise_config(franchise, hq)
@@ -659,7 +705,7 @@ def plan_franchise(
         workloads += [
             plan_deployment(franchise, service, env, replicas, digest),
             plan_service(franchise, service),
-            plan_autoscaler(franchise, service),
+            *([plan_autoscaler(franchise, service)] if env.autoscaling else []),
             plan_disruption_budget(franchise, service),
         ]
     workloads += [plan_outlet_config_map(franchise, o, hq) for o in mine]
@@ -668,7 +714,7 @@ def plan_franchise(
         namespace_objects=[
             plan_config_map(franchise, config, env),
             plan_network_policy(franchise, env),
-            plan_resource_quota(franchise),
+            plan_resource_quota(franchise, quota_floor),
         ],
         workloads=workloads,
         database=plan_database(franchise, env),

@@ -40,6 +40,7 @@ from bobaku.operator.model import (
     Outlet,
     Retention,
 )
+from bobaku.operator.outlets import MenuOutlets
 from bobaku.operator.plan import (
     DATABASE_SECRET,
     DatabaseAccess,
@@ -55,6 +56,7 @@ from bobaku.operator.plan import (
     plan_outlet_config_map,
     plan_service_token_secret,
     registered_outlets,
+    rolled_out,
     routing_entry,
     tenant_connection_string,
 )
@@ -137,6 +139,7 @@ class Reconciler:
         tenants: TenantDatabases,
         routing: RoutingEntries,
         post_event: EventSink,
+        menu: MenuOutlets,
     ) -> None:
         self.settings = settings
         self.env = Environment.from_settings(settings)
@@ -144,6 +147,7 @@ class Reconciler:
         self.tenants = tenants
         self.routing = routing
         self.post_event = post_event
+        self.menu = menu
 
     # ------------------------------------------------------------------- observation ---
 
@@ -230,7 +234,11 @@ class Reconciler:
             for key, obj in observed.items()
             if key[1] == "Deployment"
         }
-        plan = plan_franchise(franchise, outlets, hq, self.env, replicas)
+        deployments = [o for k, o in observed.items() if k[1] == "Deployment"]
+        quota = next((o for k, o in observed.items() if k[1] == "ResourceQuota"), None)
+        rolling = any(not rolled_out(d, franchise.spec.tier.value) for d in deployments)
+        floor = (quota.get("spec") or {}).get("hard") if rolling and quota else None
+        plan = plan_franchise(franchise, outlets, hq, self.env, replicas, floor)
 
         done: list[Condition] = []
         changes: list[str] = []
@@ -548,6 +556,27 @@ class Reconciler:
         published = await self.routing.publish(routing_key(franchise_name), entry)
         return published, outlets
 
+    async def republish_routing(self) -> int:
+        """Publish every existing Franchise's routing entry where it is missing or stale, as
+        the operator starts: NATS may have come back empty (a restart without its storage),
+        and until the entry is back the gateway sends that franchise's orders to the pool.
+        Returns how many entries were written; a franchise that fails is left to its
+        reconcile (resume, resync), which publishes the same entry."""
+        written = 0
+        for body in await self.kube.list(API_VERSION, FRANCHISE):
+            name = body["metadata"]["name"]
+            if body["metadata"].get("deletionTimestamp") or not is_true(body, "RoutingReady"):
+                continue  # not published yet: its reconcile will
+            try:
+                published, _ = await self.register(name)
+            except Exception as exc:  # NATS or the API server; the reconcile retries
+                log.warning("routing entry of Franchise %s not republished: %s", name, exc)
+                continue
+            if published:
+                written += 1
+                self._event(body, "RoutingPublished", f"{routing_key(name)} republished at start")
+        return written
+
     async def delete_franchise(self, body: Mapping[str, Any]) -> None:
         """Take a franchise off the platform, honouring ``spec.retention`` for its data."""
         franchise = Franchise.from_body(body)
@@ -660,6 +689,8 @@ class Reconciler:
             result = await self.kube.apply(plan_outlet_config_map(franchise, outlet, hq))
             spec = outlet.spec.model_dump(by_alias=True, mode="json", exclude={"config"})
             await self.tenants.register_outlet(db.name, name, {"franchise_id": ref, **spec})
+            # The menu service is the authority every service asks about an outlet.
+            await self.menu.register(outlet)
             await self.register(ref)
         except Exception as exc:  # the API server, the database or NATS
             message = f"could not configure or register: {_short(exc)}"
@@ -701,9 +732,12 @@ class Reconciler:
     async def delete_outlet(self, body: Mapping[str, Any]) -> None:
         outlet = Outlet.from_body(body)
         ref = outlet.spec.franchise_ref
+        # First, whatever happened to its Franchise: no order is taken for it from now on.
+        if await self.menu.retire(outlet.name):
+            self._event(body, "Retired", f"outlet {outlet.name} retired from the menu service")
         franchise_body = await self.kube.get(API_VERSION, FRANCHISE, ref)
         if franchise_body is None:
-            return  # nothing of it can exist
+            return  # nothing else of it can exist
         franchise = Franchise.from_body(franchise_body)
         ns = namespace_name(ref)
         db = plan_database(franchise, self.env)

@@ -15,6 +15,7 @@ from bobaku.operator.database import TenantDatabases
 from bobaku.operator.handlers import build_registry, post_kopf_event
 from bobaku.operator.kube import Credentials, Kube
 from bobaku.operator.model import OPERATOR
+from bobaku.operator.outlets import MenuOutlets
 from bobaku.operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ async def run(settings: OperatorSettings) -> None:
     databases = Databases.from_settings(settings)
     # The operator publishes no events of its own; it only needs JetStream for the KV.
     bus = await EventBus.connect(settings, streams=())
+    menu = MenuOutlets.from_settings(settings)
     try:
         async with Kube(credentials, field_manager=OPERATOR) as kube:
             reconciler = Reconciler(
@@ -33,6 +35,7 @@ async def run(settings: OperatorSettings) -> None:
                 TenantDatabases(databases),
                 RoutingEntries.from_settings(bus, settings),
                 post_kopf_event,
+                menu,
             )
             log.info(
                 "operator starting",
@@ -49,5 +52,6 @@ async def run(settings: OperatorSettings) -> None:
                 liveness_endpoint=f"http://{settings.http_host}:{settings.http_port}/healthz",
             )
     finally:
+        await menu.close()
         await bus.close()
         await databases.close()

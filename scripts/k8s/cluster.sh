@@ -332,7 +332,11 @@ host_network() {
 	if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
 		ip link add "$BRIDGE" type bridge || die "cannot create the bridge $BRIDGE"
 	fi
-	ip addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$BRIDGE"
+	# Not `ip addr show | grep -q`: under pipefail, grep's early exit can fail the pipe
+	# (SIGPIPE), and a second `up` then added the address again ("already assigned").
+	local addresses
+	addresses=$(ip -4 addr show dev "$BRIDGE")
+	[[ $addresses == *"inet $NODE_IP/"* ]] || ip addr add "$NODE_IP/24" dev "$BRIDGE"
 	ip link set "$BRIDGE" up
 	# Which iptables chains existed before us: down removes only the ones we added.
 	local t

@@ -39,7 +39,13 @@ from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
 from bobaku.services.gateway.compose import compose_order
 from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
 from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
-from bobaku.services.gateway.routing import UpstreamRoute, UpstreamTable, franchise_for, match
+from bobaku.services.gateway.routing import (
+    UpstreamRoute,
+    UpstreamTable,
+    franchise_for,
+    match,
+    outlet_of,
+)
 from bobaku.services.gateway.settings import GatewaySettings
 
 # Headers a client may send on to an upstream (everything else is dropped).
@@ -200,6 +206,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
 
     gateway = request.app[CONTEXT]
     franchise = franchise_for(route, raw_path, who.franchise_id if who else None)
+    if franchise is None:  # a customer: the outlet's franchise, if it has a silo
+        franchise = gateway.routing.outlet_franchise(outlet_of(request.method, raw_path, body))
     base = gateway.routing.upstream(route.service, franchise)
     path = raw_path[len(route.strip) :] if route.strip else raw_path
     try:

@@ -88,6 +88,27 @@ def franchise_for(route: UpstreamRoute, path: str, caller_franchise: str | None)
     return caller_franchise
 
 
+OUTLET_PATH = re.compile(r"^/api/v1/outlets/(?P<outlet>[^/]+)/")
+
+
+def outlet_of(method: str, path: str, body: bytes) -> str | None:
+    """The outlet a request is about: in its path, or in the body of an order placement.
+
+    A customer's token names no franchise; the outlet says whose silo (if any) serves the
+    request. A customer's order at a silo outlet placed on the pooled order service would
+    be run twice: the pool runs its saga in the request, the silo's consumers run it from
+    ``order.created`` too, and the two payment services charge one intent."""
+    if m := OUTLET_PATH.match(path):
+        return m["outlet"]
+    if method == "POST" and path == "/api/v1/orders" and body:
+        try:
+            value = json.loads(body).get("outlet_id")
+        except (ValueError, AttributeError):
+            return None  # the upstream answers the bad body
+        return value if isinstance(value, str) else None
+    return None
+
+
 def match(path: str) -> UpstreamRoute | None:
     for route in ROUTES:
         if route.pattern.match(path):
@@ -109,6 +130,7 @@ class UpstreamTable:
             "supply": settings.supply_url,
         }
         self.franchises: dict[str, dict[str, str]] = {}
+        self.outlets: dict[str, str] = {}  # outlet → franchise, for the franchises in silos
         self.routing_bucket = settings.routing_bucket
         self._entries: RoutingEntries | None = None
 
@@ -117,18 +139,26 @@ class UpstreamTable:
             return self.franchises[franchise_id][service]
         return self.defaults[service]
 
+    def outlet_franchise(self, outlet_id: str | None) -> str | None:
+        """The franchise of an outlet whose franchise runs in a silo; else None (pooled)."""
+        return self.outlets.get(outlet_id) if outlet_id else None
+
     def apply(self, key: str, value: bytes | None) -> None:
         franchise_id = franchise_of(key)
         if not value:
             self.franchises.pop(franchise_id, None)
+            self.outlets = {o: f for o, f in self.outlets.items() if f != franchise_id}
             return
         try:
             entry: dict[str, Any] = json.loads(value)
             upstreams = {k: str(v) for k, v in entry.get("upstreams", {}).items()}
-        except (ValueError, AttributeError):
+            outlets = [str(o) for o in entry.get("outlets", [])]
+        except (ValueError, AttributeError, TypeError):
             log.warning("ignoring a malformed routing entry", extra={"key": key})
             return
         self.franchises[franchise_id] = upstreams
+        kept = {o: f for o, f in self.outlets.items() if f != franchise_id}
+        self.outlets = {**kept, **dict.fromkeys(outlets, franchise_id)}
 
     async def start(self, bus: EventBus) -> None:
         self._entries = RoutingEntries(bus, self.routing_bucket)

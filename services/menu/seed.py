@@ -31,6 +31,7 @@ from bobaku.services.menu.adapters.repository import (
     ITEMS,
     OUTLETS,
     TOPPINGS,
+    outlet_document,
 )
 from bobaku.services.menu.domain import events
 from bobaku.services.menu.domain.model import (
@@ -212,6 +213,10 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "id"}
 
 
+def _stored(outlet: Outlet) -> dict[str, Any]:
+    return {k: v for k, v in outlet_document(outlet).items() if k != "_id"}
+
+
 async def seed_demo(settings: Settings, *, now: datetime | None = None) -> dict[str, int]:
     """Seed the deployment ``settings`` point at; returns how many things of each kind it
     added (all zero when it was seeded before)."""
@@ -235,7 +240,13 @@ async def seed_menu(
     announce: list[Event] = []
 
     def event(change: events.MenuChanged) -> Event:
-        made = new_event(change.type, change.data, source=EVENT_SOURCE, tenant=change.tenant)
+        made = new_event(
+            change.type,
+            change.data,
+            source=EVENT_SOURCE,
+            tenant=change.tenant,
+            version=change.version,
+        )
         return from_deployment(made, deployment)
 
     for category in CATEGORY_LIST:
@@ -249,7 +260,7 @@ async def seed_menu(
             added["items"] += 1
             announce.append(event(events.item_changed(item.id, "created", ["seed"])))
     for outlet in demo_outlets():
-        if await _insert_missing(platform[OUTLETS], outlet.id, _fields(outlet.as_record())):
+        if await _insert_missing(platform[OUTLETS], outlet.id, _stored(outlet)):
             added["outlets"] += 1
             announce.append(event(events.outlet_changed(outlet.franchise_id, outlet.id, "created")))
     for franchise_id, prices in DEMO_FRANCHISE_PRICES.items():

@@ -6,6 +6,8 @@
 - ``control_plane``: etcd + kube-apiserver (RBAC on) on loopback ports, for the session.
 - ``installed``: the CRDs from ``crds/``, and the operator's ServiceAccount, ClusterRole,
   bindings and namespace guard rendered from the Helm chart, applied as admin.
+- ``menu_service``: ``python -m bobaku.services.menu``, where the operator registers Outlets
+  (its ``MENU_URL``, with a role-service ``SERVICE_TOKEN``).
 - ``operator``: ``python -m bobaku.operator`` authenticated as its own service account
   (a TokenRequest token), so the chart's RBAC is what it runs with; against the real NATS
   and MongoDB-wire servers (``scripts/infra.sh``), with this run's own database prefix and
@@ -27,10 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 from support import eventually, free_port
 
+from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.routing_table import RoutingEntries
 from bobaku.kernel.settings import Settings
@@ -188,13 +192,94 @@ async def operator_kubeconfig(control_plane: ControlPlane, installed: list[Manif
     return await control_plane.service_account_kubeconfig(PLATFORM_NS, "bobaku-operator")
 
 
+@dataclass
+class MenuProcess:
+    """The menu service (``python -m bobaku.services.menu``), the operator registers Outlets in."""
+
+    url: str
+    service_token: str
+    log_path: Path
+
+    async def outlet(self, outlet_id: str) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.url}/outlets/{outlet_id}") as r,
+        ):
+            return r.status, await r.json()
+
+
+def _start_menu(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bobaku.services.menu"],
+            env=env,
+            cwd="/",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture(scope="session")
+async def menu_service(
+    settings: Settings, token_issuer: TokenIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[MenuProcess]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("menu") / "menu.log"
+    env = {
+        **os.environ,
+        "SERVICE_NAME": "menu",
+        "ENVIRONMENT": "test",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        # This run's databases, which drop_run_data drops with the operator's.
+        "MONGODB_DB_PREFIX": DB_PREFIX,
+        "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
+        "DEPLOYMENT_ID": settings.deployment_id,
+        "CONSUMERS_START_AT": "new",
+        "JWT_PUBLIC_KEY_FILE": str(settings.jwt_public_key_file),
+        "JWT_KEY_ID": settings.jwt_key_id,
+    }
+    popen = _start_menu(env, log_path)
+    process = MenuProcess(
+        f"http://127.0.0.1:{port}", token_issuer.issue("bobaku-operator", [Role.SERVICE]), log_path
+    )
+
+    async def ready() -> bool:
+        assert popen.poll() is None, f"menu exited:\n{log_path.read_text(errors='replace')}"
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{process.url}/readyz") as r,
+            ):
+                return r.status == 200
+        except aiohttp.ClientConnectionError:
+            return False
+
+    try:
+        await eventually(ready, timeout=30, interval=0.2)
+        yield process
+    finally:
+        popen.terminate()
+        try:
+            popen.wait(15)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+
+
 @pytest.fixture(scope="session")
 async def operator(
-    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+    operator_kubeconfig: Path, menu_service: MenuProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[OperatorProcess]:
     port, metrics_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = operator_env(operator_kubeconfig, port, OPERATOR_METRICS_PORT=str(metrics_port))
+    env = operator_env(
+        operator_kubeconfig,
+        port,
+        OPERATOR_METRICS_PORT=str(metrics_port),
+        MENU_URL=menu_service.url,
+        SERVICE_TOKEN=menu_service.service_token,
+    )
     popen = envtest.start_operator(env, log_path, cwd=ROOT)
     process = OperatorProcess(
         popen,

@@ -96,6 +96,10 @@ async def test_a_franchise_name_must_be_a_franchise_id(admin: Kube) -> None:
             {"franchiseRef": "jkt", "displayName": "X", "openingHours": {"days": ["Funday"]}},
             "spec.openingHours.days[0]",
         ),
+        (
+            {"franchiseRef": "jkt", "displayName": "X", "openingHours": {"days": ["Mon", "Mon"]}},
+            "each day at most once",
+        ),
     ],
 )
 async def test_an_invalid_outlet_spec_is_refused(
@@ -155,3 +159,26 @@ async def test_status_is_a_subresource_that_spec_writers_cannot_touch(admin: Kub
         assert again["metadata"]["generation"] == 1
     finally:
         await admin.delete(API, "Franchise", "status-sub")
+
+
+async def test_an_apply_that_leaves_a_day_out_closes_it(admin: Kube) -> None:
+    """``days`` is atomic: another field manager's apply replaces the list, where a set
+    would have kept the days the first manager applied."""
+    week = {"days": ["Mon", "Tue", "Sat"]}
+    await admin.apply(
+        outlet("days-atomic", franchiseRef="crd-a", displayName="D", openingHours=week)
+    )
+    try:
+        body = outlet("days-atomic", franchiseRef="crd-a", displayName="D")
+        body["spec"]["openingHours"] = {"days": ["Sun"]}
+        path = await admin.path(API, "Outlet", "days-atomic")
+        changed = await admin.request(
+            "PATCH",
+            path,
+            params={"fieldManager": "someone-else", "force": "true"},
+            body=body,
+            content_type="application/apply-patch+yaml",
+        )
+        assert changed["spec"]["openingHours"]["days"] == ["Sun"]
+    finally:
+        await admin.delete(API, "Outlet", "days-atomic")

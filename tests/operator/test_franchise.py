@@ -10,9 +10,15 @@ import pytest
 from pymongo import AsyncMongoClient
 from support import eventually
 
+from bobaku.kernel.bus import EventBus
+from bobaku.kernel.db import Databases
 from bobaku.kernel.routing_table import RoutingEntries
+from bobaku.operator.config import OperatorSettings
+from bobaku.operator.database import TenantDatabases
 from bobaku.operator.kube import Kube
+from bobaku.operator.outlets import MenuOutlets
 from bobaku.operator.plan import FRANCHISE_INDEXES
+from bobaku.operator.reconcile import Reconciler
 
 # Fixtures from this folder's conftest.py: `cluster` (the admin's view, with the run's
 # names), `admin` (API client as cluster admin), `mongo`, `routing`, `unique`.
@@ -308,6 +314,35 @@ async def test_a_tier_change_rolls_out_replicas_resources_and_quota(
     assert order is not None
     assert order["spec"]["replicas"] == 3
 
+    # The quota stays the larger tier's while the pods roll out: shrunk first, it would
+    # admit no new pod while the old ones hold it, and they wait for new ones (deadlock).
+    # There is no controller-manager here: the test reports each rollout done itself.
+    large_pods, medium_pods = str(len(SILO) * 11), str(len(SILO) * 5)
+    quota = await admin.get("v1", "ResourceQuota", "bobaku-franchise-quota", ns)
+    assert quota is not None
+    assert quota["spec"]["hard"]["pods"] == large_pods  # after the reconcile of the move
+    for service in SILO:
+        deployment = await admin.get("apps/v1", "Deployment", service, ns)
+        assert deployment is not None
+        assert deployment["spec"]["template"]["metadata"]["labels"]["bobaku.io/tier"] == "medium"
+        replicas = deployment["spec"]["replicas"]
+        done = {
+            "observedGeneration": deployment["metadata"]["generation"],
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        }
+        await admin.patch(
+            "apps/v1", "Deployment", service, {"status": done}, namespace=ns, subresource="status"
+        )
+
+    async def shrunk() -> bool:
+        quota = await admin.get("v1", "ResourceQuota", "bobaku-franchise-quota", ns)
+        return (quota or {}).get("spec", {}).get("hard", {}).get("pods") == medium_pods
+
+    await eventually(shrunk, timeout=20)
+
 
 @pytest.mark.parametrize("retention", ["Delete", "Retain"])
 async def test_deletion_honours_the_retention_policy(
@@ -471,3 +506,44 @@ async def test_a_database_dropped_behind_the_operators_back_comes_back_indexed(
         return "outlets" in await mongo[cluster.db_name(name)].list_collection_names()
 
     await eventually(recreated, timeout=20)
+
+
+async def test_an_operator_starting_on_an_empty_nats_publishes_every_routing_entry(
+    cluster: Cluster, admin: Kube, routing: RoutingEntries, unique: str
+) -> None:
+    """NATS came back without its storage (the in-cluster server on an emptyDir restarted):
+    until the entries are back, the gateway sends the franchises' orders to the pool."""
+    name = f"restart-{unique}"
+    await cluster.apply("Franchise", name, {"displayName": "Restarted"})
+    await cluster.wait_for("Franchise", name, "Ready")
+    published = await routing.get(f"franchise.{name}")
+    assert published is not None
+
+    settings = OperatorSettings(
+        service_name="bobaku-operator", operator_namespace=cluster.platform_ns
+    )
+    bus = await EventBus.connect(settings, streams=())
+    empty = RoutingEntries(bus, f"{cluster.routing_bucket}_empty")  # as NATS came back
+    databases = Databases.from_settings(settings)
+    events: list[str] = []
+    reconciler = Reconciler(
+        settings,
+        admin,
+        TenantDatabases(databases),
+        empty,
+        lambda body, **event: events.append(event["reason"]),
+        MenuOutlets.from_settings(settings),
+    )
+    try:
+        assert await empty.get(f"franchise.{name}") is None
+        assert await reconciler.republish_routing() >= 1
+        entry = await empty.get(f"franchise.{name}")
+        assert entry is not None
+        assert entry["upstreams"] == published["upstreams"]
+        assert "RoutingPublished" in events
+        assert await reconciler.republish_routing() == 0  # nothing missing any more
+    finally:
+        await bus.js.delete_key_value(empty.bucket)
+        await reconciler.menu.close()
+        await databases.close()
+        await bus.close()

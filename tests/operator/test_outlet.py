@@ -47,7 +47,12 @@ async def test_an_outlet_of_a_missing_franchise_is_refused_in_its_status_until_i
 
 
 async def test_outlets_register_in_their_franchise_and_unregister_when_deleted(
-    cluster: Cluster, admin: Kube, mongo: Mongo, routing: RoutingEntries, unique: str
+    cluster: Cluster,
+    admin: Kube,
+    mongo: Mongo,
+    routing: RoutingEntries,
+    menu_service: Any,
+    unique: str,
 ) -> None:
     franchise = f"bdg-{unique}"
     ns = f"bobaku-fr-{franchise}"
@@ -118,6 +123,38 @@ async def test_outlets_register_in_their_franchise_and_unregister_when_deleted(
     assert doc["phone"] == "+62 22 555 0101"
     assert "Registered" in await cluster.event_reasons(dago)
 
+    # Its registration in the menu service, which every service asks about an outlet.
+    status, reply = await menu_service.outlet(dago)
+    assert status == 200, reply
+    assert reply["data"]["franchise_id"] == franchise
+    assert reply["data"]["name"] == "Dago"
+    assert reply["data"]["city"] == "Bandung"
+    every_day = {"open": "10:00", "close": "23:00"}
+    assert reply["data"]["opening_hours"] == {
+        d: [every_day] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    status, _ = await menu_service.outlet(braga)
+    assert status == 200
+
+    # New hours through the Outlet resource reach the menu, the days left out closed.
+    await cluster.apply(
+        "Outlet",
+        dago,
+        {
+            "franchiseRef": franchise,
+            "displayName": "Dago",
+            "city": "Bandung",
+            "openingHours": {"opens": "07:00", "closes": "12:00", "days": ["Sat", "Sun"]},
+        },
+    )
+
+    async def new_hours() -> bool:
+        _, reply = await menu_service.outlet(dago)
+        shift = [{"open": "07:00", "close": "12:00"}]
+        return bool(reply["data"]["opening_hours"] == {"sat": shift, "sun": shift})
+
+    await eventually(new_hours, timeout=15)
+
     # Deleting an outlet takes it out of everything it was registered in.
     assert await admin.delete("bobaku.io/v1alpha1", "Outlet", braga)
     await cluster.gone("Outlet", braga)
@@ -132,6 +169,9 @@ async def test_outlets_register_in_their_franchise_and_unregister_when_deleted(
     await eventually(unregistered, timeout=15)
     assert await admin.get("v1", "ConfigMap", f"outlet-{braga}", ns) is None
     assert await outlets.find_one({"_id": braga}) is None
+    status, reply = await menu_service.outlet(braga)
+    assert status == 404, reply  # retired: no service takes an order for it
+    assert "Retired" in await cluster.event_reasons(braga)
 
 
 async def test_an_outlet_of_a_deleted_franchise_reports_it(

@@ -10,14 +10,18 @@ import pytest
 from bobaku.operator.conditions import Condition, merge_conditions, ready
 from bobaku.operator.config import OperatorSettings
 from bobaku.operator.model import SILO_SERVICES, SIZING, Franchise, Outlet, Tier
+from bobaku.operator.outlets import menu_registration
 from bobaku.operator.plan import (
     Environment,
     availability,
     desired_replicas,
     merge_config,
     plan_franchise,
+    plan_resource_quota,
     plan_service_token_secret,
+    quantity,
     registered_outlets,
+    rolled_out,
     routing_entry,
     tenant_connection_string,
 )
@@ -362,3 +366,74 @@ def test_a_silo_is_told_by_the_brand_wide_notification_service_not_a_copy_of_its
     for deployment in by_kind(objects, "Deployment").values():
         env = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert not {"SMTP_HOST", "PUSH_CREDENTIAL", "NOTIFICATION_SIGNING_KEY"} & env
+
+
+def test_without_autoscaling_no_silo_gets_an_autoscaler() -> None:
+    plain = plan_franchise(franchise(), [], {}, ENV)
+    assert len(by_kind(plain.workloads, "HorizontalPodAutoscaler")) == len(SILO_SERVICES)
+    off = Environment(platform_namespace="bobaku-system", db_prefix="bobaku", autoscaling=False)
+    plan = plan_franchise(franchise(), [], {}, off)
+    assert by_kind(plan.workloads, "HorizontalPodAutoscaler") == {}
+    assert len(by_kind(plan.workloads, "Deployment")) == len(SILO_SERVICES)
+
+
+def test_kubernetes_quantities() -> None:
+    assert quantity("1500m") == quantity("1.5") == 1.5
+    assert quantity("2Gi") == 2 * 1024**3
+    assert quantity("2304Mi") == 2304 * 1024**2
+    assert quantity("12") == 12
+    assert quantity("lots") is None
+
+
+def test_the_quota_keeps_the_floor_it_is_given_where_that_is_larger() -> None:
+    large = SIZING[Tier.large].quota(SILO_SERVICES)
+    small = plan_resource_quota(franchise(tier="small"))["spec"]["hard"]
+    # The API server writes quantities back in its own form: 4 cores, not 4000m.
+    floor = {**large, "limits.cpu": str(quantity(large["limits.cpu"]))}
+    held = plan_resource_quota(franchise(tier="small"), floor)["spec"]["hard"]
+    assert held["pods"] == large["pods"] != small["pods"]
+    assert quantity(held["requests.cpu"]) == quantity(large["requests.cpu"])
+    assert quantity(held["limits.cpu"]) == quantity(large["limits.cpu"])
+    # A floor below the tier changes nothing; keys it lacks keep the tier's value.
+    assert plan_resource_quota(franchise(tier="large"), small)["spec"]["hard"] == large
+    assert plan_resource_quota(franchise(tier="small"), {"pods": "1"})["spec"]["hard"] == small
+
+
+def _deployment(tier: str, generation: int = 2, **status: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "order", "generation": generation},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"bobaku.io/tier": tier}}}},
+        "status": status,
+    }
+
+
+def test_a_deployment_has_rolled_out_when_every_pod_runs_its_template_of_the_tier() -> None:
+    done = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2}
+    assert rolled_out(_deployment("small", **done), "small")
+    assert not rolled_out(_deployment("medium", **done), "small")  # about to change
+    assert not rolled_out(_deployment("small", **{**done, "observedGeneration": 1}), "small")
+    assert not rolled_out(_deployment("small", **{**done, "replicas": 3}), "small")  # surge
+    assert not rolled_out(_deployment("small", **{**done, "updatedReplicas": 1}), "small")
+
+
+def test_an_outlet_is_registered_in_the_menu_with_its_hours_per_day() -> None:
+    body = {
+        "metadata": {"name": "jkt-selatan-senopati", "uid": "u-1", "generation": 1},
+        "spec": {
+            "franchiseRef": "jkt-selatan",
+            "displayName": "BobaKu Senopati",
+            "city": "Jakarta",
+            "openingHours": {"opens": "09:00", "closes": "01:00", "days": ["Mon", "Sat"]},
+        },
+    }
+    assert menu_registration(Outlet.from_body(body)) == {
+        "franchise_id": "jkt-selatan",
+        "name": "BobaKu Senopati",
+        "address": "",
+        "phone": "",
+        "city": "Jakarta",
+        "opening_hours": {
+            "mon": [{"open": "09:00", "close": "01:00"}],
+            "sat": [{"open": "09:00", "close": "01:00"}],
+        },
+    }

@@ -1,7 +1,8 @@
 """Where the menu's documents live in MongoDB.
 
 Platform database (brand-wide): ``menu_categories``, ``menu_items``, ``menu_toppings``,
-and ``outlets`` (each with its franchise). Stock is the supply service's.
+and ``outlets`` (each with its franchise; opening hours as ``{day, open, close}`` rows; a
+retired outlet keeps its document with ``retired_at`` set). Stock is the supply service's.
 Franchise databases: ``franchise_prices`` (one document per overridden item) and
 ``outlet_availability`` (one document per outlet: ``items.<item_id>: bool``).
 
@@ -20,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from bobaku.kernel.db import Databases, Document, IndexCatalog, IndexSpec, insert_new
 from bobaku.kernel.events import Event
 from bobaku.kernel.outbox import OUTBOX, Outbox, Pending, outbox_entry, push_entry
-from bobaku.services.menu.domain.model import Category, MenuItem, Outlet, Topping
+from bobaku.services.menu.domain.model import Category, MenuItem, Outlet, Topping, WeeklyHours
 
 CATEGORIES = "menu_categories"
 ITEMS = "menu_items"
@@ -28,6 +29,8 @@ TOPPINGS = "menu_toppings"
 OUTLETS = "outlets"
 FRANCHISE_PRICES = "franchise_prices"
 OUTLET_AVAILABILITY = "outlet_availability"
+# Set on a retired outlet's document (DELETE /internal/outlets/{id}); null while it serves.
+RETIRED = "retired_at"
 
 # Collections whose documents may carry unpublished events.
 PLATFORM_OUTBOXES = (ITEMS, OUTLETS)
@@ -53,6 +56,13 @@ def _record(doc: Document) -> dict[str, Any]:
 def _document(record: Mapping[str, Any]) -> Document:
     doc = {k: v for k, v in record.items() if k != "id"}
     doc["_id"] = record["id"]
+    return doc
+
+
+def outlet_document(outlet: Outlet) -> Document:
+    """An outlet as stored: its opening hours as rows (:meth:`WeeklyHours.rows`)."""
+    doc = _document(outlet.as_record())
+    doc["opening_hours"] = outlet.hours.rows()
     return doc
 
 
@@ -115,13 +125,14 @@ class MenuRepository:
     # --- outlets -----------------------------------------------------------------------
 
     async def outlet(self, outlet_id: str) -> Outlet | None:
+        """The outlet, or ``None`` when there is none or it was retired (a tombstone)."""
         doc = await self.platform[OUTLETS].find_one({"_id": outlet_id})
-        return Outlet.from_record(_record(doc)) if doc else None
+        return Outlet.from_record(_record(doc)) if doc and not doc.get(RETIRED) else None
 
     async def outlets(
         self, *, franchise_id: str | None, city: str | None, after: str | None, limit: int
     ) -> list[Outlet]:
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = {RETIRED: None}
         if franchise_id:
             query["franchise_id"] = franchise_id
         if city:
@@ -132,13 +143,21 @@ class MenuRepository:
         return [Outlet.from_record(_record(d)) async for d in cursor]
 
     async def save_outlet(self, outlet: Outlet, event: Event) -> None:
-        fields = {k: v for k, v in _document(outlet.as_record()).items() if k != "_id"}
-        await self._write(self.platform, OUTLETS, outlet.id, {"$set": fields}, event, upsert=True)
+        """Register or update the outlet; a retired one is registered again."""
+        fields = {k: v for k, v in outlet_document(outlet).items() if k != "_id"}
+        update = {"$set": {**fields, RETIRED: None}}
+        await self._write(self.platform, OUTLETS, outlet.id, update, event, upsert=True)
+
+    async def retire_outlet(self, outlet_id: str, event: Event) -> None:
+        """Leave a tombstone: the document stays (it carries the event), reads skip it."""
+        update = {"$set": {RETIRED: datetime.now(UTC)}}
+        await self._write(self.platform, OUTLETS, outlet_id, update, event)
 
     async def set_hours(
         self, outlet_id: str, timezone: str, hours: Mapping[str, Any], event: Event
     ) -> None:
-        update = {"$set": {"timezone": timezone, "opening_hours": dict(hours)}}
+        rows = WeeklyHours.from_record(hours).rows()
+        update = {"$set": {"timezone": timezone, "opening_hours": rows}}
         await self._write(self.platform, OUTLETS, outlet_id, update, event)
 
     # --- franchise overrides -----------------------------------------------------------

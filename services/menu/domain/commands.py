@@ -54,6 +54,11 @@ class RegisterOutlet:
 
 
 @dataclass(frozen=True)
+class RetireOutlet:
+    outlet_id: str
+
+
+@dataclass(frozen=True)
 class QuoteOrder:
     outlet_id: str
     lines: tuple[OrderLine, ...]

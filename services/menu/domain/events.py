@@ -22,6 +22,7 @@ class MenuChanged:
     type: str
     tenant: str | None
     data: dict[str, Any]
+    version: str = "1.0"
 
 
 def item_changed(item_id: str, change: str, fields: Sequence[str]) -> MenuChanged:
@@ -66,8 +67,10 @@ def hours_changed(
 
 
 def outlet_changed(franchise_id: str, outlet_id: str, change: str) -> MenuChanged:
+    """``change``: ``created``, ``updated`` or ``deleted`` (v1.1: the outlet was retired)."""
     return MenuChanged(
         OUTLET_CHANGED,
         franchise_id,
         {"franchise_id": franchise_id, "outlet_id": outlet_id, "change": change},
+        version="1.1",
     )

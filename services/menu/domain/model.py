@@ -21,7 +21,6 @@ from bobaku.kernel.events.envelope import parse_utc
 ITEM_ID = re.compile(r"^m[0-9]{3,6}$")
 TOPPING_ID = re.compile(r"^t[0-9]{3,6}$")
 CATEGORY_ID = re.compile(r"^c[0-9]{2,4}$")
-OUTLET_ID = re.compile(r"^outlet-[0-9]{1,12}$")
 FRANCHISE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 
 # Where a drink is made in the kitchen; the kitchen display groups tickets by station.
@@ -261,9 +260,31 @@ class WeeklyHours:
             day: [s.as_record() for s in self.days[day]] for day in WEEKDAYS if day in self.days
         }
 
+    def rows(self) -> list[dict[str, str]]:
+        """The stored form: one ``{day, open, close}`` row per period, in week order. A whole
+        array is replaced by ``$set`` alike on MongoDB and FerretDB, where an embedded
+        document keyed by day was not (FerretDB 1.24 kept the old days' keys)."""
+        return [{"day": day, **s.as_record()} for day in WEEKDAYS for s in self.days.get(day, ())]
+
     @classmethod
     def from_record(cls, r: Mapping[str, Iterable[Mapping[str, Any]]]) -> WeeklyHours:
         return cls({day: tuple(Shift.from_record(s) for s in shifts) for day, shifts in r.items()})
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> WeeklyHours:
+        days: dict[str, list[Shift]] = {}
+        for row in rows:
+            days.setdefault(str(row["day"]), []).append(Shift.from_record(row))
+        return cls({day: tuple(shifts) for day, shifts in days.items()})
+
+
+def _stored_hours(value: Any) -> WeeklyHours:
+    """Rows as stored (:meth:`WeeklyHours.rows`), or day → periods (older documents, records)."""
+    return (
+        WeeklyHours.from_record(value)
+        if isinstance(value, Mapping)
+        else WeeklyHours.from_rows(value)
+    )
 
 
 @dataclass(frozen=True)
@@ -309,7 +330,7 @@ class Outlet:
             phone=str(r.get("phone", "")),
             city=str(r.get("city", "")),
             timezone=str(r.get("timezone") or DEFAULT_TIMEZONE),
-            hours=WeeklyHours.from_record(r.get("opening_hours") or {}),
+            hours=_stored_hours(r.get("opening_hours") or {}),
             stations=tuple(str(s) for s in r.get("stations", STATIONS)),
         )
 

@@ -10,14 +10,15 @@ from aiohttp import web
 from bobaku.kernel.auth import FRANCHISE_MANAGERS, OUTLET_MANAGERS, Principal, Role
 from bobaku.kernel.cache import edge_headers, etag_matches, weak_etag
 from bobaku.kernel.errors import ValidationFailed
+from bobaku.kernel.ids import OUTLET_ID
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, as_str, encode_cursor, page_request
 from bobaku.kernel.web import DATABASES, ok, principal, read_json
 from bobaku.services.menu.domain import commands
+from bobaku.services.menu.domain.errors import OutletNotFound
 from bobaku.services.menu.domain.model import (
     DEFAULT_TIMEZONE,
     FRANCHISE_ID,
-    OUTLET_ID,
     STATIONS,
     MenuItem,
     Outlet,
@@ -331,7 +332,9 @@ async def register_outlet(request: web.Request) -> web.Response:
     if not OUTLET_ID.match(outlet_id):
         raise ValidationFailed(
             "outlet id is invalid",
-            details={"fields": [{"field": "outlet_id", "problem": "use outlet-<n>"}]},
+            details={
+                "fields": [{"field": "outlet_id", "problem": f"must match {OUTLET_ID.pattern}"}]
+            },
         )
     body = await read_json(request, s.OutletRegistration)
     deps = context_of(request)
@@ -352,6 +355,19 @@ async def register_outlet(request: web.Request) -> web.Response:
     )
     view, created = await handlers.register_outlet(commands.RegisterOutlet(outlet), deps)
     return ok(s.shaped(s.OutletOut, view), status=201 if created else 200)
+
+
+@api.delete(
+    "/internal/outlets/{outlet_id}",
+    summary="Retire an outlet (the operator, when its Outlet resource is deleted; service)",
+    errors=(404,),
+)
+async def retire_outlet(request: web.Request) -> web.Response:
+    principal(request).require_role(Role.SERVICE)
+    outlet_id = request.match_info["outlet_id"]
+    if not await handlers.retire_outlet(commands.RetireOutlet(outlet_id), context_of(request)):
+        raise OutletNotFound(f"no outlet {outlet_id}", details={"outlet_id": outlet_id})
+    return ok({"id": outlet_id, "retired": True})
 
 
 @api.get(

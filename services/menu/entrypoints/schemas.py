@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from bobaku.kernel.ids import OUTLET_ID
 from bobaku.kernel.web import RequestBody
 from bobaku.services.menu.domain.menu import (
     MAX_QUANTITY_PER_LINE,
@@ -29,7 +30,6 @@ from bobaku.services.menu.domain.model import (
     DEFAULT_SUGAR_LEVELS,
     FRANCHISE_ID,
     ITEM_ID,
-    OUTLET_ID,
     TOPPING_ID,
 )
 

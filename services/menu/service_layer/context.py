@@ -48,5 +48,11 @@ class MenuContext:
         return Tags(self.deployment)
 
     def event(self, change: MenuChanged) -> Event:
-        event = new_event(change.type, change.data, source=EVENT_SOURCE, tenant=change.tenant)
+        event = new_event(
+            change.type,
+            change.data,
+            source=EVENT_SOURCE,
+            tenant=change.tenant,
+            version=change.version,
+        )
         return from_deployment(event, self.deployment)

@@ -23,6 +23,7 @@ from bobaku.services.menu.domain.commands import (
     QuoteOrder,
     RegisterOutlet,
     RemoveFranchisePrice,
+    RetireOutlet,
     SetFranchisePrice,
     SetOpeningHours,
     SetOutletAvailability,
@@ -184,6 +185,16 @@ async def register_outlet(cmd: RegisterOutlet, deps: MenuContext) -> tuple[dict[
     event = deps.event(events.outlet_changed(outlet.franchise_id, outlet.id, change))
     await deps.repository.save_outlet(outlet, event)
     return views.outlet_record(outlet, deps), existing is None
+
+
+async def retire_outlet(cmd: RetireOutlet, deps: MenuContext) -> bool:
+    """Retire a registered outlet (its Outlet resource was deleted); False if there was none."""
+    existing = await deps.repository.outlet(cmd.outlet_id)
+    if existing is None:
+        return False
+    event = deps.event(events.outlet_changed(existing.franchise_id, existing.id, "deleted"))
+    await deps.repository.retire_outlet(existing.id, event)
+    return True
 
 
 # --- quotes -----------------------------------------------------------------------------

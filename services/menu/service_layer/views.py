@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from bobaku.kernel.ids import OUTLET_ID
 from bobaku.services.menu.adapters.supply_availability import unavailable_items
 from bobaku.services.menu.domain.errors import ItemNotFound, OutletNotFound
 from bobaku.services.menu.domain.menu import OutletCatalog, effective_menu, iso
-from bobaku.services.menu.domain.model import ITEM_ID, OUTLET_ID, MenuItem, Outlet
+from bobaku.services.menu.domain.model import ITEM_ID, MenuItem, Outlet
 from bobaku.services.menu.service_layer.context import MenuContext
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from bobaku.kernel.auth import OUTLET_STAFF, Role
 from bobaku.kernel.errors import BadRequest, Conflict, ValidationFailed
+from bobaku.kernel.ids import OUTLET_ID_PATTERN
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY as LIST_QUERY
 from bobaku.kernel.pagination import as_int, page_of, page_request, query_date
@@ -43,7 +44,7 @@ class OrderItem(RequestBody):
 
 
 class PlaceOrder(RequestBody):
-    outlet_id: str = Field(min_length=1, max_length=40)
+    outlet_id: str = Field(pattern=OUTLET_ID_PATTERN)
     items: list[OrderItem] = Field(min_length=1, max_length=30)
     payment_method: Provider
     reward_ids: list[str] = Field(default_factory=list, max_length=5)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from bobaku.kernel.ids import OUTLET_ID_PATTERN
+
 ORDER_ID = r"^ord-[0-9]{8}-[0-9a-f]{8}$"
 INTENT_ID = r"^pay-[0-9]{8}-[0-9a-f]{8}$"
-OUTLET_ID = r"^outlet-[0-9]{1,9}$"
+OUTLET_ID = OUTLET_ID_PATTERN  # the kernel's rule, shared with menu, order and supply
 CUSTOMER_ID = r"^u-[0-9a-f]{12}$"
 FRANCHISE_ID = r"^[a-z0-9][a-z0-9-]{0,40}$"
 DISPUTE_ID = r"^dsp-[0-9A-Za-z-]{1,40}$"

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from bobaku.kernel.ids import OUTLET_ID_PATTERN
 from bobaku.kernel.text import display_text
 from bobaku.kernel.web import RequestBody
 from bobaku.services.supply.domain.ledger import WASTE_REASONS
@@ -119,7 +120,7 @@ class CancelBody(RequestBody):
 
 
 class TransferBody(Lines):
-    to_outlet_id: Annotated[str, StringConstraints(pattern=r"^outlet-[0-9]{1,12}$")]
+    to_outlet_id: Annotated[str, StringConstraints(pattern=OUTLET_ID_PATTERN)]
 
 
 class TransferReceiptBody(RequestBody):
@@ -141,5 +142,5 @@ class ReservationItem(RequestBody):
 
 class ReservationBody(RequestBody):
     order_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    outlet_id: Annotated[str, StringConstraints(pattern=r"^outlet-[0-9]{1,12}$")]
+    outlet_id: Annotated[str, StringConstraints(pattern=OUTLET_ID_PATTERN)]
     items: Annotated[list[ReservationItem], Field(min_length=1, max_length=50)]

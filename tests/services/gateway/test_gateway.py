@@ -309,6 +309,54 @@ async def test_a_franchise_in_its_own_silo_is_routed_there_without_a_restart(
         await server.close()
 
 
+async def test_a_customers_order_at_a_silo_outlet_goes_to_that_silo(
+    stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
+    settings: Settings,
+    bus: EventBus,
+    token_issuer: TokenIssuer,
+) -> None:
+    """A customer's token names no franchise: the outlet does. Placed on the pool, the order
+    would also be run by the silo (from order.created) and charged by both."""
+    client, pooled, _ = stack
+    silo, server = await start_peer(settings, "silo")
+    franchise = f"fr-{secrets.token_hex(3)}"
+    outlet, elsewhere = f"{franchise}-senopati", f"pooled-{secrets.token_hex(3)}"
+    customer = {**bearer(token_issuer), "Idempotency-Key": secrets.token_hex(8)}
+    try:
+        kv = await RoutingEntries.from_settings(bus, settings).kv()
+        entry = {
+            "franchise_id": franchise,
+            "upstreams": {"order": str(server.make_url("")).rstrip("/")},
+            "outlets": [outlet],
+        }
+        await kv.put(routing_key(franchise), json.dumps(entry).encode())
+
+        async def placed_at(outlet_id: str) -> str:
+            body = {"outlet_id": outlet_id, "items": [{"menu_id": "m001", "quantity": 1}]}
+            headers = {**customer, "Idempotency-Key": secrets.token_hex(8)}
+            resp = await client.post("/api/v1/orders", json=body, headers=headers)
+            return str((await resp.json())["data"]["served_by"])
+
+        async def routed_to_silo() -> bool:
+            return await placed_at(outlet) == "silo"
+
+        await eventually(routed_to_silo)
+        assert await placed_at(elsewhere) == "pooled"
+        resp = await client.get(f"/api/v1/outlets/{outlet}/orders", headers=bearer(token_issuer))
+        assert (await resp.json())["data"]["served_by"] == "silo"
+        assert not any(c[0] == "POST" and f'"{outlet}"'.encode() in c[3] for c in pooled.calls)
+
+        await kv.delete(routing_key(franchise))
+
+        async def back_to_pooled() -> bool:
+            return await placed_at(outlet) == "pooled"
+
+        await eventually(back_to_pooled)
+        assert silo.calls
+    finally:
+        await server.close()
+
+
 async def test_browsers_from_allowed_origins_get_cors_headers(
     stack: tuple[TestClient[Any, Any], Peer, GatewaySettings],
 ) -> None:

@@ -29,6 +29,7 @@ ROUTES = {
     ("put", "/outlets/{outlet_id}/availability"),
     ("put", "/outlets/{outlet_id}/hours"),
     ("put", "/internal/outlets/{outlet_id}"),
+    ("delete", "/internal/outlets/{outlet_id}"),
     ("post", "/internal/quotes"),
     ("get", "/internal/outlets/{outlet_id}/pricing"),
 }

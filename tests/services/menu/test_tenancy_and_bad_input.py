@@ -122,7 +122,7 @@ CASES: list[tuple[str, str, str, Body, int]] = [
     ("PUT", REGISTER, "service",
      lambda at: {"franchise_id": at.franchise, "name": "X", "stations": ["grill"]}, 422),
     ("PUT", REGISTER, "service", lambda at: {"franchise_id": "fr-other", "name": "Moved"}, 409),
-    ("PUT", "/internal/outlets/shop-1", "service",
+    ("PUT", "/internal/outlets/Shop_1", "service",
      lambda at: {"franchise_id": at.franchise, "name": "X"}, 422),
     ("PUT", REGISTER, "hq", lambda at: {"franchise_id": at.franchise, "name": "X"}, 403),
     ("POST", "/internal/quotes", "service",

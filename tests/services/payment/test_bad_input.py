@@ -24,7 +24,7 @@ def fields_of(reply: Any) -> list[str]:
         ({"provider": "paypal"}, 422, "provider"),
         ({"order_id": "order-1"}, 422, "order_id"),
         ({"franchise_id": "Fr A"}, 422, "franchise_id"),
-        ({"outlet_id": "23"}, 422, "outlet_id"),
+        ({"outlet_id": "Outlet_23"}, 422, "outlet_id"),
         ({"customer_id": ""}, 422, "customer_id"),
         ({"tip": 1000}, 422, "tip"),
         ({"amount": None}, 422, "amount"),
@@ -185,7 +185,7 @@ async def test_bad_report_queries_name_the_parameter(world: World) -> None:
     cases = [
         (f"/reports/settlement?date=2026-13-01&franchise_id={fr}", owner, "date"),
         (f"/reports/settlement?date=yesterday&franchise_id={fr}", owner, "date"),
-        ("/reports/settlement?outlet_id=main", owner, "outlet_id"),
+        ("/reports/settlement?outlet_id=Main_St", owner, "outlet_id"),
         ("/reports/settlement", world.hq_token, "franchise_id"),
     ]
     for path, token, field in cases:
