@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +154,8 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
         if watcher.client is None:
             await _connect(watcher, rng.choice(hubs), recover=True)
 
+    hub_close_reasons: Counter[str] = Counter()
+
     async def complete(watcher: Watcher) -> None:
         expected = published[watcher.channel]
         async with asyncio.timeout(60):
@@ -165,6 +168,7 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
                     # The hub may close a client itself (a missed heartbeat on a starved
                     # machine, a full queue); a real screen then reconnects and recovers.
                     if client.closed.is_set():
+                        hub_close_reasons[f"{client.close_code} {client.close_reason or ''}"] += 1
                         await _drain(watcher)
                         await client.close()
                         watcher.hub_closes += 1
@@ -195,6 +199,7 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
             "publications": sum(len(p) for p in published.values()),
             "drops": sum(w.drops for w in watchers),
             "closes_by_the_hub": sum(w.hub_closes for w in watchers),
+            "hub_close_reasons": dict(hub_close_reasons),
             "connects_retried": HubClient.retried - retried_before,
             "subscribes_retried": sum(w.resubscribes for w in watchers),
             "lost": lost,
