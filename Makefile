@@ -25,7 +25,7 @@ help:
 	@echo "make chaos         fault tests at full size (1,000 hub clients dropped at random; 1,000 orders under faults)"
 	@echo "make security-figures  rerun the pentest report's test families and rewrite its figures"
 	@echo "make lint          ruff (lint + format check), mypy and bandit"
-	@echo "make audit         pip-audit of the pinned packages (needs a vulnerability database)"
+	@echo "make audit         pip-audit of the pinned packages and npm audit of the browser tests' (needs a vulnerability database)"
 	@echo "make fmt           apply ruff's formatting and safe fixes"
 	@echo "make infra-up|infra-down|infra-status   the local servers alone"
 	@echo "make cluster       a one-node Kubernetes on this machine, with the platform images (root)"
@@ -54,9 +54,14 @@ lint: $(STAMP)
 
 # Known vulnerabilities of the pinned packages (constraints.txt). --strict: a package that
 # could not be checked (no vulnerability database reachable) fails the audit instead of
-# passing silently.
+# passing silently. Then the browser tests' npm packages (e2e/browser/package.json): npm
+# audit reads a lockfile, made in a scratch folder because lockfiles name registry hosts,
+# which the repository must not hold. CI runs this (.github/workflows/ci.yml, job audit).
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict --disable-pip --no-deps --progress-spinner off -r constraints.txt
+	@scratch=$$(mktemp -d) && cp e2e/browser/package.json "$$scratch"/ && \
+		( cd "$$scratch" && npm install --package-lock-only --ignore-scripts --no-audit --no-fund \
+			&& npm audit --audit-level=low ); rc=$$?; rm -rf "$$scratch"; exit $$rc
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -107,6 +107,22 @@ class AggregateStore:
             raise ValueError(f"aggregate id may not contain '.', '*' or '>': {aggregate_id!r}")
         return f"es.{self.kind}.{tenant or 'brand'}.{aggregate_id}"
 
+    async def aggregates(self) -> list[tuple[str, str]]:
+        """(tenant, id) of every aggregate of this kind in the stream that the bus's franchise
+        scope takes (kernel.web.franchise_scope): what a read-model rebuild replays."""
+        names = self.bus.names  # this deployment's stream and subjects (kernel/names.py)
+        info = await self.bus.js.stream_info(
+            names.stream(self.spec.name), subjects_filter=names.subject(self.spec.subjects[0])
+        )
+        found = []
+        for raw in info.state.subjects or {}:
+            subject = names.local_subject(raw)
+            if self.bus.scope is not None and not self.bus.scope(subject):
+                continue  # a franchise whose silo keeps its own read models
+            tenant, aggregate_id = subject.split(".", 3)[2:]  # es.{kind}.{tenant}.{id}
+            found.append((tenant, aggregate_id))
+        return found
+
     async def append(self, subject: str, events: Sequence[Event], expected_seq: int) -> int:
         """Store ``events`` if the aggregate is still at ``expected_seq`` (0: new).
 

@@ -224,6 +224,20 @@ class Listings:
         (work that is due)."""
         return await self._read(name, "upto", False, count, _score(max_score))
 
+    async def upto_many(self, names: Sequence[str], max_score: float, *, count: int) -> list[Entry]:
+        """:meth:`upto` over several lists in one round trip (work due in many queues, most
+        with nothing due): up to ``count`` entries, lowest score first."""
+        if not names or count <= 0:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                args: list[str | int] = ["upto", "0", self._items, count, _score(max_score)]
+                await self._page(keys=[self._lists + name], args=args, client=pipe)
+            replies = await pipe.execute()
+        entries = [entry for flat in replies for entry in _entries(flat)]
+        entries.sort(key=lambda e: (e.score, e.id))
+        return entries[:count]
+
     async def merged_after(
         self,
         names: Sequence[str],
@@ -244,14 +258,18 @@ class Listings:
         self, name: str, mode: str, newest_first: bool, count: int, *extra: Any
     ) -> list[Entry]:
         args = [mode, "1" if newest_first else "0", self._items, count, *extra]
-        flat = await self._page(keys=[self._lists + name], args=args)
-        out: list[Entry] = []
-        for i in range(0, len(flat), 3):
-            raw = flat[i + 2]
-            if not raw:  # listed but forgotten meanwhile: not shown
-                continue
-            out.append(Entry(_text(flat[i]), float(_text(flat[i + 1])), json.loads(raw)))
-        return out
+        return _entries(await self._page(keys=[self._lists + name], args=args))
+
+
+def _entries(flat: Sequence[Any]) -> list[Entry]:
+    """The id, score, document triples of the page script, as entries."""
+    out: list[Entry] = []
+    for i in range(0, len(flat), 3):
+        raw = flat[i + 2]
+        if not raw:  # listed but forgotten meanwhile: not shown
+            continue
+        out.append(Entry(_text(flat[i]), float(_text(flat[i + 1])), json.loads(raw)))
+    return out
 
 
 class Tallies:

@@ -92,7 +92,17 @@ class BackgroundTask:
             else:
                 self.failures = 0
                 self.runs += 1
+            if _cancel_requested():
+                # The step swallowed the cancellation (Python 3.11's asyncio.wait_for, which
+                # the NATS client uses, may return a result that raced it): stop anyway, or
+                # stop() would wait for ever.
+                raise asyncio.CancelledError
             await asyncio.sleep(0 if more else self.delay())
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def background(

@@ -342,7 +342,7 @@ def build_app(settings: Settings) -> web.Application:
         gateway = Gateway(gw_settings)
         app[CONTEXT] = gateway
         app[LIMITER] = RateLimiter(app[REDIS])
-        app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
+        app[IDEMPOTENCY] = IdempotencyStore(app[REDIS], lease_s=gw_settings.idempotency_lease_s)
         app[EDGE] = EdgeCache(app[REDIS], "gateway-edge")
         await gateway.routing.start(app[BUS])
         yield

@@ -86,10 +86,12 @@ class IdempotencyStore:
     The key is scoped to the caller and the path; the request body's hash is kept with it,
     so the same key with a different body is refused instead of silently replayed.
     While the first request is still running, a repeat gets ``409 request_in_progress``.
-    Server errors release the key so the client may retry.
+    Server errors release the key so the client may retry. The "in progress" mark is a
+    lease of ``lease_s``: if the process handling the first request dies before it finishes,
+    the mark runs out and the client's retry goes ahead instead of meeting 409 for ever.
     """
 
-    def __init__(self, redis: Redis, ttl_s: int = 24 * 3600, lease_s: int = 60) -> None:
+    def __init__(self, redis: Redis, ttl_s: int = 24 * 3600, lease_s: int = 30) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
         self.lease_s = lease_s

@@ -22,3 +22,8 @@ class GatewaySettings(Settings):
     # verified: a flood of forged tokens is refused with 429 without costing a verification.
     ip_rate_limit_per_minute: int = Field(default=1200, ge=1)
     upstream_timeout_s: float = Field(default=5.0, gt=0)
+    # How long a POST's Idempotency-Key stays "in progress" unless its request finishes: a
+    # lease, so the key of a request whose gateway died mid-way (SIGKILL, a lost node) is
+    # free again for the client's retry (409 request_in_progress until then). Longer than
+    # any request can run: the bulkhead's wait and three attempts of upstream_timeout_s.
+    idempotency_lease_s: int = Field(default=30, ge=1)

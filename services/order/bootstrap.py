@@ -69,7 +69,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         if run_consumers:
             await start_consumers(app[BUS], ctx)
             # A Redis flush or restart loses the lists: replay the stream into them.
-            guard = ReadModelGuard(app[REDIS], f"{ns}:views", lambda: rebuild_views(app[BUS], ctx))
+            guard = ReadModelGuard(app[REDIS], f"{ns}:views", lambda: rebuild_views(store, ctx))
             await guard.start()
             guard_task = BackgroundTask(
                 "order-views-guard", guard.check, interval_s=2.0, max_backoff_s=5.0

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from support import eventually, free_port
@@ -116,6 +116,9 @@ class HubProcess:
 class HubClient:
     """A websocket client speaking the hub protocol; replies and pushes kept apart."""
 
+    # Connects tried again (see :meth:`connected`), over the whole session: a figure.
+    retried: ClassVar[int] = 0
+
     def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.http = http
         self.ws = ws
@@ -142,10 +145,31 @@ class HubClient:
         return cls(http, ws)
 
     @classmethod
-    async def connected(cls, url: str, token: str, name: str | None = None) -> HubClient:
+    async def connected(
+        cls, url: str, token: str, name: str | None = None, *, attempts: int = 1
+    ) -> HubClient:
+        """Open and authenticate. With ``attempts`` > 1, a connect the hub refused or closed
+        on the way (a loaded machine: a full accept backlog, a handshake cut short) is tried
+        again after a short back-off, as a real screen does; a refused token is not."""
+        for attempt in range(attempts):
+            try:
+                return await cls._connect_once(url, token, name)
+            except (OSError, aiohttp.ClientError, ConnectionError, TimeoutError):
+                if attempt + 1 >= attempts:
+                    raise
+                HubClient.retried += 1
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    @classmethod
+    async def _connect_once(cls, url: str, token: str, name: str | None) -> HubClient:
         client = await cls.open(url)
-        reply = await client.call("connect", token=token, **({"name": name} if name else {}))
-        assert "result" in reply, reply
+        try:
+            reply = await client.call("connect", token=token, **({"name": name} if name else {}))
+            assert "result" in reply, reply
+        except BaseException:
+            await client.close()  # nothing of a failed connect is left open
+            raise
         return client
 
     async def _read(self) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ CLIENTS = int(os.environ.get("BOBAKU_HUB_CHAOS_CLIENTS", "120"))
 CHANNELS = 8
 EVENTS_PER_CHANNEL = 40  # well inside the suite's per-channel history (150)
 SEED = int(os.environ.get("BOBAKU_CHAOS_SEED", "20261201"))
+CONNECT_ATTEMPTS = 8
+# Between rounds of publications (one per channel): the suite's size paces at 20 ms; more
+# clients mean more fan-out per publication, so the pause grows with them, and a thousand
+# clients on two hubs on a shared machine are not buried under the feed.
+PUBLISH_PAUSE_S = 0.02 * max(1.0, CLIENTS / 120)
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Watcher:
     received: list[str] = field(default_factory=list)
     drops: int = 0
     hub_closes: int = 0
+    resubscribes: int = 0
 
     def take(self, publications: list[dict[str, Any]]) -> None:
         for pub in publications:
@@ -54,11 +61,23 @@ async def _drain(watcher: Watcher) -> None:
 
 
 async def _connect(watcher: Watcher, hub: HubProcess, *, recover: bool) -> None:
-    client = await HubClient.connected(hub.ws_url, watcher.token)
-    fields: dict[str, Any] = (
-        {"recover": True, "offset": watcher.offset, "epoch": watcher.epoch} if recover else {}
-    )
-    reply = await client.subscribe(watcher.channel, **fields)
+    """Connect and subscribe (recovering from the watcher's position). A connect or a
+    subscribe the hub refused or closed on a loaded machine is tried again from the same
+    position, as a screen does; only a subscribe's reply moves the position."""
+    for attempt in range(CONNECT_ATTEMPTS):
+        client = await HubClient.connected(hub.ws_url, watcher.token, attempts=CONNECT_ATTEMPTS)
+        fields: dict[str, Any] = (
+            {"recover": True, "offset": watcher.offset, "epoch": watcher.epoch} if recover else {}
+        )
+        try:
+            reply = await client.subscribe(watcher.channel, **fields)
+            break
+        except (ConnectionError, TimeoutError):
+            await client.close()  # what it got before the reply is sent again on recovery
+            if attempt + 1 >= CONNECT_ATTEMPTS:
+                raise
+            watcher.resubscribes += 1
+            await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
     result = reply["result"]
     if recover:
         assert result["recovered"] is True, result
@@ -90,6 +109,7 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
     hubs: tuple[HubProcess, HubProcess], tokens: Tokens, producers: Producers
 ) -> None:
     rng = random.Random(SEED)
+    retried_before = HubClient.retried
     franchise = new_id("fr")
     outlets = [new_id("outlet") for _ in range(CHANNELS)]
     watchers = []
@@ -110,7 +130,7 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
                     franchise, new_id("ord"), "order.created", outlet_id=outlet, n=n
                 )
                 published[f"outlet:{outlet}:kitchen"].append(event.id)
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(PUBLISH_PAUSE_S)
 
     async def chaos(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -134,6 +154,8 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
         if watcher.client is None:
             await _connect(watcher, rng.choice(hubs), recover=True)
 
+    hub_close_reasons: Counter[str] = Counter()
+
     async def complete(watcher: Watcher) -> None:
         expected = published[watcher.channel]
         async with asyncio.timeout(60):
@@ -146,6 +168,7 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
                     # The hub may close a client itself (a missed heartbeat on a starved
                     # machine, a full queue); a real screen then reconnects and recovers.
                     if client.closed.is_set():
+                        hub_close_reasons[f"{client.close_code} {client.close_reason or ''}"] += 1
                         await _drain(watcher)
                         await client.close()
                         watcher.hub_closes += 1
@@ -176,6 +199,9 @@ async def test_clients_dropped_at_random_recover_with_nothing_lost_or_repeated(
             "publications": sum(len(p) for p in published.values()),
             "drops": sum(w.drops for w in watchers),
             "closes_by_the_hub": sum(w.hub_closes for w in watchers),
+            "hub_close_reasons": dict(hub_close_reasons),
+            "connects_retried": HubClient.retried - retried_before,
+            "subscribes_retried": sum(w.resubscribes for w in watchers),
             "lost": lost,
             "repeated": repeated,
         },

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from typing import Any
 
 import pytest
+from support import eventually
 
 from bobaku.kernel.bus import Delivery
 from bobaku.kernel.events import Event, new_event
@@ -70,3 +72,30 @@ async def test_a_concurrent_second_delivery_waits_for_the_first(redis: Any) -> N
     release.set()
     await first
     await handler(event, DELIVERY)  # now a plain duplicate: acknowledged, not run
+
+
+async def test_a_claim_left_by_a_consumer_killed_mid_handler_runs_out_and_the_event_runs(
+    redis: Any,
+) -> None:
+    consumer = f"points-{secrets.token_hex(3)}"
+    event = an_event()
+    # The first process claimed the event and was killed inside the handler: no release,
+    # no done mark, only the claim's lease.
+    assert await ProcessedEvents(redis, consumer, lease_s=2).claim(event.id)
+    runs: list[str] = []
+
+    async def count(event: Event, _: Delivery) -> None:
+        runs.append(event.id)
+
+    handler = idempotent(ProcessedEvents(redis, consumer, lease_s=2), count)
+    with pytest.raises(StillInProgress):  # the redelivery meets the live claim: later
+        await handler(event, DELIVERY)
+
+    async def redelivered() -> bool:
+        with contextlib.suppress(StillInProgress):
+            await handler(event, DELIVERY)
+        return bool(runs)
+
+    await eventually(redelivered, timeout=10, interval=0.1)
+    await handler(event, DELIVERY)
+    assert runs == [event.id]

@@ -92,6 +92,21 @@ async def test_due_entries_come_lowest_score_first_and_removal_forgets_them(redi
     assert [e.id for e in await model.upto("due", 100.0, count=10)] == ["now", "late"]
 
 
+async def test_due_entries_of_many_lists_come_in_one_read_lowest_score_first(
+    redis: Any,
+) -> None:
+    model = listings(redis)
+    for queue, due in (("q1", [5, 1]), ("q2", [3]), ("q3", [9]), ("q4", [])):
+        for n, score in enumerate(due):
+            await model.put(f"{queue}-{n}", {"q": queue}, lists={queue: score})
+
+    found = await model.upto_many(["q1", "q2", "q3", "q4", "nothing"], 5, count=10)
+    assert [(e.id, e.score) for e in found] == [("q1-1", 1), ("q2-0", 3), ("q1-0", 5)]
+    first_two = await model.upto_many(["q3", "q2", "q1"], 100, count=2)
+    assert [e.id for e in first_two] == ["q1-1", "q2-0"]
+    assert await model.upto_many([], 100, count=5) == []
+
+
 async def test_a_tally_counts_each_event_once_and_lists_its_group(redis: Any) -> None:
     tallies = Tallies(redis, f"test-{secrets.token_hex(4)}:settlement")
     assert await tallies.add("d1|o1", "e1", {"captured": 500, "count": 1}, group="d1")

@@ -31,6 +31,34 @@ async def test_a_task_runs_until_stopped_and_a_full_batch_runs_again_at_once() -
     assert len(calls) == 5  # the idle wait (an hour) was cut by stop()
 
 
+async def test_a_task_whose_step_swallows_the_cancellation_still_stops() -> None:
+    inside = asyncio.Event()
+    swallowed: list[bool] = []
+    calls: list[int] = []
+
+    async def step() -> bool:
+        # What Python 3.11's asyncio.wait_for does when its result races the cancellation
+        # (the NATS client's requests use it): the caller sees a result, not the cancel.
+        calls.append(1)
+        inside.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)
+        return False
+
+    task = BackgroundTask("swallows", step, interval_s=0.01)
+    task.start()
+    await inside.wait()
+    # Before: the task went on to its next step and stop() waited for a second cancel
+    # (here the guard's, after 10 s).
+    await asyncio.wait_for(task.stop(), 10)
+    assert not task.running
+    assert len(calls) == 1  # stopped by the one cancel stop() sent
+
+
 async def test_a_failing_step_is_logged_and_backed_off_then_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -234,7 +234,9 @@ async def menu_service(
         # This run's databases, which drop_run_data drops with the operator's.
         "MONGODB_DB_PREFIX": DB_PREFIX,
         "NATS_DEPLOYMENT_ID": settings.nats_names.deployment_id,
-        "DEPLOYMENT_ID": settings.deployment_id,
+        # Durables of its own: with the suite's DEPLOYMENT_ID this session-long process would
+        # share the in-process menu harness's durables and take half of its messages.
+        "DEPLOYMENT_ID": f"{settings.deployment_id}-om",
         "CONSUMERS_START_AT": "new",
         "JWT_PUBLIC_KEY_FILE": str(settings.jwt_public_key_file),
         "JWT_KEY_ID": settings.jwt_key_id,

@@ -18,6 +18,7 @@ import logging
 from bobaku.kernel import streams
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus
 from bobaku.kernel.events import Event
+from bobaku.kernel.eventstore import AggregateStore
 from bobaku.kernel.streams import ensure_streams
 from bobaku.services.order.service_layer import saga
 from bobaku.services.order.service_layer.context import OrderContext
@@ -74,18 +75,10 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
     )
 
 
-async def rebuild_views(bus: EventBus, ctx: OrderContext) -> int:
+async def rebuild_views(store: AggregateStore, ctx: OrderContext) -> int:
     """Every order of the stream projected again, from its events; returns how many."""
-    names = bus.names  # this deployment's stream and subjects (kernel/names.py)
-    info = await bus.js.stream_info(
-        names.stream(streams.ORDER.name), subjects_filter=names.subject(streams.ORDER.wildcard)
-    )
     projected = 0
-    for raw in info.state.subjects or {}:
-        subject = names.local_subject(raw)
-        if bus.scope is not None and not bus.scope(subject):
-            continue  # a franchise whose silo keeps its own lists (kernel.web.franchise_scope)
-        tenant, order_id = subject.rsplit(".", 2)[-2:]  # ….{tenant}.{order_id}
+    for tenant, order_id in await store.aggregates():
         if await ctx.views.project(await ctx.orders.load(tenant, order_id)):
             projected += 1
     return projected

@@ -13,16 +13,19 @@
 
 Work due at a time (an intent's expiry, a refund the provider has not confirmed yet) is not
 here but in Redis (:class:`Deadlines`, a :class:`~bobaku.kernel.listings.Listings` scored by
-the due time): it is rewritten on every retry and read by time, which FerretDB would answer
-with a scan of every deadline ever set. The aggregate's expected-sequence append, not the
-schedule, decides who wins a race.
+the due time, one list per franchise): it is rewritten on every retry and read by time,
+which FerretDB would answer with a scan of every deadline ever set. The aggregate's
+expected-sequence append, not the schedule, decides who wins a race. Deadlines are derived
+state: after Redis lost them, the read-model rebuild (``entrypoints/projector.py``) sets
+them again from the payments in the stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from bobaku.kernel.db import Databases, insert_new
 from bobaku.kernel.events.envelope import parse_utc
@@ -116,12 +119,17 @@ class Deadline:
     attempts: int = 0
 
 
-DUE = "due"
-
-
 class Deadlines:
-    def __init__(self, listings: Listings) -> None:
+    """Due work per franchise (the list ``due:<franchise>``, scored by the due time), so an
+    instance sweeps only the franchises it serves: ``serves`` is asked per franchise at each
+    sweep (a silo its own; the pooled instance every one the routing table does not put in
+    a silo, kernel.web.franchise_scope). A set beside the lists names the franchises that
+    have had deadlines."""
+
+    def __init__(self, listings: Listings, serves: Callable[[str], bool] | None = None) -> None:
         self.listings = listings
+        self.serves = serves
+        self._franchises = f"{listings.namespace}:franchises"
 
     async def schedule(self, deadline: Deadline) -> None:
         doc = {
@@ -132,10 +140,22 @@ class Deadlines:
             "due_at": deadline.due_at.isoformat(),
             "attempts": deadline.attempts,
         }
-        await self.listings.put(deadline.key, doc, lists={DUE: deadline.due_at.timestamp()})
+        await cast(Any, self.listings.redis.sadd(self._franchises, deadline.franchise_id))
+        await self.listings.put(
+            deadline.key, doc, lists={due_list(deadline.franchise_id): deadline.due_at.timestamp()}
+        )
+
+    async def franchises(self) -> list[str]:
+        """The franchises with deadlines that this instance serves, sorted."""
+        raw = await cast(Any, self.listings.redis.smembers(self._franchises))
+        names = sorted(r.decode() if isinstance(r, bytes) else str(r) for r in raw)
+        return [f for f in names if self.serves is None or self.serves(f)]
 
     async def due(self, now: datetime, limit: int = 100) -> list[Deadline]:
-        entries = await self.listings.upto(DUE, now.timestamp(), count=limit)
+        """Up to ``limit`` deadlines due by ``now`` of the franchises served, earliest first
+        (every franchise's list read in one round trip)."""
+        lists = [due_list(franchise_id) for franchise_id in await self.franchises()]
+        entries = await self.listings.upto_many(lists, now.timestamp(), count=limit)
         return [
             Deadline(
                 key=entry.id,
@@ -154,6 +174,10 @@ class Deadlines:
 
     async def done(self, key: str) -> None:
         await self.listings.remove(key)
+
+
+def due_list(franchise_id: str) -> str:
+    return f"due:{franchise_id}"
 
 
 def expiry_key(intent_id: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.eventstore import AggregateStore
@@ -18,6 +18,8 @@ class LoadedPayment:
     payment: Payment | None
     # Stream sequence of the last stored event: the expected sequence of the next append.
     version: int
+    # The stored envelopes, oldest first (their ids and times: a read-model rebuild).
+    events: Sequence[Event] = field(default=(), repr=False)
 
 
 def domain_events(events: Sequence[Event]) -> list[PaymentEvent]:
@@ -40,7 +42,7 @@ class PaymentRepository:
     async def load(self, franchise_id: str, intent_id: str) -> LoadedPayment:
         stream = await self.store.load(self.subject(franchise_id, intent_id))
         payment = replay(domain_events(stream.events))
-        return LoadedPayment(franchise_id, intent_id, payment, stream.last_seq)
+        return LoadedPayment(franchise_id, intent_id, payment, stream.last_seq, stream.events)
 
     async def append(self, loaded: LoadedPayment, events: Sequence[PaymentEvent]) -> int:
         """Store ``events`` if nobody else changed the payment since it was loaded

@@ -10,6 +10,13 @@ One durable consumer over ``es.payment.>`` updates, per event (in Redis, see
 
 It runs only in the process that holds the projector lease, so every counters document has
 one writer (see :mod:`bobaku.services.payment.adapters.lease`).
+
+Redis is not where these models are kept safe: the stream is. :func:`rebuild_read_models`
+replays every payment of the stream that this instance serves into the views, the
+counters and the deadlines (``kernel.listings.ReadModelGuard`` runs it when Redis has lost
+them: a flush, a restart without persistence). Each write is idempotent (a view never
+regresses, an event is counted once by its id, a deadline is keyed), so it is safe beside
+the projector and in every replica.
 """
 
 from __future__ import annotations
@@ -22,11 +29,14 @@ from datetime import tzinfo
 from bobaku.kernel.bus import Consumer, ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event
 from bobaku.kernel.events.envelope import parse_utc
+from bobaku.kernel.eventstore import AggregateStore
 from bobaku.services.payment.adapters.lease import LeaderLease
 from bobaku.services.payment.adapters.read_models import PaymentViews, SettlementCounters
-from bobaku.services.payment.adapters.repository import PaymentRepository
-from bobaku.services.payment.domain.events import event_from_data
+from bobaku.services.payment.adapters.repository import LoadedPayment, PaymentRepository
+from bobaku.services.payment.domain.events import PaymentEvent, event_from_data
+from bobaku.services.payment.domain.model import Payment
 from bobaku.services.payment.domain.settlement import settlement_line
+from bobaku.services.payment.service_layer.handlers import PaymentContext, restore_deadlines
 from bobaku.services.payment.service_layer.views import payment_view
 
 log = logging.getLogger(__name__)
@@ -58,12 +68,54 @@ class PaymentProjector:
         payment = loaded.payment
         if payment is None:
             return
+        await self._save_view(loaded, payment)
+        await self._count(event.tenant, payment, domain, event)
+
+    async def project_history(self, loaded: LoadedPayment) -> bool:
+        """The payment's view and every one of its events' settlement figures (each counted
+        once by its event id); False if there is no payment."""
+        payment = loaded.payment
+        if payment is None:
+            return False
+        await self._save_view(loaded, payment)
+        for event in loaded.events:
+            domain = event_from_data(event.type, event.data)
+            if domain is not None:
+                await self._count(loaded.franchise_id, payment, domain, event)
+        return True
+
+    async def _save_view(self, loaded: LoadedPayment, payment: Payment) -> None:
         await self.views.save(
-            event.tenant, payment_view(payment), parse_utc(payment.created_at), loaded.version
+            loaded.franchise_id,
+            payment_view(payment),
+            parse_utc(payment.created_at),
+            loaded.version,
         )
+
+    async def _count(
+        self, franchise_id: str, payment: Payment, domain: PaymentEvent, event: Event
+    ) -> None:
         line = settlement_line(domain, payment.provider, event.timestamp, self.timezone)
         if line is not None:
-            await self.counters.add(event.tenant, line, event.id)
+            await self.counters.add(franchise_id, line, event.id)
+
+
+async def rebuild_read_models(
+    store: AggregateStore, projector: PaymentProjector, ctx: PaymentContext
+) -> int:
+    """Every payment of the stream in this instance's franchise scope projected again, and
+    its open deadlines set again; returns how many payments."""
+    rebuilt = 0
+    for franchise_id, intent_id in await store.aggregates():
+        try:
+            loaded = await projector.payments.load(franchise_id, intent_id)
+        except ValueError:  # not a payment this service wrote (the projector rejects it)
+            continue
+        if await projector.project_history(loaded):
+            assert loaded.payment is not None
+            await restore_deadlines(ctx, loaded.payment)
+            rebuilt += 1
+    return rebuilt
 
 
 class LeasedConsumer:

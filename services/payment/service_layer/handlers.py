@@ -450,3 +450,35 @@ async def _give_up_or_retry(ctx: PaymentContext, deadline: Deadline, now: dateti
     await ctx.deadlines.reschedule(
         deadline, now + timedelta(seconds=ctx.settings.payment_sweep_interval_s * 5)
     )
+
+
+async def restore_deadlines(ctx: PaymentContext, payment: Payment) -> int:
+    """Set again the deadlines a payment still has, from its state (Redis lost them): its
+    expiry while it is pending, and a prompt retry of each refund the provider has not
+    confirmed. Returns how many; setting one that is still there changes nothing."""
+    restored = []
+    if payment.state is State.PENDING:
+        restored.append(
+            Deadline(
+                expiry_key(payment.intent_id),
+                "expire",
+                payment.franchise_id,
+                payment.intent_id,
+                parse_utc(payment.expires_at),
+            )
+        )
+    for refund in payment.refunds.values():
+        if refund.status == "pending":
+            restored.append(
+                Deadline(
+                    refund_key(refund.refund_id),
+                    "refund",
+                    payment.franchise_id,
+                    payment.intent_id,
+                    ctx.clock(),
+                    refund_id=refund.refund_id,
+                )
+            )
+    for deadline in restored:
+        await ctx.deadlines.schedule(deadline)
+    return len(restored)

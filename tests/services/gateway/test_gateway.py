@@ -23,6 +23,7 @@ from bobaku.kernel.routing_table import RoutingEntries, routing_key
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.web import create_app, ok
 from bobaku.services.gateway.app import GatewaySettings, build_app
+from bobaku.services.gateway.guards import IdempotencyStore
 from bobaku.services.gateway.routing import match
 
 
@@ -182,6 +183,51 @@ async def test_a_repeat_while_the_first_is_running_is_a_409(
     assert (await second.json())["error"]["code"] == "request_in_progress"
     assert (await first).status == 201
     assert len(peer.calls) == 1
+
+
+async def test_a_key_left_in_progress_by_a_gateway_that_died_is_free_after_its_lease(
+    settings: Settings, token_issuer: TokenIssuer, redis: Any
+) -> None:
+    peer, server = await start_peer(settings, "pooled")
+    url = str(server.make_url("")).rstrip("/")
+    gw_settings = GatewaySettings(
+        **{
+            **settings.model_dump(),
+            "service_name": "gateway",
+            "order_url": url,
+            "customer_url": url,
+            "idempotency_lease_s": 4,
+        }
+    )
+    subject = f"u-{secrets.token_hex(6)}"
+    headers = {
+        "Authorization": f"Bearer {token_issuer.issue(subject, [Role.CUSTOMER])}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": f"crash-{secrets.token_hex(4)}",
+    }
+    body = b'{"a": 1}'
+    answers: list[int] = []
+    try:
+        async with TestClient(TestServer(build_app(gw_settings))) as client:
+            # A gateway took the key and was killed before it answered: nothing of it ran
+            # after the claim (no finish, no release), as with a SIGKILL mid-request.
+            dead = IdempotencyStore(redis, lease_s=gw_settings.idempotency_lease_s)
+            key = headers["Idempotency-Key"]
+            assert await dead.begin(subject, "/api/v1/orders", key, body) is None
+
+            async def retried() -> bool:
+                resp = await client.post("/api/v1/orders", data=body, headers=headers)
+                answers.append(resp.status)
+                if resp.status == 409:
+                    assert (await resp.json())["error"]["code"] == "request_in_progress"
+                return resp.status == 201
+
+            await eventually(retried, timeout=20, interval=0.25)
+    finally:
+        await server.close()
+    assert answers[0] == 409  # the lease was still running: the first retry waits
+    assert set(answers[:-1]) == {409}
+    assert len(peer.calls) == 1  # then the retry went through, once
 
 
 async def test_logins_are_rate_limited_per_client(

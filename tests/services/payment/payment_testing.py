@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from support import eventually
+from aiohttp.test_utils import TestServer
+from nats.js.errors import NotFoundError
+from support import eventually, free_port
 
 from bobaku.kernel.auth import Role, TokenIssuer
+from bobaku.kernel.bus import EventBus
 from bobaku.kernel.events import Event
+from bobaku.kernel.settings import Settings
+from bobaku.services.payment.bootstrap import build_app as build_payment
 from bobaku.services.payment.entrypoints.http import CONTEXT
+from bobaku.services.payment.settings import PaymentSettings
+from bobaku.services.provider_sim.bootstrap import build_app as build_sim
+from bobaku.services.provider_sim.settings import ProviderSimSettings
 
 INTENT_TTL_S = 2.0
 PROVIDERS = ("gopay", "ovo", "dana", "shopeepay", "qris", "card")
@@ -179,3 +189,48 @@ class World:
 
     async def types(self, franchise_id: str, intent_id: str) -> list[str]:
         return [e.type for e in await self.history(franchise_id, intent_id)]
+
+
+@contextlib.asynccontextmanager
+async def running_world(
+    settings: Settings, token_issuer: TokenIssuer, bus: EventBus, **overrides: Any
+) -> AsyncIterator[World]:
+    """A provider simulator and a payment service on ports of their own (``overrides``
+    change the shared settings of both: another Redis, another NATS deployment)."""
+    sim_port, payment_port = free_port(), free_port()
+    sim_url, payment_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{payment_port}"
+    base = {**settings.model_dump(), **overrides}
+    sim_settings = ProviderSimSettings(
+        **{**base, "service_name": "provider-sim", "provider_sim_mode": "instant"}
+    )
+    durable = f"payment-projector-{secrets.token_hex(4)}"
+    payment_settings = PaymentSettings(
+        **{
+            **base,
+            "service_name": "payment",
+            "provider_sim_url": sim_url,
+            "payment_webhook_base_url": payment_url,
+            "payment_intent_ttl_s": INTENT_TTL_S,
+            "payment_sweep_interval_s": 0.1,
+            "payment_refund_retry_s": 1.0,
+            "payment_projector_durable": durable,
+        }
+    )
+    payment_app = build_payment(payment_settings)
+    sim_server = TestServer(build_sim(sim_settings), host="127.0.0.1", port=sim_port)
+    payment_server = TestServer(payment_app, host="127.0.0.1", port=payment_port)
+    # A short drain bound: a callback in flight at the end must not hold the session open.
+    await sim_server.start_server(shutdown_timeout=3)
+    await payment_server.start_server(shutdown_timeout=3)
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield World(http, payment_url, sim_url, payment_app, token_issuer)
+    finally:
+        await payment_server.close()
+        await sim_server.close()
+    # The projector's durable consumer is this world's own: remove it (if still there).
+    names = payment_settings.nats_names
+    with contextlib.suppress(NotFoundError):
+        await bus.js.delete_consumer(
+            names.stream("ES_PAYMENT"), f"{payment_settings.deployment_id}-{durable}"
+        )
