@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from bobaku.kernel.auth import Role
-from bobaku.kernel.errors import NotFound, ValidationFailed
+from bobaku.kernel.errors import FranchiseNotFound, NotFound, ValidationFailed
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.pagination import PAGE_QUERY, PageRequest, as_int, bad_query, page_request
-from bobaku.kernel.web import ok, principal, read_json
+from bobaku.kernel.web import DATABASES, ok, principal, read_json
 from bobaku.services.supply.domain.purchasing import ParLevel
 from bobaku.services.supply.domain.recipes import Ingredient, Recipe, RecipeLine
 from bobaku.services.supply.entrypoints import schemas as s
@@ -156,6 +156,21 @@ async def put_topping_recipe(request: web.Request) -> web.Response:
 # --- franchise suppliers and prices ----------------------------------------------------
 
 
+async def _require_known_franchise(request: web.Request, franchise_id: str) -> None:
+    """A franchise is one with supply data of its own or an outlet in the menu service (the
+    authority for outlets): any other id (HQ may name any) is a 404 ``franchise_not_found``,
+    and reading it creates no database."""
+    if await request.app[DATABASES].franchise_exists(franchise_id):
+        return
+    page = await supply_of(request).outlets.menu.request(
+        "GET", "/outlets", params={"franchise_id": franchise_id, "limit": "1"}
+    )
+    if not (isinstance(page, dict) and page.get("items")):
+        raise FranchiseNotFound(
+            f"no franchise {franchise_id}", details={"franchise_id": franchise_id}
+        )
+
+
 @api.put(
     "/franchises/{franchise_id}/suppliers/{supplier_id}",
     body=s.SupplierBody,
@@ -172,11 +187,16 @@ async def put_franchise_supplier(request: web.Request) -> web.Response:
     return ok(record, status=201 if created else 200)
 
 
-@api.get("/franchises/{franchise_id}/suppliers", summary="HQ's and the franchise's suppliers")
+@api.get(
+    "/franchises/{franchise_id}/suppliers",
+    summary="HQ's and the franchise's suppliers",
+    errors=(404,),
+)
 async def list_franchise_suppliers(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(*STAFF)
     who.require_franchise(_m(request, "franchise_id"))
+    await _require_known_franchise(request, _m(request, "franchise_id"))
     found = await supply_of(request).repository.suppliers(_m(request, "franchise_id"))
     return ok({"items": found, "next_cursor": None})
 
@@ -200,11 +220,13 @@ async def put_override(request: web.Request) -> web.Response:
 @api.get(
     "/franchises/{franchise_id}/ingredients",
     summary="Ingredients with the franchise's suppliers and prices",
+    errors=(404,),
 )
 async def franchise_ingredients(request: web.Request) -> web.Response:
     who = principal(request)
     who.require_role(*STAFF)
     who.require_franchise(_m(request, "franchise_id"))
+    await _require_known_franchise(request, _m(request, "franchise_id"))
     found = await supply_of(request).repository.franchise_ingredients(_m(request, "franchise_id"))
     return ok({"items": [x.as_record() for _, x in sorted(found.items())], "next_cursor": None})
 

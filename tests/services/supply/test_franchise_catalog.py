@@ -4,6 +4,7 @@ them; another franchise can neither see nor change them; a bad choice writes not
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from supply_testing import SupplyHarness
@@ -160,3 +161,30 @@ async def test_another_franchise_cannot_set_them_and_a_bad_choice_writes_nothing
     assert (pearl["supplier_id"], pearl["unit_cost"]) == ("sup-boba-nusantara", 90_000)
     status, answer = await harness.call("GET", f"/franchises/{franchise}/suppliers", token=owner)
     assert "sup-x" not in {x["id"] for x in answer["data"]["items"]}
+
+
+async def test_hq_reading_an_unknown_franchise_gets_a_404_and_creates_no_database(
+    harness: SupplyHarness,
+) -> None:
+    from bobaku.kernel.db import franchise_db_name
+    from bobaku.kernel.web import DATABASES
+
+    databases = harness.supply.app[DATABASES]
+    nowhere = f"fr-t{secrets.token_hex(4)}"
+    harness.franchises.add(nowhere)  # dropped afterwards if the check below ever fails
+    for noun in ("suppliers", "ingredients"):
+        status, answer = await harness.call(
+            "GET", f"/franchises/{nowhere}/{noun}", token=harness.hq
+        )
+        assert (status, answer["error"]["code"]) == (404, "franchise_not_found"), answer
+        assert answer["error"]["details"]["franchise_id"] == nowhere
+    names = await databases.client.list_database_names()
+    assert franchise_db_name(databases.prefix, nowhere) not in names
+    # A franchise with an outlet in the menu and no supply data yet is a franchise: HQ's lists.
+    _, franchise = await harness.new_outlet()
+    for noun in ("suppliers", "ingredients"):
+        status, answer = await harness.call(
+            "GET", f"/franchises/{franchise}/{noun}", token=harness.hq
+        )
+        assert status == 200, answer
+        assert answer["data"]["items"], noun
