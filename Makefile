@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos security-figures bench bench-ordering bench-edge bench-scale bench-operator bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e
+.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos security-figures bench bench-ordering bench-edge bench-scale bench-operator bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e e2e-terraform
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -31,6 +31,7 @@ help:
 	@echo "make cluster       a one-node Kubernetes on this machine, with the platform images (root)"
 	@echo "make cluster-down  stop it and put the host back as it was; make cluster-status"
 	@echo "make e2e           the end-to-end scenario on that cluster (kind when Docker is there)"
+	@echo "make e2e-terraform terraform/platform applied to that cluster and destroyed (e2e/test_platform_layer.py)"
 
 install: $(STAMP)
 
@@ -229,6 +230,17 @@ cluster-status:
 
 e2e: $(STAMP)
 	@e2e/run.sh
+
+# terraform/platform applied (wait = true) to the one-node cluster and destroyed, state in a
+# temporary folder (e2e/test_platform_layer.py): tofu and the providers first (cached), then
+# the node and the images as `make e2e` has them, the test, and the node stopped again.
+e2e-terraform: $(STAMP)
+	@scripts/terraform/build.sh all >/dev/null
+	@scripts/k8s/cluster.sh up >/dev/null
+	@status=0; scripts/k8s/images.sh all && \
+		KUBECONFIG=$$(scripts/k8s/cluster.sh kubeconfig) KUBECTL=$$(scripts/k8s/build.sh kubectl) \
+		$(BIN)/pytest -q -p no:cacheprovider --rootdir e2e e2e/test_platform_layer.py $(PYTEST_ARGS) \
+		|| status=$$?; scripts/k8s/cluster.sh down; exit $$status
 
 clean: infra-down test-infra-down
 	rm -rf .run $(VENV) .mypy_cache .ruff_cache .pytest_cache

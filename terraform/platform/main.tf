@@ -10,17 +10,34 @@
 locals {
   chart = coalesce(var.chart_path, "${path.module}/../../charts/bobaku")
 
-  servers = {
-    nats    = { enabled = false, url = var.servers.nats_url }
-    redis   = { enabled = false, url = var.servers.redis_url }
-    mongodb = { enabled = false, existingSecret = var.servers.mongodb_secret_name }
+  # Where every release finds NATS, Redis and MongoDB: the managed servers (var.servers),
+  # or, with var.in_cluster_servers, the chart's single-node ones that the operator's
+  # release runs in bobaku-system (a test cluster).
+  in_cluster = "bobaku-system.svc"
+  servers = var.in_cluster_servers ? {
+    nats    = { enabled = false, url = "nats://nats.${local.in_cluster}:4222" }
+    redis   = { enabled = false, url = "redis://redis.${local.in_cluster}:6379/0" }
+    mongodb = { enabled = false, url = "mongodb://mongodb.${local.in_cluster}:27017/", existingSecret = "" }
+    } : {
+    nats    = { enabled = false, url = try(var.servers.nats_url, "") }
+    redis   = { enabled = false, url = try(var.servers.redis_url, "") }
+    mongodb = { enabled = false, url = "", existingSecret = try(var.servers.mongodb_secret_name, "") }
   }
+  operator_servers = var.in_cluster_servers ? {
+    nats    = { enabled = true, url = "" }
+    redis   = { enabled = true, url = "" }
+    mongodb = { enabled = true, url = "", existingSecret = "" }
+  } : local.servers
 
-  operator_values = merge(local.servers, {
+  auth = { jwtSecret = var.jwt_secret_name, serviceTokenSecret = var.service_token_secret_name }
+
+  operator_values = merge(local.operator_servers, {
     image    = { registry = var.image_registry, tag = var.operator_image_tag }
     platform = { environment = var.environment }
-    auth     = { jwtSecret = var.jwt_secret_name }
-    operator = { enabled = true }
+    auth     = local.auth
+    # The silos call the live colour's hub and brand-wide services; the operator registers
+    # outlets in its menu service.
+    operator = { enabled = true, platformNamespace = "bobaku-${var.live}" }
     gateway  = { enabled = false }
     hub      = { enabled = false }
     services = { for name in ["customer", "order", "payment", "menu", "provider-sim", "supply", "notification", "analytics", "push-sim"] : name => { enabled = false } }
@@ -37,7 +54,7 @@ locals {
     for colour, r in local.releases : colour => merge(local.servers, {
       image    = { registry = var.image_registry, tag = r.image_tag }
       platform = { environment = var.environment }
-      auth     = { jwtSecret = var.jwt_secret_name }
+      auth     = local.auth
       operator = { enabled = false }
     })
   }
@@ -82,16 +99,21 @@ resource "helm_release" "operator" {
   namespace        = "bobaku-system"
   create_namespace = true
   chart            = local.chart
-  values           = [yamlencode(local.operator_values)]
-  wait             = var.wait
-  atomic           = var.wait
-  timeout          = 600
-  max_history      = 10
+  # The layer's values, then the caller's (var.operator_values).
+  values      = [yamlencode(local.operator_values), yamlencode(var.operator_values)]
+  wait        = var.wait
+  atomic      = var.wait
+  timeout     = 600
+  max_history = 10
 
   lifecycle {
     precondition {
       condition     = contains(keys(var.releases), var.live)
       error_message = "live must name one of the releases."
+    }
+    precondition {
+      condition     = var.in_cluster_servers || var.servers != null
+      error_message = "servers is required unless in_cluster_servers is true."
     }
   }
 }
@@ -174,7 +196,10 @@ resource "kubectl_manifest" "franchise" {
 
   # The operator writes status; only spec is ours.
   ignore_fields = ["status"]
-  depends_on    = [helm_release.operator]
+  # A destroy waits for the operator's finalizer (the franchise's namespace, silos, route
+  # and database retired) before the platform's releases go.
+  wait       = true
+  depends_on = [helm_release.operator, helm_release.colour]
 }
 
 resource "kubectl_manifest" "outlet" {
@@ -188,5 +213,8 @@ resource "kubectl_manifest" "outlet" {
   })
 
   ignore_fields = ["status"]
-  depends_on    = [kubectl_manifest.franchise]
+  # The operator registers an outlet in the live colour's menu service (and unregisters it
+  # when the Outlet goes): an Outlet is created after and destroyed before the colours.
+  wait       = true
+  depends_on = [kubectl_manifest.franchise]
 }

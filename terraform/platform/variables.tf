@@ -53,12 +53,35 @@ variable "live" {
 }
 
 variable "servers" {
-  description = "Where the platform's NATS, Redis and MongoDB are (the AWS root's outputs)."
+  description = "Where the platform's NATS, Redis and MongoDB are (the AWS root's outputs); required unless in_cluster_servers."
   type = object({
     nats_url            = string
     redis_url           = string
     mongodb_secret_name = string
   })
+  default = null
+}
+
+variable "in_cluster_servers" {
+  description = <<-EOT
+    Test clusters only: the chart's single-node NATS, Redis and MongoDB (no persistence
+    unless operator_values sets nats.hostPath) run by the operator's release in
+    bobaku-system, and every colour pointed at them; servers is then not used.
+  EOT
+  type        = bool
+  default     = false
+}
+
+variable "operator_values" {
+  description = "Further chart values for the operator's release (bobaku in bobaku-system), over the layer's own."
+  type        = any
+  default     = {}
+}
+
+variable "service_token_secret_name" {
+  description = "The Secret (key SERVICE_TOKEN) each process presents on the others' internal endpoints, in bobaku-system and every colour's namespace; empty for none."
+  type        = string
+  default     = ""
 }
 
 variable "jwt_secret_name" {

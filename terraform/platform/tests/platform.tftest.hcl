@@ -139,3 +139,50 @@ run "no_ingress" {
     error_message = "ingress.enabled false creates no Ingress."
   }
 }
+
+run "in_cluster_servers" {
+  command = plan
+
+  variables {
+    in_cluster_servers = true
+    servers            = null
+    operator_values    = { nats = { hostPath = "/var/lib/bobaku/nats" } }
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.operator.values[0]).nats.enabled && yamldecode(helm_release.operator.values[0]).redis.enabled && yamldecode(helm_release.operator.values[0]).mongodb.enabled
+    error_message = "The operator's release runs the single-node servers."
+  }
+  assert {
+    condition     = yamldecode(helm_release.operator.values[1]).nats.hostPath == "/var/lib/bobaku/nats"
+    error_message = "The caller's operator values come after the layer's."
+  }
+  assert {
+    condition = alltrue([for c, r in helm_release.colour : !yamldecode(r.values[0]).nats.enabled && yamldecode(r.values[0]).nats.url == "nats://nats.bobaku-system.svc:4222" &&
+    yamldecode(r.values[0]).redis.url == "redis://redis.bobaku-system.svc:6379/0" && yamldecode(r.values[0]).mongodb.url == "mongodb://mongodb.bobaku-system.svc:27017/"])
+    error_message = "Every colour uses the operator release's servers."
+  }
+}
+
+run "the_silos_follow_the_live_colour" {
+  command = plan
+
+  variables {
+    live = "green"
+  }
+
+  assert {
+    condition     = yamldecode(helm_release.operator.values[0]).operator.platformNamespace == "bobaku-green"
+    error_message = "The operator hands the silos the live colour's hub and services."
+  }
+}
+
+run "servers_needed_without_in_cluster_ones" {
+  command = plan
+
+  variables {
+    servers = null
+  }
+
+  expect_failures = [helm_release.operator]
+}
