@@ -196,9 +196,11 @@ resource "kubectl_manifest" "franchise" {
 
   # The operator writes status; only spec is ours.
   ignore_fields = ["status"]
-  # A destroy waits for the operator's finalizer (the franchise's namespace, silos, route
-  # and database retired) before the platform's releases go.
-  wait       = true
+  # With var.wait a destroy waits for the operator's finalizer (the franchise's namespace,
+  # silos, route and database retired) before the platform's releases go. Without it (a
+  # control plane with no controllers) the delete is not awaited: the provider deletes in
+  # the foreground, which only a garbage collector completes.
+  wait       = var.wait
   depends_on = [helm_release.operator, helm_release.colour]
 }
 
@@ -215,6 +217,6 @@ resource "kubectl_manifest" "outlet" {
   ignore_fields = ["status"]
   # The operator registers an outlet in the live colour's menu service (and unregisters it
   # when the Outlet goes): an Outlet is created after and destroyed before the colours.
-  wait       = true
+  wait       = var.wait
   depends_on = [kubectl_manifest.franchise]
 }

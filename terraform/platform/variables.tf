@@ -131,7 +131,7 @@ variable "franchises" {
 }
 
 variable "wait" {
-  description = "Wait for the releases' pods to be ready (false where no node runs pods)."
+  description = "Wait for the releases' pods to be ready and, on destroy, for the operator to retire the Franchise and Outlet resources (false where no node runs pods or controllers)."
   type        = bool
   default     = true
 }
