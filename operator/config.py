@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from bobaku.kernel.settings import Settings
+from bobaku.services.payment.domain.fees import PROVIDERS
 
 
 class OperatorSettings(Settings):
@@ -44,8 +45,29 @@ class OperatorSettings(Settings):
     # (the chart passes services.analytics.env.ANALYTICS_HUB_PUBLIC_WS_URL; empty: derived).
     operator_analytics_hub_public_ws_url: str = Field(default="", pattern=r"^(|wss?://\S+)$")
 
+    # The payment providers' callback HMAC keys (the chart passes auth.providerSecret's keys):
+    # copied into each franchise namespace's Secret PROVIDER_SECRET (plan.py), which the silo
+    # payment service reads. Unset: the silos get none and, outside dev/test, refuse to start
+    # rather than verify callbacks with the documented defaults.
+    provider_secret_gopay: SecretStr | None = None
+    provider_secret_ovo: SecretStr | None = None
+    provider_secret_dana: SecretStr | None = None
+    provider_secret_shopeepay: SecretStr | None = None
+    provider_secret_qris: SecretStr | None = None
+    provider_secret_card: SecretStr | None = None
+
     # Outside a pod: the kubeconfig to use (the standard variable).
     kubeconfig: Path | None = None
+
+    @property
+    def provider_secrets(self) -> dict[str, str]:
+        """``PROVIDER_SECRET_<PROVIDER>`` → key, for the providers whose key was given."""
+        found = {}
+        for provider in PROVIDERS:
+            secret: SecretStr | None = getattr(self, f"provider_secret_{provider}")
+            if secret is not None and secret.get_secret_value():
+                found[f"PROVIDER_SECRET_{provider.upper()}"] = secret.get_secret_value()
+        return found
 
     @property
     def tenant_mongodb_url(self) -> str:

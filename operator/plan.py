@@ -42,6 +42,7 @@ from bobaku.operator.model import (
     Sizing,
 )
 from bobaku.services.menu.adapters import repository as menu_repository
+from bobaku.services.payment.domain.fees import PROVIDERS
 from bobaku.services.supply.adapters import repository as supply_repository
 
 Manifest = dict[str, Any]
@@ -53,6 +54,10 @@ DATABASE_SECRET = "bobaku-database"  # nosec B105
 # the silo services call each other's /internal routes with it (order → supply and menu,
 # supply → menu). Optional in the pod, so a platform without one still starts its silos.
 SERVICE_TOKEN_SECRET = "bobaku-service-token"  # nosec B105
+# The payment providers' callback keys, copied likewise for the silo payment service
+# (finding 15 of docs/security/pentest-report.md). Optional in the pod: a silo without them
+# keeps the documented defaults, which outside dev/test make it refuse to start.
+PROVIDER_SECRET = "bobaku-provider-secrets"  # nosec B105
 JWT_PUBLIC_KEY_FILE = "/etc/bobaku/jwt-public.pem"
 NETWORK_POLICY = "bobaku-franchise-isolation"
 RESOURCE_QUOTA = "bobaku-franchise-quota"
@@ -472,6 +477,34 @@ def plan_service_token_secret(franchise: Franchise, token: str) -> Manifest:
     }
 
 
+def plan_provider_secret(franchise: Franchise, keys: Mapping[str, str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(
+            franchise, PROVIDER_SECRET, franchise_labels(franchise, **{COMPONENT: "payment"})
+        ),
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(keys.items())},
+    }
+
+
+def _provider_secret_env() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"PROVIDER_SECRET_{provider.upper()}",
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": PROVIDER_SECRET,
+                    "key": f"PROVIDER_SECRET_{provider.upper()}",
+                    "optional": True,
+                }
+            },
+        }
+        for provider in PROVIDERS
+    ]
+
+
 # ------------------------------------------------------------------------------ silo ---
 
 
@@ -536,6 +569,7 @@ def plan_deployment(
                     }
                 },
             },
+            *(_provider_secret_env() if service == "payment" else []),
         ],
         "resources": _resources(sizing.of(service)),
         "startupProbe": _probe("/healthz", 2, 30),

@@ -54,6 +54,7 @@ from bobaku.operator.plan import (
     plan_database_secret,
     plan_franchise,
     plan_outlet_config_map,
+    plan_provider_secret,
     plan_service_token_secret,
     registered_outlets,
     rolled_out,
@@ -415,6 +416,8 @@ class Reconciler:
                 await self.kube.apply(
                     plan_service_token_secret(franchise, self.settings.service_token)
                 )
+            if provider_keys := self.settings.provider_secrets:
+                await self.kube.apply(plan_provider_secret(franchise, provider_keys))
         except KubeError as exc:
             raise StepFailed(
                 Condition("DatabaseReady", "False", "SecretFailed", _short(exc))

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from mailpit_testkit import Mailpit
 from nats.js.errors import NoKeysError
-from support import RunningPlatform, call, eventually
+from support import ARTIFACTS, RunningPlatform, call, eventually
 
 from bobaku.hub.notifications import render as hub_render
 from bobaku.kernel.auth import Role, TokenIssuer
@@ -446,6 +446,44 @@ async def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(
     assert {f["field"] for f in reply["error"]["details"]["fields"]} == {"token", "platform"}
     _, mine = await call(http, "GET", devices, token)
     assert mine["data"]["items"] == []
+
+
+async def test_another_users_notification_is_a_403_and_a_security_event_and_stays_unread(
+    platform: RunningPlatform, http: aiohttp.ClientSession
+) -> None:
+    gw = platform.gateway
+    token, _, _ = await register(http, gw)
+    other_token, other_id, _ = await register(http, gw)
+    await place_and_pay(http, platform, token)
+    [note] = await of_kind(http, gw, token, "order_accepted")
+    nid = note["id"]
+    probes = {}
+    for method, path in (("GET", ""), ("POST", "/read")):
+        cid = f"ntf-probe-{secrets.token_hex(6)}"
+        status, body = await call(
+            http, method, f"{gw}/api/v1/notifications/{nid}{path}", other_token,
+            headers={"X-Correlation-ID": cid},
+        )  # fmt: skip
+        assert (status, body["error"]["code"]) == (403, "forbidden"), (method, body)
+        assert body["error"]["details"] == {"notification_id": nid}
+        probes[cid] = method
+    # An id nobody has is still a 404 (nothing to protect, nothing logged as a probe).
+    missing = "ntf-" + "0" * 24
+    status, body = await call(http, "GET", f"{gw}/api/v1/notifications/{missing}", other_token)
+    assert status == 404, body
+
+    async def logged() -> set[str]:
+        found = set()
+        for line in (ARTIFACTS / "notification.log").read_text(errors="replace").splitlines():
+            if '"user_violation"' in line and other_id in line:
+                found |= {cid for cid in probes if cid in line}
+        return found if found == set(probes) else set()
+
+    await eventually(logged, timeout=10)
+    # The owner's notification is untouched: still unread.
+    status, body = await call(http, "GET", f"{gw}/api/v1/notifications/{nid}", token)
+    assert status == 200, body
+    assert body["data"]["read"] is False
 
 
 async def test_managers_and_owners_hear_once_of_low_stock_from_supply(

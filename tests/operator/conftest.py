@@ -47,6 +47,7 @@ from bobaku.operator.envtest import (
     load_manifests,
 )
 from bobaku.operator.kube import Kube, Manifest
+from bobaku.services.payment.domain.fees import PROVIDERS
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "scripts" / "k8s" / "build.sh"
@@ -165,6 +166,11 @@ class OperatorProcess:
         return "\n".join(text)
 
 
+# What the session's operator is given as the payment providers' callback keys
+# (test_franchise.py expects them in each franchise namespace).
+PROVIDER_KEYS = {f"PROVIDER_SECRET_{p.upper()}": f"k-{p}-test-key" for p in PROVIDERS}
+
+
 def operator_env(kubeconfig: Path, port: int, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -281,6 +287,8 @@ async def operator(
         OPERATOR_METRICS_PORT=str(metrics_port),
         MENU_URL=menu_service.url,
         SERVICE_TOKEN=menu_service.service_token,
+        # The providers' callback keys, which it copies into every franchise namespace.
+        **PROVIDER_KEYS,
     )
     popen = envtest.start_operator(env, log_path, cwd=ROOT)
     process = OperatorProcess(

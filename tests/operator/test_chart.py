@@ -282,6 +282,23 @@ def _env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container["env"]}
 
 
+def test_the_providers_keys_reach_payment_and_the_operator_that_copies_them_to_silos(
+    helm: Path,
+) -> None:
+    keys = [f"PROVIDER_SECRET_{p}" for p in ("GOPAY", "OVO", "DANA", "SHOPEEPAY", "QRIS", "CARD")]
+    # (the pooled payment is off by default: the franchises' silos serve payments)
+    pooled = ("--set", "services.payment.enabled=true")
+    objects = render(helm, *pooled, "--set", "auth.providerSecret=provider-keys")
+    for name in ("payment", "bobaku-operator"):
+        env = _env(_deployment(objects, name))
+        for key in keys:
+            ref = env[key]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "provider-keys", "key": key}, (name, key)
+    # Without the Secret neither gets a key (a production process then refuses to start).
+    for name in ("payment", "bobaku-operator"):
+        assert not [k for k in _env(_deployment(render(helm, *pooled), name)) if k in keys], name
+
+
 def test_the_notification_service_gets_mailpit_the_push_simulator_and_its_secrets(
     helm: Path,
 ) -> None:

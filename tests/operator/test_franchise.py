@@ -19,6 +19,7 @@ from bobaku.operator.kube import Kube
 from bobaku.operator.outlets import MenuOutlets
 from bobaku.operator.plan import FRANCHISE_INDEXES
 from bobaku.operator.reconcile import Reconciler
+from bobaku.services.payment.domain.fees import PROVIDERS
 
 # Fixtures from this folder's conftest.py: `cluster` (the admin's view, with the run's
 # names), `admin` (API client as cluster admin), `mongo`, `routing`, `unique`.
@@ -26,6 +27,8 @@ from bobaku.operator.reconcile import Reconciler
 pytestmark = pytest.mark.slow
 
 SILO = ("order", "payment", "menu", "supply", "analytics")
+# The callback keys the session's operator is given (conftest.py's PROVIDER_KEYS).
+PROVIDER_KEYS = {f"PROVIDER_SECRET_{p.upper()}": f"k-{p}-test-key" for p in PROVIDERS}
 Mongo = AsyncMongoClient[dict[str, Any]]
 Cluster = Any  # conftest.Cluster
 
@@ -119,6 +122,30 @@ async def test_a_franchise_yields_its_namespace_database_services_and_route(
         assert "createUser" in database_ready["message"]
         assert user == ""
         assert "@" not in url
+
+    # The providers' callback keys the operator was given, copied for the silo payment
+    # service (which reads them from the Secret; a production silo without them would not
+    # start: finding 15).
+    keys = await admin.get("v1", "Secret", "bobaku-provider-secrets", ns)
+    assert keys is not None
+    assert {k: base64.b64decode(v).decode() for k, v in keys["data"].items()} == PROVIDER_KEYS
+    payment = await admin.get("apps/v1", "Deployment", "payment", ns)
+    assert payment is not None
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in payment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"].startswith("PROVIDER_SECRET_")
+    }
+    assert refs == {
+        k: {"name": "bobaku-provider-secrets", "key": k, "optional": True} for k in PROVIDER_KEYS
+    }
+    order = await admin.get("apps/v1", "Deployment", "order", ns)
+    assert order is not None
+    assert not [
+        e
+        for e in order["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"].startswith("PROVIDER_SECRET_")
+    ]
 
     # The silo services, sized by tier.
     for service in SILO:

@@ -65,6 +65,7 @@ async def test_the_operator_authenticates_as_its_own_service_account(
         ("delete", "networking.k8s.io:networkpolicies", {"namespace": "bobaku-fr-any"}),
         ("get", ":secrets", {"namespace": "bobaku-fr-any", "name": "bobaku-database"}),
         ("patch", ":secrets", {"namespace": "bobaku-fr-any", "name": "bobaku-service-token"}),
+        ("patch", ":secrets", {"namespace": "bobaku-fr-any", "name": "bobaku-provider-secrets"}),
         ("create", ":events", {"namespace": "bobaku-system"}),
         ("create", ":namespaces", {}),
     ],

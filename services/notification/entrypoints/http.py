@@ -339,7 +339,7 @@ async def push_receipt(request: web.Request) -> web.Response:
 @api.get(
     "/notifications/{notification_id}",
     response=NotificationView,
-    errors=(404,),
+    errors=(403, 404),
     summary="One notification with its status per channel (its user, or support)",
     tags=("inbox",),
 )
@@ -351,7 +351,7 @@ async def one_notification(request: web.Request) -> web.Response:
 @api.post(
     "/notifications/{notification_id}/read",
     response=NotificationView,
-    errors=(404,),
+    errors=(403, 404),
     summary="Mark one of my notifications read",
     tags=("inbox",),
 )
@@ -369,6 +369,10 @@ async def _owned(request: web.Request, owner_only: bool = False) -> dict[str, An
     view = await _svc(request).views.one(nid) if NID.match(nid) else None
     if view is None:
         raise NotFound("no such notification", details={"notification_id": nid})
-    if view["user_id"] != who.subject and (owner_only or not who.has_role(*SUPPORT)):
-        raise NotFound("no such notification", details={"notification_id": nid})
+    if owner_only or not who.has_role(*SUPPORT):
+        # Another user's notification is a 403 and a security event, like another user's
+        # device token or order (docs/security/access.md), not a 404 that hides the probe.
+        who.require_user(
+            view["user_id"], "this notification belongs to another user", notification_id=nid
+        )
     return view
