@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint audit fmt test test-terraform test-infra-down run seed-history chaos security-figures bench bench-ordering bench-edge bench-scale bench-operator bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e e2e-terraform
+.PHONY: help install lint audit audit-offline fmt test test-terraform test-infra-down run seed-history chaos security-figures bench bench-ordering bench-edge bench-scale bench-operator bench-operator-node bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e e2e-terraform
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -63,6 +63,12 @@ audit: $(STAMP)
 	@scratch=$$(mktemp -d) && cp e2e/browser/package.json "$$scratch"/ && \
 		( cd "$$scratch" && npm install --package-lock-only --ignore-scripts --no-audit --no-fund \
 			&& npm audit --audit-level=low ); rc=$$?; rm -rf "$$scratch"; exit $$rc
+
+# The same Python audit against an advisory checkout on disk (no network): osv-scanner,
+# built once from its Go module; ADVISORIES=<a checkout of pypa/advisory-database or any
+# OSV repository>. docs/security/pentest-report.md, "Supply chain", has a run's result.
+audit-offline: $(STAMP)
+	@scripts/audit-offline.sh "$(ADVISORIES)"
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -150,7 +156,7 @@ seed-history: $(STAMP) infra-up
 
 # Benchmarks print figures (ratios against a baseline measured in the same run) and write
 # them to docs/performance.md; they are not tests.
-bench: bench-ordering bench-edge bench-scale bench-growth bench-tracing bench-scrape bench-hub bench-operator bench-notification bench-analytics
+bench: bench-ordering bench-edge bench-scale bench-growth bench-tracing bench-scrape bench-hub bench-operator bench-operator-node bench-notification bench-analytics
 
 bench-ordering: $(STAMP)
 	@$(TEST_INFRA) $(INFRA) up
@@ -212,6 +218,11 @@ bench-analytics: $(STAMP)
 bench-operator: $(STAMP) infra-up
 	@set -a; source .run/infra.env; set +a; \
 		$(BIN)/python bench/operator_bench.py
+
+# The same on the one-node cluster (root): apply → every silo pod Available for 1 and 10
+# franchises, and the node's memory at rest and with 10 (bench/operator_node_bench.py).
+bench-operator-node: $(STAMP)
+	@e2e/run.sh local bench
 
 # The one-node cluster (scripts/k8s/cluster.sh; docs/deployment.md) and the e2e on it.
 # `make cluster` builds the node's binaries and the images on first use (cached under
