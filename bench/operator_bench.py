@@ -62,16 +62,19 @@ def build_tools() -> dict[str, Path]:
     return dict(zip(("kube-apiserver", "etcd", "helm"), map(Path, out), strict=True))
 
 
-def ready_at(body: dict[str, Any]) -> bool:
+def ready_at(body: dict[str, Any], condition: str = "Ready") -> bool:
     generation = body["metadata"].get("generation")
     for c in (body.get("status") or {}).get("conditions") or []:
-        if c["type"] == "Ready":
+        if c["type"] == condition:
             return bool(c["status"] == "True" and c.get("observedGeneration") == generation)
     return False
 
 
-async def apply_and_time(kube: Kube, names: list[str], timeout: float) -> dict[str, float]:
-    """Apply a Franchise per name at once; seconds from its apply to its first Ready."""
+async def apply_and_time(
+    kube: Kube, names: list[str], timeout: float, condition: str = "Ready"
+) -> dict[str, float]:
+    """Apply a Franchise per name at once; seconds from its apply to its first ``condition``
+    True (Ready: the operator's work done; Available: its silo pods serve, on a node)."""
     applied: dict[str, float] = {}
     done: dict[str, float] = {}
 
@@ -92,12 +95,12 @@ async def apply_and_time(kube: Kube, names: list[str], timeout: float) -> dict[s
         if time.monotonic() - started > timeout:
             missing = sorted(set(names) - set(done))
             raise TimeoutError(
-                f"{len(missing)} Franchise(s) not Ready after {timeout}s: {missing[:5]}"
+                f"{len(missing)} Franchise(s) not {condition} after {timeout}s: {missing[:5]}"
             )
         now = time.monotonic()
         for body in await kube.list(API, "Franchise"):
             name = body["metadata"]["name"]
-            if name in applied and name not in done and ready_at(body):
+            if name in applied and name not in done and ready_at(body, condition):
                 done[name] = now - applied[name]
         await asyncio.sleep(0.05)
     return done
@@ -265,12 +268,13 @@ Resync interval during the run: {r["resync_s"]:.0f} s.
 {END}"""
 
 
-def write(section: str) -> None:
+def write(section: str, start: str = START, end: str = END) -> None:
+    """Put ``section`` between its markers in the Operator section of docs/performance.md."""
     heading = "## Operator"
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     elif heading in text:
         text = text.replace(heading, f"{heading}\n\n{section}", 1)
     else:

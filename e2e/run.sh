@@ -6,8 +6,10 @@
 #   kind   Docker + kind (the GitHub Actions workflow): docker build + kind load
 # helm and kubectl are built by scripts/k8s/build.sh like everywhere.
 #
-# Usage: e2e/run.sh [local|kind]   (default: kind when docker and kind are installed, else
-#                                   local; BOBAKU_E2E_KEEP=1 keeps the cluster afterwards)
+# Usage: e2e/run.sh [local|kind] [bench]
+#   (default: kind when docker and kind are installed, else local; BOBAKU_E2E_KEEP=1 keeps
+#   the cluster afterwards; `bench`: after the chart, the operator's benchmark on the node,
+#   bench/operator_node_bench.py with BENCH_ARGS, instead of the scenario)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,6 +146,13 @@ if [[ $MODE == local ]]; then
 		done
 	fi
 	printf '%s\n' "$digests" >"$NODE_DIR/e2e-image-digests"
+fi
+
+if [[ ${2:-} == bench ]]; then
+	step "the operator's benchmark on this node (bench/operator_node_bench.py)"
+	# shellcheck disable=SC2086 # BENCH_ARGS are words
+	PYTHONPATH=bench "$PY" bench/operator_node_bench.py --kubeconfig "$KUBECONFIG" ${BENCH_ARGS:-}
+	exit 0
 fi
 
 step "the demo catalog (menu items, toppings; the menu service's seed)"

@@ -37,6 +37,11 @@ class OperatorSettings(Settings):
     # A HorizontalPodAutoscaler per silo service; off on a cluster without a metrics
     # server (the one-node cluster), where it would never scale and only warn.
     operator_silo_autoscaling: bool = True
+    # The CPU each silo pod requests, in millicores, instead of its tier's (0: the tier's).
+    # For a small test node that packs many franchises (the one-node cluster: 2 cores for
+    # the platform and 10 franchises in make bench-operator-node); limits and the quota
+    # stay the tier's.
+    operator_silo_cpu_request_m: int = Field(default=0, ge=0, le=8000)
     # Addresses the silo services use, when they differ from the operator's own.
     operator_tenant_mongodb_url: str | None = None
     operator_tenant_nats_url: str | None = None

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -102,6 +102,8 @@ class Environment:
     jwt_public_key: str | None = None
     # A HorizontalPodAutoscaler per silo service (off where no metrics server runs).
     autoscaling: bool = True
+    # Each silo pod's CPU request instead of its tier's (0: the tier's).
+    cpu_request_m: int = 0
 
     @classmethod
     def from_settings(cls, settings: OperatorSettings) -> Environment:
@@ -115,6 +117,7 @@ class Environment:
             nats_url=settings.tenant_nats_url,
             redis_url=settings.tenant_redis_url,
             autoscaling=settings.operator_silo_autoscaling,
+            cpu_request_m=settings.operator_silo_cpu_request_m,
             platform_env=(
                 # The operator's own mode: a silo is a development mode only when the
                 # platform is (its processes then accept the documented default secrets).
@@ -571,7 +574,11 @@ def plan_deployment(
             },
             *(_provider_secret_env() if service == "payment" else []),
         ],
-        "resources": _resources(sizing.of(service)),
+        "resources": _resources(
+            replace(sizing.of(service), cpu_request_m=env.cpu_request_m)
+            if env.cpu_request_m
+            else sizing.of(service)
+        ),
         "startupProbe": _probe("/healthz", 2, 30),
         "livenessProbe": _probe("/healthz", 10, 3),
         "readinessProbe": _probe("/readyz", 5, 3),

@@ -104,6 +104,22 @@ def test_a_franchise_plans_its_namespace_and_everything_in_it() -> None:
     assert by_kind(objects, "PodDisruptionBudget")["order"]["spec"]["minAvailable"] == 1
 
 
+def test_a_dense_test_node_gives_silo_pods_a_smaller_cpu_request_and_keeps_the_rest() -> None:
+    settings = OperatorSettings(operator_silo_cpu_request_m=20)
+    dense = Environment.from_settings(settings)
+    plain = plan_franchise(franchise(), [], {}, ENV).objects
+    packed = plan_franchise(franchise(), [], {}, dense).objects
+    for service, deployment in by_kind(packed, "Deployment").items():
+        resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+        tier = by_kind(plain, "Deployment")[service]["spec"]["template"]["spec"]["containers"][0]
+        assert resources["requests"]["cpu"] == "20m", service
+        assert tier["resources"]["requests"]["cpu"] == "100m", service
+        # memory and limits stay the tier's
+        assert resources["limits"] == tier["resources"]["limits"], service
+        assert resources["requests"]["memory"] == tier["resources"]["requests"]["memory"]
+    assert by_kind(packed, "ResourceQuota") == by_kind(plain, "ResourceQuota")
+
+
 def test_the_silo_runs_analytics_for_its_franchise_on_a_keyspace_of_its_own() -> None:
     """The silo's analytics pod, started from what the plan gives it, is a silo instance of
     its franchise, names its consumers and Redis keys apart from the pooled instance's, and
