@@ -220,6 +220,11 @@ step "outlet hours changed through the Outlet resource, and honoured"
 "$PY" e2e/scenario.py hours --kubeconfig "$KUBECONFIG" --gateway "$GATEWAY" \
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 180
 
+if [[ $MODE == local ]]; then
+	step "bad input and faults (e2e/test_faults.py): a refused spec, the database down, a dying silo"
+	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_faults.py
+fi
+
 step "offboard, retention Retain: the database is kept"
 "$PY" e2e/scenario.py offboard --kubeconfig "$KUBECONFIG" --timeout 300 --retention Retain "${MONGO[@]}"
 
