@@ -579,7 +579,10 @@ def plan_deployment(
             if env.cpu_request_m
             else sizing.of(service)
         ),
-        "startupProbe": _probe("/healthz", 2, 30),
+        # Up to 3 min to start: when many pods start at once on a small node (ten franchises
+        # on 2 cores) each one's imports take far longer than alone, and a 60 s budget had
+        # the kubelet kill pods mid-start over and over. Liveness begins once started.
+        "startupProbe": _probe("/healthz", 2, 90),
         "livenessProbe": _probe("/healthz", 10, 3),
         "readinessProbe": _probe("/readyz", 5, 3),
         "securityContext": {

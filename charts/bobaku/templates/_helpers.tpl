@@ -221,9 +221,11 @@ spec:
           resources:
             {{- toYaml .resources | nindent 12 }}
           startupProbe:
+            # Up to 3 min to start (many pods starting at once on a small node; see the
+            # operator's silo plan); liveness begins once started.
             httpGet: {path: /healthz, port: http}
             periodSeconds: 2
-            failureThreshold: 30
+            failureThreshold: 90
           livenessProbe:
             httpGet: {path: /healthz, port: http}
             periodSeconds: 10
