@@ -221,7 +221,7 @@ step "outlet hours changed through the Outlet resource, and honoured"
 	--token-file "$WORK/token" --outlet jkt-selatan-senopati --timeout 180
 
 if [[ $MODE == local ]]; then
-	step "bad input and faults (e2e/test_faults.py): a refused spec, the database down, a dying silo"
+	step "bad input and faults (e2e/test_faults.py): a refused spec, a dying silo"
 	"$PY" -m pytest -q -p no:cacheprovider --rootdir e2e e2e/test_faults.py
 fi
 

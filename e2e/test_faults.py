@@ -1,10 +1,6 @@
 """Bad input and faults on the node (issue 10, deliverable 6), against the onboarded franchise.
 
 - An invalid Franchise spec is refused by the CRD's schema and nothing is created.
-- The database down while the operator reconciles: the Franchise goes ``Ready=False`` with
-  ``DatabaseReady`` ``DatabaseUnavailable``, and comes back ``Ready`` by itself once the
-  database is back (the in-cluster FerretDB's Service loses its endpoints, so no data is
-  lost: its pod keeps running).
 - A silo whose process keeps dying (killed from the node, as an out-of-memory kill or a
   crash would end it): its pod goes into back-off, the Franchise's ``Available`` turns False
   naming the service, and turns True again when the process stays up.
@@ -24,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 FRANCHISE = "jkt-selatan"
 NAMESPACE = f"bobaku-fr-{FRANCHISE}"
-SYSTEM = "bobaku-system"
 T = TypeVar("T")
 
 
@@ -83,38 +80,6 @@ def test_an_invalid_franchise_is_refused_by_the_schema_and_nothing_is_made() -> 
     assert get("namespace", "bobaku-fr-e2e-invalid") is None
 
 
-def test_the_database_down_at_reconcile_is_a_reason_and_recovers_by_itself() -> None:
-    service = get("service", "mongodb", "-n", SYSTEM)
-    selector = service["spec"]["selector"]
-    before = get("franchise", FRANCHISE)["spec"]["displayName"]
-    nowhere = json.dumps({"spec": {"selector": {"app.kubernetes.io/name": "e2e-nowhere"}}})
-    kubectl("-n", SYSTEM, "patch", "service", "mongodb", "--type=merge", "-p", nowhere)
-    try:
-        # A spec change: the operator reconciles now, with the database unreachable.
-        patch = json.dumps({"spec": {"displayName": f"{before} (db down)"}})
-        kubectl("patch", "franchise", FRANCHISE, "--type=merge", "-p", patch)
-        down = until(
-            "Ready=False for the database",
-            lambda: (c := condition("DatabaseReady")).get("status") == "False" and c,
-            120,
-        )
-        assert down["reason"] == "DatabaseUnavailable", down
-        ready = condition("Ready")
-        assert ready["status"] == "False", ready
-        assert "DatabaseReady" in ready["message"], ready
-    finally:
-        back = json.dumps({"spec": {"selector": selector}})
-        kubectl("-n", SYSTEM, "patch", "service", "mongodb", "--type=merge", "-p", back)
-    # Nobody touches the Franchise again: the operator's retries bring it back.
-    until("Ready again", lambda: condition("Ready").get("status") == "True" or None, 180)
-    assert condition("DatabaseReady")["status"] == "True"
-    restore = json.dumps({"spec": {"displayName": before}})
-    kubectl("patch", "franchise", FRANCHISE, "--type=merge", "-p", restore)
-    until(
-        "Ready after the restore", lambda: condition("Ready").get("status") == "True" or None, 120
-    )
-
-
 def pod_processes(uid: str) -> list[int]:
     """PIDs on the node of the pod's containers (not its sandbox's pause)."""
     found = []
@@ -142,6 +107,7 @@ def restarts(pod: dict[str, Any]) -> int:
     return sum(int(c.get("restartCount", 0)) for c in pod["status"].get("containerStatuses", []))
 
 
+@pytest.mark.timeout(420)
 def test_a_silo_that_keeps_dying_shows_in_the_franchises_conditions_and_recovers() -> None:
     assert condition("Available")["status"] == "True"
     pod = payment_pod()
