@@ -28,6 +28,7 @@ message: no age or per-subject limits.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections import OrderedDict
@@ -296,10 +297,11 @@ class LiveAggregates(Generic[S]):
 
     Each aggregate (keyed by tenant and id) is folded once, from its snapshot if any, and
     afterwards brought up to date by reading only the events appended since its sequence.
-    :meth:`change` decides on that state and appends the fact with the sequence it was
-    decided at; when another writer (another replica) got there first the append fails with
-    ``ConcurrencyConflict`` and the change is decided again on the newer state, so a
-    contended resource (the last units of stock) is never handed out twice. A lock per
+    :meth:`change` decides on that state as remembered (no round trip) and appends the fact
+    with the sequence it was decided at; when another writer (another replica) got there
+    first the append fails with ``ConcurrencyConflict`` and the change is decided again on
+    the stored state, so a contended resource (the last units of stock) is never handed out
+    twice. A refusal or a repeat is believed only of the stored state. A lock per
     aggregate keeps this process's own writers from racing each other.
     """
 
@@ -346,6 +348,22 @@ class LiveAggregates(Generic[S]):
         live.seq = newer.last_seq
         return live
 
+    async def _decide(
+        self, subject: str, key: str, decide: Callable[[S], F | None], *, remembered: bool
+    ) -> tuple[_Live[S], F | None]:
+        """``decide`` on the remembered state first (no round trip), when asked and there is
+        one: a fact decided there is appended at its sequence, which fails if another writer
+        has moved the aggregate since. A refusal (``decide`` raising) or nothing to record is
+        only believed of the state as stored now, so both are decided again on it."""
+        live = self._live.get(subject) if remembered else None
+        if live is not None:
+            with contextlib.suppress(Exception):
+                fact = decide(live.state)
+                if fact is not None:
+                    return live, fact
+        live = await self._current(subject, key)
+        return live, decide(live.state)
+
     async def read(self, tenant: str, key: str, view: Callable[[S], T]) -> tuple[T, int]:
         """``view`` of the state as stored now, and the stream sequence it reflects."""
         subject = self.subject(tenant, key)
@@ -366,8 +384,7 @@ class LiveAggregates(Generic[S]):
         lock = self._locks.setdefault(subject, asyncio.Lock())
         for attempt in range(1, self._max_attempts + 1):
             async with lock:
-                live = await self._current(subject, key)
-                fact = decide(live.state)
+                live, fact = await self._decide(subject, key, decide, remembered=attempt == 1)
                 if fact is None:
                     return None, view(live.state)
                 event = new_event(fact.type, dict(fact.data), source=self.source, tenant=tenant)
