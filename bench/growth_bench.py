@@ -320,6 +320,8 @@ async def counters(
                     key = "http requests (client)" if name == "gateway" else "http hops"
                 elif base == "bobaku_aggregate_loads_total":
                     key = "aggregate loads"
+                elif base == "bobaku_aggregate_loads_from_memory_total":
+                    key = "aggregate loads from memory"
                 elif base == "bobaku_aggregate_messages_read_total":
                     key = "aggregate messages read"
                 else:

@@ -12,16 +12,23 @@ kept in a KV bucket and a load replays only the events after it.
 
 Each store also remembers the history of the aggregates it loaded or appended to lately
 (a bounded LRU, ``cache_size`` subjects), keyed by subject with the sequence of its last
-message. A load still asks the server for the subject's last sequence first, every time,
-so several replicas writing the same aggregate stay correct: when another writer has
-appended since, only the messages after the remembered sequence are read; when nobody
-has, the load is that one round trip. A load never answers from memory alone. (This
-relies on aggregate streams keeping every message: no age or per-subject limits.)
+message. A load asks the server for the subject's last sequence first, so several
+replicas writing the same aggregate stay correct: when another writer has appended since,
+only the messages after the remembered sequence are read; when nobody has, the load is
+that one round trip. The one load answered from memory alone is ``load(subject,
+reaches=(seq, event_id))`` when the remembered history holds that message: for a caller
+that is handed every message of the subject (a consumer given the message at ``seq``) and
+so loads again when a newer one comes, or that has just appended it itself, and whose
+writes check the sequence they decided at (expected-sequence appends, versioned
+projections). The event id makes sure the message is that one, not one of a stream since
+deleted whose sequences started over. (This relies on aggregate streams keeping every
+message: no age or per-subject limits.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections import OrderedDict
@@ -38,7 +45,12 @@ from bobaku.kernel.bus import EventBus, decode_events, encode_events
 from bobaku.kernel.errors import ConcurrencyConflict, DependencyUnavailable
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.streams import aggregate_spec
-from bobaku.kernel.telemetry import AGGREGATE_LOADS, AGGREGATE_MESSAGES_READ, observe_stored
+from bobaku.kernel.telemetry import (
+    AGGREGATE_LOADS,
+    AGGREGATE_LOADS_FROM_MEMORY,
+    AGGREGATE_MESSAGES_READ,
+    observe_stored,
+)
 
 # JetStream error code for "wrong last sequence" (expected-last-subject-sequence failed).
 WRONG_LAST_SEQUENCE = 10071
@@ -72,6 +84,13 @@ class _History:
 
     def after(self, seq: int) -> list[Event]:
         return [e for s, events in self.messages if s > seq for e in events]
+
+    def holds(self, seq: int, event_id: str) -> bool:
+        """Whether the message stored at ``seq`` is here, with the event ``event_id`` in it."""
+        for s, events in reversed(self.messages):
+            if s <= seq:
+                return s == seq and any(e.id == event_id for e in events)
+        return False
 
 
 class AggregateStore:
@@ -169,11 +188,24 @@ class AggregateStore:
             return 0
         return int(raw.seq or 0)
 
-    async def load(self, subject: str, after_seq: int = 0) -> EventStream:
-        """Every event on ``subject`` stored after ``after_seq``, oldest first."""
+    async def load(
+        self, subject: str, after_seq: int = 0, *, reaches: tuple[int, str] | None = None
+    ) -> EventStream:
+        """Every event on ``subject`` stored after ``after_seq``, oldest first.
+
+        ``reaches``: (sequence, id of an event in that message): the caller needs at least
+        the history up to that message (see the module's docstring); a remembered history
+        that holds it is the answer, with no round trip. It may be behind the server: a
+        write decided on it must check its sequence.
+        """
+        known = self._histories.get(subject)
+        if reaches is not None and known is not None and known.holds(*reaches):
+            AGGREGATE_LOADS.labels(self.kind).inc()
+            AGGREGATE_LOADS_FROM_MEMORY.labels(self.kind).inc()
+            self._histories.move_to_end(subject)
+            return EventStream(known.after(after_seq), max(known.last_seq, after_seq))
         last = await self.last_seq(subject)
         AGGREGATE_LOADS.labels(self.kind).inc()
-        known = self._histories.get(subject)
         if known is not None and known.last_seq > last:
             known = None  # the stream was reset (a test's purge): forget it
             del self._histories[subject]
@@ -265,10 +297,11 @@ class LiveAggregates(Generic[S]):
 
     Each aggregate (keyed by tenant and id) is folded once, from its snapshot if any, and
     afterwards brought up to date by reading only the events appended since its sequence.
-    :meth:`change` decides on that state and appends the fact with the sequence it was
-    decided at; when another writer (another replica) got there first the append fails with
-    ``ConcurrencyConflict`` and the change is decided again on the newer state, so a
-    contended resource (the last units of stock) is never handed out twice. A lock per
+    :meth:`change` decides on that state as remembered (no round trip) and appends the fact
+    with the sequence it was decided at; when another writer (another replica) got there
+    first the append fails with ``ConcurrencyConflict`` and the change is decided again on
+    the stored state, so a contended resource (the last units of stock) is never handed out
+    twice. A refusal or a repeat is believed only of the stored state. A lock per
     aggregate keeps this process's own writers from racing each other.
     """
 
@@ -315,6 +348,22 @@ class LiveAggregates(Generic[S]):
         live.seq = newer.last_seq
         return live
 
+    async def _decide(
+        self, subject: str, key: str, decide: Callable[[S], F | None], *, remembered: bool
+    ) -> tuple[_Live[S], F | None]:
+        """``decide`` on the remembered state first (no round trip), when asked and there is
+        one: a fact decided there is appended at its sequence, which fails if another writer
+        has moved the aggregate since. A refusal (``decide`` raising) or nothing to record is
+        only believed of the state as stored now, so both are decided again on it."""
+        live = self._live.get(subject) if remembered else None
+        if live is not None:
+            with contextlib.suppress(Exception):
+                fact = decide(live.state)
+                if fact is not None:
+                    return live, fact
+        live = await self._current(subject, key)
+        return live, decide(live.state)
+
     async def read(self, tenant: str, key: str, view: Callable[[S], T]) -> tuple[T, int]:
         """``view`` of the state as stored now, and the stream sequence it reflects."""
         subject = self.subject(tenant, key)
@@ -335,8 +384,7 @@ class LiveAggregates(Generic[S]):
         lock = self._locks.setdefault(subject, asyncio.Lock())
         for attempt in range(1, self._max_attempts + 1):
             async with lock:
-                live = await self._current(subject, key)
-                fact = decide(live.state)
+                live, fact = await self._decide(subject, key, decide, remembered=attempt == 1)
                 if fact is None:
                     return None, view(live.state)
                 event = new_event(fact.type, dict(fact.data), source=self.source, tenant=tenant)

@@ -54,6 +54,12 @@ AGGREGATE_LOADS = Counter(
     "Aggregate loads from the event store, by kind (each reads the subject's stored messages)",
     ["kind"],
 )
+AGGREGATE_LOADS_FROM_MEMORY = Counter(
+    "bobaku_aggregate_loads_from_memory_total",
+    "Aggregate loads answered from the store's remembered history with no round trip "
+    "(a consumer's delivery or the caller's own append told the sequence), by kind",
+    ["kind"],
+)
 AGGREGATE_MESSAGES_READ = Counter(
     "bobaku_aggregate_messages_read_total",
     "Stored messages read by aggregate loads (STREAM.MSG.GET requests), by kind",

@@ -205,6 +205,39 @@ async def test_a_decision_on_a_remembered_state_loses_to_another_writer_and_then
     assert loaded.last_seq == ours_seq
 
 
+async def test_a_load_that_the_remembered_history_reaches_asks_the_server_nothing(
+    store: AggregateStore, other_replica: AggregateStore
+) -> None:
+    """What a consumer handed the message at ``seq`` needs: the history up to there at least.
+    The remembered one answers (no newer message of another writer's in it); a message it
+    does not hold is a load from the server, and so is one it holds at that sequence but
+    with other events (a stream deleted since, whose sequences started over)."""
+    subject = store.subject("fr-jkt", "ord-10")
+    mine = created("ord-10", 1)
+    seq = await store.append(subject, [mine], expected_seq=0)
+    theirs = created("ord-10", 2)
+    theirs_seq = await other_replica.append(subject, [theirs], expected_seq=seq)
+
+    remembered = await store.load(subject, reaches=(seq, mine.id))
+    assert remembered.events == [mine]  # from memory: the server has theirs too
+    assert remembered.last_seq == seq
+    with pytest.raises(ConcurrencyConflict):  # and a decision on it still checks
+        await store.append(subject, [created("ord-10", 3)], expected_seq=remembered.last_seq)
+
+    loaded = await store.load(subject, reaches=(theirs_seq, theirs.id))
+    assert loaded.events == [mine, theirs]
+    assert loaded.last_seq == theirs_seq
+    assert (await store.load(subject, reaches=(theirs_seq, theirs.id))).events == [mine, theirs]
+
+    # The stream deleted and made again: its sequences start over, so the message at 1 is
+    # someone else's now and the remembered history, which also has a message at 1, is not it.
+    await store.bus.js.delete_stream(store.spec.name)
+    await store.start()
+    again = created("ord-10", 4)
+    assert await other_replica.append(subject, [again], expected_seq=0) == seq
+    assert (await store.load(subject, reaches=(seq, again.id))).events == [again]
+
+
 async def test_a_retried_append_is_remembered_once(store: AggregateStore) -> None:
     subject = store.subject("fr-jkt", "ord-9")
     first = created("ord-9", 1)

@@ -33,8 +33,13 @@ class OrderRepository:
     def subject(self, franchise_id: str, order_id: str) -> str:
         return self.store.subject(franchise_id, order_id)
 
-    async def load(self, franchise_id: str, order_id: str) -> Order:
-        stream = await self.store.load(self.subject(franchise_id, order_id))
+    async def load(
+        self, franchise_id: str, order_id: str, *, reaches: tuple[int, str] | None = None
+    ) -> Order:
+        """The order as stored; with ``reaches`` (a message's sequence and one of its event
+        ids), the remembered one when it holds that message (``AggregateStore.load``: what a
+        consumer handed that message needs)."""
+        stream = await self.store.load(self.subject(franchise_id, order_id), reaches=reaches)
         order = Order(id=order_id)
         for event in stream.events:
             apply(order, event)

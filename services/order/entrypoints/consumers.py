@@ -34,18 +34,28 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
     # The payment service owns ES_PAYMENT; either service may start first.
     await ensure_streams(bus, streams.PAYMENT)
 
-    async def drive_saga(event: Event, _: Delivery) -> None:
+    # Both order consumers work on the whole order, once per stored message (a commit of
+    # several events is one message of one order), from the order as remembered when it
+    # already holds that message (OrderRepository.load ``reaches``): the saga's appends
+    # check their sequence and the projection is versioned, and a newer message comes to
+    # them by itself.
+    async def drive_saga(event: Event, delivery: Delivery) -> None:
+        if delivery.index_in_batch:
+            return
         if event.tenant and (order_id := event.data.get("order_id")):
-            await saga.drive(ctx, event.tenant, order_id)
+            await saga.drive(ctx, event.tenant, order_id, reaches=(delivery.stream_seq, event.id))
 
     async def payment_outcome(event: Event, _: Delivery) -> None:
         await saga.on_payment_event(ctx, event)
 
-    async def project(event: Event, _: Delivery) -> None:
+    async def project(event: Event, delivery: Delivery) -> None:
         order_id = event.data.get("order_id")
-        if not event.tenant or not order_id:
+        if delivery.index_in_batch or not event.tenant or not order_id:
             return
-        await ctx.views.project(await ctx.orders.load(event.tenant, order_id))
+        order = await ctx.orders.load(
+            event.tenant, order_id, reaches=(delivery.stream_seq, event.id)
+        )
+        await ctx.views.project(order)
 
     orders = (streams.ORDER.wildcard,)
     await bus.consume(

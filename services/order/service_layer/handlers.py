@@ -102,9 +102,10 @@ async def place_order(ctx: OrderContext, who: Principal, cmd: PlaceOrder) -> Ord
         payment_method=cmd.payment_method,
     )
     # A conflict means the same idempotent request won the race: show its order.
+    placed = record(order, created)
     with contextlib.suppress(ConcurrencyConflict):
-        await ctx.orders.append(order, [record(order, created)])
-    return await drive(ctx, franchise_id, order_id)
+        await ctx.orders.append(order, [placed])
+    return await drive(ctx, franchise_id, order_id, reaches=(order.version, placed.id))
 
 
 async def cancel_order(ctx: OrderContext, who: Principal, cmd: CancelOrder) -> Order:

@@ -47,10 +47,19 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 12
 
 
-async def drive(ctx: OrderContext, franchise_id: str, order_id: str) -> Order:
-    """Take every saga step the order is ready for. Safe to run concurrently and repeatedly."""
+async def drive(
+    ctx: OrderContext, franchise_id: str, order_id: str, *, reaches: tuple[int, str] | None = None
+) -> Order:
+    """Take every saga step the order is ready for. Safe to run concurrently and repeatedly.
+
+    ``reaches``: the sequence and an event id of the message that calls for it (the
+    consumer's delivery, or the caller's own append). The order as remembered is enough
+    when it holds that message: a
+    step decided on a state someone has moved on from fails its expected-sequence append
+    and is decided again on a fresh load, and a newer event drives the saga by itself.
+    """
     async with ctx.lock_for(order_id):
-        order = await ctx.orders.load(franchise_id, order_id)
+        order = await ctx.orders.load(franchise_id, order_id, reaches=reaches)
         for _ in range(MAX_STEPS):
             step = next_step(order)
             if step is None:
@@ -233,7 +242,9 @@ async def on_payment_event(ctx: OrderContext, event: Event) -> None:
             full=order.payment.amount > 0 and total >= order.payment.amount,
         )
         follow_up = [record(order, refunded)]
-    if follow_up:
-        # A conflict propagates: the event is redelivered and decided again on fresh state.
-        await ctx.orders.append(order, follow_up)
-    await drive(ctx, franchise_id, order_id)
+    if not follow_up:
+        await drive(ctx, franchise_id, order_id)
+        return
+    # A conflict propagates: the event is redelivered and decided again on fresh state.
+    await ctx.orders.append(order, follow_up)
+    await drive(ctx, franchise_id, order_id, reaches=(order.version, follow_up[0].id))

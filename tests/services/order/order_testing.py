@@ -28,7 +28,10 @@ class InMemoryOrders:
     def subject(self, franchise_id: str, order_id: str) -> str:
         return f"es.order.{franchise_id}.{order_id}"
 
-    async def load(self, franchise_id: str, order_id: str) -> Order:
+    async def load(
+        self, franchise_id: str, order_id: str, *, reaches: tuple[int, str] | None = None
+    ) -> Order:
+        # Always the stored state: ``reaches`` asks for at least that message, never less.
         order = Order(id=order_id)
         events = self.streams.get(self.subject(franchise_id, order_id), [])
         for event in events:

@@ -143,6 +143,16 @@ async def test_orders_racing_for_the_last_pearls_on_two_replicas_never_oversell(
     )
     assert status == 200
     assert (await harness.stock(outlet, franchise))["tapioca-pearl"]["available"] == 70
+    # Replica 1 still remembers the ledger from before that release on replica 0 (20 g
+    # left): a refusal there is believed only of the stored ledger, which has them back.
+    status, _ = await harness.call(
+        "POST",
+        "/internal/stock/reservations",
+        json=reservation("ord-20261201-race9998", outlet, drink("m002")),
+        token=harness.service,
+        replica=1,
+    )
+    assert status == 201
 
 
 def _winner(statuses: list[int]) -> str:
