@@ -7,6 +7,7 @@ import json
 import random
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -60,6 +61,94 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free port found in 20000-32000")
+
+
+class CuttableLink:
+    """A TCP forwarder on loopback between one process and a server the suite shares.
+
+    ``cut()`` refuses new connections and breaks the open ones, as a server that went away
+    would (the process sees resets, then refusals); ``restore()`` listens on the same port
+    again. It runs its own event loop in a thread, so a test blocked in a subprocess call
+    never stalls the traffic it carries.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self.accepted = 0  # connections taken while up, for the tests' evidence
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="link", daemon=True)
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    @property
+    def up(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> CuttableLink:
+        self._thread.start()
+        self.restore()
+        return self
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, reuse_address=True
+        )
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            upstream_reader, upstream = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = {writer, upstream}
+        self._open |= pair
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:
+                pass
+            finally:
+                sink.transport.abort()
+
+        try:
+            await asyncio.gather(pipe(reader, upstream), pipe(upstream_reader, writer))
+        finally:
+            self._open -= pair
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._open):
+            writer.transport.abort()
+
+    def cut(self) -> None:
+        self._run(self._cut())
+
+    def restore(self) -> None:
+        if self._server is None:
+            self._run(self._listen())
+
+    async def _drain(self) -> None:
+        await self._cut()
+        for _ in range(100):  # the pipes end once their transports are gone
+            if not self._open:
+                return
+            await asyncio.sleep(0.01)
+
+    def close(self) -> None:
+        self._run(self._drain())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
 
 
 def seed_order_data(**overrides: Any) -> dict[str, Any]:

@@ -24,15 +24,16 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
-from support import eventually, free_port
+from support import CuttableLink, eventually, free_port
 
 from bobaku.kernel.auth import Role, TokenIssuer
 from bobaku.kernel.bus import EventBus
@@ -276,8 +277,29 @@ async def menu_service(
 
 
 @pytest.fixture(scope="session")
+def mongo_link(settings: Settings) -> Iterator[CuttableLink]:
+    """The operator's way to the shared MongoDB-wire server, which a test can cut
+    (test_database_outage.py) without stopping the server the rest of the suite uses."""
+    url = urlsplit(settings.mongodb_url)
+    link = CuttableLink(url.hostname or "127.0.0.1", url.port or 27017).start()
+    yield link
+    link.close()
+
+
+def through(link: CuttableLink, mongodb_url: str) -> str:
+    url = urlsplit(mongodb_url)
+    auth = url.netloc.rpartition("@")[0]
+    netloc = f"{auth}@127.0.0.1:{link.port}" if auth else f"127.0.0.1:{link.port}"
+    return urlunsplit(url._replace(netloc=netloc))
+
+
+@pytest.fixture(scope="session")
 async def operator(
-    operator_kubeconfig: Path, menu_service: MenuProcess, tmp_path_factory: pytest.TempPathFactory
+    operator_kubeconfig: Path,
+    menu_service: MenuProcess,
+    mongo_link: CuttableLink,
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[OperatorProcess]:
     port, metrics_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
@@ -285,6 +307,10 @@ async def operator(
         operator_kubeconfig,
         port,
         OPERATOR_METRICS_PORT=str(metrics_port),
+        # The operator reaches the database through the link; the silos it plans are given
+        # the server itself.
+        MONGODB_URL=through(mongo_link, settings.mongodb_url),
+        OPERATOR_TENANT_MONGODB_URL=settings.mongodb_url,
         MENU_URL=menu_service.url,
         SERVICE_TOKEN=menu_service.service_token,
         # The providers' callback keys, which it copies into every franchise namespace.
