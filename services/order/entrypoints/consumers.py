@@ -1,14 +1,16 @@
 """The order service's event consumers.
 
-- ``order-saga``: every event of an order drives its saga one more step (idempotent steps,
-  expected-sequence appends), so a crash anywhere resumes on redelivery.
+- ``order-saga``: every stored message of an order is projected into the per-franchise
+  ``orders`` read model (history, kitchen queue) and then drives the order's saga one more
+  step (idempotent steps, expected-sequence appends), so a crash anywhere resumes on
+  redelivery. One consumer for both: each message is delivered, decoded and acked once
+  (they were two consumers of the same messages, each with its own delivery and ack).
 - ``order-payments``: the payment service's facts (captured, failed, expired, refunded)
   become the order's.
-- ``order-projector``: keeps the per-franchise ``orders`` read model (history, kitchen queue)
-  as a projection of the aggregate; :func:`rebuild_views` projects every order of the
-  stream again when Redis has lost the model (``kernel.listings.ReadModelGuard``).
 
-Notifications are the notification service's: it consumes the same order events.
+:func:`rebuild_views` projects every order of the stream again when Redis has lost the
+model (``kernel.listings.ReadModelGuard``). Notifications are the notification service's:
+it consumes the same order events.
 """
 
 from __future__ import annotations
@@ -34,40 +36,44 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
     # The payment service owns ES_PAYMENT; either service may start first.
     await ensure_streams(bus, streams.PAYMENT)
 
-    # Both order consumers work on the whole order, once per stored message (a commit of
-    # several events is one message of one order), from the order as remembered when it
-    # already holds that message (OrderRepository.load ``reaches``): the saga's appends
-    # check their sequence and the projection is versioned, and a newer message comes to
-    # them by itself.
-    async def drive_saga(event: Event, delivery: Delivery) -> None:
-        if delivery.index_in_batch:
+    # The consumer works on the whole order, once per stored message (a commit of several
+    # events is one message of one order), from the order as remembered when it already
+    # holds that message (OrderRepository.load ``reaches``): the saga's appends check their
+    # sequence and the projection is versioned, and a newer message comes by itself.
+    async def on_order(event: Event, delivery: Delivery) -> None:
+        order_id = event.data.get("order_id")
+        if delivery.index_in_batch or not event.tenant or not order_id:
             return
-        if event.tenant and (order_id := event.data.get("order_id")):
-            await saga.drive(ctx, event.tenant, order_id, reaches=(delivery.stream_seq, event.id))
+        reaches = (delivery.stream_seq, event.id)
+        order = await ctx.orders.load(event.tenant, order_id, reaches=reaches)
+        # The projection first, so a saga step waiting out an upstream's outage (its
+        # retries below) never holds the read model back; a read model that cannot be
+        # written (Redis down) does not hold the saga back either: the message is taken
+        # again once the saga has run, and the projection (versioned) is tried again.
+        try:
+            await ctx.views.project(order)
+        except Exception as exc:  # Redis: the saga goes on, the message comes back
+            log.warning(
+                "order projection failed; the saga goes on and the message is retried",
+                extra={"order_id": order_id, "error": repr(exc)},
+            )
+            await saga.drive(ctx, event.tenant, order_id, reaches=reaches)
+            raise
+        await saga.drive(ctx, event.tenant, order_id, reaches=reaches)
 
     async def payment_outcome(event: Event, _: Delivery) -> None:
         await saga.on_payment_event(ctx, event)
 
-    async def project(event: Event, delivery: Delivery) -> None:
-        order_id = event.data.get("order_id")
-        if delivery.index_in_batch or not event.tenant or not order_id:
-            return
-        order = await ctx.orders.load(
-            event.tenant, order_id, reaches=(delivery.stream_seq, event.id)
-        )
-        await ctx.views.project(order)
-
-    orders = (streams.ORDER.wildcard,)
     await bus.consume(
         ConsumerSpec(
             f"{group}-saga",
             streams.ORDER.name,
-            orders,
+            (streams.ORDER.wildcard,),
             max_deliveries=20,
             retry_delays_s=SAGA_RETRIES,
             ack_wait_s=30,
         ),
-        drive_saga,
+        on_order,
     )
     await bus.consume(
         ConsumerSpec(
@@ -79,9 +85,6 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
             ack_wait_s=30,
         ),
         payment_outcome,
-    )
-    await bus.consume(
-        ConsumerSpec(f"{group}-projector", streams.ORDER.name, orders, max_deliveries=10), project
     )
 
 
