@@ -39,8 +39,13 @@ class PaymentRepository:
     def subject(self, franchise_id: str, intent_id: str) -> str:
         return self.store.subject(franchise_id, intent_id)
 
-    async def load(self, franchise_id: str, intent_id: str) -> LoadedPayment:
-        stream = await self.store.load(self.subject(franchise_id, intent_id))
+    async def load(
+        self, franchise_id: str, intent_id: str, *, reaches: tuple[int, str] | None = None
+    ) -> LoadedPayment:
+        """The payment as stored; with ``reaches`` (a delivered message's sequence and event
+        id), as remembered when that holds the message (``AggregateStore.load``): for
+        readers only, a decision must load the stored state."""
+        stream = await self.store.load(self.subject(franchise_id, intent_id), reaches=reaches)
         payment = replay(domain_events(stream.events))
         return LoadedPayment(franchise_id, intent_id, payment, stream.last_seq, stream.events)
 

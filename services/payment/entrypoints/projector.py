@@ -60,7 +60,11 @@ class PaymentProjector:
             domain = event_from_data(event.type, event.data)
             if domain is None or event.tenant is None:
                 return
-            loaded = await self.payments.load(event.tenant, domain.intent_id)
+            # The payment service has almost always just appended this very message
+            # itself: the history it remembers answers, with no round trip.
+            loaded = await self.payments.load(
+                event.tenant, domain.intent_id, reaches=(delivery.stream_seq, event.id)
+            )
         except ValueError as exc:
             # Not a payment this service wrote (e.g. a hand-made event in the stream):
             # retrying cannot help, so it goes to the dead letters with the reason.
