@@ -1,6 +1,7 @@
 """The end-to-end scenario, step by step; each step is one subcommand.
 
     python e2e/scenario.py onboard  --kubeconfig K [--examples docs/examples] [--available]
+                                     [--tier T] [--open-now]
     python e2e/scenario.py order    --gateway URL --hub URL --token-file F --outlet ID
     python e2e/scenario.py offboard --kubeconfig K [--examples docs/examples]
 
@@ -77,6 +78,20 @@ async def ready(kube: Kube, kind: str, name: str, type_: str = "Ready") -> Manif
     return None
 
 
+ALL_WEEK = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def open_around_now(timezone: str, *, hours: int) -> dict[str, Any]:
+    """Opening hours from ``hours`` before now to ``hours`` after, every day (a shift past
+    midnight when now is near it, which the outlet's hours allow)."""
+    now = datetime.now(ZoneInfo(timezone))
+    return {
+        "opens": (now - timedelta(hours=hours)).strftime("%H:%M"),
+        "closes": (now + timedelta(hours=hours)).strftime("%H:%M"),
+        "days": ALL_WEEK,
+    }
+
+
 async def onboard(args: argparse.Namespace) -> None:
     franchises, outlets = examples(args.examples)
     if args.tier:
@@ -84,6 +99,9 @@ async def onboard(args: argparse.Namespace) -> None:
         # has room for the platform and one franchise at tier small: 100m CPU per pod).
         for franchise in franchises:
             franchise["spec"]["tier"] = args.tier
+    if args.open_now:
+        for outlet in outlets:
+            outlet["spec"]["openingHours"] = open_around_now(args.timezone, hours=6)
     async with Kube(lambda: Credentials.load(args.kubeconfig), field_manager="bobaku-e2e") as kube:
         started = time.monotonic()
         for manifest in franchises + outlets:
@@ -329,7 +347,7 @@ async def hours(args: argparse.Namespace) -> None:
     closed = {
         "opens": (now + timedelta(hours=3)).strftime("%H:%M"),
         "closes": (now + timedelta(hours=4)).strftime("%H:%M"),
-        "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        "days": ALL_WEEK,
     }
     async with (
         Kube(lambda: Credentials.load(args.kubeconfig), field_manager="bobaku-e2e") as kube,
@@ -345,11 +363,7 @@ async def hours(args: argparse.Namespace) -> None:
             return r.status == 200 and reply["data"]["opening_hours"] == wanted
 
         # Open around now (past midnight when it must be), whatever the time of the run.
-        around_now = {
-            "opens": (now - timedelta(hours=2)).strftime("%H:%M"),
-            "closes": (now + timedelta(hours=2)).strftime("%H:%M"),
-            "days": closed["days"],
-        }
+        around_now = open_around_now(args.timezone, hours=2)
         manifest = json.loads(json.dumps(outlet))
         manifest["spec"]["openingHours"] = closed
         await kube.apply(manifest)
@@ -414,6 +428,13 @@ def main() -> None:
             step.add_argument(
                 "--tier", choices=("small", "medium", "large"), help="instead of the examples'"
             )
+            step.add_argument(
+                "--open-now",
+                action="store_true",
+                help="the outlets open every day from 6 h before now to 6 h after (the "
+                "examples' hours close at night: the scenario's orders must work at any hour)",
+            )
+            step.add_argument("--timezone", default="Asia/Jakarta", help="the outlets'")
         else:
             step.add_argument("--retention", choices=tuple(RETENTION_EVENT))
             step.add_argument("--namespace", default="bobaku-system", help="the operator's")

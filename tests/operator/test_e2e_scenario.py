@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import eventually
 
 from bobaku.operator.envtest import ControlPlane
 
@@ -36,10 +37,10 @@ async def scenario(*args: str) -> list[dict[str, Any]]:
 
 
 async def test_the_e2e_onboarding_and_offboarding_steps(
-    control_plane: ControlPlane, cluster: Any
+    control_plane: ControlPlane, cluster: Any, menu_service: Any
 ) -> None:
     kubeconfig = str(control_plane.admin_kubeconfig)
-    steps = await scenario("onboard", "--kubeconfig", kubeconfig, "--timeout", "60")
+    steps = await scenario("onboard", "--kubeconfig", kubeconfig, "--timeout", "60", "--open-now")
     ready = {(s["kind"], s["name"]) for s in steps if s["step"] == "ready"}
     assert ready == {
         ("Franchise", "jkt-selatan"),
@@ -50,6 +51,17 @@ async def test_the_e2e_onboarding_and_offboarding_steps(
     assert registered["outlets"] == ["jkt-selatan-kemang", "jkt-selatan-senopati"]
     body = await cluster.get("Franchise", "jkt-selatan")
     assert body["spec"]["tier"] == "medium"
+    # --open-now: whatever the hour of the run (the examples close at night, and Kemang on
+    # Mondays), both outlets take orders now, as the menu service every service asks says.
+    for outlet in ("jkt-selatan-senopati", "jkt-selatan-kemang"):
+        hours = (await cluster.get("Outlet", outlet))["spec"]["openingHours"]
+        assert hours["days"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+        async def open_now(outlet: str = outlet) -> bool:
+            status, reply = await menu_service.outlet(outlet)
+            return status == 200 and reply["data"]["open_now"] is True
+
+        await eventually(open_now, timeout=20)
 
     steps = await scenario("offboard", "--kubeconfig", kubeconfig, "--timeout", "60")
     assert [s["name"] for s in steps if s["step"] == "deleted"] == [
