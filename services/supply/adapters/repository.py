@@ -52,6 +52,7 @@ class SupplyRepository:
         self.databases = databases
         self._cookbook: tuple[float, Cookbook] | None = None
         self._ingredients: tuple[float, dict[str, Ingredient]] | None = None
+        self._par_levels: dict[tuple[str, str], tuple[float, dict[str, ParLevel]]] = {}
         self._places: dict[str, tuple[str, str]] = {}  # oldest first
 
     # --- HQ catalog ----------------------------------------------------------------------
@@ -163,12 +164,27 @@ class SupplyRepository:
         db = await self.databases.franchise(franchise_id)
         body = {i: {"par": p.par, "reorder_at": p.reorder_at} for i, p in levels.items()}
         await db[PAR_LEVELS].replace_one({"_id": outlet_id}, {"levels": body}, upsert=True)
+        self._par_levels[(franchise_id, outlet_id)] = (time.monotonic(), dict(levels))
 
-    async def par_levels(self, franchise_id: str, outlet_id: str) -> dict[str, ParLevel]:
+    async def par_levels(
+        self, franchise_id: str, outlet_id: str, *, max_age_s: float = 0.0
+    ) -> dict[str, ParLevel]:
+        """The outlet's par levels as stored; with ``max_age_s``, as read (or written) by this
+        process at most that long ago. The stock-low check after every stock movement reads
+        them twice per order: a change made on another replica reaches it within
+        ``max_age_s``, one made here at once."""
+        key = (franchise_id, outlet_id)
+        cached = self._par_levels.get(key)
+        if max_age_s and cached and time.monotonic() - cached[0] < max_age_s:
+            return cached[1]
         db = await self.databases.franchise(franchise_id)
         doc = await db[PAR_LEVELS].find_one({"_id": outlet_id})
-        levels = (doc or {}).get("levels", {})
-        return {i: ParLevel(int(v["par"]), int(v["reorder_at"])) for i, v in levels.items()}
+        levels = {
+            i: ParLevel(int(v["par"]), int(v["reorder_at"]))
+            for i, v in (doc or {}).get("levels", {}).items()
+        }
+        self._par_levels[key] = (time.monotonic(), levels)
+        return levels
 
     # --- where each reservation lives ----------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, Handler, Reject
 from bobaku.kernel.events import Event, new_event
 from bobaku.kernel.streams import SUPPLY, SUPPLY_PO, Stream
+from bobaku.services.supply.adapters.repository import CATALOG_TTL_S
 from bobaku.services.supply.domain.ledger import STOCK_EVENTS
 from bobaku.services.supply.service_layer.handlers import (
     SOURCE,
@@ -128,7 +129,7 @@ async def _stock_low(
     crossed = [i for i, left in after.items() if i in before]
     if not crossed:
         return
-    levels = await supply.repository.par_levels(franchise_id, outlet_id)
+    levels = await supply.repository.par_levels(franchise_id, outlet_id, max_age_s=CATALOG_TTL_S)
     ingredients = await supply.repository.ingredients()
     for ingredient_id in sorted(crossed):
         par = levels.get(ingredient_id)
