@@ -64,6 +64,9 @@ from bobaku.kernel.telemetry import (
 log = logging.getLogger(__name__)
 
 BATCH_HEADER = "Bobaku-Batch"
+# The event types a stored message holds (comma-separated): a consumer that wants only some
+# types (``ConsumerSpec.event_types``) acknowledges the others without decoding them.
+TYPES_HEADER = "Bobaku-Types"
 DLQ_STREAM = "DEAD_LETTERS"
 DLQ_SUBJECT_PREFIX = "deadletter"
 DLQ_REASON = "Bobaku-Dlq-Reason"
@@ -128,6 +131,10 @@ class ConsumerSpec:
     # Unacknowledged messages allowed across every puller; 1 keeps strict order even with
     # several replicas pulling. None: a few batches' worth.
     max_ack_pending: int | None = None
+    # Only these event types reach the handler (empty: all). The others are acknowledged
+    # unread: by the message's types header, without decoding, span or validation. Aggregate
+    # subjects do not name the event type, so the server cannot filter them.
+    event_types: frozenset[str] = frozenset()
 
     def config(self, names: Names | None = None) -> ConsumerConfig:
         filters = list((names or names_for()).subjects(self.filter_subjects))
@@ -209,10 +216,18 @@ def decode_events(data: bytes, headers: dict[str, str] | None) -> list[Event]:
 
 
 def encode_events(events: Sequence[Event]) -> tuple[bytes, dict[str, str]]:
+    types = {TYPES_HEADER: ",".join(sorted({e.type for e in events}))}
     if len(events) == 1:
-        return events[0].to_json(), {}
+        return events[0].to_json(), types
     body = json.dumps([e.model_dump(mode="json") for e in events]).encode()
-    return body, {BATCH_HEADER: str(len(events))}
+    return body, {BATCH_HEADER: str(len(events)), **types}
+
+
+def holds_none_of(headers: dict[str, str] | None, wanted: frozenset[str]) -> bool:
+    """True when the message says which types it holds and none is wanted (a message
+    without the header, written before it existed, is decoded and filtered instead)."""
+    listed = (headers or {}).get(TYPES_HEADER)
+    return listed is not None and wanted.isdisjoint(listed.split(","))
 
 
 class EventBus:
@@ -352,6 +367,8 @@ class EventBus:
         acknowledged, the one that fails is redelivered with back-off or dead-lettered, as
         :meth:`consume` does. The handler must therefore be idempotent per message (it is
         anyway: any message may be redelivered)."""
+        if spec.event_types:
+            raise ValueError("a batch consumer gets every message: event_types is for consume()")
         spec, sub = await self._bind(spec)
         return self._started(BatchConsumer(self, spec, sub, _unused_handler, batch_handler=handler))
 
@@ -481,6 +498,10 @@ class Consumer:
         meta = msg.metadata
         if await self._elsewhere(msg):
             return
+        if spec.event_types and holds_none_of(msg.headers, spec.event_types):
+            await msg.ack()
+            EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="skipped").inc()
+            return
         attempt = meta.num_delivered
         # The server tells every delivery how many messages still wait behind it: the lag.
         CONSUMER_PENDING.labels(spec.durable).set(meta.num_pending or 0)
@@ -524,6 +545,8 @@ class Consumer:
             return
         try:
             for index, event in enumerate(events):
+                if spec.event_types and event.type not in spec.event_types:
+                    continue
                 delivery = self._delivery(msg, attempt, index)
                 tokens = (
                     correlation_id_var.set(event.metadata.correlation_id),

@@ -14,16 +14,19 @@ from bobaku.kernel.bus import (
     DLQ_DELIVERIES,
     DLQ_FROM_SEQ,
     DLQ_REASON,
+    TYPES_HEADER,
     ConsumerSpec,
     Delivery,
     EventBus,
     Message,
     Reject,
     StreamSpec,
+    encode_events,
     read_dead_letters,
 )
 from bobaku.kernel.errors import EventSchemaError
 from bobaku.kernel.events import Event
+from bobaku.kernel.telemetry import EVENTS_CONSUMED
 
 
 def subject_of(stream: StreamSpec) -> str:
@@ -304,3 +307,47 @@ async def test_a_batch_message_knows_the_subject_sequence_it_was_appended_after(
     await eventually(lambda: asyncio.sleep(0, result=len(seen) == 3))
     await consumer.stop(grace_s=2)
     assert [m.delivery.after_seq for m in seen] == [0, first.seq, None]
+
+
+async def test_a_consumer_of_some_event_types_gets_those_and_acks_the_rest_unread(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    """``ConsumerSpec.event_types``: by the types header when the message has one (no
+    decoding), by the decoded events otherwise (a message stored before the header)."""
+    wanted = "order.payment_completed"
+
+    def typed(type_: str) -> Event:
+        return order_created().model_copy(update={"type": type_})
+
+    handled: list[tuple[str, int]] = []
+
+    async def handler(event: Event, delivery: Delivery) -> None:
+        handled.append((event.type, delivery.index_in_batch))
+
+    spec = consumer_spec(stream, "typed", event_types=frozenset({wanted}))
+    durable = (await bus.consume(spec, handler)).spec.durable
+    subject = subject_of(stream)
+    messages = [
+        [typed("order.created")],  # skipped by its header
+        [typed(wanted)],
+        [typed("order.cancelled"), typed(wanted)],  # a commit of two: the wanted one only
+    ]
+    for events in messages:
+        body, headers = encode_events(events)
+        assert headers[TYPES_HEADER] == ",".join(sorted({e.type for e in events}))
+        await bus.js.publish(subject, body, headers=headers)
+    # Without the header (stored before it existed): decoded, then filtered.
+    await bus.js.publish(subject, typed("order.ready").to_json())
+    await bus.js.publish(subject, typed(wanted).to_json())
+    skipped = EVENTS_CONSUMED.labels(consumer=durable, outcome="skipped")
+    await eventually(lambda: asyncio.sleep(0, result=len(handled) >= 3))
+
+    async def all_acked() -> bool:
+        info = await bus.js.consumer_info(stream.name, durable)
+        return info.num_ack_pending == 0 and info.num_pending == 0
+
+    await eventually(all_acked)
+    assert handled == [(wanted, 0), (wanted, 1), (wanted, 0)]
+    assert skipped._value.get() == 1  # the header said: nothing wanted here
+    with pytest.raises(ValueError, match="event_types"):
+        await bus.consume_batches(spec, lambda messages: asyncio.sleep(0))

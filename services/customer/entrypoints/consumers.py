@@ -50,6 +50,8 @@ def order_consumer(settings: CustomerSettings) -> ConsumerSpec:
         stream=ORDER_STREAM,
         filter_subjects=(streams.ORDER.wildcard,),
         max_deliveries=settings.event_max_deliveries,
+        # Of an order's seven or so messages, loyalty needs two kinds.
+        event_types=frozenset({"order.payment_completed", "order.refunded"}),
     )
 
 
