@@ -182,7 +182,7 @@ async def main(args: argparse.Namespace) -> None:
         "DEPLOYMENT_ID": f"b{run}", "CONSUMERS_START_AT": "new", "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING", "SMTP_PORT": str(mailpit.smtp_port),
         "LOGIN_RATE_LIMIT_PER_MINUTE": "100000", "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "8192",
+        "PASSWORD_HASH_MEMORY_KIB": "8192", "IP_RATE_LIMIT_PER_MINUTE": "100000",
         # Late-order checks come due LATE_AFTER_S after each ticket (its estimate is 4 min).
         "LATE_GRACE_S": str(args.late_after - ESTIMATE_S),
     }  # fmt: skip

@@ -500,6 +500,7 @@ def platform_env(base: Settings, run: Run) -> dict[str, str]:
         "RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
         "ANONYMOUS_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
         "LOGIN_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
+        "IP_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
     }
 
 
