@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # The saga retries a failing step for a long while (an upstream may be restarting) before
 # giving up to the dead-letter stream.
 SAGA_RETRIES = (0.2, 1.0, 2.0, 5.0, 10.0)
+PAYMENT_FACTS = frozenset(
+    {"payment.captured", "payment.failed", "payment.expired", "payment.refunded"}
+)
 
 
 async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "order") -> None:
@@ -83,6 +86,10 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
             max_deliveries=20,
             retry_delays_s=SAGA_RETRIES,
             ack_wait_s=30,
+            # The facts that become the order's (saga.on_payment_event); an intent's other
+            # messages (created, voided, disputes…) are acked unread. The order's own
+            # messages drive its saga, so none of them is needed as a nudge.
+            event_types=PAYMENT_FACTS,
         ),
         payment_outcome,
     )
