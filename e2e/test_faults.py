@@ -14,45 +14,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from kube_testkit import get, run, until
 
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
 FRANCHISE = "jkt-selatan"
 NAMESPACE = f"bobaku-fr-{FRANCHISE}"
-T = TypeVar("T")
-
-
-def kubectl(
-    *args: str, input: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [KUBECTL, *args], input=input, capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
-    return done
-
-
-def get(*args: str) -> Any:
-    out = kubectl("get", *args, "-o", "json", "--ignore-not-found").stdout
-    return json.loads(out) if out.strip() else None
-
-
-def until(what: str, probe: Callable[[], T | None], timeout: float) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
 
 
 def condition(type_: str) -> dict[str, Any]:
@@ -72,7 +41,7 @@ def test_an_invalid_franchise_is_refused_by_the_schema_and_nothing_is_made() -> 
         "metadata": {"name": "e2e-invalid"},
         "spec": {"displayName": "Invalid", "tier": "enormous", "retention": "Sometimes"},
     }
-    done = kubectl("apply", "-f", "-", input=json.dumps(manifest), check=False)
+    done = run("apply", "-f", "-", input=json.dumps(manifest), check=False)
     assert done.returncode != 0
     assert "spec.tier" in done.stderr, done.stderr
     assert "spec.retention" in done.stderr, done.stderr

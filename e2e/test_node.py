@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from kube_testkit import answer, kubectl
 
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
 IMAGE = os.environ.get("BOBAKU_PLATFORM_IMAGE", "bobaku.local/bobaku-platform:dev")
 
 # A tiny HTTP server in our platform image: answers with its pod name.
@@ -31,29 +29,6 @@ SERVER = (
     "        self.end_headers(); self.wfile.write(body)\n"
     "http.server.HTTPServer(('0.0.0.0', 8080), H).serve_forever()\n"
 )
-
-
-def answer(url: str, timeout: float = 60) -> str:
-    """The body at ``url`` once it answers: kube-proxy programs a new Service's endpoints
-    a moment after its pod is Ready (until then the rule rejects the connection)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return str(resp.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def kubectl(*args: str, input: str | None = None, check: bool = True) -> str:
-    done = subprocess.run(
-        [KUBECTL, *args], input=input, capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +91,11 @@ def test_a_pod_becomes_ready_and_answers_through_its_service(namespace: str) -> 
     assert pod_ip.startswith("10.244.0."), pod_ip
 
     # From the host to the pod's address on the bridge.
-    assert answer(f"http://{pod_ip}:8080/") == f"hello from {pod['metadata']['name']}"
+    assert answer(f"http://{pod_ip}:8080/")[1] == f"hello from {pod['metadata']['name']}"
 
     # From the host to the Service's ClusterIP (kube-proxy's rules).
     svc = json.loads(kubectl("-n", namespace, "get", "service", "echo", "-o", "json"))
-    assert answer(f"http://{svc['spec']['clusterIP']}/").startswith("hello from echo-")
+    assert answer(f"http://{svc['spec']['clusterIP']}/")[1].startswith("hello from echo-")
 
     # From another pod, by name: CoreDNS resolves it, kube-proxy forwards it.
     client = (

@@ -21,53 +21,18 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
+from kube_testkit import answer, get, kubectl, until
 from terraform_testkit import ROOT, Tofu
 
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
 KUBECONFIG = os.environ.get("KUBECONFIG", "")
 FRANCHISE = "tf-node"
 OUTLET = "tf-node-kemang"
 SYSTEM, BLUE, SILO = "bobaku-system", "bobaku-blue", f"bobaku-fr-{FRANCHISE}"
-T = TypeVar("T")
-
-
-def kubectl(*args: str, input: str | None = None, check: bool = True) -> str:
-    done = subprocess.run(
-        [KUBECTL, *args], input=input, capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def get(*args: str) -> dict[str, Any] | None:
-    """The object (or list) as JSON; None if it does not exist."""
-    done = subprocess.run(
-        [KUBECTL, "get", *args, "-o", "json", "--ignore-not-found"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout) if done.stdout.strip() else None
-
-
-def until(what: str, probe: Callable[[], T | None], timeout: float) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(1)
 
 
 def condition(body: dict[str, Any] | None, type_: str) -> bool:
@@ -99,20 +64,6 @@ def layer_objects(namespace: str) -> list[str]:
     return sorted(
         f"{i['kind']}/{i['metadata']['name']}" for i in items if i["metadata"]["name"] not in mine
     )
-
-
-def readyz(url: str, timeout: float = 60) -> int:
-    """The gateway's /readyz status once the Service answers (kube-proxy programs a new
-    Service's endpoints a moment after its pod is Ready)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:  # nosec B310: http to the node
-                return int(resp.status)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def diagnostics() -> None:
@@ -306,7 +257,8 @@ def test_the_platform_layer_runs_a_franchise_on_the_node_and_is_destroyed(
         # The host reaches Service addresses on this node (kube-proxy's rules).
         gateway = get("service", "gateway", "-n", BLUE)
         assert gateway is not None
-        assert readyz(f"http://{gateway['spec']['clusterIP']}:8080/readyz") == 200
+        status, _ = answer(f"http://{gateway['spec']['clusterIP']}:8080/readyz")
+        assert status == 200
 
         started = time.monotonic()
         tofu.run(layer, "destroy", *tf, timeout=900)

@@ -10,24 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from kube_testkit import kubectl
+
 from bobaku.kernel.auth import Role, TokenIssuer, load_private_key
 
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
 FRANCHISE = "jkt-selatan"
 OUTLET = "jkt-selatan-senopati"
 NAMESPACE = f"bobaku-fr-{FRANCHISE}"
-
-
-def kubectl(*args: str) -> str:
-    return subprocess.run(
-        [KUBECTL, *args], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
 
 
 def issuer() -> TokenIssuer:
