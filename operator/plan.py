@@ -449,18 +449,12 @@ def tenant_connection_string(
     return urlunsplit((parts.scheme, hosts, f"/{database}", urlencode(query), ""))
 
 
-def plan_database_secret(franchise: Franchise, access: DatabaseAccess) -> Manifest:
-    values = {
-        "MONGODB_URL": access.url,
-        "MONGODB_DATABASE": access.database,
-        "MONGODB_USERNAME": access.username or "",
-        "MONGODB_PASSWORD": access.password or "",
-    }
+def _secret(franchise: Franchise, name: str, component: str, values: Mapping[str, str]) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": _metadata(
-            franchise, DATABASE_SECRET, franchise_labels(franchise, **{COMPONENT: "database"})
+            franchise, name, franchise_labels(franchise, **{COMPONENT: component})
         ),
         "type": "Opaque",
         # `data`, not `stringData`: server-side apply tracks `data` field by field.
@@ -468,28 +462,22 @@ def plan_database_secret(franchise: Franchise, access: DatabaseAccess) -> Manife
     }
 
 
-def plan_service_token_secret(franchise: Franchise, token: str) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": _metadata(
-            franchise, SERVICE_TOKEN_SECRET, franchise_labels(franchise, **{COMPONENT: "auth"})
-        ),
-        "type": "Opaque",
-        "data": {"SERVICE_TOKEN": base64.b64encode(token.encode()).decode()},
+def plan_database_secret(franchise: Franchise, access: DatabaseAccess) -> Manifest:
+    values = {
+        "MONGODB_URL": access.url,
+        "MONGODB_DATABASE": access.database,
+        "MONGODB_USERNAME": access.username or "",
+        "MONGODB_PASSWORD": access.password or "",
     }
+    return _secret(franchise, DATABASE_SECRET, "database", values)
+
+
+def plan_service_token_secret(franchise: Franchise, token: str) -> Manifest:
+    return _secret(franchise, SERVICE_TOKEN_SECRET, "auth", {"SERVICE_TOKEN": token})
 
 
 def plan_provider_secret(franchise: Franchise, keys: Mapping[str, str]) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": _metadata(
-            franchise, PROVIDER_SECRET, franchise_labels(franchise, **{COMPONENT: "payment"})
-        ),
-        "type": "Opaque",
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(keys.items())},
-    }
+    return _secret(franchise, PROVIDER_SECRET, "payment", dict(sorted(keys.items())))
 
 
 def _provider_secret_env() -> list[dict[str, Any]]:
