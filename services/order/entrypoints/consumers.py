@@ -51,18 +51,17 @@ async def start_consumers(bus: EventBus, ctx: OrderContext, *, group: str = "ord
         order = await ctx.orders.load(event.tenant, order_id, reaches=reaches)
         # The projection first, so a saga step waiting out an upstream's outage (its
         # retries below) never holds the read model back; a read model that cannot be
-        # written (Redis down) does not hold the saga back either: the message is taken
-        # again once the saga has run, and the projection (versioned) is tried again.
+        # written (Redis down) does not hold the saga back either: the saga runs all the
+        # same, and the projection's error then has the message delivered again (the bus
+        # logs it), when the projection (versioned) is tried again.
+        failed: Exception | None = None
         try:
             await ctx.views.project(order)
         except Exception as exc:  # Redis: the saga goes on, the message comes back
-            log.warning(
-                "order projection failed; the saga goes on and the message is retried",
-                extra={"order_id": order_id, "error": repr(exc)},
-            )
-            await saga.drive(ctx, event.tenant, order_id, reaches=reaches)
-            raise
+            failed = exc
         await saga.drive(ctx, event.tenant, order_id, reaches=reaches)
+        if failed is not None:
+            raise failed
 
     async def payment_outcome(event: Event, _: Delivery) -> None:
         await saga.on_payment_event(ctx, event)
