@@ -25,25 +25,9 @@ BIN=$CACHE_BIN/osv-scanner-$VERSION
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 
 build() {
-	[[ -x $BIN ]] && return
-	command -v go >/dev/null || die "go not found: Go is needed to build osv-scanner $VERSION"
-	mkdir -p "$CACHE_BIN"
-	exec 8>"$CACHE_BIN/.osv-scanner-build.lock"
-	command -v flock >/dev/null && flock -w 1800 8
-	[[ -x $BIN ]] && return
-	local tmp build_log=$CACHE_BIN/.build-osv-scanner-$VERSION.log start=$SECONDS
-	tmp=$(mktemp -d "$CACHE_BIN/.osv-scanner-build.XXXXXX")
-	log "building osv-scanner $VERSION from Go modules (first run only; log: $build_log)…"
 	# v2.6 needs Go 1.27: the go command fetches that toolchain from the module proxy.
-	if ! GOTOOLCHAIN=go1.27.3 CGO_ENABLED=0 GOWORK=off GOBIN=$tmp go install -trimpath \
-		"github.com/google/osv-scanner/v2/cmd/osv-scanner@$VERSION" >"$build_log" 2>&1 8>&-; then
-		rm -rf "$tmp"
-		show_tail "$build_log" 15
-		die "building osv-scanner failed (full log: $build_log)"
-	fi
-	mv "$tmp/osv-scanner" "$BIN"
-	rm -rf "$tmp"
-	log "built osv-scanner in $((SECONDS - start)) s"
+	GOTOOLCHAIN=go1.27.3 go_install_once osv-scanner osv-scanner \
+		github.com/google/osv-scanner/v2/cmd/osv-scanner "$VERSION" "$BIN"
 }
 
 advisories=${1:-}

@@ -20,24 +20,8 @@ CACHE_BIN=$CACHE/bin
 BIN=$CACHE_BIN/centrifugo-$CENTRIFUGO_VERSION
 
 build() {
-	[[ -x $BIN ]] && return
-	command -v go >/dev/null || die "go not found: Go is needed to build Centrifugo $CENTRIFUGO_VERSION"
-	mkdir -p "$CACHE_BIN"
-	exec 8>"$CACHE_BIN/.centrifugo-build.lock"
-	command -v flock >/dev/null && flock -w 1800 8
-	[[ -x $BIN ]] && return
-	local tmp build_log=$CACHE_BIN/.build-centrifugo-$CENTRIFUGO_VERSION.log start=$SECONDS
-	tmp=$(mktemp -d "$CACHE_BIN/.centrifugo-build.XXXXXX")
-	log "building Centrifugo $CENTRIFUGO_VERSION from Go modules (first run only, several minutes; log: $build_log)…"
-	if ! CGO_ENABLED=0 GOWORK=off GOBIN=$tmp go install -trimpath \
-		"github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION" >"$build_log" 2>&1 8>&-; then
-		rm -rf "$tmp"
-		show_tail "$build_log" 15
-		die "building Centrifugo failed (full log: $build_log)"
-	fi
-	mv "$tmp/centrifugo" "$BIN"
-	rm -rf "$tmp"
-	log "built Centrifugo in $((SECONDS - start)) s"
+	go_install_once Centrifugo centrifugo github.com/centrifugal/centrifugo/v6 \
+		"$CENTRIFUGO_VERSION" "$BIN"
 }
 
 case ${1:-} in
