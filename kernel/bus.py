@@ -33,7 +33,6 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -52,6 +51,7 @@ from bobaku.kernel import tracing
 from bobaku.kernel.context import correlation_id_var, trace_id_var
 from bobaku.kernel.events import Event, SchemaRegistry, default_registry
 from bobaku.kernel.names import Names, names_for
+from bobaku.kernel.pull import StandingPull
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.telemetry import (
     CONSUMER_HANDLE_SECONDS,
@@ -386,7 +386,8 @@ class EventBus:
         EVENTS_DEAD_LETTERED.labels(consumer=spec.durable)
         EVENTS_CONSUMED.labels(consumer=spec.durable, outcome="ok")
         CONSUMER_PENDING.labels(spec.durable)
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=stream)
+        sub = StandingPull(self.nc, stream, spec.durable, batch=spec.batch)
+        await sub.start()
         return spec, sub
 
     def _started(self, consumer: Consumer) -> Consumer:
@@ -439,7 +440,7 @@ class EventBus:
 class Consumer:
     bus: EventBus
     spec: ConsumerSpec
-    sub: JetStreamContext.PullSubscription
+    sub: StandingPull
     handler: Handler
     _task: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -456,23 +457,25 @@ class Consumer:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+        await self.sub.unsubscribe()
+        for msg in self.sub.take_queued():  # delivered, not handled: back to the server now
+            with contextlib.suppress(Exception):
+                await msg.nak()
         with contextlib.suppress(Exception):
             await self.bus.nc.flush(timeout=2)  # acks are buffered; send them before leaving
-            await self.sub.unsubscribe()
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                msgs = await self.sub.fetch(self.spec.batch, timeout=1.0)
-            except (NatsTimeoutError, TimeoutError):
-                continue
+                msgs = await self.sub.next_batch(timeout=1.0)
             except Exception as exc:  # connection loss: nats-py reconnects on its own
                 if self._stopping.is_set():
                     break
                 log.warning("fetch failed on %s: %r", self.spec.durable, exc)
                 await asyncio.sleep(0.5)
                 continue
-            await self._process(msgs)
+            if msgs:
+                await self._process(msgs)
 
     async def _process(self, msgs: list[Msg]) -> None:
         for i, msg in enumerate(msgs):

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from support import eventually
+from support import CuttableLink, eventually
 
 from bobaku.kernel.bus import (
     DLQ_DELIVERIES,
@@ -26,6 +26,7 @@ from bobaku.kernel.bus import (
 )
 from bobaku.kernel.errors import EventSchemaError
 from bobaku.kernel.events import Event
+from bobaku.kernel.settings import Settings
 from bobaku.kernel.telemetry import EVENTS_CONSUMED
 
 
@@ -351,3 +352,78 @@ async def test_a_consumer_of_some_event_types_gets_those_and_acks_the_rest_unrea
     assert skipped._value.get() == 1  # the header said: nothing wanted here
     with pytest.raises(ValueError, match="event_types"):
         await bus.consume_batches(spec, lambda messages: asyncio.sleep(0))
+
+
+async def test_a_consumer_keeps_one_pull_open_instead_of_asking_for_each_message(
+    bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    """Events that come one by one cost no pull request each (kernel/pull.py): the
+    consumer's request for a batch stays open and is topped up at half. nats-py's fetch
+    sent two requests per message here (a no-wait probe, then a lingering pull)."""
+    handled: list[str] = []
+
+    async def handler(event: Event, delivery: Delivery) -> None:
+        handled.append(event.id)
+
+    spec = consumer_spec(stream, "standing", batch=8)
+    durable = (await bus.consume(spec, handler)).spec.durable
+    requests: list[dict[str, Any]] = []
+
+    async def on_request(msg: Any) -> None:
+        requests.append(json.loads(msg.data))
+
+    watch = await bus.nc.subscribe(
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream.name}.{durable}", cb=on_request
+    )
+    begun = asyncio.get_running_loop().time()
+    sent = []
+    for _ in range(24):  # one at a time: each handled before the next is stored
+        event = order_created()
+        await bus.js.publish(subject_of(stream), event.to_json())
+        sent.append(event.id)
+        await eventually(lambda: asyncio.sleep(0, result=len(handled) == len(sent)))
+    elapsed = asyncio.get_running_loop().time() - begun
+    await watch.unsubscribe()
+    assert handled == sent
+    # A top-up per half batch, and a renewal per expiry (5 s) of an open request.
+    assert 1 <= len(requests) <= 24 // 4 + 2 + int(elapsed // 5)
+    assert all(r["batch"] <= 8 and r["idle_heartbeat"] > 0 for r in requests)
+
+
+async def test_a_consumer_asks_again_after_its_connection_is_cut(
+    settings: Settings, bus: EventBus, stream: StreamSpec, order_created: Callable[..., Event]
+) -> None:
+    """The pull requests a server held for a lost connection are gone with it: after the
+    reconnect the consumer asks again, and events stored during the cut still arrive
+    (one the server handed to the lost connection comes back after ack_wait)."""
+    host, _, port = settings.nats_url.removeprefix("nats://").partition(":")
+    link = CuttableLink(host, int(port.rstrip("/"))).start()
+    linked = await EventBus.connect(
+        settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{link.port}"}), streams=()
+    )
+    handled: list[str] = []
+
+    async def handler(event: Event, delivery: Delivery) -> None:
+        handled.append(event.id)
+
+    try:
+        await linked.consume(consumer_spec(stream, "cut"), handler)
+        first = order_created()
+        await bus.js.publish(subject_of(stream), first.to_json())
+        await eventually(lambda: asyncio.sleep(0, result=handled == [first.id]))
+        reconnects = linked.nc.stats["reconnects"]
+        link.cut()
+        during = order_created()
+        await bus.js.publish(subject_of(stream), during.to_json())
+        await asyncio.sleep(1.0)
+        link.restore()
+        await eventually(
+            lambda: asyncio.sleep(0, result=linked.nc.stats["reconnects"] > reconnects)
+        )
+        after = order_created()
+        await bus.js.publish(subject_of(stream), after.to_json())
+        everything = sorted([first.id, during.id, after.id])
+        await eventually(lambda: asyncio.sleep(0, result=sorted(handled) == everything), timeout=20)
+    finally:
+        await linked.close()
+        link.close()

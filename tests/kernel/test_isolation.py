@@ -192,7 +192,9 @@ def test_no_component_names_a_stream_or_subject_around_the_bus() -> None:
     unmapped = []
     for folder in ("kernel", "services", "hub", "operator"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            if path == ROOT / "kernel" / "bus.py":  # the mapping itself
+            # The mapping itself, and the standing pull: the bus hands it the mapped stream
+            # and durable, and it subscribes to a fresh inbox of its own connection.
+            if path in (ROOT / "kernel" / "bus.py", ROOT / "kernel" / "pull.py"):
                 continue
             lines = path.read_text().splitlines()
             for n, line in enumerate(lines):
