@@ -339,11 +339,14 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--rate", type=float, default=10.0, help="orders/s for the lag")
     parser.add_argument("--load-s", type=float, default=30.0, help="seconds of order load")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     args = parser.parse_args()
     load = os.getloadavg()
     result = asyncio.run(run(args.orders, args.rate, min(args.load_s, 120.0)))
     text = table(result, load)
     print(text)
+    if args.no_doc:
+        return
     for name, title in (("analytics.md", "Measured"), ("performance.md", "Analytics")):
         path = DOCS / name
         path.write_text(with_table(path.read_text(), title, text))

@@ -745,7 +745,7 @@ def report(levels: list[Level], machine: dict[str, str]) -> str:
         f"{CONCURRENCY} orders in flight for {ORDER_S:.0f} s per level (POST → paid → kitchen → "
         f"bump → complete); list pages {CONCURRENCY} in flight for {LIST_S:.0f} s. Ratios are to "
         "the empty run of the same invocation; CPU from /proc over the load's window ÷ orders "
-        "completed. Generation: "
+        f"completed. Trace sampler: {ob.platform_sampler()} (the chart's: 1 in 10). Generation: "
         + "; ".join(f"{lv.stored:,} in {lv.generate_s:.0f} s" for lv in levels[1:])
         + ".",
         "",
@@ -833,6 +833,7 @@ def write_doc(text: str) -> None:
 
 
 def main() -> None:
+    global ORDER_S, LIST_S
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--levels",
@@ -840,7 +841,13 @@ def main() -> None:
         help="stored orders per level, from 0 (default 0,10000,100000)",
     )
     parser.add_argument("--no-doc", action="store_true", help="print only")
+    parser.add_argument(
+        "--seconds", type=float, help=f"seconds of each load (default {ORDER_S:.0f} of orders, "
+        f"{LIST_S:.0f} of list pages): a shorter trial run",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.seconds:
+        ORDER_S = LIST_S = args.seconds
     levels = tuple(int(x) for x in args.levels.split(","))
     if not levels or levels[0] != 0 or list(levels) != sorted(levels):
         raise SystemExit("--levels: ascending, starting at 0")

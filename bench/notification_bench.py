@@ -268,7 +268,8 @@ async def main(args: argparse.Namespace) -> None:
 
     lines = report(args, base, results, t0, len(pending), cpu, n_orders)
     print("\n".join(lines))
-    write_doc(lines)
+    if not args.no_doc:
+        write_doc(lines)
 
 
 def report(
@@ -347,4 +348,5 @@ if __name__ == "__main__":
     parser.add_argument("--order-rate", type=float, default=5.0)
     parser.add_argument("--late-after", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     asyncio.run(main(parser.parse_args()))

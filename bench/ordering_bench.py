@@ -485,6 +485,15 @@ class Run:
         return names_for(self.deployment_id)
 
 
+CHART_SAMPLER, CHART_SAMPLE_RATIO = "parentbased_traceidratio", "0.1"
+
+
+def platform_sampler() -> str:
+    """The trace sampler the platform's processes run with, for the reports."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", CHART_SAMPLER)
+    return f"{name} {os.environ.get('OTEL_TRACES_SAMPLER_ARG', CHART_SAMPLE_RATIO)}"
+
+
 def platform_env(base: Settings, run: Run) -> dict[str, str]:
     return {
         "NATS_URL": base.nats_url,
@@ -501,6 +510,11 @@ def platform_env(base: Settings, run: Run) -> dict[str, str]:
         "ANONYMOUS_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
         "LOGIN_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
         "IP_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
+        # Traces sampled as the chart deploys them (values.yaml `tracing`: one in ten, kept
+        # or dropped at the gateway), unless the caller chose a sampler: the figures are the
+        # deployed platform's. `make bench-tracing` measures every trace kept against none.
+        "OTEL_TRACES_SAMPLER": os.environ.get("OTEL_TRACES_SAMPLER", CHART_SAMPLER),
+        "OTEL_TRACES_SAMPLER_ARG": os.environ.get("OTEL_TRACES_SAMPLER_ARG", CHART_SAMPLE_RATIO),
     }
 
 
@@ -918,7 +932,8 @@ def report(r: Results) -> str:
             f"{r.order_s:.0f} s of orders, each after {WARMUP_S} s of warm-up. The baseline's "
             f"body is a {r.menu_bytes:,}-byte JSON document, the menu's size. Ratios are "
             "platform ÷ baseline: a throughput ratio below 1 and latency ratios above 1 are "
-            "what the platform costs."
+            f"what the platform costs. Trace sampler: {platform_sampler()} (the chart's: 1 in "
+            "10; `make bench-tracing` measures every trace kept)."
         ),
         "",
         *table(r),
@@ -1115,8 +1130,8 @@ TRACING_MODES: dict[str, dict[str, str | None]] = {
     # The chart's default: one trace in ten kept, decided at the root (the gateway).
     "sampled": {
         "OTEL_SDK_DISABLED": None,
-        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "OTEL_TRACES_SAMPLER": CHART_SAMPLER,
+        "OTEL_TRACES_SAMPLER_ARG": CHART_SAMPLE_RATIO,
     },
 }
 
