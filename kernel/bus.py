@@ -436,6 +436,13 @@ class EventBus:
             await self.nc.close()
 
 
+async def _hand_back(msgs: Sequence[Msg]) -> None:
+    """Give messages back to the server at once instead of leaving them to ack_wait."""
+    for msg in msgs:
+        with contextlib.suppress(Exception):
+            await msg.nak()
+
+
 @dataclass
 class Consumer:
     bus: EventBus
@@ -458,9 +465,7 @@ class Consumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         await self.sub.unsubscribe()
-        for msg in self.sub.take_queued():  # delivered, not handled: back to the server now
-            with contextlib.suppress(Exception):
-                await msg.nak()
+        await _hand_back(self.sub.take_queued())  # delivered, not handled
         with contextlib.suppress(Exception):
             await self.bus.nc.flush(timeout=2)  # acks are buffered; send them before leaving
 
@@ -480,10 +485,7 @@ class Consumer:
     async def _process(self, msgs: list[Msg]) -> None:
         for i, msg in enumerate(msgs):
             if self._stopping.is_set():
-                # Hand the rest back at once instead of waiting out ack_wait.
-                for rest in msgs[i:]:
-                    with contextlib.suppress(Exception):
-                        await rest.nak()
+                await _hand_back(msgs[i:])
                 break
             await self._deliver(msg)
 

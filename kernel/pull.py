@@ -29,6 +29,7 @@ from nats.aio.subscription import Subscription
 
 STATUS = "Status"
 PENDING_MESSAGES = "Nats-Pending-Messages"
+JS_API = "$JS.API"  # the bus's JetStream context uses the default prefix too
 
 
 class StandingPull:
@@ -41,13 +42,12 @@ class StandingPull:
         batch: int,
         expires_s: float = 5.0,
         heartbeat_s: float = 1.0,
-        api_prefix: str = "$JS.API",
     ) -> None:
         self.nc = nc
         self.batch = max(int(batch), 1)
         self.expires_s = expires_s
         self.heartbeat_s = heartbeat_s
-        self._next = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._next = f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = ""
         self._sub: Subscription | None = None
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
@@ -78,9 +78,10 @@ class StandingPull:
         if reconnects != self._reconnects or (lost and self._asked):
             self._reconnects = reconnects
             self._asked = 0  # the server may have dropped them: ask again
-        wanted = self.batch - self._asked - self._queue.qsize()
-        if self._asked + self._queue.qsize() > self.batch // 2 or wanted <= 0:
+        held = self._asked + self._queue.qsize()
+        if held > self.batch // 2:
             return
+        wanted = self.batch - held
         request = {
             "batch": wanted,
             "expires": int(self.expires_s * 1e9),
@@ -98,15 +99,13 @@ class StandingPull:
             first = await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
             return []
-        msgs = [first]
-        while len(msgs) < self.batch and not self._queue.empty():
-            msgs.append(self._queue.get_nowait())
-        return msgs
+        return [first, *self.take_queued(self.batch - 1)]
 
-    def take_queued(self) -> list[Msg]:
-        """The messages delivered and not yet handed out (to hand back at stop)."""
-        msgs = []
-        while not self._queue.empty():
+    def take_queued(self, limit: int | None = None) -> list[Msg]:
+        """The messages delivered and not yet handed out, up to ``limit`` (all of them: to
+        hand back at stop)."""
+        msgs: list[Msg] = []
+        while not self._queue.empty() and (limit is None or len(msgs) < limit):
             msgs.append(self._queue.get_nowait())
         return msgs
 
