@@ -488,10 +488,22 @@ class Run:
 CHART_SAMPLER, CHART_SAMPLE_RATIO = "parentbased_traceidratio", "0.1"
 
 
+def sampler_env() -> dict[str, str]:
+    """Traces sampled as the chart deploys them (values.yaml `tracing`: one in ten, kept or
+    dropped at the gateway), unless the caller chose a sampler: the figures are the deployed
+    platform's. `make bench-tracing` measures every trace kept against none."""
+    return {
+        "OTEL_TRACES_SAMPLER": os.environ.get("OTEL_TRACES_SAMPLER", CHART_SAMPLER),
+        "OTEL_TRACES_SAMPLER_ARG": os.environ.get("OTEL_TRACES_SAMPLER_ARG", CHART_SAMPLE_RATIO),
+    }
+
+
 def platform_sampler() -> str:
-    """The trace sampler the platform's processes run with, for the reports."""
-    name = os.environ.get("OTEL_TRACES_SAMPLER", CHART_SAMPLER)
-    return f"{name} {os.environ.get('OTEL_TRACES_SAMPLER_ARG', CHART_SAMPLE_RATIO)}"
+    """The trace sampler the platform's processes run with, for the reports (its ratio only
+    where it takes one)."""
+    env = sampler_env()
+    name = env["OTEL_TRACES_SAMPLER"]
+    return f"{name} {env['OTEL_TRACES_SAMPLER_ARG']}" if "ratio" in name else name
 
 
 def platform_env(base: Settings, run: Run) -> dict[str, str]:
@@ -510,11 +522,7 @@ def platform_env(base: Settings, run: Run) -> dict[str, str]:
         "ANONYMOUS_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
         "LOGIN_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
         "IP_RATE_LIMIT_PER_MINUTE": HIGH_LIMIT,
-        # Traces sampled as the chart deploys them (values.yaml `tracing`: one in ten, kept
-        # or dropped at the gateway), unless the caller chose a sampler: the figures are the
-        # deployed platform's. `make bench-tracing` measures every trace kept against none.
-        "OTEL_TRACES_SAMPLER": os.environ.get("OTEL_TRACES_SAMPLER", CHART_SAMPLER),
-        "OTEL_TRACES_SAMPLER_ARG": os.environ.get("OTEL_TRACES_SAMPLER_ARG", CHART_SAMPLE_RATIO),
+        **sampler_env(),
     }
 
 
