@@ -44,7 +44,7 @@ def build_app(settings: Settings, *, run_consumers: bool = True) -> web.Applicat
         }
         outlets = OutletDirectory(clients["menu"], ttl_s=settings.outlet_directory_ttl_s)
         await outlets.follow(app[BUS])
-        copies = MenuCopies(clients["menu"])
+        copies = MenuCopies(clients["menu"], app[REDIS])
         await copies.follow(app[BUS])
         menu = MenuService(clients["menu"], outlets, copies)
         store = AggregateStore(app[BUS], "order", snapshot_every=0)

@@ -334,6 +334,62 @@ async def test_a_franchise_owner_cannot_reach_another_franchise(
     assert status == 200
 
 
+async def quotes_served(http: aiohttp.ClientSession, platform: RunningPlatform) -> float:
+    """How many ``/internal/quotes`` the menu service has answered (its own counter)."""
+    async with http.get(f"{platform.url('menu')}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("bobaku_http_requests_total{") and 'route="/internal/quotes"' in line
+    )
+
+
+async def test_orders_are_priced_from_the_menu_copy_while_it_is_current_and_a_new_price_reaches_it(
+    platform: RunningPlatform, http: aiohttp.ClientSession, token_issuer: TokenIssuer
+) -> None:
+    gw = platform.gateway
+    token, _ = await register_customer(http, gw)
+    owner = token_issuer.issue("u-owner-bdg", [Role.FRANCHISE_OWNER], franchise_id="fr-bandung")
+    plain = [{"menu_id": "m001", "quantity": 1, "customizations": {}}]
+
+    async def total() -> int:
+        await force(http, platform, "gopay", outcome="success", delay_s=0.1)
+        status, placed = await place(http, gw, token, "gopay", items=plain, outlet="outlet-04")
+        assert status == 201, placed
+        return int(placed["data"]["total_amount"])
+
+    async def menu_price() -> int:
+        status, body = await call(http, "GET", f"{gw}/api/v1/outlets/outlet-04/menu")
+        assert status == 200, body
+        items = [i for c in body["data"]["categories"] for i in c["items"]]
+        return int(next(i["price"] for i in items if i["id"] == "m001"))
+
+    async def menu_price_is(expected: int) -> bool | None:
+        return (await menu_price()) == expected or None
+
+    price = await total()  # the copy of outlet-04 is taken after this one, if it was not yet
+    before = await quotes_served(http, platform)
+    assert await total() == price
+    assert await quotes_served(http, platform) == before  # priced here, from the copy
+    path = f"{gw}/api/v1/franchises/fr-bandung/prices/m001"
+    status, body = await call(http, "PUT", path, owner, json={"price": price + 1000})
+    assert status == 200, body
+    try:
+        # The change is seen once the menu's cache consumer has moved the generation (the
+        # customers' menu at the edge checks the same ones); from then on, every order.
+        await eventually(lambda: menu_price_is(price + 1000), timeout=15, interval=0.1)
+        before = await quotes_served(http, platform)
+        assert await total() == price + 1000  # the copy is out of date: the menu prices it
+        assert await quotes_served(http, platform) > before
+        before = await quotes_served(http, platform)
+        assert await total() == price + 1000  # and the copy taken after it prices the next
+        assert await quotes_served(http, platform) == before
+    finally:
+        status, body = await call(http, "DELETE", path, owner)
+        assert status in (200, 204), body
+
+
 async def captures_of(
     http: aiohttp.ClientSession, gw: str, issuer: TokenIssuer, order_id: str, fr: str = "fr-jakarta"
 ) -> list[Any]:

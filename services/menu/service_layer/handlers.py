@@ -237,15 +237,17 @@ def priced(
 
 async def pricing_snapshot(outlet_id: str, deps: MenuContext) -> dict[str, Any]:
     """What pricing an order at the outlet needs (its catalog layers and the items out of
-    stock), with a version: a digest of both, so a copy can tell it is current."""
-    outlet = await views.get_outlet(deps, outlet_id)
+    stock), with a version: a digest of both, so a copy can tell it is current; and the
+    generations of the cache tags it depends on, read before it: while they are unchanged,
+    a quote from the copy is the quote this service would give (one ``MGET``)."""
+    gens, outlet = await views.outlet_generations(deps, outlet_id)
     body = {
         "catalog": (await views.outlet_catalog(deps, outlet)).as_record(),
         "stock_left": await views.stock_left(deps, outlet),
     }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return {"outlet_id": outlet.id, "version": version, **body}
+    return {"outlet_id": outlet.id, "version": version, "generations": gens, **body}
 
 
 def quote_view(quote: rules.Quote) -> dict[str, Any]:

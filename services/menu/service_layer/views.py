@@ -89,6 +89,18 @@ async def outlet_view(deps: MenuContext, outlet_id: str) -> dict[str, Any]:
     return outlet_record(await get_outlet(deps, outlet_id), deps)
 
 
+async def outlet_generations(deps: MenuContext, outlet_id: str) -> tuple[dict[str, str], Outlet]:
+    """The generations of every cache tag the outlet's menu and pricing depend on (brand,
+    franchise, outlet, stock), read before any of them, and the outlet. Whatever is worked
+    out after this call is at least as new as these generations: while they are unchanged,
+    it is still what this service would work out (``kernel.cache``)."""
+    tags = deps.tags
+    gens = await deps.cache.generations([tags.brand, tags.outlet(outlet_id), tags.stock(outlet_id)])
+    outlet = await get_outlet(deps, outlet_id)
+    gens |= await deps.cache.generations([tags.franchise(outlet.franchise_id)])
+    return gens, outlet
+
+
 async def outlet_menu_with_validity(
     deps: MenuContext, outlet_id: str
 ) -> tuple[dict[str, Any], Mapping[str, str], float]:
@@ -96,10 +108,7 @@ async def outlet_menu_with_validity(
     (read before anything it depends on) and for how many seconds the clock leaves it as
     it is. The gateway keeps the encoded menu that long, or until one of the tags moves
     (``kernel.cache.EdgeCache``)."""
-    tags = deps.tags
-    gens = await deps.cache.generations([tags.brand, tags.outlet(outlet_id), tags.stock(outlet_id)])
-    outlet = await get_outlet(deps, outlet_id)
-    gens |= await deps.cache.generations([tags.franchise(outlet.franchise_id)])
+    gens, outlet = await outlet_generations(deps, outlet_id)
     catalog = await outlet_catalog(deps, outlet)
     stock = await stock_left(deps, outlet)
     now = deps.clock()

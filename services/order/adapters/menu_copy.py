@@ -1,22 +1,28 @@
-"""A local copy of each outlet's menu, so that ordering survives the menu service being
-down (issue 16).
+"""A local copy of each outlet's menu: orders are priced from it while it is current, and
+ordering survives the menu service being down (issues 16 and 9).
 
-The menu service stays the authority: every order is priced by its ``/internal/quotes``
-while it answers. After a successful quote the order service keeps the outlet's pricing
-snapshot (``GET /internal/outlets/{id}/pricing``: the catalog layers, the items out of
-stock, and the snapshot's ``version``, a digest of both), fetched again only when it is
-missing or stale. The menu's events keep it fresh: every ``menu.*`` announcement marks the
-copies it touches stale (an item or brand-wide change: all; a franchise's price: that
-franchise's outlets; availability, hours or an outlet change: that outlet). When the menu
-service is unreachable (a 5xx, a timeout, an open breaker), an order is priced and
-validated from a copy that is not stale, by the menu's own rules
-(:func:`bobaku.services.menu.service_layer.handlers.priced`), so it gets the same price and
-the same refusals; with no copy, or a stale one, the 503 stands (never an old price).
-A stale copy whose refetch returns the same ``version`` is kept as it is.
+The menu service stays the authority on prices and rules; the order service runs the
+menu's own pricing (:func:`bobaku.services.menu.service_layer.handlers.priced`) on a copy
+of the outlet's pricing snapshot (``GET /internal/outlets/{id}/pricing``: the catalog
+layers, the items out of stock, the snapshot's ``version``, a digest of both, and the
+generations of the menu's cache tags it was read under, :mod:`bobaku.kernel.cache`).
 
-Every process follows the announcements itself (plain NATS, like
+- **Current copy** (every tag's generation unchanged: one ``MGET``, as the gateway's edge
+  cache checks a cached menu): the order is priced from the copy, with no call to the menu
+  service. A change through the menu's API bumps a generation before it answers, so the
+  next order after it never sees the old price, on every replica.
+- **Moved generations, or no copy**: the menu service's ``/internal/quotes`` prices the
+  order, and the snapshot is fetched again (kept as it is if its ``version`` is the same).
+- **The menu service unreachable** (a 5xx, a timeout, an open breaker): the order is
+  priced from a copy that no announcement has made stale since (below), whatever Redis
+  says; with no copy, or a stale one, the 503 stands (never an old price).
+
+The menu's events keep the copies honest when Redis cannot be asked: every ``menu.*``
+announcement marks the copies it touches stale (an item or brand-wide change: all; a
+franchise's price: that franchise's outlets; availability, hours or an outlet change: that
+outlet). Every process follows them itself (plain NATS, like
 :class:`~bobaku.kernel.outlets.OutletDirectory`); one missed while disconnected leaves a
-copy a version behind until the next refetch, which the next successful quote triggers.
+copy a version behind until the next refetch.
 """
 
 from __future__ import annotations
@@ -24,14 +30,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bobaku.kernel.bus import EventBus
+from bobaku.kernel.cache import generations
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.streams import EVENTS
 from bobaku.kernel.web import validated
@@ -47,6 +56,8 @@ class Copy:
     version: str
     catalog: OutletCatalog
     stock_left: dict[str, int]
+    # The menu's cache tags the snapshot was read under, and their generations then.
+    generations: dict[str, str]
 
 
 def _now() -> datetime:
@@ -54,8 +65,11 @@ def _now() -> datetime:
 
 
 class MenuCopies:
-    def __init__(self, menu: ServiceClient, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self, menu: ServiceClient, redis: Redis, clock: Callable[[], datetime] = _now
+    ) -> None:
         self.menu = menu
+        self.redis = redis
         self.clock = clock
         self._copies: dict[str, Copy] = {}
         self._stale: set[str] = set()
@@ -67,7 +81,8 @@ class MenuCopies:
         return self._copies.get(outlet_id)
 
     async def keep(self, outlet_id: str) -> None:
-        """Fetch the outlet's snapshot if the copy is missing or stale (version check)."""
+        """Fetch the outlet's snapshot if the copy is missing or stale (an announcement, or
+        generations that moved); one of the same version keeps the copy."""
         if self.fresh(outlet_id) is not None:
             return
         snap: dict[str, Any] = await self.menu.request(
@@ -78,14 +93,37 @@ class MenuCopies:
     def adopt(self, snap: dict[str, Any]) -> None:
         """Take a snapshot as the outlet's copy; one of the same version keeps the copy."""
         outlet_id = str(snap["outlet_id"])
+        gens = {str(tag): str(gen) for tag, gen in (snap.get("generations") or {}).items()}
         current = self._copies.get(outlet_id)
         if current is None or current.version != snap["version"]:
             self._copies[outlet_id] = Copy(
                 str(snap["version"]),
                 OutletCatalog.from_record(snap["catalog"]),
                 {str(k): int(v) for k, v in snap["stock_left"].items()},
+                gens,
             )
+        elif current.generations != gens:
+            self._copies[outlet_id] = replace(current, generations=gens)
         self._stale.discard(outlet_id)
+
+    async def current_quote(
+        self, outlet_id: str, items: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The quote from the copy if it is current: no announcement made it stale and the
+        generations of the menu's tags are those it was read under (one ``MGET``). ``None``
+        otherwise, or when Redis cannot say: the menu service is asked."""
+        copy = self.fresh(outlet_id)
+        if copy is None or not copy.generations:
+            return None
+        try:
+            now = await generations(self.redis, list(copy.generations))
+        except (RedisError, OSError) as exc:
+            log.warning("cannot check the menu copy of %s: %s", outlet_id, exc)
+            return None
+        if now != copy.generations:
+            self._stale.add(outlet_id)  # out of date: refetched after the menu's quote
+            return None
+        return self.quote(outlet_id, items)
 
     def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The quote the menu service would give, from the copy; ``None`` without a fresh

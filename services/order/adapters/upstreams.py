@@ -23,9 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class MenuService:
-    def __init__(
-        self, client: ServiceClient, outlets: OutletDirectory, copies: MenuCopies | None = None
-    ) -> None:
+    def __init__(self, client: ServiceClient, outlets: OutletDirectory, copies: MenuCopies) -> None:
         self.client = client
         self.outlets = outlets
         self.copies = copies
@@ -35,15 +33,19 @@ class MenuService:
         return await self.outlets.franchise_of(outlet_id)
 
     async def quote(self, outlet_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """The menu service's quote; while it is unreachable, the same quote from the local
-        copy of the outlet's menu (``adapters/menu_copy.py``), if that copy is current."""
+        """The quote of the local copy of the outlet's menu while it is current, else the
+        menu service's; while that is unreachable, the copy's if no announcement made it
+        stale (``adapters/menu_copy.py``)."""
+        current = await self.copies.current_quote(outlet_id, items)
+        if current is not None:
+            return current
         body = {"outlet_id": outlet_id, "items": items}
         try:
             result: dict[str, Any] = await self.client.request(
                 "POST", "/internal/quotes", json_body=body, retry_safe=True
             )
         except BobakuError as err:
-            if err.status < 500 or self.copies is None:
+            if err.status < 500:
                 raise
             local = self.copies.quote(outlet_id, items)
             if local is None:
@@ -53,11 +55,10 @@ class MenuService:
                 err.code, outlet_id, local["menu_version"],
             )  # fmt: skip
             return local
-        if self.copies is not None:
-            try:
-                await self.copies.keep(outlet_id)
-            except BobakuError as err:  # the quote stands; the copy is taken next time
-                log.warning("could not copy the menu of %s: %s", outlet_id, err.message)
+        try:
+            await self.copies.keep(outlet_id)
+        except BobakuError as err:  # the quote stands; the copy is taken next time
+            log.warning("could not copy the menu of %s: %s", outlet_id, err.message)
         return result
 
 
