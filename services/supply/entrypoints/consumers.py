@@ -7,6 +7,10 @@ means to others, announced on the integration stream.
 - ``supply.availability_changed``: the set of menu items whose standard drink the outlet can
   no longer make (or can make again) changed; the menu consumes it, no polling.
 
+A stock event that leaves every touched ingredient's available units as they were (an
+order's reservation committed: on hand and held fall alike) can cross no par level and
+changes no item's availability, so it is acknowledged without reading anything.
+
 Both are derived from the aggregate's own events, so the stock change and its announcement
 never diverge: a crash before the ack means a redelivery, and the announcements' ids are
 derived from the stock event (or the ledger sequence), so JetStream keeps one copy.
@@ -116,6 +120,8 @@ def relay(bus: EventBus, supply: SupplyContext) -> Handler:
         franchise_id, outlet_id = event.tenant, event.data.get("outlet_id")
         if not franchise_id or not outlet_id:
             raise Reject(f"stock event {event.id} names no franchise or outlet")
+        if _levels(event.data.get("before")) == _levels(event.data.get("after")):
+            return  # no level moved (a commit: on hand and held fell alike): nothing to say
         await _stock_low(bus, supply, event, franchise_id, str(outlet_id))
         await _availability(bus, supply, franchise_id, str(outlet_id))
 
