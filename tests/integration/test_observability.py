@@ -307,7 +307,9 @@ async def test_one_order_is_one_trace_from_the_gateway_to_the_hub(
 ) -> None:
     trace_id = traffic["trace_id"]
     jaeger = _env("JAEGER_URL")
-    wanted = {"gateway", "order", "menu", "payment", "provider-sim", "hub"}
+    # No "menu": the order service prices from its copy of the outlet's menu while that is
+    # current, so the menu is in an order's trace only when an earlier test made it stale.
+    wanted = {"gateway", "order", "payment", "provider-sim", "hub"}
     async with aiohttp.ClientSession() as http:
 
         async def complete() -> dict[str, Any] | None:
