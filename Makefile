@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # folder would shadow the standard library's `operator` module.
 export PYTHONSAFEPATH := 1
 
-.PHONY: help install lint audit audit-offline fmt test test-terraform test-infra-down run seed-history chaos security-figures bench bench-ordering bench-edge bench-scale bench-operator bench-operator-node bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e e2e-terraform
+.PHONY: help install lint audit audit-offline fmt test test-terraform test-infra-down run seed-history chaos security-figures bench bench-ordering bench-edge bench-scale bench-operator bench-operator-node bench-hub bench-notification bench-analytics bench-growth bench-tracing bench-scrape bench-smoke infra-up infra-down infra-status clean cluster cluster-down cluster-status e2e e2e-terraform
 
 help:
 	@echo "make run           start the platform locally (Ctrl-C stops everything)"
@@ -22,6 +22,7 @@ help:
 	@echo "make seed-history  a generated past year of orders for the demo brand's analytics"
 	@echo "make test-terraform  fmt, validate, tofu test of terraform/ and a real apply of its platform layer"
 	@echo "make bench         benchmarks (ordering, operator, hub); figures go to docs/performance.md"
+	@echo "make bench-smoke   every benchmark at tiny sizes, print only (CI runs it)"
 	@echo "make chaos         fault tests at full size (1,000 hub clients dropped at random; 1,000 orders under faults)"
 	@echo "make security-figures  rerun the pentest report's test families and rewrite its figures"
 	@echo "make lint          ruff (lint + format check), mypy and bandit"
@@ -223,6 +224,13 @@ bench-operator: $(STAMP) infra-up
 # franchises, and the node's memory at rest and with 10 (bench/operator_node_bench.py).
 bench-operator-node: $(STAMP)
 	@e2e/run.sh local bench
+
+# Every benchmark at tiny sizes, print only (scripts/bench-smoke.sh): CI runs it so that no
+# bench rots between full runs; its figures mean nothing.
+bench-smoke: $(STAMP)
+	@$(TEST_INFRA) $(INFRA) up
+	@set -a; source .run/test/infra.env; set +a; \
+		$(TEST_INFRA) PYTHON=$(BIN)/python scripts/bench-smoke.sh
 
 # The one-node cluster (scripts/k8s/cluster.sh; docs/deployment.md) and the e2e on it.
 # `make cluster` builds the node's binaries and the images on first use (cached under
