@@ -215,13 +215,22 @@ class TokenVerifier:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [jwk_of(k, kid) for kid, k in self.keys.items()]}
 
-    def verify(self, token: str) -> Principal:
+    def remembered(self, token: str) -> Principal | None:
+        """The caller of a token that verified before and would verify now (not expired,
+        its key still held), without a signature check; None for any other token."""
         known = self._verified.get(token)
+        if known is None:
+            return None
+        if known.expires_at > time.time() and self.keys.get(known.kid) is known.key:
+            self._verified.move_to_end(token)
+            return known.principal
+        del self._verified[token]
+        return None
+
+    def verify(self, token: str) -> Principal:
+        known = self.remembered(token)
         if known is not None:
-            if known.expires_at > time.time() and self.keys.get(known.kid) is known.key:
-                self._verified.move_to_end(token)
-                return known.principal
-            del self._verified[token]
+            return known
         principal, kid, key = self._verify(token)
         if self._remember > 0:
             expires_at = float(principal.claims["exp"])

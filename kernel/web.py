@@ -218,18 +218,37 @@ def verifier_from_settings(settings: Settings) -> TokenVerifier:
     )
 
 
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def principal(request: web.Request) -> Principal:
     """The verified caller of this request (``Authorization: Bearer <jwt>``), or 401."""
     if PRINCIPAL in request:
         return request[PRINCIPAL]
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = _bearer(request)
+    if token is None:
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
     if VERIFIER not in request.app:
         raise Unauthorized("this service has no token verifier (set JWT_PUBLIC_KEY_FILE)")
-    who = request.app[VERIFIER].verify(token.strip())
+    who = request.app[VERIFIER].verify(token)
     request[PRINCIPAL] = who
+    return who
+
+
+def remembered_principal(request: web.Request) -> Principal | None:
+    """The caller of this request if its token verified before and still would
+    (:meth:`TokenVerifier.remembered`: no signature check), else None, and then
+    :func:`principal` decides."""
+    if PRINCIPAL in request:
+        return request[PRINCIPAL]
+    token = _bearer(request)
+    if token is None or VERIFIER not in request.app:
+        return None
+    who = request.app[VERIFIER].remembered(token)
+    if who is not None:
+        request[PRINCIPAL] = who
     return who
 
 

@@ -35,10 +35,16 @@ from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import NotFound, Unauthorized
 from bobaku.kernel.openapi import Api
 from bobaku.kernel.settings import Settings
-from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal
+from bobaku.kernel.web import BUS, REDIS, SETTINGS, create_app, ok, principal, remembered_principal
 from bobaku.services.gateway.compose import compose_order
 from bobaku.services.gateway.docs import SWAGGER_ASSETS, SWAGGER_PAGE, ApiDocs
-from bobaku.services.gateway.guards import IdempotencyStore, Limit, RateLimiter, StoredResponse
+from bobaku.services.gateway.guards import (
+    Check,
+    IdempotencyStore,
+    Limit,
+    RateLimiter,
+    StoredResponse,
+)
 from bobaku.services.gateway.routing import (
     UpstreamRoute,
     UpstreamTable,
@@ -111,7 +117,12 @@ async def _admit(request: web.Request) -> tuple[Principal | None, dict[str, str]
     if not has_token:
         anonymous = Limit(settings.anonymous_rate_limit_per_minute, 60)
         return None, await limiter.check("anon", ip, anonymous)
-    await limiter.check("ip", ip, Limit(settings.ip_rate_limit_per_minute, 60))
+    per_ip = Check("ip", ip, Limit(settings.ip_rate_limit_per_minute, 60))
+    known = remembered_principal(request)
+    if known is not None:  # verified before: both limits in one round trip
+        per_caller = Check("api", known.subject, Limit(settings.rate_limit_per_minute, 60))
+        return known, (await limiter.check_all([per_ip, per_caller]))[0]
+    await limiter.check_all([per_ip])
     who = principal(request)
     return who, await limiter.check("api", who.subject, Limit(settings.rate_limit_per_minute, 60))
 
@@ -246,11 +257,11 @@ async def _anonymous_from_edge(
     settings = request.app[CONTEXT].settings
     key = _edge_key(request, route, raw_path, None)[2]
     tags = request.app[EDGE].tags_of(key)
-    headers, values = await request.app[LIMITER].check_and_get(
-        "anon",
-        _client_ip(request),
-        Limit(settings.anonymous_rate_limit_per_minute, 60),
-        [GENERATION_PREFIX + t for t in tags],
+    anonymous = Check(
+        "anon", _client_ip(request), Limit(settings.anonymous_rate_limit_per_minute, 60)
+    )
+    headers, values = await request.app[LIMITER].check_all(
+        [anonymous], [GENERATION_PREFIX + t for t in tags]
     )
     current = decode_generations(tags, values)
     return await _from_edge(request, route, raw_path, None, headers, current)

@@ -20,52 +20,78 @@ class Limit:
     window_s: int
 
 
-# The window's counter and, while it has none, its expiry: atomic, one command per check
-# (a MULTI/INCR/EXPIRE/EXEC transaction was four commands and more client work).
-COUNT_IN_WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if #KEYS == 1 then return {count} end
-return {count, unpack(redis.call('MGET', unpack(KEYS, 2)))}
+# Each check's window counter and, while it has none, its expiry; the first check over its
+# limit ends the script, so a later check (the caller's own, after its address's) is not
+# counted for a refused request. Then the values of any further keys (the edge cache's
+# generations). Atomic, one round trip for every check of a request.
+# KEYS: the n counters, then the keys to read; ARGV: n, then each counter's TTL and limit.
+COUNT_IN_WINDOWS = """
+local n = tonumber(ARGV[1])
+local counts = {}
+for i = 1, n do
+  local count = redis.call('INCR', KEYS[i])
+  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+  counts[i] = count
+  if count > tonumber(ARGV[2 * i + 1]) then return counts end
+end
+if #KEYS == n then return counts end
+local values = redis.call('MGET', unpack(KEYS, n + 1))
+for i = 1, #values do counts[n + i] = values[i] end
+return counts
 """
 
 
+@dataclass(frozen=True)
+class Check:
+    """One rate limit to count a request against: ``bucket`` and ``who`` name its counter."""
+
+    bucket: str
+    who: str
+    limit: Limit
+
+
 class RateLimiter:
-    """Fixed-window counters: one script per check (``INCR``, and ``EXPIRE`` on the
-    first hit of a window)."""
+    """Fixed-window counters: one script per request for all of its checks (``INCR``, and
+    ``EXPIRE`` on the first hit of a window)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._count = redis.register_script(COUNT_IN_WINDOW)
+        self._count = redis.register_script(COUNT_IN_WINDOWS)
 
     async def check(self, bucket: str, who: str, limit: Limit) -> dict[str, str]:
-        return (await self.check_and_get(bucket, who, limit, ()))[0]
+        return (await self.check_all([Check(bucket, who, limit)]))[0]
 
-    async def check_and_get(
-        self, bucket: str, who: str, limit: Limit, keys: Sequence[str]
+    async def check_all(
+        self, checks: Sequence[Check], keys: Sequence[str] = ()
     ) -> tuple[dict[str, str], list[bytes | None]]:
-        """:meth:`check`, and the values of ``keys`` read in the same round trip (the
-        edge cache's generations: a cached read is one Redis command)."""
-        window = int(time.time() // limit.window_s)
-        key = f"rl:{bucket}:{who}:{window}"
-        count, *values = await self._count(keys=[key, *keys], args=[limit.window_s + 1])
-        remaining = max(limit.requests - int(count), 0)
+        """Count the request against every check in order, stopping at (and refusing with
+        429 for) the first one over its limit, and read the values of ``keys``: one round
+        trip. The headers are the last check's."""
+        if not checks:
+            raise ValueError("check_all needs at least one check")
+        now = time.time()
+        counters = [f"rl:{c.bucket}:{c.who}:{int(now // c.limit.window_s)}" for c in checks]
+        args: list[int] = [len(checks)]
+        for c in checks:
+            args += [c.limit.window_s + 1, c.limit.requests]
+        reply = await self._count(keys=[*counters, *keys], args=args)
+        for c, count in zip(checks, reply, strict=False):
+            if int(count) > c.limit.requests:
+                retry_after = c.limit.window_s - int(now) % c.limit.window_s
+                raise RateLimited(
+                    f"too many requests; try again in {retry_after}s",
+                    details={
+                        "limit": c.limit.requests,
+                        "window_s": c.limit.window_s,
+                        "retry_after_s": retry_after,
+                    },
+                )
+        last = checks[-1].limit
         headers = {
-            "X-RateLimit-Limit": str(limit.requests),
-            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Limit": str(last.requests),
+            "X-RateLimit-Remaining": str(max(last.requests - int(reply[len(checks) - 1]), 0)),
         }
-        if int(count) > limit.requests:
-            retry_after = limit.window_s - int(time.time()) % limit.window_s
-            err = RateLimited(
-                f"too many requests; try again in {retry_after}s",
-                details={
-                    "limit": limit.requests,
-                    "window_s": limit.window_s,
-                    "retry_after_s": retry_after,
-                },
-            )
-            raise err
-        return headers, values
+        return headers, list(reply[len(checks) :])
 
 
 class IdempotencyKeyReused(BobakuError):

@@ -172,9 +172,11 @@ def test_role_groups_nest_from_staff_up_to_hq() -> None:
 def test_a_verified_token_is_remembered_and_not_verified_again() -> None:
     issuer, verifier = issuer_and_verifier()
     token = issuer.issue("u1", [Role.CUSTOMER])
+    assert verifier.remembered(token) is None  # never verified: not known
     first = verifier.verify(token)
     # The same Principal object: the second call was a lookup, not a new verification.
     assert verifier.verify(token) is first
+    assert verifier.remembered(token) is first
 
 
 def test_a_remembered_token_is_refused_once_it_expires() -> None:
@@ -184,6 +186,7 @@ def test_a_remembered_token_is_refused_once_it_expires() -> None:
     exp = jwt.decode(token, options={"verify_signature": False})["exp"]
     while time.time() <= exp:  # exp is whole seconds: wait until it has passed
         time.sleep(0.1)
+    assert verifier.remembered(token) is None
     with pytest.raises(Unauthorized, match="expired"):
         verifier.verify(token)
 
@@ -193,6 +196,7 @@ def test_withdrawing_a_key_revokes_the_tokens_it_verified() -> None:
     token = issuer.issue("u1", [Role.HQ_ADMIN])
     verifier.verify(token)
     del verifier.keys["k1"]
+    assert verifier.remembered(token) is None
     with pytest.raises(Unauthorized, match="unknown key"):
         verifier.verify(token)
     # A key replaced under the same kid does not vouch for what the old one verified.

@@ -522,3 +522,99 @@ async def test_logins_are_limited_per_account_whatever_the_address(
     finally:
         await server.close()
     assert len(peer.calls) == 4
+
+
+async def redis_commands_naming(redis: Any, needle: str, act: Any) -> list[str]:
+    """The commands clients sent to Redis (not those a script ran) that name ``needle``,
+    while ``act()`` ran: Redis's own MONITOR, so every round trip is seen."""
+    seen: list[str] = []
+    async with redis.monitor() as monitor:
+        await redis.ping()  # MONITOR is on once the server has answered it
+
+        async def listen() -> None:
+            while True:
+                command = await monitor.next_command()
+                if command["client_type"] != "lua" and needle in command["command"]:
+                    seen.append(command["command"])
+
+        listening = asyncio.create_task(listen())
+        await asyncio.sleep(0.1)
+        try:
+            await act()
+            await asyncio.sleep(0.2)
+        finally:
+            listening.cancel()
+    return seen
+
+
+async def test_a_known_callers_request_is_counted_against_its_address_and_itself_at_once(
+    settings: Settings, redis: Any, token_issuer: TokenIssuer
+) -> None:
+    """A token the gateway verified before is counted against the client's address and
+    its subject in one Redis round trip; the address still comes first (a request over it
+    is refused and not counted against the caller), and the caller's own limit holds."""
+    peer, server = await start_peer(settings, "pooled")
+    await fresh_window(redis, "rl:*")
+    subject = f"u-{secrets.token_hex(6)}"
+    headers = {"Authorization": f"Bearer {token_issuer.issue(subject, [Role.CUSTOMER])}"}
+    statuses: list[int] = []
+    try:
+        async with await gateway_with(
+            settings,
+            str(server.make_url("")).rstrip("/"),
+            ip_rate_limit_per_minute=4,
+            rate_limit_per_minute=1000,
+        ) as client:
+
+            async def requests(n: int) -> None:
+                for _ in range(n):
+                    statuses.append(
+                        (await client.get("/api/v1/payments/pay-1", headers=headers)).status
+                    )
+
+            first = await redis_commands_naming(redis, f"rl:api:{subject}", lambda: requests(1))
+            later = await redis_commands_naming(redis, f"rl:api:{subject}", lambda: requests(2))
+            await requests(3)
+    finally:
+        await server.close()
+    assert len(first) == 1  # the first time: the address, the signature, then the caller
+    assert "rl:ip:" not in first[0]
+    assert len(later) == 2  # then one round trip per request for both counters
+    assert all("rl:ip:" in c for c in later), later
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    (ip_window,) = [k async for k in redis.scan_iter(match="rl:ip:*")]
+    (caller_window,) = [k async for k in redis.scan_iter(match=f"rl:api:{subject}:*")]
+    assert int(await redis.get(ip_window)) == 6
+    assert int(await redis.get(caller_window)) == 4  # the refused two did not count
+    assert 0 < await redis.ttl(caller_window) <= 61
+    assert len(peer.calls) == 4
+
+
+async def test_a_known_callers_own_limit_refuses_it_and_not_others_at_its_address(
+    settings: Settings, redis: Any, token_issuer: TokenIssuer
+) -> None:
+    peer, server = await start_peer(settings, "pooled")
+    await fresh_window(redis, "rl:*")
+    busy = bearer(token_issuer)
+    try:
+        async with await gateway_with(
+            settings,
+            str(server.make_url("")).rstrip("/"),
+            ip_rate_limit_per_minute=1000,
+            rate_limit_per_minute=2,
+        ) as client:
+            statuses = [
+                (await client.get("/api/v1/payments/pay-1", headers=busy)).status for _ in range(4)
+            ]
+            refused = await client.get("/api/v1/payments/pay-1", headers=busy)
+            other = await client.get("/api/v1/payments/pay-1", headers=bearer(token_issuer))
+            assert statuses == [200, 200, 429, 429]
+            assert refused.status == 429
+            body = await refused.json()
+            assert body["error"]["code"] == "rate_limited"
+            assert body["error"]["details"]["limit"] == 2
+            assert other.status == 200
+            assert other.headers["X-RateLimit-Remaining"] == "1"
+    finally:
+        await server.close()
+    assert len(peer.calls) == 3
