@@ -201,9 +201,9 @@ async def lag_under_load(settings: Settings, rate: float, load_s: float) -> dict
     }  # fmt: skip
 
 
-async def rebuild_year(settings: Settings) -> dict[str, float]:
-    """The generated year (the demo brand, 365 days, with its loyalty ledgers) seeded into
-    streams of the run's own, then rebuilt from them."""
+async def rebuild_year(settings: Settings, days: int = 365) -> dict[str, float]:
+    """The generated year (the demo brand, ``days`` days, with its loyalty ledgers) seeded
+    into streams of the run's own, then rebuilt from them."""
     bus = await EventBus.connect(settings)
     redis = redis_from_settings(settings)
     zone = ZoneInfo("Asia/Jakarta")
@@ -212,7 +212,7 @@ async def rebuild_year(settings: Settings) -> dict[str, float]:
     try:
         t = time.perf_counter()
         seeded = await seed_history(
-            bus, end=datetime.now(zone).date(), days=365, zone=zone, sources=sources
+            bus, end=datetime.now(zone).date(), days=days, zone=zone, sources=sources
         )
         seed_s = time.perf_counter() - t
         t = time.perf_counter()
@@ -235,10 +235,11 @@ async def rebuild_year(settings: Settings) -> dict[str, float]:
         "year_orders": seeded.orders + seeded.orders_existing, "seed_s": seed_s,
         "year_loyalty": seeded.loyalty_events, "rebuild_events": done.events,
         "rebuild_orders": done.orders, "rebuild_s": rebuild_s, "read_s": bare_s,
+        "year_days": days,
     }  # fmt: skip
 
 
-async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
+async def run(orders: int, rate: float, load_s: float, days: int = 365) -> dict[str, float]:
     settings = Settings(service_name="analytics-bench", deployment_id=f"b{secrets.token_hex(3)}")
     bus = await EventBus.connect(settings)
     redis = redis_from_settings(settings)
@@ -275,7 +276,7 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
         await bus.close()
 
     lag = await lag_under_load(settings, rate, load_s)
-    year = await rebuild_year(settings)
+    year = await rebuild_year(settings, days)
 
     start, days = date(2026, 1, 1), 330
     items = ("m001", "m003", "m012", history.SEASONAL_ITEM)
@@ -298,6 +299,7 @@ async def run(orders: int, rate: float, load_s: float) -> dict[str, float]:
 
 def table(r: dict[str, float], loadavg: tuple[float, float, float]) -> str:
     load = " / ".join(f"{x:.2f}" for x in loadavg)
+    year = "year" if r["year_days"] == 365 else f"{int(r['year_days'])} days"
     return "\n".join(
         [
             f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (shared, 2 cores; "
@@ -323,11 +325,11 @@ def table(r: dict[str, float], loadavg: tuple[float, float, float]) -> str:
             f"| {r['lag_p50'] / r['bare_p50']:.1f} |",
             f"| payment → figure on the feed, p99 | {1000 * r['lag_p99']:.0f} ms "
             f"| {1000 * r['bare_p99']:.0f} ms | {r['lag_p99'] / r['bare_p99']:.1f} |",
-            f"| rebuild of the generated year ({int(r['year_orders'])} orders, "
+            f"| rebuild of the generated {year} ({int(r['year_orders'])} orders, "
             f"{int(r['year_loyalty'])} loyalty facts; {int(r['rebuild_events'])} events) "
             f"| {r['rebuild_s']:.1f} s | {r['read_s']:.1f} s (bare read of the same streams) "
             f"| {r['rebuild_s'] / r['read_s']:.1f} |",
-            f"| seeding the generated year (make seed-history, without its rebuild) "
+            f"| seeding the generated {year} (make seed-history, without its rebuild) "
             f"| {r['seed_s']:.1f} s | | |",
             f"| backtest time | {r['backtest_s']:.1f} s | | |",
         ]
@@ -339,10 +341,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--rate", type=float, default=10.0, help="orders/s for the lag")
     parser.add_argument("--load-s", type=float, default=30.0, help="seconds of order load")
+    parser.add_argument(
+        "--history-days", type=int, default=365, help="days of generated history to rebuild"
+    )
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     args = parser.parse_args()
+    if args.history_days < 1:
+        parser.error("--history-days must be at least 1")
     load = os.getloadavg()
-    result = asyncio.run(run(args.orders, args.rate, min(args.load_s, 120.0)))
+    result = asyncio.run(run(args.orders, args.rate, min(args.load_s, 120.0), args.history_days))
     text = table(result, load)
     print(text)
     if args.no_doc:

@@ -40,7 +40,7 @@ run scale "$PY" bench/scale_bench.py --replicas 1,2 --concurrency 2 --seconds 3 
 run growth "$PY" bench/growth_bench.py --levels 0 --seconds 3 --no-doc
 run scrape "$PY" bench/scrape_bench.py --outlets 5
 run notification "$PY" bench/notification_bench.py --users 50 --events 50 --no-doc
-run analytics "$PY" bench/analytics_bench.py --orders 200 --load-s 3 --no-doc
+run analytics "$PY" bench/analytics_bench.py --orders 200 --load-s 3 --history-days 14 --no-doc
 run operator "$PY" bench/operator_bench.py --franchises 2 --singles 1 --no-write
 BOBAKU_CENTRIFUGO_BIN=$(scripts/centrifugo.sh bin)
 export BOBAKU_CENTRIFUGO_BIN
