@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -323,32 +324,61 @@ class WriteOnceDocuments:
     race) and then Redis, and :meth:`get` reads Redis, falling back to MongoDB only for a
     key Redis does not hold (then copying it back). The documents never change after the
     insert, so the two copies cannot disagree; on a real MongoDB the fallback is simply fast.
+
+    For the same reason the process remembers the last ``remember`` documents it inserted
+    or read (least recently used out first): a document read again (an order's directory
+    entry at each of its kitchen steps, an intent at each provider callback) costs no round
+    trip, and no replica can hold a stale copy. A miss is not remembered: the document may
+    be inserted by another replica a moment later.
     """
 
-    def __init__(self, redis: Redis, namespace: str, collection: Any) -> None:
+    def __init__(
+        self, redis: Redis, namespace: str, collection: Any, *, remember: int = 10_000
+    ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.collection = collection
+        self._remember = remember
+        self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def _key(self, doc_id: str) -> str:
         return f"{self.namespace}:d:{doc_id}"
+
+    def _keep(self, doc_id: str, doc: dict[str, Any]) -> None:
+        if self._remember <= 0:
+            return
+        self._known[doc_id] = doc
+        self._known.move_to_end(doc_id)
+        if len(self._known) > self._remember:
+            self._known.popitem(last=False)
 
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """Store ``doc`` (with its ``_id``); False when that ``_id`` exists already (the
         stored document is kept)."""
         if not await insert_new(self.collection, dict(doc)):
             return False
-        await self.redis.set(self._key(str(doc["_id"])), json.dumps(doc, default=str))
+        text = json.dumps(doc, default=str)
+        await self.redis.set(self._key(str(doc["_id"])), text)
+        self._keep(str(doc["_id"]), json.loads(text))  # as a read from Redis gives it
         return True
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
+        known = self._known.get(doc_id)
+        if known is not None:
+            self._known.move_to_end(doc_id)
+            return dict(known)
         raw = await self.redis.get(self._key(doc_id))
         if raw:
-            return cast(dict[str, Any], json.loads(raw))
-        doc = await self.collection.find_one({"_id": doc_id})
-        if doc is not None:
-            await self.redis.set(self._key(doc_id), json.dumps(doc, default=str))
-        return cast(dict[str, Any] | None, doc)
+            doc = cast(dict[str, Any], json.loads(raw))
+        else:
+            found = await self.collection.find_one({"_id": doc_id})
+            if found is None:
+                return None
+            text = json.dumps(found, default=str)
+            await self.redis.set(self._key(doc_id), text)
+            doc = cast(dict[str, Any], json.loads(text))
+        self._keep(doc_id, doc)
+        return dict(doc)
 
 
 class ReadModelGuard:

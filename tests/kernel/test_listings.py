@@ -130,11 +130,43 @@ async def test_write_once_documents_keep_the_first_and_read_through_redis(
     assert not await docs.insert({"_id": "ord-1", "franchise_id": "fr-bandung"})
     assert await docs.get("ord-1") == {"_id": "ord-1", "franchise_id": "fr-jakarta"}
     assert await collection.count_documents({}) == 1
-    # Redis lost its copy: the read falls back to MongoDB and puts it back.
+    # Another replica (nothing remembered): Redis lost its copy, so the read falls back to
+    # MongoDB and puts it back.
+    replica = WriteOnceDocuments(redis, namespace, collection)
     await redis.delete(f"{namespace}:d:ord-1")
-    assert await docs.get("ord-1") == {"_id": "ord-1", "franchise_id": "fr-jakarta"}
+    assert await replica.get("ord-1") == {"_id": "ord-1", "franchise_id": "fr-jakarta"}
     assert await redis.exists(f"{namespace}:d:ord-1")
     assert await docs.get("ord-2") is None
+
+
+async def test_write_once_documents_are_remembered_by_the_process_that_wrote_or_read_them(
+    redis: Any, databases: Any
+) -> None:
+    """A document never changes after its insert, so a process answers a second read of
+    it from memory: here the stored copies are removed to show no round trip was made."""
+    namespace = f"test-{secrets.token_hex(4)}:intents"
+    collection = databases.platform[f"intents_{secrets.token_hex(3)}"]
+    writer = WriteOnceDocuments(redis, namespace, collection, remember=2)
+    reader = WriteOnceDocuments(redis, namespace, collection, remember=2)
+    assert await reader.get("pi-1") is None  # a miss is not remembered
+    for n in (1, 2, 3):
+        assert await writer.insert({"_id": f"pi-{n}", "order_id": f"ord-{n}"})
+    assert await reader.get("pi-1") == {"_id": "pi-1", "order_id": "ord-1"}  # inserted since
+    assert await reader.get("pi-3") == {"_id": "pi-3", "order_id": "ord-3"}
+    await collection.delete_many({})
+    async for key in redis.scan_iter(f"{namespace}:*"):
+        await redis.delete(key)
+    # The writer keeps the last two it inserted; the reader the two it read.
+    assert await writer.get("pi-3") == {"_id": "pi-3", "order_id": "ord-3"}
+    assert await writer.get("pi-2") == {"_id": "pi-2", "order_id": "ord-2"}
+    assert await writer.get("pi-1") is None  # fell out: read from the (emptied) stores
+    assert await reader.get("pi-1") == {"_id": "pi-1", "order_id": "ord-1"}
+    assert await reader.get("pi-2") is None
+    # What a caller does to its answer does not change what is remembered.
+    answer = await reader.get("pi-3")
+    assert answer is not None
+    answer["order_id"] = "changed"
+    assert await reader.get("pi-3") == {"_id": "pi-3", "order_id": "ord-3"}
 
 
 async def test_a_read_model_redis_lost_is_rebuilt_from_its_source(redis: Any) -> None:
