@@ -148,6 +148,23 @@ spawn() {
 	printf '\n=== %s infra.sh starting: %s\n' "$(date '+%F %T')" "$*" >>"$log"
 	(cd "$RUN_DIR" && exec nohup ${SETSID:+"$SETSID"} "$@") </dev/null >>"$log" 2>&1 9>&- &
 	echo $! >"$(pid_file "$name")"
+	wanted_ports "$name" >"$(pid_file "$name").ports"
+}
+
+# The ports a server of this run uses, on one line ("24222 28222").
+wanted_ports() { server_ports "$1" | cut -d' ' -f1 | paste -sd' ' -; }
+
+# A server this run directory already runs on other ports (started with another
+# TEST_PORT_OFFSET or BOBAKU_*_PORT): refuse, and leave it running for whoever uses it.
+ensure_same_ports() {
+	local name=$1 pid=$2 had want
+	had=$(cat "$(pid_file "$name").ports" 2>/dev/null) || return 0
+	want=$(wanted_ports "$name")
+	[[ $had == "$want" ]] && return 0
+	die "$name (pid $pid) of $RUN_DIR already runs on port(s) $had, and this run wants $want.
+[infra]   Another run with other ports (make's TEST_PORT_OFFSET) uses this directory; it is left
+[infra]   running. Stop it with the same ports it was started with (make test-infra-down
+[infra]   TEST_PORT_OFFSET=<its offset>), or wait for it to finish."
 }
 
 stop_server() {
@@ -167,7 +184,7 @@ stop_server() {
 	else
 		log "$name not running"
 	fi
-	rm -f "$(pid_file "$name")"
+	rm -f "$(pid_file "$name")" "$(pid_file "$name").ports"
 }
 
 # A failed start leaves nothing behind, so the next `up` starts cleanly.
@@ -442,6 +459,7 @@ up_one() {
 		return
 	fi
 	if pid=$(running_pid "$name"); then
+		ensure_same_ports "$name" "$pid"
 		if ! "${name}_ready"; then
 			log "$name (pid $pid) is running but not answering yet; waiting…"
 			wait_ready "$name"
@@ -457,12 +475,17 @@ up_one() {
 }
 
 cmd_up() {
-	local name
+	local name pid
 	prepare_dirs
 	take_lock
 	# Check every port first, so a conflict fails before anything starts.
 	for name in "${SERVERS[@]}"; do
-		external_url "$name" >/dev/null || running_pid "$name" >/dev/null || ensure_ports_free "$name"
+		external_url "$name" >/dev/null && continue
+		if pid=$(running_pid "$name"); then
+			ensure_same_ports "$name" "$pid"
+		else
+			ensure_ports_free "$name"
+		fi
 	done
 	for name in "${SERVERS[@]}"; do up_one "$name"; done
 	observability up
