@@ -11,7 +11,6 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from bobaku.kernel.errors import Forbidden, TenantForbidden, Unauthorized
+from bobaku.kernel.lru import LruMap
 
 security_log = logging.getLogger("bobaku.security")
 
@@ -201,8 +201,7 @@ class TokenVerifier:
         self.keys = dict(keys)
         self.issuer = issuer
         self.audience = audience
-        self._remember = remember
-        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+        self._verified: LruMap[str, _Verified] = LruMap(remember)
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any], *, issuer: str, audience: str) -> TokenVerifier:
@@ -222,9 +221,8 @@ class TokenVerifier:
         if known is None:
             return None
         if known.expires_at > time.time() and self.keys.get(known.kid) is known.key:
-            self._verified.move_to_end(token)
             return known.principal
-        del self._verified[token]
+        self._verified.forget(token)
         return None
 
     def verify(self, token: str) -> Principal:
@@ -232,11 +230,7 @@ class TokenVerifier:
         if known is not None:
             return known
         principal, kid, key = self._verify(token)
-        if self._remember > 0:
-            expires_at = float(principal.claims["exp"])
-            self._verified[token] = _Verified(principal, expires_at, kid, key)
-            if len(self._verified) > self._remember:
-                self._verified.popitem(last=False)
+        self._verified.put(token, _Verified(principal, float(principal.claims["exp"]), kid, key))
         return principal
 
     def _verify(self, token: str) -> tuple[Principal, str, PublicKey]:

@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import json
 import random
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -44,6 +43,7 @@ from bobaku.kernel import tracing
 from bobaku.kernel.bus import EventBus, decode_events, encode_events
 from bobaku.kernel.errors import ConcurrencyConflict, DependencyUnavailable
 from bobaku.kernel.events import Event, new_event
+from bobaku.kernel.lru import LruMap
 from bobaku.kernel.streams import aggregate_spec
 from bobaku.kernel.telemetry import (
     AGGREGATE_LOADS,
@@ -105,8 +105,7 @@ class AggregateStore:
         self.snapshot_every = snapshot_every
         self._snapshot_bucket = f"snapshots_{kind}"
         self._snapshots: KeyValue | None = None
-        self._cache_size = cache_size
-        self._histories: OrderedDict[str, _History] = OrderedDict()
+        self._histories: LruMap[str, _History] = LruMap(cache_size)
 
     async def start(self) -> None:
         await self.bus.ensure_stream(self.spec)
@@ -164,22 +163,14 @@ class AggregateStore:
             raise
         if not ack.duplicate:
             observe_stored(self.kind, events)
-            known = self._histories.get(subject)
+            known = self._histories.peek(subject)
             # Remembered only when it follows what is remembered (a message of nobody else's
             # in between would otherwise be skipped; the next load reads it instead).
             if known is not None and known.last_seq == expected_seq:
-                self._remember(subject, _History((*known.messages, (ack.seq, tuple(events)))))
+                self._histories.put(subject, _History((*known.messages, (ack.seq, tuple(events)))))
             elif expected_seq == 0:
-                self._remember(subject, _History(((ack.seq, tuple(events)),)))
+                self._histories.put(subject, _History(((ack.seq, tuple(events)),)))
         return int(ack.seq)
-
-    def _remember(self, subject: str, history: _History) -> None:
-        if self._cache_size <= 0:
-            return
-        self._histories[subject] = history
-        self._histories.move_to_end(subject)
-        while len(self._histories) > self._cache_size:
-            self._histories.popitem(last=False)
 
     async def last_seq(self, subject: str) -> int:
         try:
@@ -198,17 +189,17 @@ class AggregateStore:
         that holds it is the answer, with no round trip. It may be behind the server: a
         write decided on it must check its sequence.
         """
-        known = self._histories.get(subject)
+        known = self._histories.peek(subject)
         if reaches is not None and known is not None and known.holds(*reaches):
             AGGREGATE_LOADS.labels(self.kind).inc()
             AGGREGATE_LOADS_FROM_MEMORY.labels(self.kind).inc()
-            self._histories.move_to_end(subject)
+            self._histories.touch(subject)
             return EventStream(known.after(after_seq), max(known.last_seq, after_seq))
         last = await self.last_seq(subject)
         AGGREGATE_LOADS.labels(self.kind).inc()
         if known is not None and known.last_seq > last:
             known = None  # the stream was reset (a test's purge): forget it
-            del self._histories[subject]
+            self._histories.forget(subject)
         if known is None and after_seq > 0:
             # A partial history (after a snapshot) is read but not remembered.
             messages = await self._read(subject, after_seq, last)
@@ -217,7 +208,7 @@ class AggregateStore:
         newer = await self._read(subject, start, last) if start < last else []
         history = _History((*(known.messages if known else ()), *newer))
         if history.messages:
-            self._remember(subject, history)
+            self._histories.put(subject, history)
         return EventStream(history.after(after_seq), max(last, after_seq))
 
     async def _read(

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -42,6 +41,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from bobaku.kernel.db import insert_new
+from bobaku.kernel.lru import LruMap
 
 log = logging.getLogger(__name__)
 
@@ -338,19 +338,10 @@ class WriteOnceDocuments:
         self.redis = redis
         self.namespace = namespace
         self.collection = collection
-        self._remember = remember
-        self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._known: LruMap[str, dict[str, Any]] = LruMap(remember)
 
     def _key(self, doc_id: str) -> str:
         return f"{self.namespace}:d:{doc_id}"
-
-    def _keep(self, doc_id: str, doc: dict[str, Any]) -> None:
-        if self._remember <= 0:
-            return
-        self._known[doc_id] = doc
-        self._known.move_to_end(doc_id)
-        if len(self._known) > self._remember:
-            self._known.popitem(last=False)
 
     async def insert(self, doc: Mapping[str, Any]) -> bool:
         """Store ``doc`` (with its ``_id``); False when that ``_id`` exists already (the
@@ -359,13 +350,12 @@ class WriteOnceDocuments:
             return False
         text = json.dumps(doc, default=str)
         await self.redis.set(self._key(str(doc["_id"])), text)
-        self._keep(str(doc["_id"]), json.loads(text))  # as a read from Redis gives it
+        self._known.put(str(doc["_id"]), json.loads(text))  # as a read from Redis gives it
         return True
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
         known = self._known.get(doc_id)
         if known is not None:
-            self._known.move_to_end(doc_id)
             return dict(known)
         raw = await self.redis.get(self._key(doc_id))
         if raw:
@@ -377,7 +367,7 @@ class WriteOnceDocuments:
             text = json.dumps(found, default=str)
             await self.redis.set(self._key(doc_id), text)
             doc = cast(dict[str, Any], json.loads(text))
-        self._keep(doc_id, doc)
+        self._known.put(doc_id, doc)
         return dict(doc)
 
 
