@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -418,7 +419,13 @@ async def test_the_gateway_serves_the_asyncapi_document_of_every_subject(
     assert {t for t, _ in default_registry()} <= set(doc["components"]["messages"])
 
 
-async def gateway_with(settings: Settings, upstream: str, **limits: int) -> TestClient[Any, Any]:
+@contextlib.asynccontextmanager
+async def gateway_before_peer(
+    settings: Settings, **limits: int
+) -> AsyncIterator[tuple[TestClient[Any, Any], Peer]]:
+    """A gateway with these limits in front of one peer standing for every upstream."""
+    peer, server = await start_peer(settings, "pooled")
+    upstream = str(server.make_url("")).rstrip("/")
     gw = GatewaySettings(
         **{
             **settings.model_dump(),
@@ -429,7 +436,11 @@ async def gateway_with(settings: Settings, upstream: str, **limits: int) -> Test
             **limits,
         }
     )
-    return TestClient(TestServer(build_app(gw)))
+    try:
+        async with TestClient(TestServer(build_app(gw))) as client:
+            yield client, peer
+    finally:
+        await server.close()
 
 
 async def fresh_window(redis: Any, pattern: str) -> None:
@@ -464,20 +475,14 @@ async def test_the_path_goes_upstream_as_the_client_encoded_it(
 async def test_forged_tokens_are_rate_limited_before_they_are_verified(
     settings: Settings, redis: Any
 ) -> None:
-    peer, server = await start_peer(settings, "pooled")
     await fresh_window(redis, "rl:ip:*")
-    try:
-        async with await gateway_with(
-            settings, str(server.make_url("")).rstrip("/"), ip_rate_limit_per_minute=3
-        ) as client:
-            answers = []
-            for n in range(5):
-                resp = await client.get(
-                    "/api/v1/orders/ord-1", headers={"Authorization": f"Bearer forged.{n}.x"}
-                )
-                answers.append((resp.status, resp.headers.get("Retry-After")))
-    finally:
-        await server.close()
+    async with gateway_before_peer(settings, ip_rate_limit_per_minute=3) as (client, peer):
+        answers = []
+        for n in range(5):
+            resp = await client.get(
+                "/api/v1/orders/ord-1", headers={"Authorization": f"Bearer forged.{n}.x"}
+            )
+            answers.append((resp.status, resp.headers.get("Retry-After")))
     assert [s for s, _ in answers] == [401, 401, 401, 429, 429]
     (window,) = [k async for k in redis.scan_iter(match="rl:ip:*")]
     assert int(await redis.get(window)) == 5
@@ -491,36 +496,29 @@ async def test_forged_tokens_are_rate_limited_before_they_are_verified(
 async def test_logins_are_limited_per_account_whatever_the_address(
     settings: Settings, redis: Any
 ) -> None:
-    peer, server = await start_peer(settings, "pooled")
     await fresh_window(redis, "rl:login*")
-    try:
-        async with await gateway_with(
-            settings,
-            str(server.make_url("")).rstrip("/"),
-            login_rate_limit_per_minute=100,
-            login_account_rate_limit_per_minute=3,
-        ) as client:
-            statuses = []
-            for n in range(5):
-                # The same account, spelled differently: one account.
-                email = "Rina@Example.com " if n % 2 else "rina@example.com"
-                resp = await client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": f"guess-{n}"}
-                )
-                statuses.append(resp.status)
-            refused = await client.post(
-                "/api/v1/auth/login", json={"email": "rina@example.com", "password": "x"}
+    async with gateway_before_peer(
+        settings, login_rate_limit_per_minute=100, login_account_rate_limit_per_minute=3
+    ) as (client, peer):
+        statuses = []
+        for n in range(5):
+            # The same account, spelled differently: one account.
+            email = "Rina@Example.com " if n % 2 else "rina@example.com"
+            resp = await client.post(
+                "/api/v1/auth/login", json={"email": email, "password": f"guess-{n}"}
             )
-            other = await client.post(
-                "/api/v1/auth/login", json={"email": "budi@example.com", "password": "x"}
-            )
-            assert statuses == [201, 201, 201, 429, 429]
-            assert refused.status == 429
-            assert int(refused.headers["Retry-After"]) >= 1
-            assert (await refused.json())["error"]["code"] == "rate_limited"
-            assert other.status == 201  # another account from the same address goes on
-    finally:
-        await server.close()
+            statuses.append(resp.status)
+        refused = await client.post(
+            "/api/v1/auth/login", json={"email": "rina@example.com", "password": "x"}
+        )
+        other = await client.post(
+            "/api/v1/auth/login", json={"email": "budi@example.com", "password": "x"}
+        )
+        assert statuses == [201, 201, 201, 429, 429]
+        assert refused.status == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert (await refused.json())["error"]["code"] == "rate_limited"
+        assert other.status == 201  # another account from the same address goes on
     assert len(peer.calls) == 4
 
 
@@ -553,30 +551,23 @@ async def test_a_known_callers_request_is_counted_against_its_address_and_itself
     """A token the gateway verified before is counted against the client's address and
     its subject in one Redis round trip; the address still comes first (a request over it
     is refused and not counted against the caller), and the caller's own limit holds."""
-    peer, server = await start_peer(settings, "pooled")
     await fresh_window(redis, "rl:*")
     subject = f"u-{secrets.token_hex(6)}"
     headers = {"Authorization": f"Bearer {token_issuer.issue(subject, [Role.CUSTOMER])}"}
     statuses: list[int] = []
-    try:
-        async with await gateway_with(
-            settings,
-            str(server.make_url("")).rstrip("/"),
-            ip_rate_limit_per_minute=4,
-            rate_limit_per_minute=1000,
-        ) as client:
+    async with gateway_before_peer(
+        settings, ip_rate_limit_per_minute=4, rate_limit_per_minute=1000
+    ) as (client, peer):
 
-            async def requests(n: int) -> None:
-                for _ in range(n):
-                    statuses.append(
-                        (await client.get("/api/v1/payments/pay-1", headers=headers)).status
-                    )
+        async def requests(n: int) -> None:
+            for _ in range(n):
+                statuses.append(
+                    (await client.get("/api/v1/payments/pay-1", headers=headers)).status
+                )
 
-            first = await redis_commands_naming(redis, f"rl:api:{subject}", lambda: requests(1))
-            later = await redis_commands_naming(redis, f"rl:api:{subject}", lambda: requests(2))
-            await requests(3)
-    finally:
-        await server.close()
+        first = await redis_commands_naming(redis, f"rl:api:{subject}", lambda: requests(1))
+        later = await redis_commands_naming(redis, f"rl:api:{subject}", lambda: requests(2))
+        await requests(3)
     assert len(first) == 1  # the first time: the address, the signature, then the caller
     assert "rl:ip:" not in first[0]
     assert len(later) == 2  # then one round trip per request for both counters
@@ -593,28 +584,21 @@ async def test_a_known_callers_request_is_counted_against_its_address_and_itself
 async def test_a_known_callers_own_limit_refuses_it_and_not_others_at_its_address(
     settings: Settings, redis: Any, token_issuer: TokenIssuer
 ) -> None:
-    peer, server = await start_peer(settings, "pooled")
     await fresh_window(redis, "rl:*")
     busy = bearer(token_issuer)
-    try:
-        async with await gateway_with(
-            settings,
-            str(server.make_url("")).rstrip("/"),
-            ip_rate_limit_per_minute=1000,
-            rate_limit_per_minute=2,
-        ) as client:
-            statuses = [
-                (await client.get("/api/v1/payments/pay-1", headers=busy)).status for _ in range(4)
-            ]
-            refused = await client.get("/api/v1/payments/pay-1", headers=busy)
-            other = await client.get("/api/v1/payments/pay-1", headers=bearer(token_issuer))
-            assert statuses == [200, 200, 429, 429]
-            assert refused.status == 429
-            body = await refused.json()
-            assert body["error"]["code"] == "rate_limited"
-            assert body["error"]["details"]["limit"] == 2
-            assert other.status == 200
-            assert other.headers["X-RateLimit-Remaining"] == "1"
-    finally:
-        await server.close()
+    async with gateway_before_peer(
+        settings, ip_rate_limit_per_minute=1000, rate_limit_per_minute=2
+    ) as (client, peer):
+        statuses = [
+            (await client.get("/api/v1/payments/pay-1", headers=busy)).status for _ in range(4)
+        ]
+        refused = await client.get("/api/v1/payments/pay-1", headers=busy)
+        other = await client.get("/api/v1/payments/pay-1", headers=bearer(token_issuer))
+        assert statuses == [200, 200, 429, 429]
+        assert refused.status == 429
+        body = await refused.json()
+        assert body["error"]["code"] == "rate_limited"
+        assert body["error"]["details"]["limit"] == 2
+        assert other.status == 200
+        assert other.headers["X-RateLimit-Remaining"] == "1"
     assert len(peer.calls) == 3
