@@ -459,7 +459,6 @@ up_one() {
 		return
 	fi
 	if pid=$(running_pid "$name"); then
-		ensure_same_ports "$name" "$pid"
 		if ! "${name}_ready"; then
 			log "$name (pid $pid) is running but not answering yet; waiting…"
 			wait_ready "$name"
