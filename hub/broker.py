@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from bobaku.kernel import streams, tracing
 from bobaku.kernel.bus import ConsumerSpec, Delivery, EventBus, StreamSpec
 from bobaku.kernel.events import Event
 from bobaku.kernel.eventstore import WRONG_LAST_SEQUENCE, AggregateStore
+from bobaku.kernel.lru import LruMap
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class ChannelHistory:
             max_msgs_per_subject=settings.hub_history_size,
         )
         self.epoch = ""
-        self._last: OrderedDict[str, int] = OrderedDict()
+        self._last: LruMap[str, int] = LruMap(_LAST_OFFSET_CACHE)
 
     async def start(self) -> int:
         """Create or update the stream; returns its last sequence (where the feed starts)."""
@@ -146,7 +146,7 @@ class ChannelHistory:
         """Store one publication after the channel's last; returns (offset, duplicate)."""
         subject = route.channel.subject(self.prefix)
         for _ in range(_APPEND_ATTEMPTS):
-            prev = self._last.get(subject)
+            prev = self._last.peek(subject)
             if prev is None:
                 prev = await self.last_offset(subject)
             headers = {
@@ -164,19 +164,13 @@ class ChannelHistory:
             except APIError as exc:
                 if exc.err_code == WRONG_LAST_SEQUENCE:
                     # Another writer appended to this channel: learn its last offset again.
-                    self._last.pop(subject, None)
+                    self._last.forget(subject)
                     continue
                 raise
             if not ack.duplicate:
-                self._remember(subject, int(ack.seq))
+                self._last.put(subject, int(ack.seq))
             return int(ack.seq), bool(ack.duplicate)
         raise RuntimeError(f"could not append to {subject} after {_APPEND_ATTEMPTS} attempts")
-
-    def _remember(self, subject: str, seq: int) -> None:
-        self._last[subject] = seq
-        self._last.move_to_end(subject)
-        if len(self._last) > _LAST_OFFSET_CACHE:
-            self._last.popitem(last=False)
 
 
 # name, stream, filter subjects

@@ -26,7 +26,6 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from redis.asyncio import Redis
 
 from bobaku.kernel.bus import Delivery
 from bobaku.kernel.events import Event
+from bobaku.kernel.lru import LruMap
 from bobaku.kernel.settings import Settings
 from bobaku.kernel.telemetry import CACHE_LOOKUPS
 
@@ -225,14 +225,13 @@ class EdgeCache:
     def __init__(self, redis: Redis, name: str, *, max_entries: int = 10_000) -> None:
         self.redis = redis
         self.name = name
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, EdgeResponse] = OrderedDict()
+        self._entries: LruMap[str, EdgeResponse] = LruMap(max_entries)
         self._loading: dict[str, asyncio.Future[EdgeResponse]] = {}
 
     def tags_of(self, key: str) -> list[str]:
         """The tags the entry of ``key`` depends on (none without an entry): a caller may
         read their generations with a command of its own and pass them to :meth:`get`."""
-        entry = self._entries.get(key)
+        entry = self._entries.peek(key)
         return list(entry.gens) if entry is not None and entry.gens is not None else []
 
     async def _current(self, entry: EdgeResponse, known: Mapping[str, str] | None = None) -> bool:
@@ -250,7 +249,7 @@ class EdgeCache:
     ) -> EdgeResponse:
         """The response for ``key``. ``current``: the generations of :meth:`tags_of`,
         read by the caller during this request (else they are read here)."""
-        entry = self._entries.get(key)
+        entry = self._entries.peek(key)
         if entry is not None and await self._current(entry, current):
             CACHE_LOOKUPS.labels(cache=self.name, result="hit").inc()
             return entry
@@ -281,10 +280,7 @@ class EdgeCache:
                 del self._loading[key]
         future.set_result(response)
         if response.gens is not None:
-            self._entries[key] = response
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._entries.put(key, response)
         else:
-            self._entries.pop(key, None)
+            self._entries.forget(key)
         return response

@@ -1,6 +1,7 @@
-"""A bounded map that forgets its least recently used entry first: the kernel's in-process
-memories (verified tokens, aggregate histories, write-once documents) keep at most
-``size`` entries this way. ``size <= 0`` remembers nothing."""
+"""A bounded map that forgets its least recently used entry first: every in-process memory
+of the platform (verified tokens, aggregate histories, write-once documents, the edge cache,
+the outlet directory, the hub's last offsets, the notification service's records and
+cards) keeps at most ``size`` entries this way. ``size <= 0`` remembers nothing."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from nats.aio.subscription import Subscription
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.client import ServiceClient, UpstreamError, error_from_reply
 from bobaku.kernel.errors import NotFound
+from bobaku.kernel.lru import LruMap
 from bobaku.kernel.streams import EVENTS
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,8 @@ class OutletDirectory:
     ) -> None:
         self.menu = menu
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+        self._entries: LruMap[str, tuple[str | None, float]] = LruMap(max_entries)
         self._subscription: Subscription | None = None
         self.lookups = 0  # calls that went to the menu service
 
@@ -51,7 +50,7 @@ class OutletDirectory:
         """The outlet's franchise, or ``None`` when the menu service answers 404. Any other
         failure is raised as the kernel client raises it (a :class:`BobakuError`)."""
         now = self.clock()
-        cached = self._entries.get(outlet_id)
+        cached = self._entries.peek(outlet_id)
         if cached is not None and cached[1] > now:
             return cached[0]
         self.lookups += 1
@@ -68,10 +67,7 @@ class OutletDirectory:
                     f"{self.menu.name} answered {reply.status} without an outlet",
                     details={"upstream": self.menu.name, "status": reply.status},
                 ) from exc
-        self._entries[outlet_id] = (franchise, now + self.ttl_s)
-        self._entries.move_to_end(outlet_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(outlet_id, (franchise, now + self.ttl_s))
         return franchise
 
     async def franchise_of(self, outlet_id: str) -> str:
@@ -84,7 +80,7 @@ class OutletDirectory:
         return franchise
 
     def invalidate(self, outlet_id: str) -> None:
-        self._entries.pop(outlet_id, None)
+        self._entries.forget(outlet_id)
 
     async def follow(self, bus: EventBus) -> None:
         """Drop an outlet's entry whenever the menu service announces a change to it."""

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from typing import Any
 
 from nats.js.errors import BucketNotFoundError
@@ -16,6 +15,7 @@ from nats.js.kv import KV_DEL, KV_PURGE
 from bobaku.kernel.bus import EventBus
 from bobaku.kernel.client import ServiceClient
 from bobaku.kernel.errors import BobakuError
+from bobaku.kernel.lru import LruMap
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +27,19 @@ class Customers:
 
     def __init__(self, client: ServiceClient, *, ttl_s: float = 30.0, size: int = 10_000) -> None:
         self.client = client
-        self.ttl_s, self.size = ttl_s, size
-        self._cards: OrderedDict[str, tuple[float, dict[str, Any] | None]] = OrderedDict()
+        self.ttl_s = ttl_s
+        self._cards: LruMap[str, tuple[float, dict[str, Any] | None]] = LruMap(size)
 
     async def card(self, user_id: str) -> dict[str, Any] | None:
         """The customer's card, or None for a user the customer service does not know."""
         now = time.monotonic()
-        kept = self._cards.get(user_id)
+        kept = self._cards.peek(user_id)
         if kept is not None and kept[0] > now:
-            self._cards.move_to_end(user_id)
+            self._cards.touch(user_id)
             return kept[1]
         card = await self._fetch(user_id)
         if self.ttl_s > 0:
-            self._cards[user_id] = (now + self.ttl_s, card)
-            self._cards.move_to_end(user_id)
-            while len(self._cards) > self.size:
-                self._cards.popitem(last=False)
+            self._cards.put(user_id, (now + self.ttl_s, card))
         return card
 
     async def _fetch(self, user_id: str) -> dict[str, Any] | None:

@@ -11,10 +11,10 @@ memory instead of reading MongoDB each; another replica's read it from the datab
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from bobaku.kernel.db import Databases, IndexSpec, insert_new
+from bobaku.kernel.lru import LruMap
 
 COLLECTION = "notifications"
 # Read only by _id; no secondary index is needed (or wanted: FerretDB would scan anyway).
@@ -24,30 +24,22 @@ INDEXES: tuple[IndexSpec, ...] = ()
 class Records:
     def __init__(self, databases: Databases, keep: int = 4096) -> None:
         self.databases = databases
-        self.keep = keep
-        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._recent: LruMap[str, dict[str, Any]] = LruMap(keep)
 
     async def insert(self, doc: dict[str, Any]) -> bool:
         """True if this call created it; False if it already existed."""
         if not await insert_new(self.databases.platform[COLLECTION], dict(doc)):
             return False
-        self._remember(doc)
+        self._recent.put(doc["_id"], doc)
         return True
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         kept = self._recent.get(notification_id)
         if kept is not None:
-            self._recent.move_to_end(notification_id)
             return kept
         doc: dict[str, Any] | None = await self.databases.platform[COLLECTION].find_one(
             {"_id": notification_id}
         )
         if doc is not None:
-            self._remember(doc)
+            self._recent.put(doc["_id"], doc)
         return doc
-
-    def _remember(self, doc: dict[str, Any]) -> None:
-        self._recent[doc["_id"]] = doc
-        self._recent.move_to_end(doc["_id"])
-        while len(self._recent) > self.keep:
-            self._recent.popitem(last=False)
